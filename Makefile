@@ -1,0 +1,30 @@
+# The two set-up commands of the README: `make study` (the main job) and `make test`.
+# Each creates the virtual environment from the lock file when it is missing or stale.
+VENV ?= .venv
+PYTHON ?= python3
+BIN := $(VENV)/bin
+
+.PHONY: study test report sync-mlflow mlflow-ui benchmark clean-venv
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	# torch first, pinned: this takes the local CPU wheel here and the CUDA build on a GPU machine.
+	$(BIN)/python -m pip install -q torch==2.13.0
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[study,test]'
+	touch $@
+
+study: $(VENV)/.installed
+	$(BIN)/dvc repro
+
+test: $(VENV)/.installed
+	$(BIN)/python -m pytest -q
+
+sync-mlflow: $(VENV)/.installed
+	$(BIN)/rnnbench sync-mlflow
+
+mlflow-ui: $(VENV)/.installed
+	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db --host 127.0.0.1 --port 5000
+
+clean-venv:
+	rm -rf $(VENV)

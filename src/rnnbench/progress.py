@@ -1,0 +1,42 @@
+"""Progress lines for long work: a bar per training (updated at evaluation points) and one line per
+finished run. Written to stderr so stdout stays parseable."""
+from __future__ import annotations
+
+import sys
+from typing import TextIO
+
+
+def format_value(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+class TrainingBar:
+    def __init__(self, label: str, metric: str, stream: TextIO = sys.stderr, width: int = 24):
+        self.label, self.metric, self.stream, self.width = label, metric, stream, width
+        self.interactive = stream.isatty()
+
+    def __call__(self, record: dict[str, float], total_steps: int) -> None:
+        done = record["step"] / total_steps
+        filled = int(done * self.width)
+        bar = "#" * filled + "." * (self.width - filled)
+        line = (f"{self.label} [{bar}] {record['step']}/{total_steps} "
+                f"val_{self.metric}={format_value(record['val_' + self.metric])} "
+                f"{record['steps_per_s']:.0f} steps/s")
+        # On a terminal redraw one line; in a log (CI, dvc) print each update on its own line.
+        self.stream.write(("\r" + line) if self.interactive else line + "\n")
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.interactive:
+            self.stream.write("\n")
+
+
+def finished_line(final: dict) -> str:
+    status = "DIVERGED" if final["diverged"] else ("solved" if final["solved"] else "not solved")
+    at = f" at step {final['solved_step']}" if final.get("solved_step") else ""
+    return (f"done {final['task']} {final['model']} T={final['length']} seed={final['seed']}: "
+            f"test {final['metric']}={format_value(final['test_metric'])} "
+            f"(baseline {format_value(final['baseline'])}) {status}{at}, "
+            f"{final['steps']} steps in {final['wall_s']:.1f}s")

@@ -1,0 +1,68 @@
+"""A finished run on disk: metrics.json (final record + resolved config), history.csv, model.pt.
+
+Each file is written to a temporary name and renamed, so an interrupted run never leaves a
+half-written file where a complete one stood.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .config import RunConfig
+from .train import RunResult
+
+METRICS_FILE = "metrics.json"
+HISTORY_FILE = "history.csv"
+MODEL_FILE = "model.pt"
+
+
+def json_safe(value: Any) -> Any:
+    """NaN / inf are not JSON: write them as null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def history_csv(history: list[dict[str, float]]) -> str:
+    buffer = io.StringIO()
+    if history:
+        writer = csv.DictWriter(buffer, fieldnames=list(history[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(history)
+    return buffer.getvalue()
+
+
+def write_run(folder: Path, config: RunConfig, result: RunResult, data_checksum: str | None = None) -> None:
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    record = {**result.final, "data_checksum": data_checksum, "config": config.to_dict()}
+    write_atomic(folder / METRICS_FILE, (json.dumps(json_safe(record), indent=2) + "\n").encode())
+    write_atomic(folder / HISTORY_FILE, history_csv(result.history).encode())
+    buffer = io.BytesIO()
+    torch.save(result.model.state_dict(), buffer)
+    write_atomic(folder / MODEL_FILE, buffer.getvalue())
+
+
+def read_metrics(folder: Path) -> dict[str, Any]:
+    return json.loads((Path(folder) / METRICS_FILE).read_text())
+
+
+def load_state_dict(folder: Path) -> dict[str, torch.Tensor]:
+    return torch.load(Path(folder) / MODEL_FILE, map_location="cpu", weights_only=True)

@@ -1,0 +1,139 @@
+"""The training loop: a RunConfig and a Dataset in, a history and a final record out.
+
+No tracking and no files here. The loop keeps data on the device, draws the whole batch order up
+front from a seeded CPU generator (so CPU runs are bit-for-bit repeatable), and reads values back
+to the host only at evaluation points: per-step losses and gradient norms accumulate on the device.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from . import objectives
+from .config import RunConfig
+from .models import build_model, parameter_count
+from .tasks.base import Dataset
+
+
+@dataclass
+class RunResult:
+    history: list[dict[str, float]]
+    final: dict[str, object]
+    model: nn.Module = field(repr=False)
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("train.device: 'cuda' was asked for but torch sees no GPU; use 'auto' or 'cpu'")
+    return torch.device(name)
+
+
+def to_device(split: tuple[np.ndarray, np.ndarray], device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    return tuple(torch.from_numpy(np.ascontiguousarray(a)).to(device) for a in split)
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, dataset: Dataset, x: torch.Tensor, y: torch.Tensor, batch_size: int) -> dict[str, float]:
+    was_training = model.training
+    model.eval()
+    totals: dict[str, torch.Tensor] = {}
+    for start in range(0, x.shape[0], batch_size):
+        xb, yb = x[start : start + batch_size], y[start : start + batch_size]
+        for name, value in objectives.metrics(dataset, model(xb), yb).items():
+            totals[name] = totals.get(name, 0.0) + value * xb.shape[0]
+    model.train(was_training)
+    names = list(totals)
+    values = (torch.stack([totals[n] for n in names]) / x.shape[0]).tolist()  # one host sync
+    return dict(zip(names, values))
+
+
+def batch_order(n: int, steps: int, batch_size: int, generator: torch.Generator) -> torch.Tensor:
+    """[steps, batch_size] sample indices: successive shuffled epochs, drawn once."""
+    epochs = math.ceil(steps * batch_size / n)
+    order = torch.cat([torch.randperm(n, generator=generator) for _ in range(epochs)])
+    return order[: steps * batch_size].view(steps, batch_size)
+
+
+EvalCallback = Callable[[dict[str, float], int], None]
+
+
+def train(config: RunConfig, dataset: Dataset, on_eval: EvalCallback | None = None) -> RunResult:
+    cfg = config.train
+    device = resolve_device(cfg.device)
+    torch.manual_seed(config.seed)
+    model = build_model(config.model, dataset).to(device)
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.Adam(params, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
+    max_norm = cfg.clip_norm if cfg.clip_norm > 0 else math.inf  # inf: measure the norm, never clip
+
+    x_train, y_train = to_device(dataset.splits["train"], device)
+    x_val, y_val = to_device(dataset.splits["val"], device)
+    generator = torch.Generator().manual_seed(config.seed)
+    order = batch_order(x_train.shape[0], cfg.steps, cfg.batch_size, generator).to(device)
+
+    history: list[dict[str, float]] = []
+    solved_step = None
+    diverged = False
+    loss_sum = torch.zeros((), device=device)
+    norm_sum = torch.zeros((), device=device)
+    norm_max = torch.zeros((), device=device)
+    since_eval = 0
+    start = last_eval_time = time.perf_counter()
+    step = 0
+    model.train()
+    for step in range(1, cfg.steps + 1):
+        idx = order[step - 1]
+        loss = objectives.loss(dataset.output_kind, model(x_train[idx]), y_train[idx])
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        grad_norm = nn.utils.clip_grad_norm_(params, max_norm)
+        optimizer.step()
+        loss_sum += loss.detach()
+        norm_sum += grad_norm
+        norm_max = torch.maximum(norm_max, grad_norm)
+        since_eval += 1
+        if step % cfg.eval_every and step != cfg.steps:
+            continue
+
+        train_loss, mean_norm, peak_norm = (torch.stack([loss_sum, norm_sum, norm_max]) / torch.tensor(
+            [since_eval, since_eval, 1.0], device=device)).tolist()
+        val = evaluate(model, dataset, x_val, y_val, cfg.eval_batch_size)
+        now = time.perf_counter()
+        record = {"step": step, "train_loss": train_loss, "grad_norm": mean_norm, "grad_norm_max": peak_norm,
+                  **{f"val_{k}": v for k, v in val.items()},
+                  "elapsed_s": now - start, "steps_per_s": since_eval / max(now - last_eval_time, 1e-9)}
+        history.append(record)
+        if on_eval:
+            on_eval(record, cfg.steps)
+        loss_sum.zero_(), norm_sum.zero_(), norm_max.zero_()
+        since_eval, last_eval_time = 0, now
+        if not (math.isfinite(train_loss) and math.isfinite(val["loss"])):
+            diverged = True  # a non-finite loss ends this run, never the sweep
+            break
+        if solved_step is None and dataset.solved.is_solved(val):
+            solved_step = step
+            if cfg.early_stop:
+                break
+
+    wall = time.perf_counter() - start
+    x_test, y_test = to_device(dataset.splits["test"], device)
+    test = {k: math.nan for k in val} if diverged else evaluate(model, dataset, x_test, y_test, cfg.eval_batch_size)
+    final = {
+        "task": dataset.task, "model": config.model.name, "length": dataset.length, "seed": config.seed,
+        "metric": dataset.metric, "test_metric": test[dataset.metric],
+        **{f"test_{k}": v for k, v in test.items()},
+        "baseline": dataset.baseline,
+        "solved": (not diverged) and dataset.solved.is_solved(test),
+        "solved_step": solved_step, "diverged": diverged, "steps": step,
+        "wall_s": wall, "steps_per_s": step / wall if wall > 0 else math.nan,
+        "device": str(device), "n_params": parameter_count(model),
+    }
+    return RunResult(history=history, final=final, model=model)

@@ -1,0 +1,24 @@
+import pytest
+
+from rnnbench.config import DataConfig, ModelConfig, RunConfig, TaskConfig, TrainConfig
+from rnnbench.tasks import TASKS
+
+
+def make_config(task="adding", length=20, model="lstm", seed=0, options=None, data=None, hidden_size=16, **train):
+    train_cfg = TrainConfig(**{"steps": 60, "eval_every": 20, "lr": 1e-2, "device": "cpu", **train})
+    return RunConfig(
+        task=TaskConfig(task, length, TASKS[task].parse_options(options or {}, "task.options")),
+        model=ModelConfig(model, hidden_size=hidden_size),
+        train=train_cfg,
+        data=data or DataConfig(n_train=256, n_val=128, n_test=128),
+        seed=seed,
+    ).validate()
+
+
+def build_dataset(config):
+    return TASKS[config.task.name].build(config.task.length, config.data, config.task.options)
+
+
+@pytest.fixture
+def small_config():
+    return make_config

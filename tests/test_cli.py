@@ -1,0 +1,92 @@
+"""Specifications of the `rnnbench` command: outputs, and one-line refusals of bad input."""
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from rnnbench.cli import main
+
+
+def run_cli(*args):
+    return subprocess.run([sys.executable, "-m", "rnnbench.cli", *args], capture_output=True, text=True)
+
+
+def test_train_writes_metrics_history_and_a_weights_only_checkpoint(tmp_path):
+    out = tmp_path / "run"
+    code = main(["train", "--task", "adding", "--model", "gru", "--length", "10", "--steps", "30",
+                 "--eval-every", "10", "--n-train", "128", "--n-val", "64", "--n-test", "64", "--out", str(out)])
+    assert code == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["model"] == "gru" and metrics["task"] == "adding" and metrics["length"] == 10
+    assert metrics["config"]["train"]["steps"] == 30 and metrics["config"]["model"]["name"] == "gru"
+    assert len(metrics["data_checksum"]) == 16
+    lines = (out / "history.csv").read_text().splitlines()
+    assert lines[0].startswith("step,train_loss") and len(lines) == 4
+    state = torch.load(out / "model.pt", weights_only=True)
+    assert "rnn.weight_hh_l0" in state and "head.weight" in state
+
+
+def test_train_reads_a_generated_dataset_folder(tmp_path):
+    data = tmp_path / "data"
+    assert main(["generate", "--task", "xor", "--length", "8", "--n-train", "64", "--n-val", "32",
+                 "--n-test", "32", "--out", str(data)]) == 0
+    assert main(["train", "--task", "xor", "--model", "rnn", "--length", "8", "--steps", "5", "--eval-every", "5",
+                 "--data", str(data), "--out", str(tmp_path / "run")]) == 0
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["data_checksum"] == json.loads((data / "meta.json").read_text())["checksum"]
+
+
+BAD_INPUTS = [
+    (["--task", "addding"], "task.name", "adding, xor, copy, sine, charlm"),
+    (["--model", "lsmt"], "model.name", "rnn, lstm, gru"),
+    (["--length", "1"], "task.length", ">= 2"),
+    (["--length", "0", "--task", "copy"], "task.length", ">= 1"),
+    (["--hidden-size", "0"], "model.hidden_size", "positive integer"),
+    (["--num-layers", "-1"], "model.num_layers", "positive integer"),
+    (["--steps", "0"], "train.steps", "positive integer"),
+    (["--batch-size", "0"], "train.batch_size", "positive integer"),
+    (["--lr", "0"], "train.lr", "positive number"),
+    (["--n-train", "0"], "data.n_train", "positive integer"),
+    (["--device", "tpu"], "train.device", "auto, cpu, cuda"),
+    (["--option", "strict=1"], "task.options.strict", "strict_markers, solved_mse"),
+    (["--task", "charlm", "--option", "corpus=/no/such/file.txt"], "task.options.corpus", "no such file"),
+]
+
+
+@pytest.mark.parametrize("override,key,allowed", BAD_INPUTS, ids=[b[1] for b in BAD_INPUTS])
+def test_bad_input_is_one_line_naming_the_key_exit_2_and_nothing_written(tmp_path, override, key, allowed):
+    args = {"--task": "adding", "--model": "lstm", "--length": "10"}
+    extra = []
+    it = iter(override)
+    for flag in it:
+        value = next(it)
+        if flag in args:
+            args[flag] = value
+        else:
+            extra += [flag, value]
+    out = tmp_path / "run"
+    result = run_cli("train", *[x for kv in args.items() for x in kv], *extra, "--out", str(out))
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert key in lines[0] and allowed in lines[0]
+    assert not out.exists()
+
+
+def test_undecodable_corpus_is_refused_naming_the_corpus_key(tmp_path):
+    corpus = tmp_path / "latin1.txt"
+    corpus.write_bytes(b"caf\xe9 " * 100)
+    result = run_cli("train", "--task", "charlm", "--model", "lstm", "--length", "10",
+                     "--option", f"corpus={corpus}", "--out", str(tmp_path / "run"))
+    assert result.returncode == 2 and "task.options.corpus" in result.stderr and "UTF-8" in result.stderr
+    assert not (tmp_path / "run").exists()
+
+
+def test_dataset_of_another_task_is_refused(tmp_path):
+    assert main(["generate", "--task", "xor", "--length", "8", "--n-train", "8", "--n-val", "8",
+                 "--n-test", "8", "--out", str(tmp_path / "d")]) == 0
+    result = run_cli("train", "--task", "adding", "--model", "lstm", "--length", "8",
+                     "--data", str(tmp_path / "d"), "--out", str(tmp_path / "run"))
+    assert result.returncode == 2 and "data:" in result.stderr and "xor T=8" in result.stderr
