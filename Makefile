@@ -14,14 +14,17 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(BIN)/python -m pip install -q -c constraints.txt -e '.[study,test]'
 	touch $@
 
+# Stage commands call `python`: put the venv first on PATH so they run in it.
+RUN := PATH="$(CURDIR)/$(BIN):$$PATH"
+
 study: $(VENV)/.installed
-	$(BIN)/dvc repro
+	$(RUN) dvc repro
 
 test: $(VENV)/.installed
-	$(BIN)/python -m pytest -q
+	$(RUN) python -m pytest -q
 
 sync-mlflow: $(VENV)/.installed
-	$(BIN)/rnnbench sync-mlflow
+	$(RUN) rnnbench sync-mlflow
 
 mlflow-ui: $(VENV)/.installed
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db --host 127.0.0.1 --port 5000

@@ -69,6 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--eval-every", type=int, default=t.eval_every)
     tr.add_argument("--no-early-stop", action="store_true")
     tr.add_argument("--device", default=t.device, help="auto | cpu | cuda")
+
+    sync = sub.add_parser("sync-mlflow", help="log every run of the study found on disk that MLflow lacks")
+    sync.add_argument("--params", type=Path, default=Path("params.yaml"))
     return parser
 
 
@@ -137,7 +140,25 @@ def command_train(args) -> int:
     return 0
 
 
-COMMANDS = {"generate": command_generate, "train": command_train}
+def command_sync_mlflow(args) -> int:
+    from .study import load_study
+    from .tracking import sync_study
+
+    created, existing = sync_study(load_study(args.params))
+    print(f"mlflow: {created} runs logged now, {existing} already in the store")
+    return 0
+
+
+def stage_main(body) -> None:
+    """Run a DVC stage body; bad input is one line on stderr and exit status 2."""
+    try:
+        body()
+    except ConfigError as err:
+        print(f"rnnbench: error: {err}", file=sys.stderr)
+        sys.exit(EXIT_BAD_INPUT)
+
+
+COMMANDS = {"generate": command_generate, "train": command_train, "sync-mlflow": command_sync_mlflow}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

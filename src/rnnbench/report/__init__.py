@@ -1,0 +1,1 @@
+"""The study report: aggregate (pandas), figures (matplotlib), render (markdown)."""

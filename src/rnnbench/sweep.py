@@ -1,0 +1,54 @@
+"""One cell of the study (task x model x length): train every seed, write its outputs, log it.
+
+A seed that raises is recorded as a failed run (metrics.json with its cause) and the other seeds
+go on; the report counts failures instead of the whole study stopping on one.
+"""
+from __future__ import annotations
+
+import json
+import sys
+import traceback
+from pathlib import Path
+from typing import Callable
+
+from .progress import TrainingBar, finished_line
+from .run_outputs import METRICS_FILE, json_safe, write_atomic, write_run
+from .study import Cell, Study, seed_folder
+from .tasks.base import Dataset
+from .train import train
+
+LogRun = Callable[[Path, dict, list], None]
+
+
+def failed_record(cell: Cell, seed: int, config, error: BaseException) -> dict:
+    return {"task": cell.task, "model": cell.model, "length": cell.length, "seed": seed, "failed": True,
+            "error": f"{type(error).__name__}: {error}", "solved": False, "diverged": False,
+            "config": config.to_dict()}
+
+
+def train_cell(study: Study, cell: Cell, dataset: Dataset, root: Path, log_run: LogRun | None = None) -> list[dict]:
+    """Train all seeds of `cell` into root/runs/...; returns the final records."""
+    records = []
+    for seed in study.seeds:
+        config = study.run_config(cell, seed)
+        folder = root / seed_folder(cell, seed)
+        bar = TrainingBar(f"{cell.model} {cell.task} T={cell.length} s{seed}", dataset.metric)
+        try:
+            result = train(config, dataset, on_eval=bar)
+        except Exception as error:  # noqa: BLE001 -- one bad run must not end the sweep
+            bar.close()
+            record = failed_record(cell, seed, config, error)
+            folder.mkdir(parents=True, exist_ok=True)
+            write_atomic(folder / METRICS_FILE, (json.dumps(json_safe(record), indent=2) + "\n").encode())
+            print(f"FAILED {cell.task} {cell.model} T={cell.length} seed={seed}: {record['error']}", file=sys.stderr)
+            traceback.print_exc(file=sys.stderr)
+            records.append(record)
+            continue
+        bar.close()
+        write_run(folder, config, result, dataset.checksum())
+        record = json.loads((folder / METRICS_FILE).read_text())
+        if log_run:
+            log_run(folder, record, result.history)
+        print(finished_line(result.final), flush=True)
+        records.append(record)
+    return records

@@ -1,0 +1,203 @@
+"""MLflow tracking: the only module that imports mlflow.
+
+One experiment per task; one MLflow run per (model, length, seed) named `<model>-T<len>-s<seed>`,
+identified by a `run_key` tag (a hash of the resolved config and the data checksum). Logging a run
+whose key is already in the store does nothing, so re-syncing from the DVC outputs never duplicates.
+"""
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import math
+import os
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+from .config import ConfigError, flatten
+
+STORE_FILE = "mlflow.db"
+ARTIFACT_FOLDER = "mlartifacts"
+BATCH_METRICS = 1000  # MLflow's limit per log_batch call
+RUN_ARTIFACTS = ("history.csv", "metrics.json", "gradflow.csv")
+
+
+def project_root(start: Path | None = None) -> Path:
+    """The repository the study lives in, also from inside DVC's temporary experiment copies
+    (.dvc/tmp/exps/...), so that every run lands in the one store of the real repository."""
+    here = (start or Path.cwd()).resolve()
+    parts = here.parts
+    for i in range(len(parts) - 2):
+        if parts[i : i + 3] == (".dvc", "tmp", "exps"):
+            return Path(*parts[:i])
+    return here
+
+
+def tracking_uri(root: Path | None = None) -> str:
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{project_root(root) / STORE_FILE}"
+
+
+def check_reachable(uri: str, timeout_s: float = 5.0) -> None:
+    """Refuse an unreachable tracking server before any training starts (MLflow itself would retry
+    for minutes and fail only when the first run is logged)."""
+    if not uri.startswith(("http://", "https://")):
+        return
+    try:
+        with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout_s) as reply:
+            if reply.status == 200:
+                return
+            reason = f"HTTP {reply.status}"
+    except urllib.error.HTTPError as err:
+        reason = f"HTTP {err.code}"
+    except (urllib.error.URLError, OSError) as err:
+        reason = str(getattr(err, "reason", err))
+    raise ConfigError(f"MLFLOW_TRACKING_URI: cannot reach the tracking server at {uri} ({reason}); "
+                      f"start it, or unset MLFLOW_TRACKING_URI to use the local store {STORE_FILE}")
+
+
+def run_key(config: dict[str, Any], data_checksum: str | None) -> str:
+    blob = json.dumps({"config": config, "data": data_checksum}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:20]
+
+
+def run_name(model: str, length: int, seed: int) -> str:
+    return f"{model}-T{length}-s{seed}"
+
+
+def git_commit(root: Path) -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+    return out.stdout.strip() if out.returncode == 0 else "unknown"
+
+
+@contextlib.contextmanager
+def store_lock(root: Path) -> Iterator[None]:
+    """Serialise store creation and experiment creation across processes on this machine: writers
+    racing on a fresh SQLite file can all crash and leave it broken (see docs/architecture.md)."""
+    with open(root / f".{STORE_FILE}.lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@dataclass
+class Tracker:
+    uri: str
+    root: Path
+    experiments: dict[str, str]
+
+    @property
+    def client(self):
+        from mlflow.tracking import MlflowClient
+
+        return MlflowClient(tracking_uri=self.uri)
+
+    def find_run(self, task: str, key: str) -> str | None:
+        runs = self.client.search_runs([self.experiments[task]], filter_string=f"tags.run_key = '{key}'", max_results=1)
+        return runs[0].info.run_id if runs else None
+
+    def log_run(self, folder: Path, record: dict[str, Any], history: list[dict[str, float]],
+                stage: str | None = None) -> tuple[str, bool]:
+        """Log one finished run (its metrics.json record and history) unless its key is already
+        there. Returns (run_id, created)."""
+        from mlflow.entities import Metric, Param, RunTag
+
+        config = record["config"]
+        key = run_key(config, record.get("data_checksum"))
+        task = record["task"]
+        existing = self.find_run(task, key)
+        if existing:
+            return existing, False
+        tags = {
+            "task": task, "model": record["model"], "length": str(record["length"]), "seed": str(record["seed"]),
+            "git_commit": git_commit(self.root), "dvc_stage": stage or "", "data_checksum": record.get("data_checksum") or "",
+            "device": record.get("device", ""), "run_key": key, "solved": str(record.get("solved")),
+            "diverged": str(record.get("diverged")),
+        }
+        client = self.client
+        run = client.create_run(self.experiments[task], run_name=run_name(record["model"], record["length"], record["seed"]),
+                                tags=tags)
+        run_id = run.info.run_id
+        now = int(time.time() * 1000)
+        params = [Param(k, str(v)) for k, v in flatten(config).items()]
+        metrics = [Metric(k, float(v), now, int(row["step"])) for row in history for k, v in row.items() if k != "step"]
+        for name, value in record.items():
+            if isinstance(value, bool):
+                value = float(value)
+            if isinstance(value, (int, float)) and name not in ("length", "seed") and value is not None:
+                metrics.append(Metric(f"final_{name}", float(value), now, int(record.get("steps") or 0)))
+        for start in range(0, len(params), 100):
+            client.log_batch(run_id, params=params[start : start + 100])
+        for start in range(0, len(metrics), BATCH_METRICS):
+            client.log_batch(run_id, metrics=metrics[start : start + BATCH_METRICS])
+        for name in RUN_ARTIFACTS:
+            if (folder / name).is_file():
+                client.log_artifact(run_id, str(folder / name))
+        client.set_terminated(run_id, "FAILED" if record.get("diverged") else "FINISHED")
+        return run_id, True
+
+
+def open_tracker(tasks: list[str], root: Path | None = None) -> Tracker:
+    """Check the server, create / migrate the store and every task's experiment once, under a lock,
+    before any run is logged."""
+    from mlflow.tracking import MlflowClient
+
+    root = project_root(root)
+    uri = tracking_uri(root)
+    check_reachable(uri)
+    local = uri.startswith("sqlite:")
+    experiments = {}
+    with store_lock(root) if local else contextlib.nullcontext():
+        client = MlflowClient(tracking_uri=uri)
+        for task in sorted(set(tasks)):
+            found = client.get_experiment_by_name(task)
+            if found is None:
+                location = (root / ARTIFACT_FOLDER / task).as_uri() if local else None
+                experiments[task] = client.create_experiment(task, artifact_location=location,
+                                                             tags={"project": "rnnbench"})
+            else:
+                experiments[task] = found.experiment_id
+    return Tracker(uri=uri, root=root, experiments=experiments)
+
+
+def history_rows(path: Path) -> list[dict[str, float]]:
+    import csv
+
+    if not path.is_file():
+        return []
+    with open(path, newline="") as handle:
+        return [{k: float(v) if v not in ("", None) else math.nan for k, v in row.items()} for row in csv.DictReader(handle)]
+
+
+def sync_study(study, root: Path | None = None) -> tuple[int, int]:
+    """Log every run of the current study found on disk that the store lacks (by run_key).
+    DVC may restore stage outputs from its cache without running them; this puts the store back in
+    step with the outputs. Returns (runs logged now, runs already there)."""
+    from .study import seed_folder
+
+    root = project_root(root)
+    tracker = open_tracker(list(study.tasks), root)
+    created = existing = 0
+    for cell in study.cells():
+        for seed in study.seeds:
+            folder = root / seed_folder(cell, seed)
+            path = folder / "metrics.json"
+            if not path.is_file():
+                continue
+            record = json.loads(path.read_text())
+            if record.get("failed"):
+                continue
+            _, new = tracker.log_run(folder, record, history_rows(folder / "history.csv"), stage=cell.stage)
+            created += new
+            existing += not new
+    return created, existing

@@ -1,0 +1,200 @@
+"""The study as a pipeline, end to end with the real `dvc` CLI and a real MLflow store.
+
+The project is copied into a temp git repo with the tiny grid (studies/tiny.yaml) as params.yaml;
+`dvc repro` runs there once for the whole module and each test checks one behaviour of the result.
+"""
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+pytestmark = pytest.mark.e2e
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+
+def env_for(project: Path, **extra) -> dict:
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    env.update(PATH=f"{BIN}{os.pathsep}{env['PATH']}", DVC_NO_ANALYTICS="1", GIT_AUTHOR_NAME="t",
+               GIT_AUTHOR_EMAIL="t@t", GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@t", **extra)
+    return env
+
+
+def run(project: Path, *cmd, check=True, **extra_env) -> subprocess.CompletedProcess:
+    result = subprocess.run(cmd, cwd=project, env=env_for(project, **extra_env), capture_output=True, text=True)
+    if check and result.returncode != 0:
+        raise AssertionError(f"{cmd} failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+    return result
+
+
+def stages_run(repro_output: str) -> set[str]:
+    return set(re.findall(r"Running stage '([^']+)'", repro_output))
+
+
+def make_project(dest: Path, params: Path = REPO / "studies" / "tiny.yaml") -> Path:
+    dest.mkdir()
+    for name in ("dvc.yaml", "stages", "src"):
+        source = REPO / name
+        if source.is_dir():
+            shutil.copytree(source, dest / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+        else:
+            shutil.copy(source, dest / name)
+    shutil.copy(params, dest / "params.yaml")
+    run(dest, "git", "init", "-q")
+    run(dest, "dvc", "init", "-q")
+    run(dest, "git", "add", "-A")
+    run(dest, "git", "commit", "-qm", "tiny study")
+    return dest
+
+
+def tiny_study():
+    from rnnbench.study import load_study
+
+    return load_study(REPO / "studies" / "tiny.yaml")
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    root = make_project(tmp_path_factory.mktemp("e2e") / "study")
+    first = run(root, "dvc", "repro")
+    return root, first.stdout
+
+
+def mlflow_runs(root: Path) -> pd.DataFrame:
+    import mlflow
+
+    mlflow.set_tracking_uri(f"sqlite:///{root / 'mlflow.db'}")
+    return mlflow.search_runs(search_all_experiments=True, max_results=10_000)
+
+
+def test_repro_runs_every_stage_of_the_grid(project):
+    root, output = project
+    study = tiny_study()
+    expected = {c.stage for c in study.cells()} | {"report"}
+    expected |= {f"generate-{t}@{n}" for t, plan in study.tasks.items() for n in plan.lengths}
+    assert stages_run(output) == expected
+
+
+def test_results_csv_has_one_complete_row_per_run_of_the_grid(project):
+    root, _ = project
+    study = tiny_study()
+    results = pd.read_csv(root / "reports" / "results.csv")
+    assert len(results) == len(study.cells()) * len(study.seeds)
+    keys = set(zip(results.task, results.model, results.length, results.seed))
+    assert keys == {(c.task, c.model, c.length, s) for c in study.cells() for s in study.seeds}
+    assert not results["failed"].any()
+    assert results["test_metric"].notna().all() and (results["max_steps"] == 30).all()
+    adding = results[results.task == "adding"]
+    assert (adding["baseline"].round(4) == 0.1667).all() and (adding["metric"] == "mse").all()
+
+
+def test_summary_and_dvc_metrics_agree_with_results(project):
+    root, _ = project
+    results = pd.read_csv(root / "reports" / "results.csv")
+    summary = pd.read_csv(root / "reports" / "summary.csv")
+    cell = results[(results.task == "adding") & (results.model == "lstm") & (results.length == 8)]
+    row = summary[(summary.task == "adding") & (summary.model == "lstm") & (summary.length == 8)].iloc[0]
+    assert row["mean"] == pytest.approx(cell["test_metric"].mean(), rel=1e-4)
+    assert row["seeds"] == 2
+    shown = run(root, "dvc", "metrics", "show", "--json").stdout
+    assert '"adding"' in shown and '"T8"' in shown
+
+
+def test_second_repro_does_nothing_and_status_is_clean(project):
+    root, _ = project
+    again = run(root, "dvc", "repro")
+    assert stages_run(again.stdout) == set()
+    assert "up to date" in run(root, "dvc", "status").stdout
+
+
+def test_mlflow_has_each_run_once_with_params_tags_and_metric_history(project):
+    root, _ = project
+    study = tiny_study()
+    runs = mlflow_runs(root)
+    assert len(runs) == len(study.cells()) * len(study.seeds)
+    assert runs["tags.run_key"].is_unique
+    one = runs[runs["tags.mlflow.runName"] == "lstm-T8-s1"].iloc[0]
+    assert one["tags.task"] == "adding" and one["tags.dvc_stage"] == "train-adding@lstm-8"
+    assert one["params.train.lr"] == "0.01" and one["params.model.hidden_size"] == "8"
+    assert one["tags.device"] == "cpu" and len(one["tags.data_checksum"]) == 16
+
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{root / 'mlflow.db'}")
+    history = pd.read_csv(root / "runs/adding/lstm/T8/seed1/history.csv")
+    logged = client.get_metric_history(one["run_id"], "val_mse")
+    assert [m.step for m in logged] == history["step"].tolist()
+    assert [m.value for m in logged] == pytest.approx(history["val_mse"].tolist())
+    experiments = {e.name for e in client.search_experiments()}
+    assert {"adding", "xor"} <= experiments
+
+
+def test_deleted_store_is_rebuilt_by_sync_with_every_run_exactly_once(project, tmp_path):
+    root, _ = project
+    shutil.copy(root / "mlflow.db", tmp_path / "saved.db")
+    try:
+        (root / "mlflow.db").unlink()
+        out = run(root, "rnnbench", "sync-mlflow").stdout
+        n = len(tiny_study().cells()) * len(tiny_study().seeds)
+        assert f"{n} runs logged now, 0 already" in out
+        again = run(root, "rnnbench", "sync-mlflow").stdout
+        assert f"0 runs logged now, {n} already" in again
+        runs = mlflow_runs(root)
+        assert len(runs) == n and runs["tags.run_key"].is_unique
+    finally:
+        shutil.copy(tmp_path / "saved.db", root / "mlflow.db")
+
+
+def test_changing_one_models_hyperparameter_reruns_only_that_model_and_the_report(tmp_path):
+    root = make_project(tmp_path / "study")
+    run(root, "dvc", "repro")
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    params["per_model"]["gru"] = {"train": {"lr": 0.02}}
+    (root / "params.yaml").write_text(yaml.safe_dump(params))
+    again = run(root, "dvc", "repro")
+    study = tiny_study()
+    expected = {c.stage for c in study.cells() if c.model == "gru"} | {"report"}
+    assert stages_run(again.stdout) == expected
+
+    # A length removed from the grid leaves its outputs on disk but out of the results.
+    params["tasks"]["adding"]["lengths"] = [8]
+    (root / "params.yaml").write_text(yaml.safe_dump(params))
+    run(root, "dvc", "repro")
+    assert (root / "runs/adding/lstm/T5/seed0/metrics.json").is_file()
+    results = pd.read_csv(root / "reports" / "results.csv")
+    assert set(results[results.task == "adding"].length) == {8}
+
+
+def test_unreachable_tracking_server_fails_the_stage_before_training(project, tmp_path):
+    root, _ = project
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed again when the block ends: nothing listens there
+    target = root / "runs/adding/rnn/T5"
+    before = sorted(p.read_bytes() for p in target.rglob("*.json"))
+    result = run(root, "python", "stages/train.py", "--task", "adding", "--model", "rnn", "--length", "5",
+                 check=False, MLFLOW_TRACKING_URI=f"http://127.0.0.1:{port}")
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "MLFLOW_TRACKING_URI" in lines[0] and f"127.0.0.1:{port}" in lines[0]
+    assert sorted(p.read_bytes() for p in target.rglob("*.json")) == before
+
+
+def test_broken_params_yaml_is_refused_with_the_offending_key(tmp_path):
+    root = make_project(tmp_path / "study")
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    params["models"] = ["rnn", "lsmt"]
+    (root / "params.yaml").write_text(yaml.safe_dump(params))
+    result = run(root, "python", "stages/generate.py", "--task", "adding", "--length", "5", check=False)
+    assert result.returncode == 2
+    assert "models[1]: unknown value 'lsmt'; allowed: rnn, lstm, gru" in result.stderr
+    assert not (root / "data").exists()
