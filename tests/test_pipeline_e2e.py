@@ -198,3 +198,57 @@ def test_broken_params_yaml_is_refused_with_the_offending_key(tmp_path):
     assert result.returncode == 2
     assert "models[1]: unknown value 'lsmt'; allowed: rnn, lstm, gru" in result.stderr
     assert not (root / "data").exists()
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_a_stage_logs_to_a_real_mlflow_server_on_localhost(project, tmp_path):
+    """Runs last in this module: it rewrites one cell's outputs (same config, same results)."""
+    import json as _json
+    import signal
+    import time
+    import urllib.request
+
+    root, _ = project
+    port = free_port()
+    server = subprocess.Popen(
+        [str(BIN / "mlflow"), "server", "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}",
+         "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
+        cwd=tmp_path, env=env_for(tmp_path), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 90
+        while True:
+            try:
+                with urllib.request.urlopen(base + "/health", timeout=2) as reply:
+                    if reply.status == 200:
+                        break
+            except OSError:
+                pass
+            assert time.time() < deadline and server.poll() is None, "mlflow server did not come up"
+            time.sleep(0.5)
+        run(root, "python", "stages/train.py", "--task", "adding", "--model", "rnn", "--length", "5",
+            MLFLOW_TRACKING_URI=base)
+        with urllib.request.urlopen(f"{base}/api/2.0/mlflow/experiments/get-by-name?experiment_name=adding") as r:
+            experiment_id = _json.load(r)["experiment"]["experiment_id"]
+        body = _json.dumps({"experiment_ids": [experiment_id], "max_results": 100}).encode()
+        request = urllib.request.Request(f"{base}/api/2.0/mlflow/runs/search", data=body,
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request) as r:
+            runs = _json.load(r)["runs"]
+        names = sorted(r["info"]["run_name"] for r in runs)
+        assert names == ["rnn-T5-s0", "rnn-T5-s1"]
+        tags = {t["key"]: t["value"] for t in runs[0]["data"]["tags"]}
+        assert tags["task"] == "adding" and tags["dvc_stage"] == "train-adding@rnn-5"
+        assert any(m["key"] == "val_mse" for m in runs[0]["data"]["metrics"])
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+    assert server.returncode is not None

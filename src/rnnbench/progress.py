@@ -34,9 +34,15 @@ class TrainingBar:
 
 
 def finished_line(final: dict) -> str:
-    status = "DIVERGED" if final["diverged"] else ("solved" if final["solved"] else "not solved")
-    at = f" at step {final['solved_step']}" if final.get("solved_step") else ""
+    if final["diverged"]:
+        status = "DIVERGED"
+    elif final["solved"]:
+        status = f"solved (validation at step {final['solved_step']})"
+    elif final.get("solved_step"):
+        status = f"not solved on test (validation met the rule at step {final['solved_step']})"
+    else:
+        status = "not solved"
     return (f"done {final['task']} {final['model']} T={final['length']} seed={final['seed']}: "
             f"test {final['metric']}={format_value(final['test_metric'])} "
-            f"(baseline {format_value(final['baseline'])}) {status}{at}, "
+            f"(baseline {format_value(final['baseline'])}) {status}, "
             f"{final['steps']} steps in {final['wall_s']:.1f}s")

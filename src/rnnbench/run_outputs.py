@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from .config import RunConfig
@@ -21,6 +22,8 @@ from .train import RunResult
 METRICS_FILE = "metrics.json"
 HISTORY_FILE = "history.csv"
 MODEL_FILE = "model.pt"
+GRADFLOW_FILE = "gradflow.csv"
+GATES_FILE = "gates.npz"
 
 
 def json_safe(value: Any) -> Any:
@@ -49,10 +52,19 @@ def history_csv(history: list[dict[str, float]]) -> str:
     return buffer.getvalue()
 
 
-def write_run(folder: Path, config: RunConfig, result: RunResult, data_checksum: str | None = None) -> None:
+def write_run(folder: Path, config: RunConfig, result: RunResult, data_checksum: str | None = None,
+              diagnosis=None) -> None:
+    """diagnosis: a diagnostics.diagnose.Diagnosis, or None to skip gradflow.csv / gates.npz."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    record = {**result.final, "data_checksum": data_checksum, "config": config.to_dict()}
+    record = {**result.final, **(diagnosis.metrics if diagnosis else {}), "data_checksum": data_checksum,
+              "config": config.to_dict()}
+    if diagnosis is not None:
+        write_atomic(folder / GRADFLOW_FILE, history_csv(diagnosis.flow_rows).encode())
+        if diagnosis.traces:
+            buffer = io.BytesIO()
+            np.savez_compressed(buffer, **diagnosis.traces)
+            write_atomic(folder / GATES_FILE, buffer.getvalue())
     write_atomic(folder / METRICS_FILE, (json.dumps(json_safe(record), indent=2) + "\n").encode())
     write_atomic(folder / HISTORY_FILE, history_csv(result.history).encode())
     buffer = io.BytesIO()

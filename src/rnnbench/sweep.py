@@ -15,7 +15,8 @@ from .progress import TrainingBar, finished_line
 from .run_outputs import METRICS_FILE, json_safe, write_atomic, write_run
 from .study import Cell, Study, seed_folder
 from .tasks.base import Dataset
-from .train import train
+from .diagnostics.diagnose import diagnose
+from .train import initial_model, train
 
 LogRun = Callable[[Path, dict, list], None]
 
@@ -45,7 +46,9 @@ def train_cell(study: Study, cell: Cell, dataset: Dataset, root: Path, log_run: 
             records.append(record)
             continue
         bar.close()
-        write_run(folder, config, result, dataset.checksum())
+        diagnosis = diagnose(config, dataset, initial_model(config, dataset),
+                             None if result.final["diverged"] else result.model)
+        write_run(folder, config, result, dataset.checksum(), diagnosis)
         record = json.loads((folder / METRICS_FILE).read_text())
         if log_run:
             log_run(folder, record, result.history)

@@ -65,11 +65,16 @@ def batch_order(n: int, steps: int, batch_size: int, generator: torch.Generator)
 EvalCallback = Callable[[dict[str, float], int], None]
 
 
+def initial_model(config: RunConfig, dataset: Dataset) -> nn.Module:
+    """The model exactly as a run with this config starts (seeded initialisation)."""
+    torch.manual_seed(config.seed)
+    return build_model(config.model, dataset).to(resolve_device(config.train.device))
+
+
 def train(config: RunConfig, dataset: Dataset, on_eval: EvalCallback | None = None) -> RunResult:
     cfg = config.train
     device = resolve_device(cfg.device)
-    torch.manual_seed(config.seed)
-    model = build_model(config.model, dataset).to(device)
+    model = initial_model(config, dataset)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.Adam(params, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
     max_norm = cfg.clip_norm if cfg.clip_norm > 0 else math.inf  # inf: measure the norm, never clip

@@ -4,9 +4,10 @@ from __future__ import annotations
 import torch.nn as nn
 
 from ..tasks.base import CLASS_SEQ, REGRESSION_SEQ
-from .recurrent import CELLS, RecurrentNet
+from .recurrent import CELLS, FIXED_FORGET_BIAS, RecurrentNet
+from .unrolled import ABLATIONS
 
-MODEL_NAMES = tuple(CELLS)
+MODEL_NAMES = (*CELLS, *FIXED_FORGET_BIAS, *ABLATIONS)
 
 
 def build_model(config, dataset) -> nn.Module:

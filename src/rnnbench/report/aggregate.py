@@ -18,7 +18,9 @@ KEY = ["task", "model", "length"]
 RESULT_COLUMNS = [
     "task", "model", "length", "seed", "metric", "test_metric", "baseline", "solved", "solved_step", "diverged",
     "failed", "error", "steps", "wall_s", "steps_per_s", "n_params", "device", "hidden_size", "num_layers",
-    "forget_bias", "lr", "batch_size", "clip_norm", "max_steps", "data_checksum", "run_dir",
+    "forget_bias", "lr", "batch_size", "clip_norm", "max_steps",
+    "grad_ratio_first_last_init", "grad_ratio_first_last_trained", "grad_half_life_init", "grad_half_life_trained",
+    "gate_f_mean", "gate_f_above_0.9", "gate_i_mean", "gate_z_mean", "data_checksum", "run_dir",
 ]
 
 

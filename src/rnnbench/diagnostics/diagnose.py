@@ -1,0 +1,46 @@
+"""All diagnostics of one finished run: gradient flow at initialisation and after training, gate
+statistics and gate traces, on a fixed batch of the test split."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from ..config import RunConfig
+from ..tasks.base import Dataset
+from .gate_activity import gate_statistics, gate_traces
+from .gradient_flow import gradient_flow
+
+FLOW_BATCH = 256
+TRACE_SEQUENCES = 4
+
+
+@dataclass
+class Diagnosis:
+    flow_rows: list[dict[str, float]]  # gradflow.csv: t, phase, norm_h, norm_c
+    metrics: dict[str, float]  # grad_* and gate_* summaries, merged into the final record
+    traces: dict[str, np.ndarray] = field(default_factory=dict)  # gates.npz
+
+
+def diagnose(config: RunConfig, dataset: Dataset, initial: torch.nn.Module, trained: torch.nn.Module | None) -> Diagnosis:
+    """initial: the model as it was at step 0 (same seed); trained: None when the run diverged."""
+    device = next(initial.parameters()).device
+    x_all, y_all = dataset.splits["test"]
+    x = torch.from_numpy(np.ascontiguousarray(x_all[:FLOW_BATCH])).to(device)
+    y = torch.from_numpy(np.ascontiguousarray(y_all[:FLOW_BATCH])).to(device)
+    rows, metrics = [], {}
+    for phase, model in (("init", initial), ("trained", trained)):
+        if model is None:
+            continue
+        flow = gradient_flow(model, dataset, x, y)
+        rows += [{"t": t, "phase": phase, "norm_h": float(h), "norm_c": float(c)}
+                 for t, (h, c) in enumerate(zip(flow.norm_h, flow.norm_c))]
+        metrics.update({f"grad_{k}_{phase}": v for k, v in flow.summary().items()})
+    traces = {}
+    if trained is not None:
+        traces = gate_traces(trained, x[:TRACE_SEQUENCES])
+        metrics.update(gate_statistics(gate_traces(trained, x)))
+        if traces:
+            traces["x"] = x_all[:TRACE_SEQUENCES]
+    return Diagnosis(rows, metrics, traces)

@@ -1,0 +1,72 @@
+"""Specifications of MLflow tracking with real stores: concurrent writers, idempotent logging."""
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+WRITER = textwrap.dedent("""
+    import sys
+    from pathlib import Path
+    from rnnbench.tracking import open_tracker
+    root, writer = Path(sys.argv[1]), int(sys.argv[2])
+    tracker = open_tracker(["adding", "xor"], root)
+    for i in range(5):
+        task = ["adding", "xor"][i % 2]
+        record = {"task": task, "model": "lstm", "length": 10, "seed": writer * 100 + i, "steps": 10,
+                  "test_metric": 0.1, "solved": False, "diverged": False, "device": "cpu",
+                  "data_checksum": "abc", "config": {"seed": writer * 100 + i, "task": {"name": task}}}
+        tracker.log_run(root, record, [{"step": 10, "val_loss": 0.5}], stage="test")
+""")
+
+
+def clean_env():
+    return {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+
+
+def test_four_concurrent_writers_on_a_fresh_store_lose_no_run(tmp_path):
+    procs = [subprocess.Popen([sys.executable, "-c", WRITER, str(tmp_path), str(w)], env=clean_env(),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for w in range(4)]
+    for p in procs:
+        out, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err[-2000:]
+
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    experiments = {e.name: e.experiment_id for e in client.search_experiments()}
+    runs = client.search_runs(list(experiments.values()), max_results=1000)
+    assert len(runs) == 20
+    assert len({r.data.tags["run_key"] for r in runs}) == 20
+    for r in runs:  # every run sits in its task's experiment, none in Default
+        assert r.info.experiment_id == experiments[r.data.tags["task"]]
+    assert experiments.keys() >= {"adding", "xor"}
+    default = experiments.get("Default")
+    assert default is None or not client.search_runs([default])
+
+
+def test_logging_the_same_run_twice_keeps_one_copy(tmp_path):
+    from rnnbench.tracking import open_tracker
+
+    os.environ.pop("MLFLOW_TRACKING_URI", None)
+    tracker = open_tracker(["adding"], tmp_path)
+    record = {"task": "adding", "model": "rnn", "length": 5, "seed": 0, "steps": 3, "solved": True,
+              "diverged": False, "data_checksum": "x", "config": {"seed": 0}}
+    first, created = tracker.log_run(tmp_path, record, [{"step": 3, "val_mse": 0.1}])
+    again, created_again = tracker.log_run(tmp_path, record, [{"step": 3, "val_mse": 0.1}])
+    assert created and not created_again and first == again
+    changed = {**record, "config": {"seed": 1}}
+    assert tracker.log_run(tmp_path, changed, [])[1]
+
+
+def test_project_root_maps_dvc_temporary_experiment_copies_to_the_real_repository(tmp_path):
+    from rnnbench.tracking import project_root
+
+    inner = tmp_path / "repo" / ".dvc" / "tmp" / "exps" / "tmpabc"
+    inner.mkdir(parents=True)
+    assert project_root(inner) == (tmp_path / "repo").resolve()
+    assert project_root(tmp_path / "repo") == (tmp_path / "repo").resolve()
