@@ -2,10 +2,9 @@
 import pytest
 import torch
 
-from rnnbench.config import ModelConfig
+from rnnbench.config import DataConfig, ModelConfig
 from rnnbench.models import MODEL_NAMES, build_model, parameter_count
 from rnnbench.tasks import TASKS
-from rnnbench.config import DataConfig
 
 
 def dataset(task="adding"):

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from .config import ConfigError, DataConfig, ModelConfig, RunConfig, TaskConfig, TrainConfig
+from .config import ConfigError, DataConfig, ModelConfig, RunConfig, TaskConfig, TrainConfig, require_choice
 
 EXIT_BAD_INPUT = 2
 
@@ -26,7 +26,6 @@ def parse_option(text: str) -> tuple[str, object]:
 
 def task_config(name: str, length: int, options: dict) -> TaskConfig:
     from .tasks import TASKS
-    from .config import require_choice
 
     require_choice("task.name", name, TASKS)
     return TaskConfig(name, length, TASKS[name].parse_options(options, "task.options"))

@@ -41,9 +41,9 @@ def require_unit_interval(key: str, value: Any) -> None:
 
 def from_mapping(cls: type, values: Mapping[str, Any] | None, key: str):
     """Build dataclass `cls` from a mapping, refusing unknown keys and wrong scalar types."""
-    values = dict(values or {})
-    if not isinstance(values, dict):
+    if values is not None and not isinstance(values, Mapping):
         raise ConfigError(f"{key}: must be a mapping, got {values!r}")
+    values = dict(values or {})
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(values) - set(fields))
     if unknown:

@@ -43,6 +43,14 @@ def write_atomic(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
+def write_record(folder: Path, record: dict[str, Any]) -> dict[str, Any]:
+    """Write metrics.json; returns the record as written (non-finite floats as None)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    record = json_safe(record)
+    write_atomic(folder / METRICS_FILE, (json.dumps(record, indent=2) + "\n").encode())
+    return record
+
+
 def history_csv(history: list[dict[str, float]]) -> str:
     buffer = io.StringIO()
     if history:
@@ -53,8 +61,9 @@ def history_csv(history: list[dict[str, float]]) -> str:
 
 
 def write_run(folder: Path, config: RunConfig, result: RunResult, data_checksum: str | None = None,
-              diagnosis=None) -> None:
-    """diagnosis: a diagnostics.diagnose.Diagnosis, or None to skip gradflow.csv / gates.npz."""
+              diagnosis=None) -> dict[str, Any]:
+    """diagnosis: a diagnostics.diagnose.Diagnosis, or None to skip gradflow.csv / gates.npz.
+    Returns the metrics.json record as written."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     record = {**result.final, **(diagnosis.metrics if diagnosis else {}), "data_checksum": data_checksum,
@@ -65,16 +74,9 @@ def write_run(folder: Path, config: RunConfig, result: RunResult, data_checksum:
             buffer = io.BytesIO()
             np.savez_compressed(buffer, **diagnosis.traces)
             write_atomic(folder / GATES_FILE, buffer.getvalue())
-    write_atomic(folder / METRICS_FILE, (json.dumps(json_safe(record), indent=2) + "\n").encode())
     write_atomic(folder / HISTORY_FILE, history_csv(result.history).encode())
     buffer = io.BytesIO()
     torch.save(result.model.state_dict(), buffer)
     write_atomic(folder / MODEL_FILE, buffer.getvalue())
+    return write_record(folder, record)  # last: a complete metrics.json marks a complete run
 
-
-def read_metrics(folder: Path) -> dict[str, Any]:
-    return json.loads((Path(folder) / METRICS_FILE).read_text())
-
-
-def load_state_dict(folder: Path) -> dict[str, torch.Tensor]:
-    return torch.load(Path(folder) / MODEL_FILE, map_location="cpu", weights_only=True)

@@ -5,14 +5,13 @@ go on; the report counts failures instead of the whole study stopping on one.
 """
 from __future__ import annotations
 
-import json
 import sys
 import traceback
 from pathlib import Path
 from typing import Callable
 
 from .progress import TrainingBar, finished_line
-from .run_outputs import METRICS_FILE, json_safe, write_atomic, write_run
+from .run_outputs import write_record, write_run
 from .study import Cell, Study, seed_folder
 from .tasks.base import Dataset
 from .diagnostics.diagnose import diagnose
@@ -30,6 +29,7 @@ def failed_record(cell: Cell, seed: int, config, error: BaseException) -> dict:
 def train_cell(study: Study, cell: Cell, dataset: Dataset, root: Path, log_run: LogRun | None = None) -> list[dict]:
     """Train all seeds of `cell` into root/runs/...; returns the final records."""
     records = []
+    checksum = dataset.checksum()
     for seed in study.seeds:
         config = study.run_config(cell, seed)
         folder = root / seed_folder(cell, seed)
@@ -38,9 +38,7 @@ def train_cell(study: Study, cell: Cell, dataset: Dataset, root: Path, log_run: 
             result = train(config, dataset, on_eval=bar)
         except Exception as error:  # noqa: BLE001 -- one bad run must not end the sweep
             bar.close()
-            record = failed_record(cell, seed, config, error)
-            folder.mkdir(parents=True, exist_ok=True)
-            write_atomic(folder / METRICS_FILE, (json.dumps(json_safe(record), indent=2) + "\n").encode())
+            record = write_record(folder, failed_record(cell, seed, config, error))
             print(f"FAILED {cell.task} {cell.model} T={cell.length} seed={seed}: {record['error']}", file=sys.stderr)
             traceback.print_exc(file=sys.stderr)
             records.append(record)
@@ -48,8 +46,7 @@ def train_cell(study: Study, cell: Cell, dataset: Dataset, root: Path, log_run: 
         bar.close()
         diagnosis = diagnose(config, dataset, initial_model(config, dataset),
                              None if result.final["diverged"] else result.model)
-        write_run(folder, config, result, dataset.checksum(), diagnosis)
-        record = json.loads((folder / METRICS_FILE).read_text())
+        record = write_run(folder, config, result, checksum, diagnosis)
         if log_run:
             log_run(folder, record, result.history)
         print(finished_line(result.final), flush=True)

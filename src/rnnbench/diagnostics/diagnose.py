@@ -39,8 +39,9 @@ def diagnose(config: RunConfig, dataset: Dataset, initial: torch.nn.Module, trai
         metrics.update({f"grad_{k}_{phase}": v for k, v in flow.summary().items()})
     traces = {}
     if trained is not None:
-        traces = gate_traces(trained, x[:TRACE_SEQUENCES])
-        metrics.update(gate_statistics(gate_traces(trained, x)))
+        batch_traces = gate_traces(trained, x)
+        metrics.update(gate_statistics(batch_traces))
+        traces = {name: value[:TRACE_SEQUENCES] for name, value in batch_traces.items()}
         if traces:
             traces["x"] = x_all[:TRACE_SEQUENCES]
     return Diagnosis(rows, metrics, traces)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from ..run_outputs import write_atomic
 from ..study import Study
 from .aggregate import collect_results, learning_curves, metrics_tree, summarise
 
@@ -18,11 +19,6 @@ def write_report(study: Study, root: Path, out: Path) -> list[Path]:
         "curves.csv": learning_curves(study, root).to_csv(index=False, float_format="%.6g"),
         "metrics.json": json.dumps(metrics_tree(summary), indent=2) + "\n",
     }
-    paths = []
     for name, text in written.items():
-        path = out / name
-        tmp = path.with_name(f".{name}.tmp")
-        tmp.write_text(text)
-        tmp.replace(path)
-        paths.append(path)
-    return paths
+        write_atomic(out / name, text.encode())
+    return [out / name for name in written]
