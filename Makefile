@@ -3,14 +3,16 @@
 VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
+# Where torch comes from: the default index here; CI on GitHub passes the CPU wheel index.
+TORCH_INDEX ?=
 
-.PHONY: study test report sync-mlflow mlflow-ui benchmark clean-venv
+.PHONY: study test sync-mlflow mlflow-ui clean-venv
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	# torch first, pinned: this takes the local CPU wheel here and the CUDA build on a GPU machine.
-	$(BIN)/python -m pip install -q torch==2.13.0
+	$(BIN)/python -m pip install -q torch==2.13.0 $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
 	$(BIN)/python -m pip install -q -c constraints.txt -e '.[study,test]'
 	touch $@
 

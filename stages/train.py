@@ -4,8 +4,7 @@ import argparse
 from pathlib import Path
 
 from rnnbench.cli import stage_main
-from rnnbench.config import ConfigError
-from rnnbench.study import Cell, data_folder, load_study
+from rnnbench.study import data_folder, load_study
 from rnnbench.sweep import train_cell
 from rnnbench.tasks import Dataset
 from rnnbench.tracking import open_tracker
@@ -18,9 +17,7 @@ def main() -> None:
     parser.add_argument("--length", type=int, required=True)
     args = parser.parse_args()
     study = load_study("params.yaml")
-    cell = Cell(args.task, args.model, args.length)
-    if cell not in study.cells():
-        raise ConfigError(f"tasks.{cell.task}: cell {cell.model} T={cell.length} is not in the study's params.yaml")
+    cell = study.cell(args.task, args.model, args.length)
     tracker = open_tracker(list(study.tasks))  # fails here, before training, if the server is down
     dataset = Dataset.load(data_folder(cell.task, cell.length))
     root = Path.cwd()

@@ -90,3 +90,46 @@ def test_dataset_of_another_task_is_refused(tmp_path):
     result = run_cli("train", "--task", "adding", "--model", "lstm", "--length", "8",
                      "--data", str(tmp_path / "d"), "--out", str(tmp_path / "run"))
     assert result.returncode == 2 and "data:" in result.stderr and "xor T=8" in result.stderr
+
+
+def train_charlm(tmp_path, model):
+    out = tmp_path / model
+    assert main(["train", "--task", "charlm", "--model", model, "--length", "16", "--steps", "10", "--eval-every", "10",
+                 "--hidden-size", "16", "--option", "corpus_chars=20000", "--n-train", "64", "--n-val", "16",
+                 "--n-test", "16", "--out", str(out)]) == 0
+    return out
+
+
+def test_sample_prints_prime_plus_length_characters_of_the_runs_vocabulary(tmp_path, capsys):
+    run = train_charlm(tmp_path, "lstm")
+    capsys.readouterr()
+    assert main(["sample", "--run", str(run), "--prime", "def ", "--length", "120", "--temperature", "1.0"]) == 0
+    text = capsys.readouterr().out[:-1]  # print's newline
+    from rnnbench.tasks.charlm import CharLmOptions, read_corpus
+    vocab = set(read_corpus(CharLmOptions(corpus_chars=20000)))
+    assert text.startswith("def ") and len(text) == 124 and set(text) <= vocab
+
+
+def test_sample_with_the_same_seed_repeats_and_another_seed_differs(tmp_path, capsys):
+    run = str(train_charlm(tmp_path, "rnn"))
+    capsys.readouterr()
+    texts = []
+    for seed in ("1", "1", "2"):
+        main(["sample", "--run", run, "--length", "80", "--temperature", "1.5", "--seed", seed])
+        texts.append(capsys.readouterr().out)
+    assert texts[0] == texts[1] != texts[2]
+
+
+def test_sample_refuses_a_gru_run_naming_the_sampleable_models(tmp_path):
+    run = train_charlm(tmp_path, "gru")
+    result = run_cli("sample", "--run", str(run))
+    assert result.returncode == 2
+    assert "run.model: unknown value 'gru'; allowed: rnn, lstm, rnn-numpy, lstm-numpy" in result.stderr
+
+
+def test_sample_refuses_a_run_of_another_task(tmp_path):
+    out = tmp_path / "xor"
+    main(["train", "--task", "xor", "--model", "lstm", "--length", "6", "--steps", "5", "--eval-every", "5",
+          "--n-train", "32", "--n-val", "16", "--n-test", "16", "--out", str(out)])
+    result = run_cli("sample", "--run", str(out))
+    assert result.returncode == 2 and "sampling needs a charlm run" in result.stderr

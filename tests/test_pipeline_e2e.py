@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import matplotlib.image
 import pandas as pd
 import pytest
 import yaml
@@ -49,6 +50,7 @@ def make_project(dest: Path, params: Path = REPO / "studies" / "tiny.yaml") -> P
     shutil.copy(params, dest / "params.yaml")
     run(dest, "git", "init", "-q")
     run(dest, "dvc", "init", "-q")
+    shutil.copytree(REPO / ".dvc" / "plots", dest / ".dvc" / "plots")  # the plot templates
     run(dest, "git", "add", "-A")
     run(dest, "git", "commit", "-qm", "tiny study")
     return dest
@@ -105,6 +107,30 @@ def test_summary_and_dvc_metrics_agree_with_results(project):
     assert row["seeds"] == 2
     shown = run(root, "dvc", "metrics", "show", "--json").stdout
     assert '"adding"' in shown and '"T8"' in shown
+
+
+def test_repro_writes_the_report_with_every_figure_it_references(project):
+    root, _ = project
+    text = (root / "reports" / "report.md").read_text()
+    figures = re.findall(r"\]\((figures/[^)]+)\)", text)
+    assert len(figures) == 7
+    for name in figures:
+        assert matplotlib.image.imread(root / "reports" / name).shape[1] > 400, name
+    critical = pd.read_csv(root / "reports" / "critical_length.csv")
+    for row in critical.itertuples():
+        assert f"| {row.task} | {row.model} |" in text
+
+
+def test_dvc_plots_show_renders_curves_and_metric_vs_length_per_model(project):
+    import json
+
+    root, _ = project
+    shown = json.loads(run(root, "dvc", "plots", "show", "--json").stdout)["data"]
+    assert set(shown) == {"reports/plots/learning_curves.csv", "reports/plots/metric_vs_length.csv"}
+    for name, plots in shown.items():
+        values = plots[0]["content"]["data"]["values"]
+        assert {v["model"] for v in values} == set(tiny_study().models), name
+        assert plots[0]["content"]["facet"]["column"]["field"] == "panel"
 
 
 def test_second_repro_does_nothing_and_status_is_clean(project):
@@ -165,6 +191,8 @@ def test_changing_one_models_hyperparameter_reruns_only_that_model_and_the_repor
 
     # A length removed from the grid leaves its outputs on disk but out of the results.
     params["tasks"]["adding"]["lengths"] = [8]
+    for grid in params["side_grids"].values():
+        grid["lengths"] = [8]
     (root / "params.yaml").write_text(yaml.safe_dump(params))
     run(root, "dvc", "repro")
     assert (root / "runs/adding/lstm/T5/seed0/metrics.json").is_file()

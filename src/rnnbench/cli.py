@@ -69,6 +69,13 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--no-early-stop", action="store_true")
     tr.add_argument("--device", default=t.device, help="auto | cpu | cuda")
 
+    sample = sub.add_parser("sample", help="sample text from a trained charlm run (rnn or lstm) with a temperature")
+    sample.add_argument("--run", type=Path, required=True, help="a charlm run folder (metrics.json + model.pt)")
+    sample.add_argument("--prime", default="def ", help="text fed in before sampling starts")
+    sample.add_argument("--length", type=int, default=300, help="characters to draw")
+    sample.add_argument("--temperature", type=float, default=0.7, help="<1 sharper, >1 flatter")
+    sample.add_argument("--seed", type=int, default=0)
+
     sync = sub.add_parser("sync-mlflow", help="log every run of the study found on disk that MLflow lacks")
     sync.add_argument("--params", type=Path, default=Path("params.yaml"))
     return parser
@@ -139,6 +146,16 @@ def command_train(args) -> int:
     return 0
 
 
+def command_sample(args) -> int:
+    from .config import require_positive
+    from .sampling import load_charlm_run, sample_text
+
+    require_positive("length", args.length)
+    net, vocab = load_charlm_run(args.run)
+    print(sample_text(net, vocab, args.prime, args.length, args.temperature, args.seed))
+    return 0
+
+
 def command_sync_mlflow(args) -> int:
     from .study import load_study
     from .tracking import sync_study
@@ -157,7 +174,8 @@ def stage_main(body) -> None:
         sys.exit(EXIT_BAD_INPUT)
 
 
-COMMANDS = {"generate": command_generate, "train": command_train, "sync-mlflow": command_sync_mlflow}
+COMMANDS = {"generate": command_generate, "train": command_train, "sample": command_sample,
+            "sync-mlflow": command_sync_mlflow}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

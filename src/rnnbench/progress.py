@@ -13,7 +13,8 @@ def format_value(value) -> str:
 
 
 class TrainingBar:
-    def __init__(self, label: str, metric: str, stream: TextIO = sys.stderr, width: int = 24):
+    def __init__(self, label: str, metric: str, stream: TextIO | None = None, width: int = 24):
+        stream = stream or sys.stderr  # looked up per bar: a default argument would pin the one at import
         self.label, self.metric, self.stream, self.width = label, metric, stream, width
         self.interactive = stream.isatty()
 

@@ -10,6 +10,7 @@ import io
 import json
 import math
 import os
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ import numpy as np
 import torch
 
 from .config import RunConfig
+from .host import describe
 from .train import RunResult
 
 METRICS_FILE = "metrics.json"
@@ -67,7 +69,8 @@ def write_run(folder: Path, config: RunConfig, result: RunResult, data_checksum:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     record = {**result.final, **(diagnosis.metrics if diagnosis else {}), "data_checksum": data_checksum,
-              "config": config.to_dict()}
+              "host": describe(result.final["device"]),
+              "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "config": config.to_dict()}
     if diagnosis is not None:
         write_atomic(folder / GRADFLOW_FILE, history_csv(diagnosis.flow_rows).encode())
         if diagnosis.traces:

@@ -4,19 +4,25 @@ Layering of hyperparameters for one cell (later wins):
     model / train            shared by every cell
     tasks.<task>.train       a task's own budget (e.g. more steps for longer sequences)
     per_model.<model>        one model's own hyperparameters (so changing it reruns only that model)
+
+Besides the main grid (every model x every task length), two side grids each put a few models on
+one task's lengths: `reference` (the NumPy rnn/lstm beside the fused ones on short sequences) and
+`ablations` (the LSTM variants). Each has its own train stage in dvc.yaml.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
 from .config import (ConfigError, DataConfig, ModelConfig, RunConfig, TaskConfig, TrainConfig, from_mapping,
                      require_choice)
 
-TOP_LEVEL_KEYS = ("seeds", "models", "data", "model", "train", "tasks", "per_model")
+TOP_LEVEL_KEYS = ("seeds", "models", "data", "model", "train", "tasks", "per_model", "side_grids")
 TASK_KEYS = ("lengths", "options", "train")
 PER_MODEL_KEYS = ("model", "train")
+SIDE_GRIDS = ("reference", "ablations")  # dvc.yaml has a train-<name> stage for each
+SIDE_GRID_KEYS = ("task", "lengths", "models")
 
 
 @dataclass(frozen=True)
@@ -24,6 +30,7 @@ class Cell:
     task: str
     model: str
     length: int
+    group: str = field(default="", compare=False)  # the side grid it belongs to, "" for the main grid
 
     @property
     def run_folder(self) -> Path:
@@ -31,7 +38,7 @@ class Cell:
 
     @property
     def stage(self) -> str:
-        return f"train-{self.task}@{self.model}-{self.length}"
+        return f"train-{self.group or self.task}@{self.model}-{self.length}"
 
 
 def data_folder(task: str, length: int) -> Path:
@@ -50,6 +57,13 @@ class TaskPlan:
 
 
 @dataclass(frozen=True)
+class SideGrid:
+    task: str
+    lengths: tuple[int, ...]
+    models: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Study:
     seeds: tuple[int, ...]
     models: tuple[str, ...]
@@ -58,9 +72,20 @@ class Study:
     train: Mapping[str, Any]
     tasks: Mapping[str, TaskPlan]
     per_model: Mapping[str, Mapping[str, Mapping[str, Any]]]
+    side_grids: Mapping[str, SideGrid] = field(default_factory=dict)
 
     def cells(self) -> list[Cell]:
-        return [Cell(t, m, n) for t, plan in self.tasks.items() for m in self.models for n in plan.lengths]
+        main = [Cell(t, m, n) for t, plan in self.tasks.items() for m in self.models for n in plan.lengths]
+        side = [Cell(grid.task, m, n, name) for name, grid in self.side_grids.items()
+                for m in grid.models for n in grid.lengths]
+        return main + side
+
+    def cell(self, task: str, model: str, length: int) -> Cell:
+        """The study's own cell (with its group), or ConfigError when the study has no such cell."""
+        for cell in self.cells():
+            if cell == Cell(task, model, length):
+                return cell
+        raise ConfigError(f"tasks.{task}: cell {model} T={length} is not in the study's params.yaml")
 
     def run_config(self, cell: Cell, seed: int) -> RunConfig:
         own = self.per_model.get(cell.model, {})
@@ -89,6 +114,28 @@ def require_int_list(key: str, value: Any, minimum: int) -> tuple[int, ...]:
     if len(set(value)) != len(value):
         raise ConfigError(f"{key}: has duplicates: {value!r}")
     return tuple(value)
+
+
+def parse_side_grid(name: str, grid: Any, tasks: Mapping[str, TaskPlan], models: list[str]) -> SideGrid:
+    from .models import MODEL_NAMES
+
+    key = f"side_grids.{name}"
+    grid = require_mapping(key, grid)
+    require_keys(key, grid, SIDE_GRID_KEYS)
+    task = grid.get("task")
+    require_choice(f"{key}.task", task, tasks)
+    lengths = require_int_list(f"{key}.lengths", grid.get("lengths", []), 1)
+    missing = sorted(set(lengths) - set(tasks[task].lengths))
+    if missing:  # its data comes from the task's own generate stages
+        raise ConfigError(f"{key}.lengths: {missing} not in tasks.{task}.lengths {list(tasks[task].lengths)}")
+    chosen = grid.get("models", [])
+    if not isinstance(chosen, list):
+        raise ConfigError(f"{key}.models: must be a list; allowed values: {', '.join(MODEL_NAMES)}")
+    for i, model in enumerate(chosen):
+        require_choice(f"{key}.models[{i}]", model, MODEL_NAMES)
+        if model in models:  # the main grid already trains it: two stages would write one folder
+            raise ConfigError(f"{key}.models[{i}]: {model!r} is already in `models`")
+    return SideGrid(task, lengths, tuple(chosen))
 
 
 def parse_study(params: Any) -> Study:
@@ -127,13 +174,20 @@ def parse_study(params: Any) -> Study:
         require_keys(f"per_model.{name}", own, PER_MODEL_KEYS)
         per_model[name] = {k: dict(require_mapping(f"per_model.{name}.{k}", v)) for k, v in own.items()}
 
-    for name in models:
+    grids = require_mapping("side_grids", params.get("side_grids"))
+    require_keys("side_grids", grids, SIDE_GRIDS)
+    for name in SIDE_GRIDS:
+        if name not in grids:  # dvc.yaml's train-<name> stage reads it; DVC refuses a missing key
+            raise ConfigError(f"side_grids.{name}: missing; give it task, lengths and models (`models: []` for none)")
+    side_grids = {name: parse_side_grid(name, grid, tasks, models) for name, grid in grids.items()}
+    for name in (*models, *(m for grid in side_grids.values() for m in grid.models)):
         if name not in per_model:
             # dvc.yaml's train stages depend on per_model.<model>; DVC refuses a missing key.
             raise ConfigError(f"per_model.{name}: missing; every model in `models` needs an entry (`{name}: {{}}` for none)")
     study = Study(seeds=seeds, models=tuple(models), data=data,
                   model=dict(require_mapping("model", params.get("model"))),
-                  train=dict(require_mapping("train", params.get("train"))), tasks=tasks, per_model=per_model)
+                  train=dict(require_mapping("train", params.get("train"))), tasks=tasks, per_model=per_model,
+                  side_grids=side_grids)
     for key, section in (("model", study.model), ("train", study.train)):
         if "name" in section:
             raise ConfigError(f"{key}.name: the model name comes from `models`, not from {key}")

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from .config import ConfigError, flatten
+from .host import one_line
 
 STORE_FILE = "mlflow.db"
 ARTIFACT_FOLDER = "mlartifacts"
@@ -122,7 +123,7 @@ class Tracker:
             "task": task, "model": record["model"], "length": str(record["length"]), "seed": str(record["seed"]),
             "git_commit": git_commit(self.root), "dvc_stage": stage or "", "data_checksum": record.get("data_checksum") or "",
             "device": record.get("device", ""), "run_key": key, "solved": str(record.get("solved")),
-            "diverged": str(record.get("diverged")),
+            "diverged": str(record.get("diverged")), "host": one_line(record["host"]) if record.get("host") else "",
         }
         client = self.client
         run = client.create_run(self.experiments[task], run_name=run_name(record["model"], record["length"], record["seed"]),

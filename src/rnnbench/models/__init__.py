@@ -5,9 +5,10 @@ import torch.nn as nn
 
 from ..tasks.base import CLASS_SEQ, REGRESSION_SEQ
 from .recurrent import CELLS, FIXED_FORGET_BIAS, RecurrentNet
+from .numpy_backed import NUMPY_REFERENCE
 from .unrolled import ABLATIONS
 
-MODEL_NAMES = (*CELLS, *FIXED_FORGET_BIAS, *ABLATIONS)
+MODEL_NAMES = (*CELLS, *FIXED_FORGET_BIAS, *ABLATIONS, *NUMPY_REFERENCE)
 
 
 def build_model(config, dataset) -> nn.Module:

@@ -8,6 +8,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .numpy_backed import NUMPY_REFERENCE, NumpyBackedStack
 from .unrolled import ABLATIONS, UnrolledStack
 
 CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
@@ -43,8 +44,12 @@ class RecurrentNet(nn.Module):
         if cell in ABLATIONS:  # no fused kernel exists for these: the step-by-step cell is the model
             self.rnn = UnrolledStack(cell, input_size, hidden_size, num_layers, forget_bias)
         else:
-            kwargs = {"nonlinearity": "tanh"} if cell == "rnn" else {}
-            self.rnn = CELLS[cell](input_size, hidden_size, num_layers, batch_first=True, **kwargs)
+            if cell in NUMPY_REFERENCE:
+                cell = NUMPY_REFERENCE[cell]
+                self.rnn = NumpyBackedStack(cell, input_size, hidden_size, num_layers)
+            else:
+                kwargs = {"nonlinearity": "tanh"} if cell == "rnn" else {}
+                self.rnn = CELLS[cell](input_size, hidden_size, num_layers, batch_first=True, **kwargs)
             if cell == "lstm":
                 set_forget_bias(self.rnn, forget_bias)
         self.kind = cell
@@ -52,7 +57,7 @@ class RecurrentNet(nn.Module):
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         # Symbol tasks store integer codes; one-hot here keeps datasets small on disk.
-        return F.one_hot(x, self.input_size).float() if not x.is_floating_point() else x
+        return F.one_hot(x, self.input_size).to(self.head.weight.dtype) if not x.is_floating_point() else x
 
     def read_out(self, hidden: torch.Tensor) -> torch.Tensor:
         if not self.per_step:

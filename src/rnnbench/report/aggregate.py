@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..host import one_line
 from ..study import Study, seed_folder
 
 KEY = ["task", "model", "length"]
@@ -20,7 +21,7 @@ RESULT_COLUMNS = [
     "failed", "error", "steps", "wall_s", "steps_per_s", "n_params", "device", "hidden_size", "num_layers",
     "forget_bias", "lr", "batch_size", "clip_norm", "max_steps",
     "grad_ratio_first_last_init", "grad_ratio_first_last_trained", "grad_half_life_init", "grad_half_life_trained",
-    "gate_f_mean", "gate_f_above_0.9", "gate_i_mean", "gate_z_mean", "data_checksum", "run_dir",
+    "gate_f_mean", "gate_f_above_0.9", "gate_i_mean", "gate_z_mean", "data_checksum", "host", "finished_at", "run_dir",
 ]
 
 
@@ -44,7 +45,8 @@ def collect_results(study: Study, root: Path) -> pd.DataFrame:
             row.update(failed=bool(record.get("failed", False)), error=record.get("error", ""),
                        hidden_size=model.get("hidden_size"), num_layers=model.get("num_layers"),
                        forget_bias=model.get("forget_bias"), lr=train.get("lr"), batch_size=train.get("batch_size"),
-                       clip_norm=train.get("clip_norm"), max_steps=train.get("steps"))
+                       clip_norm=train.get("clip_norm"), max_steps=train.get("steps"),
+                       host=one_line(record["host"]) if record.get("host") else None)
             rows.append(row)
     frame = pd.DataFrame(rows, columns=RESULT_COLUMNS)
     for column in ("solved", "diverged", "failed"):

@@ -1,4 +1,5 @@
-"""Write the report files under reports/ from the current study's runs."""
+"""Write the report under reports/ from the current study's runs: CSV/JSON tables, figures and
+report.md."""
 from __future__ import annotations
 
 import json
@@ -6,19 +7,42 @@ from pathlib import Path
 
 from ..run_outputs import write_atomic
 from ..study import Study
+from . import figures
 from .aggregate import collect_results, learning_curves, metrics_tree, summarise
+from .markdown import render
+from .published import anchors_beside_ours
+from .tables import critical_lengths, gradient_decay, mean_learning_curves, metric_by_length
+
+CSV_FORMAT = "%.6g"
 
 
 def write_report(study: Study, root: Path, out: Path) -> list[Path]:
-    out.mkdir(parents=True, exist_ok=True)
+    (out / "plots").mkdir(parents=True, exist_ok=True)
     results = collect_results(study, root)
     summary = summarise(results)
-    written = {
-        "results.csv": results.to_csv(index=False, float_format="%.6g"),
-        "summary.csv": summary.to_csv(index=False, float_format="%.6g"),
-        "curves.csv": learning_curves(study, root).to_csv(index=False, float_format="%.6g"),
-        "metrics.json": json.dumps(metrics_tree(summary), indent=2) + "\n",
-    }
+    curves = learning_curves(study, root)
+    critical = critical_lengths(summary)
+    decay = gradient_decay(results)
+    anchors = anchors_beside_ours(summary)
+    tables = {"results.csv": results, "summary.csv": summary, "curves.csv": curves,
+              "critical_length.csv": critical, "gradient_decay.csv": decay, "published.csv": anchors}
+    tables["plots/learning_curves.csv"] = mean_learning_curves(study, summary, curves)  # for `dvc plots show`
+    tables["plots/metric_vs_length.csv"] = metric_by_length(study, summary)
+    written = {name: frame.to_csv(index=False, float_format=CSV_FORMAT) for name, frame in tables.items()}
+    written["metrics.json"] = json.dumps(metrics_tree(summary), indent=2) + "\n"
+    written["report.md"] = render(study, results, summary, critical, decay, anchors)
     for name, text in written.items():
         write_atomic(out / name, text.encode())
-    return [out / name for name in written]
+
+    folder = out / "figures"
+    folder.mkdir(exist_ok=True)
+    drawn = [
+        figures.learning_curves(study, summary, curves, folder / "learning_curves.png"),
+        figures.metric_vs_length(study, summary, folder / "metric_vs_length.png"),
+        figures.gradient_flow(study, results, root, folder / "gradient_flow.png"),
+        figures.gate_traces(study, results, root, folder / "gate_traces.png"),
+        figures.grad_norm(study, summary, curves, folder / "grad_norm.png"),
+        figures.side_grid_bars(study, summary, folder / "ablations.png", "ablations", "LSTM ablations"),
+        figures.reference_curves(study, curves, summary, folder / "reference.png"),
+    ]
+    return [out / name for name in written] + drawn

@@ -1,0 +1,31 @@
+"""What machine a run or benchmark ran on, in words a reader can compare."""
+from __future__ import annotations
+
+import os
+import platform
+from pathlib import Path
+
+import torch
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def describe(device: torch.device | str = "cpu") -> dict[str, str | int]:
+    info: dict[str, str | int] = {"cpu": cpu_name(), "cores": os.cpu_count() or 0, "torch": torch.__version__,
+                                  "python": platform.python_version()}
+    if torch.device(device).type == "cuda":
+        info["gpu"] = torch.cuda.get_device_name(torch.device(device))
+    return info
+
+
+def one_line(info: dict) -> str:
+    where = f"{info['gpu']} GPU + " if info.get("gpu") else ""
+    return f"{where}{info['cpu']} ({info['cores']} cores), torch {info['torch']}, Python {info['python']}"

@@ -1,0 +1,316 @@
+"""The report's figures (PNG). One colour per model in every figure; every axis labelled; each
+figure says in its title what it shows, so it reads without the text.
+
+Inputs are the report's own tables (summary, curves) plus, for the two diagnostics figures, the
+per-run gradflow.csv and gates.npz files of the study's run folders.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only; never a window
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from ..study import Study  # noqa: E402
+from .tables import side_grid_models  # noqa: E402
+
+MODEL_COLOURS = {
+    "rnn": "#d62728", "lstm": "#1f77b4", "gru": "#2ca02c",
+    "rnn-numpy": "#ff9896", "lstm-numpy": "#9ecae1",
+    "lstm-fb0": "#9467bd", "lstm-nfg": "#8c564b", "lstm-nog": "#e377c2", "lstm-cifg": "#7f7f7f",
+    "lstm-peephole": "#bcbd22",
+}
+LOG_METRICS = {"mse", "cross_entropy"}  # metrics spanning orders of magnitude
+DPI = 110
+GATE_UNITS = 5
+
+
+def colour(model: str) -> str:
+    return MODEL_COLOURS.get(model, "#17becf")
+
+
+def metric_label(metric: str) -> str:
+    return {"mse": "test MSE", "accuracy": "test accuracy", "cross_entropy": "cross-entropy (nats)",
+            "bpc": "bits per character"}.get(metric, metric)
+
+
+def save(fig, path: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=DPI)
+    plt.close(fig)
+    return path
+
+
+def empty_panel(ax, text: str) -> None:
+    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, fontsize=9, color="#555")
+    ax.set_xticks([]), ax.set_yticks([])
+
+
+def main_tasks(study: Study) -> list[str]:
+    return [t for t, plan in study.tasks.items() if plan.lengths]
+
+
+def seed_mean_curve(runs: pd.DataFrame, column: str, geometric: bool = False, hold_last: bool = True):
+    """Mean and min/max over seeds per step. With hold_last, a run that stopped early (solved)
+    holds its last value to the end, so the band is not an average over fewer and fewer runs;
+    without it (quantities of the training process itself) the mean is over the runs still going."""
+    table = runs.pivot_table(index="step", columns="seed", values=column).sort_index()
+    if hold_last:
+        table = table.ffill()
+    values = np.log10(table.clip(lower=1e-30)) if geometric else table
+    mean = values.mean(axis=1)
+    lo, hi = values.min(axis=1), values.max(axis=1)
+    if geometric:
+        mean, lo, hi = 10 ** mean, 10 ** lo, 10 ** hi
+    return table.index.to_numpy(), mean.to_numpy(), lo.to_numpy(), hi.to_numpy()
+
+
+def curves_panel(ax, curves: pd.DataFrame, task: str, length: int, models, column: str, baseline: float | None,
+                 metric: str, log: bool, hold_last: bool = True) -> None:
+    cell = curves[(curves["task"] == task) & (curves["length"] == length)]
+    drawn = False
+    for model in models:
+        runs = cell[cell["model"] == model]
+        if runs.empty:
+            continue
+        steps, mean, lo, hi = seed_mean_curve(runs, column, geometric=log, hold_last=hold_last)
+        ax.plot(steps, mean, color=colour(model), label=f"{model} ({runs['seed'].nunique()} seeds)")
+        ax.fill_between(steps, lo, hi, color=colour(model), alpha=0.2, linewidth=0)
+        drawn = True
+    if not drawn:
+        empty_panel(ax, f"{task} T={length}: no completed runs")
+        return
+    if baseline is not None and np.isfinite(baseline):
+        ax.axhline(baseline, color="black", linestyle="--", linewidth=1, label=f"baseline {baseline:.3g}")
+    if log:
+        ax.set_yscale("log")
+    ax.set_xlabel("training step")
+    ax.set_ylabel(metric)
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
+
+
+def learning_curves(study: Study, summary: pd.DataFrame, curves: pd.DataFrame, path: Path) -> Path:
+    tasks = main_tasks(study)
+    fig, axes = plt.subplots(1, len(tasks), figsize=(5.2 * len(tasks), 3.8), squeeze=False)
+    for ax, task in zip(axes[0], tasks):
+        length = max(study.tasks[task].lengths)
+        rows = summary[(summary["task"] == task) & (summary["length"] == length)]
+        metric = rows["metric"].dropna().iloc[0] if rows["metric"].notna().any() else "metric"
+        baseline = rows["baseline"].dropna().iloc[0] if rows["baseline"].notna().any() else None
+        curves_panel(ax, curves, task, length, study.models, "val_metric", baseline,
+                     f"validation {metric}", metric in LOG_METRICS)
+        ax.set_title(f"{task}, T={length}: mean over seeds, band = min-max", fontsize=10)
+    fig.suptitle("Learning curves at each task's longest length (dashed: chance baseline)", fontsize=11)
+    return save(fig, path)
+
+
+def metric_vs_length(study: Study, summary: pd.DataFrame, path: Path) -> Path:
+    tasks = main_tasks(study)
+    fig, axes = plt.subplots(1, len(tasks), figsize=(5.2 * len(tasks), 3.8), squeeze=False)
+    for ax, task in zip(axes[0], tasks):
+        rows = summary[(summary["task"] == task) & summary["model"].isin(study.models) & (summary["completed"] > 0)]
+        if rows.empty:
+            empty_panel(ax, f"{task}: no completed runs")
+            continue
+        metric = rows["metric"].iloc[0]
+        for k, model in enumerate(study.models):
+            own = rows[rows["model"] == model].sort_values("length")
+            if own.empty:
+                continue
+            shift = 1 + 0.03 * (k - (len(study.models) - 1) / 2)  # side by side, on a log axis
+            ax.errorbar(own["length"] * shift, own["mean"], yerr=own["ci95"].fillna(0), color=colour(model),
+                        marker="o", capsize=3, label=model)
+        baselines = rows.groupby("length")["baseline"].first()
+        ax.plot(baselines.index, baselines.values, color="black", linestyle="--", linewidth=1, label="baseline")
+        ax.set_xscale("log")
+        ax.set_xticks(sorted(rows["length"].unique()))
+        ax.set_xticklabels([str(n) for n in sorted(rows["length"].unique())])
+        ax.minorticks_off()
+        if metric in LOG_METRICS:
+            ax.set_yscale("log")
+        ax.set_xlabel("sequence length T (log scale)")
+        ax.set_ylabel(metric_label(metric))
+        ax.set_title(f"{task}: mean over seeds, bars = 95% t-interval", fontsize=10)
+        ax.legend(fontsize=7)
+        ax.grid(alpha=0.3)
+    fig.suptitle("Final test metric against sequence length", fontsize=11)
+    return save(fig, path)
+
+
+def read_flow(results: pd.DataFrame, root: Path, task: str, model: str, length: int) -> pd.DataFrame | None:
+    rows = results[(results["task"] == task) & (results["model"] == model) & (results["length"] == length)]
+    frames = [pd.read_csv(root / row.run_dir / "gradflow.csv").assign(seed=row.seed) for row in rows.itertuples()
+              if (root / row.run_dir / "gradflow.csv").is_file()]
+    return pd.concat(frames, ignore_index=True) if frames else None
+
+
+def flow_lengths(study: Study, task: str) -> list[int]:
+    lengths = sorted(study.tasks[task].lengths)
+    middle = [n for n in lengths if n >= 50][:1] or lengths[len(lengths) // 2 : len(lengths) // 2 + 1]
+    return sorted(set(middle + lengths[-1:]))
+
+
+def gradient_flow(study: Study, results: pd.DataFrame, root: Path, path: Path) -> Path:
+    task = "adding" if "adding" in main_tasks(study) else main_tasks(study)[0]
+    lengths = flow_lengths(study, task)
+    fig, axes = plt.subplots(1, len(lengths), figsize=(5.6 * len(lengths), 4.0), squeeze=False)
+    for ax, length in zip(axes[0], lengths):
+        drawn = False
+        for model in study.models:
+            flow = read_flow(results, root, task, model, length)
+            if flow is None:
+                continue
+            for phase, style in (("init", "--"), ("trained", "-")):
+                own = flow[flow["phase"] == phase]
+                if own.empty:
+                    continue
+                # Geometric median over seeds: the norms span dozens of orders of magnitude.
+                median = own.groupby("t")["norm_h"].apply(lambda v: 10 ** np.median(np.log10(v.clip(lower=1e-300))))
+                ax.plot(median.index, median.values, style, color=colour(model), label=f"{model} {phase}")
+                drawn = True
+        if not drawn:
+            empty_panel(ax, f"{task} T={length}: no gradient-flow data")
+            continue
+        ax.set_yscale("log")
+        ax.set_xlabel("time step t (loss read at the last step)")
+        ax.set_ylabel(r"$\|\partial L / \partial h_t\|$ (batch mean)")
+        ax.set_title(f"{task}, T={length}: median over seeds", fontsize=10)
+        ax.legend(fontsize=7, ncol=2)
+        ax.grid(alpha=0.3)
+    fig.suptitle("Gradient flow back through time: dashed at initialisation, solid after training", fontsize=11)
+    return save(fig, path)
+
+
+def pick_gate_run(results: pd.DataFrame, root: Path, task: str, model: str):
+    """A solved run at the longest length this model solved, with its gate traces."""
+    solved = results[(results["task"] == task) & (results["model"] == model) & results["solved"]]
+    for row in solved.sort_values(["length", "seed"], ascending=[False, True]).itertuples():
+        path = root / row.run_dir / "gates.npz"
+        if path.is_file():
+            return int(row.length), int(row.seed), dict(np.load(path))
+    return None
+
+
+def gate_traces(study: Study, results: pd.DataFrame, root: Path, path: Path) -> Path:
+    """Adding problem: what the LSTM's input and forget gates, and the GRU's update gate, do at the
+    two marked steps of one test sequence."""
+    task = "adding"
+    panels = []
+    if task in main_tasks(study):
+        for model, gate, meaning in (("lstm", "i", "LSTM input gate i"), ("lstm", "f", "LSTM forget gate f"),
+                                     ("gru", "z", "GRU update gate z (1 = keep the old state)")):
+            picked = pick_gate_run(results, root, task, model)
+            if picked and gate in picked[2]:
+                panels.append((model, gate, meaning, *picked))
+    fig, axes = plt.subplots(len(panels) + 1, 1, figsize=(11, 2.1 * (len(panels) + 1) + 0.6), squeeze=False,
+                             sharex=True)
+    axes = axes[:, 0]
+    if not panels:
+        empty_panel(axes[0], "no solved adding run of lstm or gru with gate traces")
+        return save(fig, path)
+    x = panels[0][5]["x"][0]
+    markers = np.flatnonzero(x[:, 1] > 0.5)
+    axes[0].bar(np.arange(len(x)), x[:, 0], color="#999", width=1.0, label="value")
+    axes[0].bar(markers, x[markers, 0], color="black", width=1.0, label="marked values (the sum's terms)")
+    axes[0].set_ylabel("input value")
+    axes[0].set_title(f"Adding problem, test sequence 0 (T={len(x)}): the target is the sum of the two marked values "
+                      "(red dotted: marked steps)", fontsize=10)
+    axes[0].legend(fontsize=7, loc="upper right")
+    for ax, (model, gate, meaning, length, seed, traces) in zip(axes[1:], panels):
+        own_markers = np.flatnonzero(traces["x"][0][:, 1] > 0.5)
+        values = traces[gate][0]  # [T, H]
+        # The units whose activation at the marked steps departs most from their own typical value:
+        # a heatmap of all units hides them among the constant ones.
+        reaction = np.abs(values[own_markers] - np.median(values, axis=0)).max(axis=0)
+        for unit in np.argsort(reaction)[::-1][:GATE_UNITS]:
+            ax.plot(values[:, unit], linewidth=0.9, alpha=0.8, label=f"unit {unit}")
+        ax.plot(values.mean(axis=1), color="black", linewidth=2, label=f"mean of {values.shape[1]} units")
+        for m in own_markers:
+            ax.axvline(m, color="red", linewidth=1.2, linestyle=":")
+        ax.set_ylim(-0.03, 1.03)
+        ax.set_ylabel("activation")
+        ax.set_title(f"{meaning}: trained {model}, T={length}, seed {seed} "
+                     f"({GATE_UNITS} units reacting most at the marked steps)", fontsize=9)
+        ax.legend(fontsize=6, loc="center left", bbox_to_anchor=(1.0, 0.5))
+        ax.grid(alpha=0.3)
+    for ax in axes:
+        ax.set_xlim(-0.5, len(x) - 0.5)
+    for m in markers:
+        axes[0].axvline(m, color="red", linewidth=0.8, linestyle=":")
+    axes[-1].set_xlabel("time step t")
+    return save(fig, path)
+
+
+def grad_norm(study: Study, summary: pd.DataFrame, curves: pd.DataFrame, path: Path) -> Path:
+    tasks = main_tasks(study)
+    fig, axes = plt.subplots(1, len(tasks), figsize=(5.2 * len(tasks), 3.8), squeeze=False)
+    for ax, task in zip(axes[0], tasks):
+        length = max(study.tasks[task].lengths)
+        curves_panel(ax, curves, task, length, study.models, "grad_norm", None,
+                     "gradient norm before clipping", log=True, hold_last=False)
+        ax.set_title(f"{task}, T={length}: mean over each evaluation window", fontsize=10)
+    fig.suptitle("Global gradient norm during training (geometric mean over seeds, band = min-max)", fontsize=11)
+    return save(fig, path)
+
+
+def side_grid_bars(study: Study, summary: pd.DataFrame, path: Path, grid: str, title: str) -> Path:
+    side = study.side_grids.get(grid)
+    fig, ax = plt.subplots(figsize=(8.5, 3.8))
+    rows = pd.DataFrame()
+    if side and side.models and side.lengths:
+        models = side_grid_models(study, grid)
+        rows = summary[(summary["task"] == side.task) & summary["model"].isin(models)
+                       & summary["length"].isin(side.lengths) & (summary["completed"] > 0)]
+    if rows.empty:
+        empty_panel(ax, f"side grid {grid!r}: no completed runs")
+        return save(fig, path)
+    labels, means, errors, colours, notes = [], [], [], [], []
+    for length in side.lengths:
+        for model in models:
+            row = rows[(rows["model"] == model) & (rows["length"] == length)]
+            if row.empty:
+                continue
+            row = row.iloc[0]
+            labels.append(f"{model}\nT={length}")
+            means.append(row["mean"]), errors.append(0 if pd.isna(row["ci95"]) else row["ci95"])
+            colours.append(colour(model))
+            notes.append(f"{row['solved_fraction'] * row['seeds']:.0f}/{row['seeds']:.0f} solved")
+    positions = np.arange(len(labels))
+    ax.bar(positions, means, yerr=errors, color=colours, capsize=4)
+    for p, mean, note in zip(positions, means, notes):
+        ax.text(p, mean, note, ha="center", va="bottom", fontsize=7)
+    metric = rows["metric"].iloc[0]
+    ax.axhline(rows["baseline"].iloc[0], color="black", linestyle="--", linewidth=1, label="baseline")
+    ax.set_xticks(positions)
+    ax.set_xticklabels(labels, fontsize=7)
+    if metric in LOG_METRICS:
+        ax.set_yscale("log")
+    ax.set_ylabel(metric_label(metric))
+    ax.set_title(f"{title} ({side.task}): mean over seeds, bars = 95% t-interval", fontsize=10)
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3, axis="y")
+    return save(fig, path)
+
+
+def reference_curves(study: Study, curves: pd.DataFrame, summary: pd.DataFrame, path: Path) -> Path:
+    side = study.side_grids.get("reference")
+    pairs = [(m, m.removesuffix("-numpy")) for m in (side.models if side else ())]
+    length = min(side.lengths) if side and side.lengths else None
+    fig, axes = plt.subplots(1, max(1, len(pairs)), figsize=(5.2 * max(1, len(pairs)), 3.6), squeeze=False)
+    if not pairs or length is None:
+        empty_panel(axes[0][0], "no reference models in the study")
+        return save(fig, path)
+    for ax, (reference, fused) in zip(axes[0], pairs):
+        rows = summary[(summary["task"] == side.task) & (summary["length"] == length)]
+        metric = rows["metric"].dropna().iloc[0] if rows["metric"].notna().any() else "metric"
+        baseline = rows["baseline"].dropna().iloc[0] if rows["baseline"].notna().any() else None
+        curves_panel(ax, curves, side.task, length, [fused, reference], "val_metric", baseline,
+                     f"validation {metric}", metric in LOG_METRICS)
+        ax.set_title(f"{fused} (torch fused) vs {reference} (NumPy), {side.task} T={length}", fontsize=9)
+    fig.suptitle("The from-scratch NumPy models learn like the fused ones: same init, same batches", fontsize=11)
+    return save(fig, path)

@@ -1,0 +1,54 @@
+"""Other people's numbers for settings close to ours, each with its source and budget, shown
+beside our nearest cell and never mixed into our own tables."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import pandas as pd
+
+TCN_PAPER = ("Bai, Kolter & Koltun 2018, An Empirical Evaluation of Generic Convolutional and Recurrent "
+             "Networks for Sequence Modeling (arXiv:1803.01271), Table 1")
+TCN_BUDGET = "their own training budget and hyperparameters; models of about the same size as their TCN"
+
+
+@dataclass(frozen=True)
+class Anchor:
+    task: str
+    model: str
+    length: int
+    metric: str
+    value: float
+    source: str
+    budget: str
+    note: str = ""
+
+
+ANCHORS = (
+    Anchor("adding", "lstm", 600, "mse", 0.164, TCN_PAPER, TCN_BUDGET, "at the 1/6 baseline: not learned"),
+    Anchor("adding", "rnn", 600, "mse", 0.177, TCN_PAPER, TCN_BUDGET, "at the 1/6 baseline: not learned"),
+    Anchor("adding", "gru", 600, "mse", 5.3e-5, TCN_PAPER, TCN_BUDGET, "learned"),
+    Anchor("copy", "lstm", 1000, "cross_entropy", 0.0204, TCN_PAPER, TCN_BUDGET,
+           "memoryless baseline 10 ln 8 / 1020 = 0.0204: not learned"),
+    Anchor("copy", "gru", 1000, "cross_entropy", 0.0197, TCN_PAPER, TCN_BUDGET, "at the memoryless baseline"),
+    Anchor("copy", "rnn", 1000, "cross_entropy", 0.0202, TCN_PAPER, TCN_BUDGET, "at the memoryless baseline"),
+)
+
+
+def anchors_beside_ours(summary: pd.DataFrame) -> pd.DataFrame:
+    """Each anchor with our result for the same task and model at the longest length we ran up to
+    the anchor's (or the shortest above it if none is below), or nothing when we never ran it."""
+    rows = []
+    for anchor in ANCHORS:
+        ours = summary[(summary["task"] == anchor.task) & (summary["model"] == anchor.model) & (summary["completed"] > 0)]
+        row = {"task": anchor.task, "model": anchor.model, "their_length": anchor.length, "metric": anchor.metric,
+               "their_value": anchor.value, "their_note": anchor.note, "source": anchor.source, "budget": anchor.budget,
+               "our_length": None, "our_mean": math.nan, "our_ci95": math.nan, "our_solved_fraction": math.nan,
+               "our_baseline": math.nan}
+        if len(ours):
+            below = ours[ours["length"] <= anchor.length]
+            nearest = below.loc[below["length"].idxmax()] if len(below) else ours.loc[ours["length"].idxmin()]
+            row.update(our_length=int(nearest["length"]), our_mean=nearest["mean"], our_ci95=nearest["ci95"],
+                       our_solved_fraction=nearest["solved_fraction"], our_baseline=nearest["baseline"])
+        rows.append(row)
+    return pd.DataFrame(rows)

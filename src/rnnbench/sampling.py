@@ -1,0 +1,47 @@
+"""Text from a trained charlm run, sampled by the NumPy reference with a temperature."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .config import ConfigError, require_choice
+from .models.recurrent import RecurrentNet
+from .reference.network import ReferenceNet
+from .run_outputs import MODEL_FILE
+from .tasks.charlm import CharLmOptions, read_corpus
+
+SAMPLEABLE = ("rnn", "lstm", "rnn-numpy", "lstm-numpy")  # the cells the NumPy reference implements
+
+
+def load_charlm_run(folder: Path) -> tuple[ReferenceNet, str]:
+    """The run's trained weights in the NumPy reference, and its vocabulary (code -> character)."""
+    try:
+        record = json.loads((folder / "metrics.json").read_text())
+    except OSError:
+        raise ConfigError(f"run: {str(folder)!r} holds no finished run (metrics.json missing)") from None
+    config = record.get("config", {})
+    task = config.get("task", {})
+    if task.get("name") != "charlm":
+        raise ConfigError(f"run: {str(folder)!r} is a {task.get('name')!r} run; sampling needs a charlm run")
+    model = config["model"]
+    require_choice("run.model", model["name"], SAMPLEABLE)
+    vocab = "".join(sorted(set(read_corpus(CharLmOptions(**task["options"])))))
+    net = RecurrentNet(model["name"], len(vocab), model["hidden_size"], model["num_layers"], len(vocab), per_step=True)
+    net.load_state_dict(torch.load(folder / MODEL_FILE, map_location="cpu", weights_only=True))
+    return ReferenceNet.from_torch(net), vocab
+
+
+def sample_text(net: ReferenceNet, vocab: str, prime: str, length: int, temperature: float, seed: int) -> str:
+    unknown = sorted(set(prime) - set(vocab))
+    if unknown:
+        raise ConfigError(f"prime: characters {unknown!r} are not in the run's vocabulary")
+    if not prime:
+        raise ConfigError("prime: needs at least one character")
+    if temperature <= 0:
+        raise ConfigError(f"temperature: must be a positive number, got {temperature!r}")
+    lookup = {ch: i for i, ch in enumerate(vocab)}
+    codes = net.sample([lookup[ch] for ch in prime], length, temperature, np.random.default_rng(seed))
+    return prime + "".join(vocab[c] for c in codes)
