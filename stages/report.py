@@ -1,18 +1,23 @@
 """DVC stage: sync MLflow with the run outputs, then aggregate the current study into reports/."""
+import time
 from pathlib import Path
 
 from rnnbench.cli import stage_main
 from rnnbench.report.write import write_report
+from rnnbench.stage_timing import record
 from rnnbench.study import load_study
 from rnnbench.tracking import sync_study
 
 
 def main() -> None:
     study = load_study("params.yaml")
+    start = time.perf_counter()
     created, existing = sync_study(study)
+    mlflow_s = time.perf_counter() - start
     print(f"mlflow: {created} runs logged now, {existing} already in the store")
     for path in write_report(study, Path.cwd(), Path("reports")):
         print(f"wrote {path}")
+    record("report", mlflow_s=mlflow_s, report_s=time.perf_counter() - start - mlflow_s)
 
 
 if __name__ == "__main__":
