@@ -1,5 +1,8 @@
-"""DVC stage: train every seed of one cell (task x model x length) -> runs/<task>/<model>/T<len>/,
-logging each run to MLflow as it finishes."""
+"""DVC stage: train every seed of one cell (task x model x length) -> runs/<task>/<model>/T<len>/.
+
+MLflow logging happens once for the whole study in the report stage (one process, batched): here
+only the tracking server is checked, so that an unreachable one stops the study before training.
+"""
 import argparse
 import time
 from pathlib import Path
@@ -9,7 +12,7 @@ from rnnbench.stage_timing import record
 from rnnbench.study import data_folder, load_study
 from rnnbench.sweep import train_cell
 from rnnbench.tasks import Dataset
-from rnnbench.tracking import open_tracker
+from rnnbench.tracking import check_reachable, tracking_uri
 
 
 def main() -> None:
@@ -21,24 +24,14 @@ def main() -> None:
     study = load_study("params.yaml")
     cell = study.cell(args.task, args.model, args.length)
     start = time.perf_counter()
-    tracker = open_tracker(list(study.tasks))  # fails here, before training, if the server is down
-    open_s = time.perf_counter() - start
+    check_reachable(tracking_uri())  # an unreachable server fails here, before training
+    check_s = time.perf_counter() - start
     dataset = Dataset.load(data_folder(cell.task, cell.length))
-    root = Path.cwd()
-    logging_s = 0.0
-
-    def log_run(folder, run_record, history):
-        nonlocal logging_s
-        logging_start = time.perf_counter()
-        tracker.log_run(folder, run_record, history, stage=cell.stage)
-        logging_s += time.perf_counter() - logging_start
-
     cell_start = time.perf_counter()
-    records = train_cell(study, cell, dataset, root, log_run)
+    records = train_cell(study, cell, dataset, Path.cwd())
     cell_s = time.perf_counter() - cell_start
     training_s = sum(r.get("wall_s") or 0.0 for r in records)
-    record(cell.stage, mlflow_s=open_s + logging_s, training_s=training_s,
-           diagnostics_and_outputs_s=cell_s - training_s - logging_s)
+    record(cell.stage, mlflow_s=check_s, training_s=training_s, diagnostics_and_outputs_s=cell_s - training_s)
 
 
 if __name__ == "__main__":

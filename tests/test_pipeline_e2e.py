@@ -236,8 +236,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_a_stage_logs_to_a_real_mlflow_server_on_localhost(project, tmp_path):
-    """Runs last in this module: it rewrites one cell's outputs (same config, same results)."""
+def test_the_study_logs_to_a_real_mlflow_server_on_localhost(project, tmp_path):
+    """Runs last in this module: it rewrites one cell's outputs (same config, same results) and the
+    report. The train stage checks the server; the report stage logs every run of the study."""
     import json as _json
     import signal
     import time
@@ -264,6 +265,7 @@ def test_a_stage_logs_to_a_real_mlflow_server_on_localhost(project, tmp_path):
             time.sleep(0.5)
         run(root, "python", "stages/train.py", "--task", "adding", "--model", "rnn", "--length", "5",
             MLFLOW_TRACKING_URI=base)
+        run(root, "python", "stages/report.py", MLFLOW_TRACKING_URI=base)
         with urllib.request.urlopen(f"{base}/api/2.0/mlflow/experiments/get-by-name?experiment_name=adding") as r:
             experiment_id = _json.load(r)["experiment"]["experiment_id"]
         body = _json.dumps({"experiment_ids": [experiment_id], "max_results": 100}).encode()
@@ -271,11 +273,14 @@ def test_a_stage_logs_to_a_real_mlflow_server_on_localhost(project, tmp_path):
                                          headers={"Content-Type": "application/json"})
         with urllib.request.urlopen(request) as r:
             runs = _json.load(r)["runs"]
+        study = tiny_study()
         names = sorted(r["info"]["run_name"] for r in runs)
-        assert names == ["rnn-T5-s0", "rnn-T5-s1"]
-        tags = {t["key"]: t["value"] for t in runs[0]["data"]["tags"]}
+        assert names == sorted(f"{c.model}-T{c.length}-s{s}" for c in study.cells() if c.task == "adding"
+                               for s in study.seeds)
+        rnn = next(r for r in runs if r["info"]["run_name"] == "rnn-T5-s0")
+        tags = {t["key"]: t["value"] for t in rnn["data"]["tags"]}
         assert tags["task"] == "adding" and tags["dvc_stage"] == "train-adding@rnn-5"
-        assert any(m["key"] == "val_mse" for m in runs[0]["data"]["metrics"])
+        assert any(m["key"] == "val_mse" for m in rnn["data"]["metrics"])
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)

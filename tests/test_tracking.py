@@ -63,6 +63,18 @@ def test_logging_the_same_run_twice_keeps_one_copy(tmp_path):
     assert tracker.log_run(tmp_path, changed, [])[1]
 
 
+def test_a_rerun_of_the_same_config_is_logged_as_a_new_run(tmp_path):
+    from rnnbench.tracking import open_tracker
+
+    os.environ.pop("MLFLOW_TRACKING_URI", None)
+    tracker = open_tracker(["adding"], tmp_path)
+    record = {"task": "adding", "model": "rnn", "length": 5, "seed": 0, "steps": 3, "solved": True,
+              "diverged": False, "data_checksum": "x", "config": {"seed": 0}, "finished_at": "2026-11-23T02:00:00+00:00"}
+    first, _ = tracker.log_run(tmp_path, record, [])
+    rerun, created = tracker.log_run(tmp_path, {**record, "finished_at": "2026-11-23T03:00:00+00:00"}, [])
+    assert created and rerun != first
+
+
 def test_project_root_maps_dvc_temporary_experiment_copies_to_the_real_repository(tmp_path):
     from rnnbench.tracking import project_root
 

@@ -1,4 +1,4 @@
-"""One cell of the study (task x model x length): train every seed, write its outputs, log it.
+"""One cell of the study (task x model x length): train every seed and write its outputs.
 
 A seed that raises is recorded as a failed run (metrics.json with its cause) and the other seeds
 go on; the report counts failures instead of the whole study stopping on one.
@@ -8,7 +8,6 @@ from __future__ import annotations
 import sys
 import traceback
 from pathlib import Path
-from typing import Callable
 
 from .progress import TrainingBar, finished_line
 from .run_outputs import write_record, write_run
@@ -17,8 +16,6 @@ from .tasks.base import Dataset
 from .diagnostics.diagnose import diagnose
 from .train import initial_model, train
 
-LogRun = Callable[[Path, dict, list], None]
-
 
 def failed_record(cell: Cell, seed: int, config, error: BaseException) -> dict:
     return {"task": cell.task, "model": cell.model, "length": cell.length, "seed": seed, "failed": True,
@@ -26,7 +23,7 @@ def failed_record(cell: Cell, seed: int, config, error: BaseException) -> dict:
             "config": config.to_dict()}
 
 
-def train_cell(study: Study, cell: Cell, dataset: Dataset, root: Path, log_run: LogRun | None = None) -> list[dict]:
+def train_cell(study: Study, cell: Cell, dataset: Dataset, root: Path) -> list[dict]:
     """Train all seeds of `cell` into root/runs/...; returns the final records."""
     records = []
     checksum = dataset.checksum()
@@ -47,8 +44,6 @@ def train_cell(study: Study, cell: Cell, dataset: Dataset, root: Path, log_run: 
         diagnosis = diagnose(config, dataset, initial_model(config, dataset),
                              None if result.final["diverged"] else result.model)
         record = write_run(folder, config, result, checksum, diagnosis)
-        if log_run:
-            log_run(folder, record, result.history)
         print(finished_line(result.final), flush=True)
         records.append(record)
     return records

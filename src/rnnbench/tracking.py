@@ -62,8 +62,12 @@ def check_reachable(uri: str, timeout_s: float = 5.0) -> None:
                       f"start it, or unset MLFLOW_TRACKING_URI to use the local store {STORE_FILE}")
 
 
-def run_key(config: dict[str, Any], data_checksum: str | None) -> str:
-    blob = json.dumps({"config": config, "data": data_checksum}, sort_keys=True)
+def run_key(record: dict[str, Any]) -> str:
+    """One key per produced run: its config, its data and when it finished. Syncing the same
+    outputs again (e.g. restored from DVC's cache) finds the key; a rerun of the same config after a
+    code change writes new outputs with a new finish time, and is logged as the new run it is."""
+    blob = json.dumps({"config": record["config"], "data": record.get("data_checksum"),
+                       "finished_at": record.get("finished_at")}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
 
@@ -114,7 +118,7 @@ class Tracker:
         from mlflow.entities import Metric, Param, RunTag
 
         config = record["config"]
-        key = run_key(config, record.get("data_checksum"))
+        key = run_key(record)
         task = record["task"]
         existing = self.find_run(task, key)
         if existing:

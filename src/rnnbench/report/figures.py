@@ -78,7 +78,8 @@ def curves_panel(ax, curves: pd.DataFrame, task: str, length: int, models, colum
         if runs.empty:
             continue
         steps, mean, lo, hi = seed_mean_curve(runs, column, geometric=log, hold_last=hold_last)
-        ax.plot(steps, mean, color=colour(model), label=f"{model} ({runs['seed'].nunique()} seeds)")
+        style = "--" if model.endswith("-numpy") else "-"  # the reference drawn over its fused twin
+        ax.plot(steps, mean, style, color=colour(model), label=f"{model} ({runs['seed'].nunique()} seeds)")
         ax.fill_between(steps, lo, hi, color=colour(model), alpha=0.2, linewidth=0)
         drawn = True
     if not drawn:

@@ -7,6 +7,7 @@ runs are counted in the tables, never dropped silently.
 from __future__ import annotations
 
 import math
+import numbers
 from datetime import datetime, timezone
 
 import pandas as pd
@@ -18,9 +19,10 @@ NONE = "—"
 
 
 def number(value, digits: int = 4) -> str:
+    """Integers (lengths, steps) in full; other values to `digits` significant digits."""
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return NONE
-    if isinstance(value, (int,)) or (isinstance(value, float) and value.is_integer() and abs(value) < 1e6):
+    if isinstance(value, numbers.Integral) or (isinstance(value, float) and value.is_integer() and abs(value) < 1e6):
         return str(int(value))
     return f"{value:.{digits}g}"
 
