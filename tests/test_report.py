@@ -9,30 +9,22 @@ import matplotlib.image
 import pandas as pd
 import pytest
 
+from rnnbench.cli import main
 from rnnbench.report.aggregate import summarise
 from rnnbench.report.published import anchors_beside_ours
 from rnnbench.report.tables import critical_lengths, gradient_decay
 from rnnbench.report.write import write_report
 from rnnbench.study import load_study, seed_folder
-from rnnbench.sweep import train_cell
-from rnnbench.tasks import TASKS
 
 REPO = Path(__file__).parents[1]
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    """The tiny CI study trained with the library alone (no DVC, no MLflow)."""
+    """The tiny CI study run by `rnnbench study` (no DVC, no MLflow)."""
     root = tmp_path_factory.mktemp("study")
-    study = load_study(REPO / "studies" / "tiny.yaml")
-    datasets = {}
-    for cell in study.cells():
-        key = (cell.task, cell.length)
-        if key not in datasets:
-            plan = study.tasks[cell.task]
-            datasets[key] = TASKS[cell.task].build(cell.length, study.data, plan.options)
-        train_cell(study, cell, datasets[key], root)
-    return study, root
+    assert main(["study", "--params", str(REPO / "studies" / "tiny.yaml"), "--root", str(root)]) == 0
+    return load_study(REPO / "studies" / "tiny.yaml"), root
 
 
 def report_of(study, root):
@@ -115,6 +107,14 @@ def test_every_referenced_figure_exists_as_a_readable_png(trained):
     for name in referenced:
         image = matplotlib.image.imread(out / name)
         assert image.shape[0] > 200 and image.shape[1] > 400
+
+
+def test_study_command_trains_every_cell_and_writes_the_report(trained):
+    study, root = trained
+    results = pd.read_csv(root / "reports" / "results.csv")
+    assert len(results) == len(study.cells()) * len(study.seeds)
+    assert not results["failed"].any()
+    assert (root / "reports" / "report.md").is_file()
 
 
 def test_header_names_the_machine_and_counts_the_runs(trained):

@@ -76,6 +76,10 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--temperature", type=float, default=0.7, help="<1 sharper, >1 flatter")
     sample.add_argument("--seed", type=int, default=0)
 
+    study = sub.add_parser("study", help="run a whole study without DVC or MLflow (e.g. on an offline GPU machine)")
+    study.add_argument("--params", type=Path, default=Path("params.yaml"))
+    study.add_argument("--root", type=Path, default=Path("."), help="where runs/ and reports/ go")
+
     sync = sub.add_parser("sync-mlflow", help="log every run of the study found on disk that MLflow lacks")
     sync.add_argument("--params", type=Path, default=Path("params.yaml"))
     return parser
@@ -156,6 +160,30 @@ def command_sample(args) -> int:
     return 0
 
 
+def command_study(args) -> int:
+    """Every cell of the study in this process, then the report: the DVC pipeline's work without
+    DVC's caching or MLflow, for machines that have only torch, numpy, pandas and matplotlib."""
+    import time
+
+    from .report.write import write_report
+    from .study import load_study
+    from .sweep import train_cell
+    from .tasks import TASKS
+
+    study = load_study(args.params)
+    start = time.perf_counter()
+    datasets = {}
+    for cell in study.cells():
+        if (cell.task, cell.length) not in datasets:
+            plan = study.tasks[cell.task]
+            datasets[cell.task, cell.length] = TASKS[cell.task].build(cell.length, study.data, plan.options)
+        train_cell(study, cell, datasets[cell.task, cell.length], args.root)
+    for path in write_report(study, args.root, args.root / "reports"):
+        print(f"wrote {path}")
+    print(f"study: {len(study.cells())} cells x {len(study.seeds)} seeds in {(time.perf_counter() - start) / 60:.1f} min")
+    return 0
+
+
 def command_sync_mlflow(args) -> int:
     from .study import load_study
     from .tracking import sync_study
@@ -175,7 +203,7 @@ def stage_main(body) -> None:
 
 
 COMMANDS = {"generate": command_generate, "train": command_train, "sample": command_sample,
-            "sync-mlflow": command_sync_mlflow}
+            "study": command_study, "sync-mlflow": command_sync_mlflow}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
