@@ -115,6 +115,22 @@ def findings(critical: pd.DataFrame, study: Study) -> str:
     return "\n".join(lines)
 
 
+def why(decay: pd.DataFrame, study: Study) -> str:
+    """The gradient story in one line: the h_0 / h_T gradient ratio at each task's longest length."""
+    lines = []
+    for task, plan in study.tasks.items():
+        if not plan.lengths:
+            continue
+        rows = decay[(decay["task"] == task) & (decay["length"] == max(plan.lengths))
+                     & decay["model"].isin(study.models) & (decay["runs"] > 0)]
+        if rows.empty:
+            continue
+        parts = [f"{r.model} {number(r.ratio_init, 2)} → {number(r.ratio_trained, 2)}" for r in rows.itertuples()]
+        lines.append(f"- **why ({task}, T={max(plan.lengths)})**: ‖∂L/∂h₀‖/‖∂L/∂h_T‖ at initialisation → after "
+                     "training, median over seeds: " + "; ".join(parts) + ".")
+    return "\n".join(lines)
+
+
 def header(results: pd.DataFrame, study: Study) -> str:
     completed = results[~results["failed"]]
     hosts = sorted(set(results["host"].dropna())) if "host" in results else []
@@ -158,7 +174,7 @@ def render(study: Study, results: pd.DataFrame, summary: pd.DataFrame, critical:
              "## Findings", "",
              f"Critical length = the longest T at which at least {SOLVED_MAJORITY:.0%} of the seeds solved the task "
              "(solved rules per task are in the README).", "",
-             findings(critical, study), "",
+             findings(critical, study), why(decay, study), "",
              "## Critical length", "", critical_section(critical), ""]
     for task in study.tasks:
         rows = main[main["task"] == task]
