@@ -18,9 +18,7 @@ import math
 import torch
 import torch.nn as nn
 
-from .models.recurrent import RecurrentNet
-
-GATES = {"rnn": 1, "lstm": 4, "gru": 3}
+from .models.recurrent import CELLS, RecurrentNet
 
 
 class StackedRecurrent(nn.Module):
@@ -29,7 +27,7 @@ class StackedRecurrent(nn.Module):
     def __init__(self, members: list[RecurrentNet]):
         super().__init__()
         first = members[0]
-        if first.rnn.num_layers != 1 or first.kind not in GATES:
+        if first.rnn.num_layers != 1 or first.kind not in CELLS:
             raise ValueError("the ensemble path implements one-layer rnn, lstm and gru")
         self.kind, self.per_step, self.input_size = first.kind, first.per_step, first.input_size
         self.output_size = first.output_size

@@ -16,7 +16,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from ..study import Study  # noqa: E402
-from .tables import side_grid_models  # noqa: E402
+from .tables import cell_metric_and_baseline, seed_table, side_grid_models  # noqa: E402
 
 MODEL_COLOURS = {
     "rnn": "#d62728", "lstm": "#1f77b4", "gru": "#2ca02c",
@@ -55,12 +55,8 @@ def main_tasks(study: Study) -> list[str]:
 
 
 def seed_mean_curve(runs: pd.DataFrame, column: str, geometric: bool = False, hold_last: bool = True):
-    """Mean and min/max over seeds per step. With hold_last, a run that stopped early (solved)
-    holds its last value to the end, so the band is not an average over fewer and fewer runs;
-    without it (quantities of the training process itself) the mean is over the runs still going."""
-    table = runs.pivot_table(index="step", columns="seed", values=column).sort_index()
-    if hold_last:
-        table = table.ffill()
+    """Mean and min/max over seeds per step (see tables.seed_table for hold_last)."""
+    table = seed_table(runs, column, hold_last)
     values = np.log10(table.clip(lower=1e-30)) if geometric else table
     mean = values.mean(axis=1)
     lo, hi = values.min(axis=1), values.max(axis=1)
@@ -100,9 +96,7 @@ def learning_curves(study: Study, summary: pd.DataFrame, curves: pd.DataFrame, p
     fig, axes = plt.subplots(1, len(tasks), figsize=(5.2 * len(tasks), 3.8), squeeze=False)
     for ax, task in zip(axes[0], tasks):
         length = max(study.tasks[task].lengths)
-        rows = summary[(summary["task"] == task) & (summary["length"] == length)]
-        metric = rows["metric"].dropna().iloc[0] if rows["metric"].notna().any() else "metric"
-        baseline = rows["baseline"].dropna().iloc[0] if rows["baseline"].notna().any() else None
+        metric, baseline = cell_metric_and_baseline(summary, task, length)
         curves_panel(ax, curves, task, length, study.models, "val_metric", baseline,
                      f"validation {metric}", metric in LOG_METRICS)
         ax.set_title(f"{task}, T={length}: mean over seeds, band = min-max", fontsize=10)
@@ -247,7 +241,7 @@ def gate_traces(study: Study, results: pd.DataFrame, root: Path, path: Path) -> 
     return save(fig, path)
 
 
-def grad_norm(study: Study, summary: pd.DataFrame, curves: pd.DataFrame, path: Path) -> Path:
+def grad_norm(study: Study, curves: pd.DataFrame, path: Path) -> Path:
     tasks = main_tasks(study)
     fig, axes = plt.subplots(1, len(tasks), figsize=(5.2 * len(tasks), 3.8), squeeze=False)
     for ax, task in zip(axes[0], tasks):
@@ -307,9 +301,7 @@ def reference_curves(study: Study, curves: pd.DataFrame, summary: pd.DataFrame, 
         empty_panel(axes[0][0], "no reference models in the study")
         return save(fig, path)
     for ax, (reference, fused) in zip(axes[0], pairs):
-        rows = summary[(summary["task"] == side.task) & (summary["length"] == length)]
-        metric = rows["metric"].dropna().iloc[0] if rows["metric"].notna().any() else "metric"
-        baseline = rows["baseline"].dropna().iloc[0] if rows["baseline"].notna().any() else None
+        metric, baseline = cell_metric_and_baseline(summary, side.task, length)
         curves_panel(ax, curves, side.task, length, [fused, reference], "val_metric", baseline,
                      f"validation {metric}", metric in LOG_METRICS)
         ax.set_title(f"{fused} (torch fused) vs {reference} (NumPy), {side.task} T={length}", fontsize=9)

@@ -139,7 +139,7 @@ def header(results: pd.DataFrame, study: Study) -> str:
     total_train = pd.to_numeric(completed["wall_s"], errors="coerce").sum()
     span = (f"runs finished between {finished.min():%Y-%m-%d %H:%M} and {finished.max():%Y-%m-%d %H:%M} UTC; "
             if len(finished) else "")
-    missing = int(results["error"].astype(str).str.startswith("missing").sum())
+    n_missing = int(results["error"].astype(str).str.startswith("missing").sum())
     return "\n".join([
         "# rnnbench: where vanilla RNNs, LSTMs and GRUs stop learning long-range dependencies",
         "",
@@ -147,7 +147,7 @@ def header(results: pd.DataFrame, study: Study) -> str:
         f"Machine: {'; '.join(hosts) if hosts else 'unknown'}.",
         f"Runs: {len(results)} ({len(study.cells())} cells × {len(study.seeds)} seeds): "
         f"{len(completed)} completed, {int(results['diverged'].sum())} diverged, "
-        f"{int(results['failed'].sum()) - missing} failed, {missing} missing.",
+        f"{int(results['failed'].sum()) - n_missing} failed, {n_missing} missing.",
         f"Time: {span}training took {total_train / 60:.1f} min in total (sum of the runs' wall times; "
         "the whole `dvc repro`, with data generation, DVC and MLflow, is timed in the README).",
     ])

@@ -68,6 +68,22 @@ def side_grid_models(study, name: str) -> list[str]:
     return [m for m in companions if m in study.models] + list(grid.models)
 
 
+def seed_table(runs: pd.DataFrame, column: str, hold_last: bool = True) -> pd.DataFrame:
+    """[step x seed] values of one cell's runs. With hold_last, a run that stopped early (solved)
+    holds its last value to the end, so averages are not taken over fewer and fewer runs; without
+    it (quantities of the training process itself) a stopped run simply ends."""
+    table = runs.pivot_table(index="step", columns="seed", values=column).sort_index()
+    return table.ffill() if hold_last else table
+
+
+def cell_metric_and_baseline(summary: pd.DataFrame, task: str, length: int) -> tuple[str, float | None]:
+    """The headline metric's name and the chance baseline of one task at one length."""
+    rows = summary[(summary["task"] == task) & (summary["length"] == length)]
+    metric = rows["metric"].dropna()
+    baseline = rows["baseline"].dropna()
+    return (metric.iloc[0] if len(metric) else "metric"), (float(baseline.iloc[0]) if len(baseline) else None)
+
+
 def mean_learning_curves(study, summary: pd.DataFrame, curves: pd.DataFrame) -> pd.DataFrame:
     """`dvc plots show` data: each task's validation curve at its longest length, mean over seeds
     per model (a run that stopped early holds its last value)."""
@@ -77,12 +93,12 @@ def mean_learning_curves(study, summary: pd.DataFrame, curves: pd.DataFrame) -> 
             continue
         length = max(plan.lengths)
         cell = curves[(curves["task"] == task) & (curves["length"] == length) & curves["model"].isin(study.models)]
-        baseline = summary.loc[(summary["task"] == task) & (summary["length"] == length), "baseline"].dropna()
+        _, baseline = cell_metric_and_baseline(summary, task, length)
         for model, runs in cell.groupby("model", sort=False):
-            mean = runs.pivot_table(index="step", columns="seed", values="val_metric").sort_index().ffill().mean(axis=1)
+            mean = seed_table(runs, "val_metric").mean(axis=1)
             frames.append(pd.DataFrame({"panel": f"{task} T={length}", "model": model, "step": mean.index,
                                         "val_metric": mean.to_numpy(),
-                                        "baseline": baseline.iloc[0] if len(baseline) else math.nan}))
+                                        "baseline": math.nan if baseline is None else baseline}))
     columns = ["panel", "model", "step", "val_metric", "baseline"]
     return pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(columns=columns)
 

@@ -41,7 +41,7 @@ def write_report(study: Study, root: Path, out: Path) -> list[Path]:
         figures.metric_vs_length(study, summary, folder / "metric_vs_length.png"),
         figures.gradient_flow(study, results, root, folder / "gradient_flow.png"),
         figures.gate_traces(study, results, root, folder / "gate_traces.png"),
-        figures.grad_norm(study, summary, curves, folder / "grad_norm.png"),
+        figures.grad_norm(study, curves, folder / "grad_norm.png"),
         figures.side_grid_bars(study, summary, folder / "ablations.png", "ablations", "LSTM ablations"),
         figures.reference_curves(study, curves, summary, folder / "reference.png"),
     ]
