@@ -43,12 +43,12 @@ def main() -> None:
                 parts[key] += value
                 named += value
         if s["stage"].startswith("train-"):
-            per_model[s["stage"].split("@")[1].rsplit("-", 1)[0]] += s["training_s"]
+            per_model[s["stage"].split("@")[1].rsplit("-", 1)[0]] += s["cell_s"]
         parts["start-up, imports, config and data loading"] += (s["process_s"] or named) - named
     in_stages = sum(s["process_s"] or 0 for s in stages)
     rows = [("data generation", parts["generate_s"]),
-            *((f"training: {model}", seconds) for model, seconds in per_model.items()),
-            ("test evaluation, diagnostics, writing outputs", parts["diagnostics_and_outputs_s"]),
+            *((f"cells of {model}: training, test, diagnostics, outputs", seconds)
+              for model, seconds in per_model.items()),
             ("MLflow (open store + log runs + report sync)", parts["mlflow_s"]),
             ("report (tables, figures, report.md)", parts["report_s"]),
             ("stage processes: start-up, imports, config and data loading", parts["start-up, imports, config and data loading"]),

@@ -13,10 +13,12 @@ def format_value(value) -> str:
 
 
 class TrainingBar:
-    def __init__(self, label: str, metric: str, stream: TextIO | None = None, width: int = 24):
+    def __init__(self, label: str, metric: str, stream: TextIO | None = None, width: int = 24, redraw: bool = True):
+        """redraw=False prints a line per update even on a terminal: bars of concurrent processes
+        redrawing one line would overwrite each other."""
         stream = stream or sys.stderr  # looked up per bar: a default argument would pin the one at import
         self.label, self.metric, self.stream, self.width = label, metric, stream, width
-        self.interactive = stream.isatty()
+        self.interactive = redraw and stream.isatty()
 
     def __call__(self, record: dict[str, float], total_steps: int) -> None:
         done = record["step"] / total_steps

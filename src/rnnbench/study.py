@@ -18,7 +18,7 @@ from typing import Any, Mapping
 from .config import (ConfigError, DataConfig, ModelConfig, RunConfig, TaskConfig, TrainConfig, from_mapping,
                      require_choice)
 
-TOP_LEVEL_KEYS = ("seeds", "models", "data", "model", "train", "tasks", "per_model", "side_grids")
+TOP_LEVEL_KEYS = ("seeds", "models", "data", "model", "train", "tasks", "per_model", "side_grids", "seed_processes")
 TASK_KEYS = ("lengths", "options", "train")
 PER_MODEL_KEYS = ("model", "train")
 SIDE_GRIDS = ("reference", "ablations")  # dvc.yaml has a train-<name> stage for each
@@ -73,6 +73,9 @@ class Study:
     tasks: Mapping[str, TaskPlan]
     per_model: Mapping[str, Mapping[str, Mapping[str, Any]]]
     side_grids: Mapping[str, SideGrid] = field(default_factory=dict)
+    # How a cell's seeds share the machine, not what they compute: histories are identical either way,
+    # so no stage lists it as a param and changing it reruns nothing.
+    seed_processes: int | str = "auto"
 
     def cells(self) -> list[Cell]:
         main = [Cell(t, m, n) for t, plan in self.tasks.items() for m in self.models for n in plan.lengths]
@@ -184,10 +187,14 @@ def parse_study(params: Any) -> Study:
         if name not in per_model:
             # dvc.yaml's train stages depend on per_model.<model>; DVC refuses a missing key.
             raise ConfigError(f"per_model.{name}: missing; every model in `models` needs an entry (`{name}: {{}}` for none)")
+    seed_processes = params.get("seed_processes", "auto")
+    if seed_processes != "auto" and (isinstance(seed_processes, bool) or not isinstance(seed_processes, int)
+                                     or seed_processes < 1):
+        raise ConfigError(f"seed_processes: must be 'auto' or a positive integer, got {seed_processes!r}")
     study = Study(seeds=seeds, models=tuple(models), data=data,
                   model=dict(require_mapping("model", params.get("model"))),
                   train=dict(require_mapping("train", params.get("train"))), tasks=tasks, per_model=per_model,
-                  side_grids=side_grids)
+                  side_grids=side_grids, seed_processes=seed_processes)
     for key, section in (("model", study.model), ("train", study.train)):
         if "name" in section:
             raise ConfigError(f"{key}.name: the model name comes from `models`, not from {key}")

@@ -1,0 +1,101 @@
+"""One cell's seeds: trained as concurrent processes they write exactly the runs they write one
+after another, and a seed that fails (or whose process dies) fails alone."""
+import dataclasses
+import json
+import os
+from pathlib import Path
+
+import pytest
+import yaml
+
+from rnnbench import sweep
+from rnnbench.config import ConfigError
+from rnnbench.run_outputs import HISTORY_FILE, MODEL_FILE
+from rnnbench.study import parse_study, seed_folder
+from rnnbench.tasks import TASKS
+
+TINY = yaml.safe_load((Path(__file__).parents[1] / "studies" / "tiny.yaml").read_text())
+TIMING_KEYS = {"wall_s", "steps_per_s", "finished_at"}
+
+
+def tiny_study(seed_processes, seeds=(0, 1, 2)):
+    return parse_study({**TINY, "seeds": list(seeds), "seed_processes": seed_processes})
+
+
+def cell_and_dataset(study):
+    cell = study.cell("adding", "gru", 8)
+    return cell, TASKS["adding"].build(8, study.data, study.tasks["adding"].options)
+
+
+def without_timing(record):
+    return {k: v for k, v in record.items() if k not in TIMING_KEYS}
+
+
+def history_without_timing(folder):
+    lines = (folder / HISTORY_FILE).read_text().splitlines()
+    header = lines[0].split(",")
+    keep = [i for i, name in enumerate(header) if name not in ("elapsed_s", "steps_per_s")]
+    return [[line.split(",")[i] for i in keep] for line in lines]
+
+
+def test_seeds_in_processes_write_the_runs_they_write_one_after_another(tmp_path):
+    alone, together = tiny_study(1), tiny_study(3)
+    cell, dataset = cell_and_dataset(alone)
+    records_alone = sweep.train_cell(alone, cell, dataset, tmp_path / "alone")
+    records_together = sweep.train_cell(together, cell, dataset, tmp_path / "together")
+    assert [without_timing(r) for r in records_together] == [without_timing(r) for r in records_alone]
+    for seed in alone.seeds:
+        a, b = tmp_path / "alone" / seed_folder(cell, seed), tmp_path / "together" / seed_folder(cell, seed)
+        assert history_without_timing(b) == history_without_timing(a)
+        assert (b / MODEL_FILE).read_bytes() == (a / MODEL_FILE).read_bytes()
+
+
+def test_a_seed_that_raises_in_its_process_is_recorded_failed_and_the_others_finish(tmp_path, monkeypatch):
+    real_train = sweep.train
+
+    def train_failing_seed_1(config, dataset, on_eval=None):
+        if config.seed == 1:
+            raise FloatingPointError("seed 1 broke")
+        return real_train(config, dataset, on_eval)
+
+    monkeypatch.setattr(sweep, "train", train_failing_seed_1)  # forked workers inherit the patch
+    study = tiny_study(3)
+    cell, dataset = cell_and_dataset(study)
+    records = sweep.train_cell(study, cell, dataset, tmp_path)
+    assert [r.get("failed", False) for r in records] == [False, True, False]
+    written = json.loads((tmp_path / seed_folder(cell, 1) / "metrics.json").read_text())
+    assert written["error"] == "FloatingPointError: seed 1 broke"
+
+
+def test_a_seed_whose_process_dies_fails_alone_and_the_other_seeds_are_trained(tmp_path, monkeypatch):
+    real_train = sweep.train
+
+    def train_dying_on_seed_1(config, dataset, on_eval=None):
+        if config.seed == 1:
+            os._exit(9)  # what a kill or a native crash looks like to the pool
+        return real_train(config, dataset, on_eval)
+
+    monkeypatch.setattr(sweep, "train", train_dying_on_seed_1)
+    study = tiny_study(3)
+    cell, dataset = cell_and_dataset(study)
+    records = sweep.train_cell(study, cell, dataset, tmp_path)
+    assert [r.get("failed", False) for r in records] == [False, True, False]
+    assert "process training this seed died" in records[1]["error"]
+    assert all((tmp_path / seed_folder(cell, s) / MODEL_FILE).exists() for s in (0, 2))
+
+
+def test_auto_trains_every_seed_at_once_on_a_cpu_up_to_two_per_core(monkeypatch):
+    monkeypatch.setattr(sweep, "usable_cores", lambda: 2)
+    assert sweep.seed_process_count(tiny_study("auto", seeds=(0, 1, 2)), tiny_study("auto").cells()[0]) == 3
+    assert sweep.seed_process_count(tiny_study("auto", seeds=range(7)), tiny_study("auto").cells()[0]) == 4
+
+
+def test_an_explicit_count_is_capped_by_the_number_of_seeds():
+    study = tiny_study(8, seeds=(0, 1))
+    assert sweep.seed_process_count(study, study.cells()[0]) == 2
+
+
+@pytest.mark.parametrize("value", [0, -1, "all", True, 1.5])
+def test_seed_processes_must_be_auto_or_a_positive_integer(value):
+    with pytest.raises(ConfigError, match=r"seed_processes: must be 'auto' or a positive integer"):
+        tiny_study(value)
