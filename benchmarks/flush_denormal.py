@@ -9,8 +9,8 @@ import torch
 
 from rnnbench.study import load_study
 from rnnbench.tasks import Dataset
-from rnnbench.models import build_model
-from rnnbench import objectives
+from rnnbench.core.models import build_model
+from rnnbench.core import objectives
 s = load_study(); cell = s.cell("adding", "rnn", 100); cfg = s.run_config(cell, 0)
 ds = Dataset.load("data/adding/T100")
 x = torch.from_numpy(ds.splits["train"][0][:64]); y = torch.from_numpy(ds.splits["train"][1][:64])

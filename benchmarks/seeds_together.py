@@ -13,7 +13,7 @@ import torch
 from rnnbench.config import DataConfig, ModelConfig, RunConfig, TaskConfig, TrainConfig
 from rnnbench.ensemble import StackedRecurrent, ensemble_step
 from rnnbench.tasks import TASKS
-from rnnbench.train import batch_order, initial_model, to_device, train
+from rnnbench.core.train import batch_order, initial_model, to_device, train
 from results_file import machine_line, write_section
 
 

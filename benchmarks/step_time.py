@@ -9,7 +9,7 @@ import torch
 
 from rnnbench.config import DataConfig, ModelConfig, RunConfig, TaskConfig, TrainConfig
 from rnnbench.tasks import TASKS
-from rnnbench.train import train
+from rnnbench.core.train import train
 
 
 def main() -> None:

@@ -15,10 +15,10 @@ import time
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from rnnbench import objectives
+from rnnbench.core import objectives
 from rnnbench.config import DataConfig, ModelConfig, RunConfig, TaskConfig, TrainConfig
 from rnnbench.tasks import TASKS
-from rnnbench.train import initial_model, train
+from rnnbench.core.train import initial_model, train
 from results_file import machine_line, write_section
 
 

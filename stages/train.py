@@ -10,7 +10,7 @@ from pathlib import Path
 from rnnbench.cli import stage_main
 from rnnbench.stage_timing import record
 from rnnbench.study import data_folder, load_study
-from rnnbench.sweep import train_cell
+from rnnbench.core.sweep import train_cell
 from rnnbench.tasks import Dataset
 from rnnbench.tracking import check_reachable, tracking_uri
 

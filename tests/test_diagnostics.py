@@ -7,10 +7,10 @@ import torch
 import torch.nn as nn
 
 from rnnbench.config import DataConfig, ModelConfig
-from rnnbench.diagnostics import decay_fit, gradient_flow, state_gradient_norms
-from rnnbench.diagnostics.gate_activity import gate_statistics, gate_traces
-from rnnbench.models import build_model
-from rnnbench.models.unrolled import ABLATIONS, UnrolledStack
+from rnnbench.core.diagnostics import decay_fit, gradient_flow, state_gradient_norms
+from rnnbench.core.diagnostics.gate_activity import gate_statistics, gate_traces
+from rnnbench.core.models import build_model
+from rnnbench.core.models.unrolled import ABLATIONS, UnrolledStack
 from rnnbench.tasks import TASKS
 from conftest import build_dataset, make_config
 
@@ -119,7 +119,7 @@ def test_no_forget_gate_ablation_keeps_f_at_one_and_cifg_couples_it_to_the_input
 
 @pytest.mark.parametrize("name", [*ABLATIONS, "lstm-fb0"])
 def test_every_ablation_trains_in_the_trainer(name):
-    from rnnbench.train import train
+    from rnnbench.core.train import train
 
     config = make_config(model=name, steps=40, eval_every=20, early_stop=False)
     result = train(config, build_dataset(config))
@@ -134,9 +134,9 @@ def test_lstm_fb0_has_forget_bias_zero_whatever_the_param():
 
 
 def test_a_trained_run_writes_gradflow_csv_and_gate_traces(tmp_path):
-    from rnnbench.diagnostics.diagnose import diagnose
-    from rnnbench.run_outputs import write_run
-    from rnnbench.train import initial_model, train
+    from rnnbench.core.diagnostics.diagnose import diagnose
+    from rnnbench.core.run_outputs import write_run
+    from rnnbench.core.train import initial_model, train
     import pandas as pd
 
     config = make_config(model="lstm", length=12, steps=20, eval_every=10)

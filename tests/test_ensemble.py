@@ -6,9 +6,9 @@ import torch
 import torch.nn as nn
 
 from conftest import build_dataset, make_config
-from rnnbench import objectives
+from rnnbench.core import objectives
 from rnnbench.ensemble import StackedRecurrent, clip_per_member, ensemble_step
-from rnnbench.train import batch_order, initial_model, to_device
+from rnnbench.core.train import batch_order, initial_model, to_device
 
 SEEDS = (0, 1, 2)
 STEPS = 12

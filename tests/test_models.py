@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from rnnbench.config import DataConfig, ModelConfig
-from rnnbench.models import MODEL_NAMES, build_model, parameter_count
+from rnnbench.core.models import MODEL_NAMES, build_model, parameter_count
 from rnnbench.tasks import TASKS
 
 

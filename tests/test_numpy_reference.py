@@ -6,11 +6,11 @@ import torch
 import torch.nn as nn
 
 from conftest import build_dataset, make_config
-from rnnbench.models.recurrent import RecurrentNet
-from rnnbench.reference import cells
-from rnnbench.reference.network import ReferenceNet
-from rnnbench.reference.optim import Adam, clip_global_norm
-from rnnbench.train import train
+from rnnbench.core.models.recurrent import RecurrentNet
+from rnnbench.core.reference import cells
+from rnnbench.core.reference.network import ReferenceNet
+from rnnbench.core.reference.optim import Adam, clip_global_norm
+from rnnbench.core.train import train
 
 B, T, I, H = 3, 9, 4, 5
 

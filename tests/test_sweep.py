@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from rnnbench import sweep
+from rnnbench.core import sweep
 from rnnbench.config import ConfigError
-from rnnbench.run_outputs import HISTORY_FILE, MODEL_FILE
+from rnnbench.core.run_outputs import HISTORY_FILE, MODEL_FILE
 from rnnbench.study import parse_study, seed_folder
 from rnnbench.tasks import TASKS
 

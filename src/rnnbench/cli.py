@@ -129,9 +129,9 @@ def command_generate(args) -> int:
 
 def command_train(args) -> int:
     from .progress import TrainingBar, finished_line
-    from .run_outputs import write_run
+    from .core.run_outputs import write_run
     from .tasks import TASKS
-    from .train import resolve_device, train
+    from .core.train import resolve_device, train
 
     config = run_config(args)
     try:
@@ -167,7 +167,7 @@ def command_study(args) -> int:
 
     from .report.write import write_report
     from .study import load_study
-    from .sweep import train_cell
+    from .core.sweep import train_cell
     from .tasks import TASKS
 
     study = load_study(args.params)

@@ -91,7 +91,7 @@ class ModelConfig:
     forget_bias: float = 1.0
 
     def validate(self, key: str = "model") -> None:
-        from .models import MODEL_NAMES
+        from .core.models import MODEL_NAMES
 
         require_choice(f"{key}.name", self.name, MODEL_NAMES)
         require_positive(f"{key}.hidden_size", self.hidden_size)

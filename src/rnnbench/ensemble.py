@@ -18,7 +18,7 @@ import math
 import torch
 import torch.nn as nn
 
-from .models.recurrent import CELLS, RecurrentNet
+from .core.models.recurrent import CELLS, RecurrentNet
 
 
 class StackedRecurrent(nn.Module):

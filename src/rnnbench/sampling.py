@@ -8,9 +8,9 @@ import numpy as np
 import torch
 
 from .config import ConfigError, require_choice
-from .models.recurrent import RecurrentNet
-from .reference.network import ReferenceNet
-from .run_outputs import MODEL_FILE
+from .core.models.recurrent import RecurrentNet
+from .core.reference.network import ReferenceNet
+from .core.run_outputs import MODEL_FILE
 from .tasks.charlm import CharLmOptions, read_corpus
 
 SAMPLEABLE = ("rnn", "lstm", "rnn-numpy", "lstm-numpy")  # the cells the NumPy reference implements

@@ -120,7 +120,7 @@ def require_int_list(key: str, value: Any, minimum: int) -> tuple[int, ...]:
 
 
 def parse_side_grid(name: str, grid: Any, tasks: Mapping[str, TaskPlan], models: list[str]) -> SideGrid:
-    from .models import MODEL_NAMES
+    from .core.models import MODEL_NAMES
 
     key = f"side_grids.{name}"
     grid = require_mapping(key, grid)
@@ -143,7 +143,7 @@ def parse_side_grid(name: str, grid: Any, tasks: Mapping[str, TaskPlan], models:
 
 def parse_study(params: Any) -> Study:
     """Validate the whole study up front: every cell's config is built and checked here."""
-    from .models import MODEL_NAMES
+    from .core.models import MODEL_NAMES
     from .tasks import TASKS
 
     params = require_mapping("params.yaml", params)

@@ -23,10 +23,10 @@ from pathlib import Path
 
 import torch
 
-from .progress import TrainingBar, finished_line
+from ..progress import TrainingBar, finished_line
 from .run_outputs import write_record, write_run
-from .study import Cell, Study, seed_folder
-from .tasks.base import Dataset
+from ..study import Cell, Study, seed_folder
+from ..tasks.base import Dataset
 from .diagnostics.diagnose import diagnose
 from .train import initial_model, resolve_device, train
 

@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from .config import RunConfig
-from .host import describe
+from ..config import RunConfig
+from ..host import describe
 from .train import RunResult
 
 METRICS_FILE = "metrics.json"

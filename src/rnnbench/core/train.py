@@ -16,9 +16,9 @@ import torch
 import torch.nn as nn
 
 from . import objectives
-from .config import RunConfig
+from ..config import RunConfig
 from .models import build_model, parameter_count
-from .tasks.base import Dataset
+from ..tasks.base import Dataset
 
 
 @dataclass
