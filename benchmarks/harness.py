@@ -1,7 +1,7 @@
 """Every benchmark in one command; each writes its section of benchmarks/results.md.
 
     python benchmarks/harness.py                    # all parts on this machine's device
-    python benchmarks/harness.py --parts data trainer seeds     # skip the 15-20 min study
+    python benchmarks/harness.py --parts data trainer seeds cells     # skip the 15-20 min study
 On a GPU machine (torch + numpy only, no dvc/mlflow) the same command runs the training parts on
 cuda and skips the study, which needs dvc.
 """
@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 
 HERE = Path(__file__).parent
-PARTS = ("data", "trainer", "seeds", "study")
+PARTS = ("data", "trainer", "seeds", "cells", "study")
 
 
 def main() -> None:
@@ -26,6 +26,7 @@ def main() -> None:
         "data": [["data_generation.py"]],
         "trainer": [["trainer_vs_tutorial.py", "--device", device]],
         "seeds": [["seeds_together.py", "--device", device, "--model", m] for m in ("lstm", "gru")],
+        "cells": [["cell_seeds.py"]],
         "study": [["study_split.py"]] if shutil.which("dvc") else [],
     }
     for part in args.parts:

@@ -79,7 +79,7 @@ def mlflow_runs(root: Path) -> pd.DataFrame:
 def test_repro_runs_every_stage_of_the_grid(project):
     root, output = project
     study = tiny_study()
-    expected = {c.stage for c in study.cells()} | {"generate", "report"}
+    expected = {c.stage for c in study.cells()} | {"generate", "configure", "report"}
     assert stages_run(output) == expected
 
 
@@ -177,7 +177,7 @@ def test_deleted_store_is_rebuilt_by_sync_with_every_run_exactly_once(project, t
         shutil.copy(tmp_path / "saved.db", root / "mlflow.db")
 
 
-def test_changing_one_models_hyperparameter_reruns_only_that_model_and_the_report(tmp_path):
+def test_changing_one_models_hyperparameter_reruns_only_that_models_cells(tmp_path):
     root = make_project(tmp_path / "study")
     run(root, "dvc", "repro")
     params = yaml.safe_load((root / "params.yaml").read_text())
@@ -185,7 +185,7 @@ def test_changing_one_models_hyperparameter_reruns_only_that_model_and_the_repor
     (root / "params.yaml").write_text(yaml.safe_dump(params))
     again = run(root, "dvc", "repro")
     study = tiny_study()
-    expected = {c.stage for c in study.cells() if c.model == "gru"} | {"report"}
+    expected = {c.stage for c in study.cells() if c.model == "gru"} | {"configure", "report"}
     assert stages_run(again.stdout) == expected
 
     # A length removed from the grid leaves its outputs on disk but out of the results.
@@ -284,3 +284,11 @@ def test_the_study_logs_to_a_real_mlflow_server_on_localhost(project, tmp_path):
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
     assert server.returncode is not None
+
+
+def test_a_train_stage_refuses_to_run_without_its_cells_configs_file(tmp_path):
+    root = make_project(tmp_path / "study")
+    result = run(root, "python", "stages/train.py", "--task", "adding", "--model", "gru", "--length", "5", check=False)
+    assert result.returncode == 2
+    assert "configs/adding/gru/T5.json: missing or not what params.yaml gives" in result.stderr
+    assert not (root / "runs").exists()

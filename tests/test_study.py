@@ -66,11 +66,22 @@ def test_missing_side_grid_is_refused_by_name():
         parse_study(p)
 
 
-def test_side_grid_model_needs_a_per_model_entry():
+def test_a_model_without_a_per_model_entry_trains_with_the_shared_settings():
     p = params()
     del p["per_model"]["lstm-numpy"]
-    with pytest.raises(ConfigError, match="per_model.lstm-numpy: missing"):
-        parse_study(p)
+    study = parse_study(p)
+    config = study.run_config(study.cell("adding", "lstm-numpy", 5), 0)
+    assert config.train.lr == TINY["train"]["lr"] and config.model.hidden_size == TINY["model"]["hidden_size"]
+
+
+def test_resolved_configs_hold_every_seeds_full_config_and_follow_per_model_changes():
+    cell = Cell("adding", "gru", 5)
+    configs = parse_study(params()).resolved_configs(cell)
+    assert [c["seed"] for c in configs] == TINY["seeds"]
+    changed = parse_study(params(per_model__gru={"train": {"lr": 0.5}})).resolved_configs(cell)
+    assert [c["train"]["lr"] for c in changed] == [0.5] * len(TINY["seeds"])
+    assert parse_study(params(per_model__gru={"train": {"lr": 0.5}})).resolved_configs(Cell("adding", "lstm", 5)) == \
+        parse_study(params()).resolved_configs(Cell("adding", "lstm", 5))
 
 
 def test_empty_side_grid_adds_no_cells():

@@ -11,6 +11,7 @@ one task's lengths: `reference` (the NumPy rnn/lstm beside the fused ones on sho
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -47,6 +48,12 @@ def data_folder(task: str, length: int) -> Path:
 
 def seed_folder(cell: Cell, seed: int) -> Path:
     return cell.run_folder / f"seed{seed}"
+
+
+def config_file(cell: Cell) -> Path:
+    """The cell's resolved run configs, written by the configure stage: a train stage depends on this
+    file instead of on five params sections, so its dvc.lock entry stays short."""
+    return Path("configs") / cell.task / cell.model / f"T{cell.length}.json"
 
 
 @dataclass(frozen=True)
@@ -89,6 +96,10 @@ class Study:
             if cell == Cell(task, model, length):
                 return cell
         raise ConfigError(f"tasks.{task}: cell {model} T={length} is not in the study's params.yaml")
+
+    def resolved_configs(self, cell: Cell) -> list[dict[str, Any]]:
+        """Every seed's full run config for `cell`, as JSON values: what decides the cell's results."""
+        return json.loads(json.dumps([self.run_config(cell, seed).to_dict() for seed in self.seeds]))
 
     def run_config(self, cell: Cell, seed: int) -> RunConfig:
         own = self.per_model.get(cell.model, {})
@@ -183,10 +194,6 @@ def parse_study(params: Any) -> Study:
         if name not in grids:  # dvc.yaml's train-<name> stage reads it; DVC refuses a missing key
             raise ConfigError(f"side_grids.{name}: missing; give it task, lengths and models (`models: []` for none)")
     side_grids = {name: parse_side_grid(name, grid, tasks, models) for name, grid in grids.items()}
-    for name in (*models, *(m for grid in side_grids.values() for m in grid.models)):
-        if name not in per_model:
-            # dvc.yaml's train stages depend on per_model.<model>; DVC refuses a missing key.
-            raise ConfigError(f"per_model.{name}: missing; every model in `models` needs an entry (`{name}: {{}}` for none)")
     seed_processes = params.get("seed_processes", "auto")
     if seed_processes != "auto" and (isinstance(seed_processes, bool) or not isinstance(seed_processes, int)
                                      or seed_processes < 1):

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from .config import ConfigError, flatten
-from .host import one_line
+from .core.host import one_line
 
 STORE_FILE = "mlflow.db"
 ARTIFACT_FOLDER = "mlartifacts"

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from ..config import RunConfig
-from ..host import describe
+from .host import describe
 from .train import RunResult
 
 METRICS_FILE = "metrics.json"

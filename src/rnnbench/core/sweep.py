@@ -3,16 +3,19 @@
 A seed that raises is recorded as a failed run (metrics.json with its cause) and the other seeds
 go on; the report counts failures instead of the whole study stopping on one.
 
-On a CPU the seeds train as concurrent processes, one torch thread each: a small recurrent model
-barely uses a second thread, so a cell of 3 seeds on 2 cores finished 1.8x sooner for rnn, 1.5x for
-gru, 1.0-1.1x for the fused lstm (benchmarks/results.md, "seeds of a cell"). All seeds at once beat
-one process per core: 3 equal seeds in 2 slots take two rounds. Each seed's history is bit-for-bit
-the one it has when trained alone (tests/test_sweep.py). Workers are forked on Linux, as DataLoader
-workers are, so torch is not imported again per seed. On a GPU `auto` keeps one process: several
-processes there are unmeasured.
+Every seed trains with one torch thread. Torch's CPU kernels can round differently with another
+thread count (xor lstm T=10 seed 0 solved at step 700 with one thread, 800 with two), so fixing it
+makes a run's history independent of how its cell was scheduled. It also makes running the seeds at
+once pay: a small recurrent model barely uses a second thread, and on the 2-core CPU a cell of 3
+seeds as 3 concurrent processes finished 1.8x sooner for rnn, 1.5x for gru, 1.0-1.1x for the fused
+lstm (benchmarks/results.md, "seeds of a study cell"); 3 processes beat 2 because 3 equal seeds in
+2 slots take two rounds. With any `seed_processes` a seed's history and weights are bit-for-bit
+the same (tests/test_sweep.py). Workers are forked on Linux, as DataLoader workers are, so torch is
+not imported again per seed. On a GPU `auto` keeps one process: several are unmeasured there.
 """
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import sys
@@ -79,7 +82,8 @@ def train_cell(study: Study, cell: Cell, dataset: Dataset, root: Path) -> list[d
     """Train all seeds of `cell` into root/runs/...; returns the final records in seed order."""
     processes = seed_process_count(study, cell)
     if processes == 1:
-        return [train_seed(study, cell, dataset, root, seed) for seed in study.seeds]
+        with one_torch_thread():
+            return [train_seed(study, cell, dataset, root, seed) for seed in study.seeds]
     records = in_processes(study, cell, dataset, root, study.seeds, processes)
     for seed in study.seeds:
         if seed not in records:
@@ -91,12 +95,22 @@ def train_cell(study: Study, cell: Cell, dataset: Dataset, root: Path) -> list[d
     return [records[seed] for seed in study.seeds]
 
 
+@contextlib.contextmanager
+def one_torch_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def in_processes(study: Study, cell: Cell, dataset: Dataset, root: Path, seeds, processes: int) -> dict[int, dict]:
     """Seeds trained `processes` at a time; a seed whose process died has no entry."""
     device = resolve_device(study.run_config(cell, seeds[0]).train.device)
     # fork shares the imported torch; CUDA cannot be forked, and macOS forbids forking after threads.
-    # One thread per worker: a forked child that starts OpenMP threads after its parent used them
-    # hangs (libgomp), which is also why DataLoader workers run single-threaded.
+    # One thread per worker, as every seed has; forking needs it too: a child that starts OpenMP
+    # threads after its parent used them hangs (libgomp), which is why DataLoader workers run single-threaded.
     method = "fork" if device.type == "cpu" and sys.platform.startswith("linux") else "spawn"
     sys.stdout.flush(), sys.stderr.flush()  # a forked child would print the parent's buffer again
     records = {}

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..host import one_line
+from ..core.host import one_line
 from ..study import Study, seed_folder
 
 KEY = ["task", "model", "length"]

@@ -19,8 +19,9 @@ def cpu_name() -> str:
 
 
 def describe(device: torch.device | str = "cpu") -> dict[str, str | int]:
+    # torch_threads: CPU kernels can round differently with another thread count (docs/architecture.md)
     info: dict[str, str | int] = {"cpu": cpu_name(), "cores": os.cpu_count() or 0, "torch": torch.__version__,
-                                  "python": platform.python_version()}
+                                  "torch_threads": torch.get_num_threads(), "python": platform.python_version()}
     if torch.device(device).type == "cuda":
         info["gpu"] = torch.cuda.get_device_name(torch.device(device))
     return info

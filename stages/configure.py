@@ -1,0 +1,23 @@
+"""DVC stage: every cell's resolved run configs -> configs/<task>/<model>/T<len>.json.
+
+A train stage depends on its cell's file rather than on the params sections that make it up: DVC
+reruns the cell exactly when its configs change, and its dvc.lock entry is one file hash instead of
+every params value (DVC rewrites the whole lock after each stage, so entry length is time).
+"""
+import json
+
+from rnnbench.cli import stage_main
+from rnnbench.study import config_file, load_study
+
+
+def main() -> None:
+    study = load_study("params.yaml")
+    for cell in study.cells():
+        path = config_file(cell)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(study.resolved_configs(cell), indent=1, sort_keys=True) + "\n")
+    print(f"configured {len(study.cells())} cells x {len(study.seeds)} seeds -> configs/")
+
+
+if __name__ == "__main__":
+    stage_main(main)
