@@ -46,8 +46,8 @@ def main() -> None:
     write_section("cells", "\n".join([
         f"## Seeds of a study cell (`python benchmarks/cell_seeds.py`)", "",
         f"{machine_line()}. {len(study.seeds)} seeds per cell, the study's own settings (`{args.params}`), "
-        "early stop on; `seed_processes` 1 = one after another (torch's default threads), n = n "
-        "concurrent forked processes with one torch thread each. Wall time of `train_cell` "
+        "early stop on; every seed trains with one torch thread; `seed_processes` 1 = one after another, "
+        "n = n concurrent forked processes. Wall time of `train_cell` "
         "(training, test evaluation, diagnostics, outputs).", "",
         "| cell | seed_processes | s | vs one after another |", "|---|---|---|---|", *rows]))
 

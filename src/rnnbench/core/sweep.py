@@ -7,9 +7,9 @@ Every seed trains with one torch thread. Torch's CPU kernels can round different
 thread count (xor lstm T=10 seed 0 solved at step 700 with one thread, 800 with two), so fixing it
 makes a run's history independent of how its cell was scheduled. It also makes running the seeds at
 once pay: a small recurrent model barely uses a second thread, and on the 2-core CPU a cell of 3
-seeds as 3 concurrent processes finished 1.8x sooner for rnn, 1.5x for gru, 1.0-1.1x for the fused
-lstm (benchmarks/results.md, "seeds of a study cell"); 3 processes beat 2 because 3 equal seeds in
-2 slots take two rounds. With any `seed_processes` a seed's history and weights are bit-for-bit
+seeds as 3 concurrent processes finished 1.7-1.9x sooner than one after another (rnn, gru, lstm;
+benchmarks/results.md, "seeds of a study cell"); 3 processes beat 2 because 3 equal seeds in 2
+slots take two rounds. With any `seed_processes` a seed's history and weights are bit-for-bit
 the same (tests/test_sweep.py). Workers are forked on Linux, as DataLoader workers are, so torch is
 not imported again per seed. On a GPU `auto` keeps one process: several are unmeasured there.
 """

@@ -148,8 +148,9 @@ def header(results: pd.DataFrame, study: Study) -> str:
         f"Runs: {len(results)} ({len(study.cells())} cells × {len(study.seeds)} seeds): "
         f"{len(completed)} completed, {int(results['diverged'].sum())} diverged, "
         f"{int(results['failed'].sum()) - n_missing} failed, {n_missing} missing.",
-        f"Time: {span}training took {total_train / 60:.1f} min in total (sum of the runs' wall times; "
-        "the whole `dvc repro`, with data generation, DVC and MLflow, is timed in the README).",
+        f"Time: {span}the runs' wall times add up to {total_train / 60:.1f} min (a cell's seeds may train "
+        "at once, `seed_processes`, so this can exceed the time that passed, and per-run times and "
+        "steps/s are under that load; the whole `dvc repro` is timed in the README).",
     ])
 
 
