@@ -47,6 +47,7 @@ def main() -> None:
         parts["start-up, imports, config and data loading"] += (s["process_s"] or named) - named
     in_stages = sum(s["process_s"] or 0 for s in stages)
     rows = [("data generation", parts["generate_s"]),
+            ("resolving the cells' run configs", parts["configure_s"]),
             *((f"cells of {model}: training, test, diagnostics, outputs", seconds)
               for model, seconds in per_model.items()),
             ("MLflow (open store + log runs + report sync)", parts["mlflow_s"]),
