@@ -47,6 +47,25 @@ def test_adding_baseline_predicting_one_is_one_sixth():
     assert TASKS["adding"].describe(50, TASKS["adding"].Options(), None)["baseline"] == pytest.approx(1 / 6)
 
 
+@pytest.mark.parametrize("n, length", [(1, 2), (7, 3), (5000, 30), (300, 1001)])
+def test_adding_data_are_the_stream_of_one_values_draw_then_the_marker_draws(n, length, monkeypatch):
+    # Cached runs depend on these bytes: chunked drawing must give exactly what one draw of all
+    # values, then the marker positions, gives (odd chunk sizes included: float32 draws pair up).
+    import rnnbench.tasks.adding as adding
+
+    monkeypatch.setattr(adding, "CHUNK_VALUES", 3 * length)
+    x, y = generate("adding", n, length, seed=3)
+    rng = np.random.default_rng(3)
+    values = rng.random((n, length), dtype=np.float32)
+    first = rng.integers(0, length, n)
+    second = rng.integers(0, length - 1, n)
+    second += second >= first
+    markers = np.zeros((n, length), dtype=np.float32)
+    markers[np.arange(n), first] = markers[np.arange(n), second] = 1.0
+    np.testing.assert_array_equal(x, np.stack([values, markers], axis=-1))
+    np.testing.assert_array_equal(y, values[np.arange(n), first] + values[np.arange(n), second])
+
+
 def test_xor_target_is_xor_of_first_and_last_bits():
     x, y = generate("xor", 3000, 12)
     first, last = x[:, 0, 0], x[:, -1, 0]
