@@ -10,7 +10,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from rnnbench.core.sweep import seed_process_count, train_cell
+from rnnbench.core.sweep import cell_device, seed_process_count, train_cell
 from rnnbench.study import load_study
 from rnnbench.tasks import TASKS
 from results_file import machine_line, write_section
@@ -38,7 +38,7 @@ def main() -> None:
                 records = train_cell(variant, cell, dataset, Path(root))
                 times[mode] = time.perf_counter() - start
             results[mode] = [{k: v for k, v in r.items() if k not in TIMING} for r in records]
-            label = f"{mode} ({seed_process_count(variant, cell)} processes)" if mode == "auto" else mode
+            label = f"{mode} ({seed_process_count(variant, cell_device(variant, cell))} processes)" if mode == "auto" else mode
             rows.append(f"| {task} {model} T={length} | {label} | {times[mode]:.1f} | "
                         f"{times[args.modes[0]] / times[mode]:.2f}x |")
         same = all(results[m] == results[args.modes[0]] for m in args.modes)

@@ -4,14 +4,12 @@ MLflow logging happens once for the whole study in the report stage (one process
 only the tracking server is checked, so that an unreachable one stops the study before training.
 """
 import argparse
-import json
 import time
 from pathlib import Path
 
 from rnnbench.cli import stage_main
 from rnnbench.stage_timing import record
-from rnnbench.config import ConfigError
-from rnnbench.study import config_file, data_folder, load_study
+from rnnbench.study import data_folder, load_study
 from rnnbench.core.sweep import train_cell
 from rnnbench.tasks import Dataset
 from rnnbench.tracking import check_reachable, tracking_uri
@@ -25,11 +23,7 @@ def main() -> None:
     args = parser.parse_args()
     study = load_study("params.yaml")
     cell = study.cell(args.task, args.model, args.length)
-    configured = config_file(cell)
-    if not configured.is_file() or json.loads(configured.read_text()) != study.resolved_configs(cell):
-        # The dependency DVC tracks must be what this stage trains.
-        raise ConfigError(f"{configured}: missing or not what params.yaml gives for this cell; "
-                          "run the configure stage first (dvc repro does)")
+    study.require_current_configs(cell)
     start = time.perf_counter()
     check_reachable(tracking_uri())  # an unreachable server fails here, before training
     check_s = time.perf_counter() - start

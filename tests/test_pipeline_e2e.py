@@ -292,3 +292,17 @@ def test_a_train_stage_refuses_to_run_without_its_cells_configs_file(tmp_path):
     assert result.returncode == 2
     assert "configs/adding/gru/T5.json: missing or not what params.yaml gives" in result.stderr
     assert not (root / "runs").exists()
+
+
+def test_a_stage_that_leaves_by_its_fast_exit_keeps_its_piped_output_and_files(tmp_path):
+    import json
+
+    root = make_project(tmp_path / "study")
+    result = run(root, "python", "stages/configure.py")  # stdout is a pipe here: block-buffered
+    study = tiny_study()
+    assert f"configured {len(study.cells())} cells x {len(study.seeds)} seeds" in result.stdout
+    from rnnbench.study import config_file
+
+    assert len(list((root / "configs").rglob("*.json"))) == len(study.cells())
+    for cell in study.cells():
+        assert json.loads((root / config_file(cell)).read_text()) == study.resolved_configs(cell)

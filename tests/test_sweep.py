@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 
 from rnnbench.core import sweep
@@ -86,13 +87,18 @@ def test_a_seed_whose_process_dies_fails_alone_and_the_other_seeds_are_trained(t
 
 def test_auto_trains_every_seed_at_once_on_a_cpu_up_to_two_per_core(monkeypatch):
     monkeypatch.setattr(sweep, "usable_cores", lambda: 2)
-    assert sweep.seed_process_count(tiny_study("auto", seeds=(0, 1, 2)), tiny_study("auto").cells()[0]) == 3
-    assert sweep.seed_process_count(tiny_study("auto", seeds=range(7)), tiny_study("auto").cells()[0]) == 4
+    assert sweep.seed_process_count(tiny_study("auto", seeds=(0, 1, 2)), torch.device("cpu")) == 3
+    assert sweep.seed_process_count(tiny_study("auto", seeds=range(7)), torch.device("cpu")) == 4
+
+
+def test_auto_trains_one_seed_at_a_time_on_a_gpu():
+    # CUDA cannot be forked and several processes on one GPU are unmeasured
+    assert sweep.seed_process_count(tiny_study("auto", seeds=(0, 1, 2)), torch.device("cuda")) == 1
 
 
 def test_an_explicit_count_is_capped_by_the_number_of_seeds():
     study = tiny_study(8, seeds=(0, 1))
-    assert sweep.seed_process_count(study, study.cells()[0]) == 2
+    assert sweep.seed_process_count(study, torch.device("cpu")) == 2
 
 
 @pytest.mark.parametrize("value", [0, -1, "all", True, 1.5])

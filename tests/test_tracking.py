@@ -63,6 +63,35 @@ def test_logging_the_same_run_twice_keeps_one_copy(tmp_path):
     assert tracker.log_run(tmp_path, changed, [])[1]
 
 
+def test_a_new_tracker_finds_the_runs_an_earlier_one_logged(tmp_path):
+    from rnnbench.tracking import open_tracker
+
+    os.environ.pop("MLFLOW_TRACKING_URI", None)
+    record = {"task": "adding", "model": "rnn", "length": 5, "seed": 0, "steps": 3, "solved": True,
+              "diverged": False, "data_checksum": "x", "config": {"seed": 0}}
+    first, _ = open_tracker(["adding"], tmp_path).log_run(tmp_path, record, [])
+    again, created = open_tracker(["adding"], tmp_path).log_run(tmp_path, record, [])
+    assert not created and again == first
+
+
+def test_a_run_beyond_one_log_batch_keeps_every_param_and_metric_value(tmp_path):
+    from mlflow.tracking import MlflowClient
+    from rnnbench.tracking import open_tracker
+
+    os.environ.pop("MLFLOW_TRACKING_URI", None)
+    tracker = open_tracker(["adding"], tmp_path)
+    config = {f"p{i}": i for i in range(130)}  # over MLflow's 100 params per call
+    history = [{"step": step, "val_mse": 1 / step, "train_loss": 2 / step} for step in range(1, 601)]
+    record = {"task": "adding", "model": "rnn", "length": 5, "seed": 0, "steps": 600, "solved": False,
+              "diverged": False, "data_checksum": "x", "config": config}
+    run_id, _ = tracker.log_run(tmp_path, record, history)
+    client = MlflowClient(tracking_uri=tracker.uri)
+    assert client.get_run(run_id).data.params == {k: str(v) for k, v in config.items()}
+    logged = client.get_metric_history(run_id, "val_mse")
+    assert sorted((m.step, m.value) for m in logged) == [(step, 1 / step) for step in range(1, 601)]
+    assert len(client.get_metric_history(run_id, "train_loss")) == 600
+
+
 def test_a_rerun_of_the_same_config_is_logged_as_a_new_run(tmp_path):
     from rnnbench.tracking import open_tracker
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
+import os
 import sys
 from pathlib import Path
 from typing import Sequence
@@ -194,12 +196,24 @@ def command_sync_mlflow(args) -> int:
 
 
 def stage_main(body) -> None:
-    """Run a DVC stage body; bad input is one line on stderr and exit status 2."""
+    """Run a DVC stage body; bad input is one line on stderr and exit status 2.
+
+    A stage that ends (done or refused) leaves through os._exit: after importing torch, Python's
+    own shutdown (final garbage collection, module teardown) takes 0.4 s, once per stage, ~15 s of
+    the default study. Every file a stage writes is closed when its `with` block ends and its pools
+    are joined by then; stdio and logging are flushed here. Any other exception keeps Python's
+    normal exit, traceback first.
+    """
     try:
         body()
+        code = 0
     except ConfigError as err:
         print(f"rnnbench: error: {err}", file=sys.stderr)
-        sys.exit(EXIT_BAD_INPUT)
+        code = EXIT_BAD_INPUT
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 COMMANDS = {"generate": command_generate, "train": command_train, "sample": command_sample,

@@ -101,6 +101,19 @@ class Study:
         """Every seed's full run config for `cell`, as JSON values: what decides the cell's results."""
         return json.loads(json.dumps([self.run_config(cell, seed).to_dict() for seed in self.seeds]))
 
+    def write_configs(self, cell: Cell, root: Path = Path(".")) -> Path:
+        path = root / config_file(cell)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(self.resolved_configs(cell), indent=1, sort_keys=True) + "\n")
+        return path
+
+    def require_current_configs(self, cell: Cell, root: Path = Path(".")) -> None:
+        """A train stage trains what DVC tracks for it: its configs file, as params.yaml gives it now."""
+        path = root / config_file(cell)
+        if not path.is_file() or json.loads(path.read_text()) != self.resolved_configs(cell):
+            raise ConfigError(f"{config_file(cell)}: missing or not what params.yaml gives for this cell; "
+                              "run the configure stage first (dvc repro does)")
+
     def run_config(self, cell: Cell, seed: int) -> RunConfig:
         own = self.per_model.get(cell.model, {})
         model = from_mapping(ModelConfig, {**self.model, **own.get("model", {}), "name": cell.model}, "model")

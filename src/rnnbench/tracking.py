@@ -16,7 +16,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -25,7 +25,9 @@ from .core.host import one_line
 
 STORE_FILE = "mlflow.db"
 ARTIFACT_FOLDER = "mlartifacts"
-BATCH_METRICS = 1000  # MLflow's limit per log_batch call
+BATCH_PARAMS = 100  # MLflow's limits per log_batch call
+BATCH_ENTRIES = 1000
+SEARCH_PAGE = 1000
 RUN_ARTIFACTS = ("history.csv", "metrics.json", "gradflow.csv")
 
 
@@ -100,6 +102,9 @@ class Tracker:
     uri: str
     root: Path
     experiments: dict[str, str]
+    commit: str
+    # run_key -> run_id per task, read from the store once: one query per task, not one per run
+    logged: dict[str, dict[str, str]] = field(default_factory=dict)
 
     @property
     def client(self):
@@ -107,15 +112,26 @@ class Tracker:
 
         return MlflowClient(tracking_uri=self.uri)
 
+    def logged_runs(self, task: str) -> dict[str, str]:
+        if task not in self.logged:
+            keys, token, client = {}, None, self.client
+            while True:
+                page = client.search_runs([self.experiments[task]], max_results=SEARCH_PAGE, page_token=token)
+                keys.update((run.data.tags["run_key"], run.info.run_id) for run in page if "run_key" in run.data.tags)
+                token = page.token
+                if not token:
+                    break
+            self.logged[task] = keys
+        return self.logged[task]
+
     def find_run(self, task: str, key: str) -> str | None:
-        runs = self.client.search_runs([self.experiments[task]], filter_string=f"tags.run_key = '{key}'", max_results=1)
-        return runs[0].info.run_id if runs else None
+        return self.logged_runs(task).get(key)
 
     def log_run(self, folder: Path, record: dict[str, Any], history: list[dict[str, float]],
                 stage: str | None = None) -> tuple[str, bool]:
         """Log one finished run (its metrics.json record and history) unless its key is already
         there. Returns (run_id, created)."""
-        from mlflow.entities import Metric, Param, RunTag
+        from mlflow.entities import Metric, Param
 
         config = record["config"]
         key = run_key(record)
@@ -125,7 +141,7 @@ class Tracker:
             return existing, False
         tags = {
             "task": task, "model": record["model"], "length": str(record["length"]), "seed": str(record["seed"]),
-            "git_commit": git_commit(self.root), "dvc_stage": stage or "", "data_checksum": record.get("data_checksum") or "",
+            "git_commit": self.commit, "dvc_stage": stage or "", "data_checksum": record.get("data_checksum") or "",
             "device": record.get("device", ""), "run_key": key, "solved": str(record.get("solved")),
             "diverged": str(record.get("diverged")), "host": one_line(record["host"]) if record.get("host") else "",
         }
@@ -141,15 +157,24 @@ class Tracker:
                 value = float(value)
             if isinstance(value, (int, float)) and name not in ("length", "seed") and value is not None:
                 metrics.append(Metric(f"final_{name}", float(value), now, int(record.get("steps") or 0)))
-        for start in range(0, len(params), 100):
-            client.log_batch(run_id, params=params[start : start + 100])
-        for start in range(0, len(metrics), BATCH_METRICS):
-            client.log_batch(run_id, metrics=metrics[start : start + BATCH_METRICS])
+        for batch_params, batch_metrics in log_batches(params, metrics):
+            client.log_batch(run_id, params=batch_params, metrics=batch_metrics)
         for name in RUN_ARTIFACTS:
             if (folder / name).is_file():
                 client.log_artifact(run_id, str(folder / name))
         client.set_terminated(run_id, "FAILED" if record.get("diverged") else "FINISHED")
+        self.logged_runs(task)[key] = run_id
         return run_id, True
+
+
+def log_batches(params: list, metrics: list) -> Iterator[tuple[list, list]]:
+    """Params and metrics in as few log_batch calls as MLflow's limits allow (at most 100 params
+    and 1000 entries in all per call): a typical run is one call."""
+    while params or metrics:
+        head = params[:BATCH_PARAMS]
+        room = BATCH_ENTRIES - len(head)
+        yield head, metrics[:room]
+        params, metrics = params[len(head):], metrics[room:]
 
 
 def open_tracker(tasks: list[str], root: Path | None = None) -> Tracker:
@@ -172,7 +197,7 @@ def open_tracker(tasks: list[str], root: Path | None = None) -> Tracker:
                                                              tags={"project": "rnnbench"})
             else:
                 experiments[task] = found.experiment_id
-    return Tracker(uri=uri, root=root, experiments=experiments)
+    return Tracker(uri=uri, root=root, experiments=experiments, commit=git_commit(root))
 
 
 def history_rows(path: Path) -> list[dict[str, float]]:

@@ -7,7 +7,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from ..tasks.base import CLASS_LAST, CLASS_SEQ, REGRESSION_LAST, REGRESSION_SEQ, Dataset
+from .dataset import CLASS_LAST, CLASS_SEQ, REGRESSION_LAST, REGRESSION_SEQ, Dataset
 
 
 def loss(kind: str, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

@@ -16,6 +16,7 @@ not imported again per seed. On a GPU `auto` keeps one process: several are unme
 from __future__ import annotations
 
 import contextlib
+import functools
 import multiprocessing
 import os
 import sys
@@ -23,13 +24,14 @@ import traceback
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
+from typing import Callable
 
 import torch
 
 from ..progress import TrainingBar, finished_line
 from .run_outputs import write_record, write_run
 from ..study import Cell, Study, seed_folder
-from ..tasks.base import Dataset
+from .dataset import Dataset
 from .diagnostics.diagnose import diagnose
 from .train import initial_model, resolve_device, train
 
@@ -46,7 +48,8 @@ def record_failure(study: Study, cell: Cell, seed: int, root: Path, error: BaseE
     return record
 
 
-def train_seed(study: Study, cell: Cell, dataset: Dataset, root: Path, seed: int, redraw: bool = True) -> dict:
+def train_seed(study: Study, cell: Cell, dataset: Dataset, data_checksum: str, root: Path, seed: int,
+               redraw: bool = True) -> dict:
     """Train one seed of `cell` into root/runs/...; returns its final record (failed or not)."""
     config = study.run_config(cell, seed)
     bar = TrainingBar(f"{cell.model} {cell.task} T={cell.length} s{seed}", dataset.metric, redraw=redraw)
@@ -59,7 +62,7 @@ def train_seed(study: Study, cell: Cell, dataset: Dataset, root: Path, seed: int
     bar.close()
     diagnosis = diagnose(config, dataset, initial_model(config, dataset),
                          None if result.final["diverged"] else result.model)
-    record = write_run(root / seed_folder(cell, seed), config, result, dataset.checksum(), diagnosis)
+    record = write_run(root / seed_folder(cell, seed), config, result, data_checksum, diagnosis)
     print(finished_line(result.final), flush=True)
     return record
 
@@ -68,28 +71,34 @@ def usable_cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
-def seed_process_count(study: Study, cell: Cell) -> int:
-    """How many of the cell's seeds train at once: `seed_processes`, where `auto` is every seed (at
+def cell_device(study: Study, cell: Cell) -> torch.device:
+    return resolve_device(study.run_config(cell, study.seeds[0]).train.device)
+
+
+def seed_process_count(study: Study, device: torch.device) -> int:
+    """How many of a cell's seeds train at once: `seed_processes`, where `auto` is every seed (at
     most two per core) on a CPU and one on a GPU."""
     seeds = len(study.seeds)
     if study.seed_processes != "auto":
         return min(seeds, study.seed_processes)
-    device = resolve_device(study.run_config(cell, study.seeds[0]).train.device)
     return 1 if device.type != "cpu" else min(seeds, 2 * usable_cores())
 
 
 def train_cell(study: Study, cell: Cell, dataset: Dataset, root: Path) -> list[dict]:
     """Train all seeds of `cell` into root/runs/...; returns the final records in seed order."""
-    processes = seed_process_count(study, cell)
+    device = cell_device(study, cell)
+    checksum = dataset.checksum()  # once per cell: every seed trains on the same arrays
+    processes = seed_process_count(study, device)
     if processes == 1:
         with one_torch_thread():
-            return [train_seed(study, cell, dataset, root, seed) for seed in study.seeds]
-    records = in_processes(study, cell, dataset, root, study.seeds, processes)
+            return [train_seed(study, cell, dataset, checksum, root, seed) for seed in study.seeds]
+    train_one = functools.partial(train_seed, study, cell, dataset, checksum, root)
+    records = in_processes(train_one, study.seeds, processes, device)
     for seed in study.seeds:
         if seed not in records:
             # A worker died (killed, out of memory, a crash in native code) and took the pool down
             # with it: retry each unfinished seed alone, so only the seed that kills its process fails.
-            retried = in_processes(study, cell, dataset, root, (seed,), 1)
+            retried = in_processes(train_one, (seed,), 1, device)
             records[seed] = retried.get(seed) or record_failure(
                 study, cell, seed, root, "the process training this seed died (killed, out of memory or a native crash)")
     return [records[seed] for seed in study.seeds]
@@ -105,9 +114,8 @@ def one_torch_thread():
         torch.set_num_threads(before)
 
 
-def in_processes(study: Study, cell: Cell, dataset: Dataset, root: Path, seeds, processes: int) -> dict[int, dict]:
-    """Seeds trained `processes` at a time; a seed whose process died has no entry."""
-    device = resolve_device(study.run_config(cell, seeds[0]).train.device)
+def in_processes(train_one: Callable[[int, bool], dict], seeds, processes: int, device: torch.device) -> dict[int, dict]:
+    """Seeds trained `processes` at a time by train_one(seed, redraw); a seed whose process died has no entry."""
     # fork shares the imported torch; CUDA cannot be forked, and macOS forbids forking after threads.
     # One thread per worker, as every seed has; forking needs it too: a child that starts OpenMP
     # threads after its parent used them hangs (libgomp), which is why DataLoader workers run single-threaded.
@@ -116,7 +124,7 @@ def in_processes(study: Study, cell: Cell, dataset: Dataset, root: Path, seeds, 
     records = {}
     with ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context(method),
                              initializer=torch.set_num_threads, initargs=(1,)) as pool:
-        futures = {seed: pool.submit(train_seed, study, cell, dataset, root, seed, False) for seed in seeds}
+        futures = {seed: pool.submit(train_one, seed, False) for seed in seeds}
         for seed, future in futures.items():
             try:
                 records[seed] = future.result()

@@ -18,7 +18,7 @@ import torch.nn as nn
 from . import objectives
 from ..config import RunConfig
 from .models import build_model, parameter_count
-from ..tasks.base import Dataset
+from .dataset import Dataset
 
 
 @dataclass

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from ...config import RunConfig
-from ...tasks.base import Dataset
+from ..dataset import Dataset
 from .gate_activity import gate_statistics, gate_traces
 from .gradient_flow import gradient_flow
 

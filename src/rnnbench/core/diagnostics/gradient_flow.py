@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from .. import objectives
-from ...tasks.base import CLASS_SEQ, REGRESSION_SEQ, Dataset
+from ..dataset import CLASS_SEQ, REGRESSION_SEQ, Dataset
 
 
 def state_gradient_norms(loss: torch.Tensor, states: list[torch.Tensor]) -> np.ndarray:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch.nn as nn
 
-from ...tasks.base import CLASS_SEQ, REGRESSION_SEQ
+from ..dataset import CLASS_SEQ, REGRESSION_SEQ
 from .recurrent import CELLS, FIXED_FORGET_BIAS, RecurrentNet
 from .numpy_backed import NUMPY_REFERENCE
 from .unrolled import ABLATIONS

@@ -1,0 +1,82 @@
+"""The in-memory dataset every task produces, as the trainer reads it: arrays per split, how the
+model's output is read, and the task's headline metric, baseline and "solved" rule. It lives in the
+core because it decides results (loading, the checksum, the solved rule); the generators that make
+datasets are in rnnbench.tasks, and their output reaches the train stages as the data/ folders.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+
+SPLITS = ("train", "val", "test")
+
+# How a model's output is read: one value / class at the last step, or one per step.
+REGRESSION_LAST = "regression_last"
+CLASS_LAST = "class_last"
+REGRESSION_SEQ = "regression_seq"
+CLASS_SEQ = "class_seq"
+
+
+@dataclass(frozen=True)
+class SolvedRule:
+    metric: str
+    threshold: float
+    higher_is_better: bool
+
+    def is_solved(self, metrics: Mapping[str, float]) -> bool:
+        value = metrics.get(self.metric)
+        if value is None or not np.isfinite(value):
+            return False
+        return value >= self.threshold if self.higher_is_better else value <= self.threshold
+
+
+@dataclass
+class Dataset:
+    task: str
+    length: int
+    output_kind: str
+    input_size: int
+    output_size: int
+    metric: str  # the headline metric reported for this task
+    higher_is_better: bool
+    baseline: float  # chance / memoryless value of `metric`
+    solved: SolvedRule
+    splits: dict[str, tuple[np.ndarray, np.ndarray]]
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def meta(self) -> dict[str, Any]:
+        meta = {k: v for k, v in dataclasses.asdict(self).items() if k != "splits"}
+        meta["sizes"] = {name: int(x.shape[0]) for name, (x, _) in self.splits.items()}
+        meta["checksum"] = self.checksum()
+        return meta
+
+    def checksum(self) -> str:
+        digest = hashlib.sha256()
+        for name in SPLITS:
+            for array in self.splits[name]:
+                digest.update(np.ascontiguousarray(array).tobytes())
+        return digest.hexdigest()[:16]
+
+    def save(self, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, (x, y) in self.splits.items():
+            np.savez(folder / f"{name}.npz", x=x, y=y)
+        (folder / "meta.json").write_text(json.dumps(self.meta(), indent=2) + "\n")
+
+    @classmethod
+    def load(cls, folder: Path) -> "Dataset":
+        meta = json.loads((Path(folder) / "meta.json").read_text())
+        splits = {}
+        for name in SPLITS:
+            with np.load(Path(folder) / f"{name}.npz") as f:
+                splits[name] = (f["x"], f["y"])
+        meta.pop("sizes")
+        meta.pop("checksum")
+        meta["solved"] = SolvedRule(**meta["solved"])
+        return cls(splits=splits, **meta)
