@@ -1,7 +1,7 @@
 """Every benchmark in one command; each writes its section of benchmarks/results.md.
 
     python benchmarks/harness.py                    # all parts on this machine's device
-    python benchmarks/harness.py --parts data trainer seeds cells     # skip the 15-20 min study
+    python benchmarks/harness.py --parts data trainer seeds cells     # skip the ~11 min study
 On a GPU machine (torch + numpy only, no dvc/mlflow) the same command runs the training parts on
 cuda and skips the study, which needs dvc.
 """

@@ -4,7 +4,7 @@ model, diagnostics and outputs, MLflow, the report, process start-up and DVC its
 Runs `dvc repro --force` in this repository (every stage reruns: the clean-state time) with
 RNNBENCH_STAGE_TIMINGS set, so each stage reports where its time went.
 
-    python benchmarks/study_split.py            # ~15-20 min on a 2-core CPU
+    python benchmarks/study_split.py            # ~11 min on a 2-core CPU
 """
 import argparse
 import collections
