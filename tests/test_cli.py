@@ -2,7 +2,10 @@
 import json
 import subprocess
 import sys
+import textwrap
+from pathlib import Path
 
+import pandas as pd
 import pytest
 import torch
 
@@ -133,3 +136,40 @@ def test_sample_refuses_a_run_of_another_task(tmp_path):
           "--n-train", "32", "--n-val", "16", "--n-test", "16", "--out", str(out)])
     result = run_cli("sample", "--run", str(out))
     assert result.returncode == 2 and "sampling needs a charlm run" in result.stderr
+
+
+def one_cell_study(tmp_path: Path) -> Path:
+    params = tmp_path / "one_cell.yaml"
+    params.write_text(textwrap.dedent("""
+        seeds: [0]
+        models: [gru]
+        data: {n_train: 64, n_val: 32, n_test: 32}
+        model: {hidden_size: 4}
+        train: {steps: 5, batch_size: 16, eval_every: 5, eval_batch_size: 32, device: cpu}
+        tasks: {adding: {lengths: [5]}}
+        side_grids:
+          reference: {task: adding, lengths: [], models: []}
+          ablations: {task: adding, lengths: [], models: []}
+    """))
+    return params
+
+
+def test_study_without_a_report_module_is_refused_before_any_training(tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "scipy", None)  # as on a machine without scipy
+    root = tmp_path / "out"
+    assert main(["study", "--params", str(one_cell_study(tmp_path)), "--root", str(root)]) == 2
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and "the report needs scipy" in error[0] and "--no-report" in error[0]
+    assert not root.exists()
+
+
+def test_study_with_no_report_trains_only_and_report_writes_it_later(tmp_path, monkeypatch):
+    params, root = one_cell_study(tmp_path), tmp_path / "out"
+    with monkeypatch.context() as without_scipy:
+        without_scipy.setitem(sys.modules, "scipy", None)
+        assert main(["study", "--params", str(params), "--root", str(root), "--no-report"]) == 0
+    assert json.loads((root / "runs/adding/gru/T5/seed0/metrics.json").read_text())["steps"] == 5
+    assert not (root / "reports").exists()
+    assert main(["report", "--params", str(params), "--root", str(root)]) == 0
+    results = pd.read_csv(root / "reports" / "results.csv")
+    assert (results["model"].tolist(), results["steps"].tolist()) == (["gru"], [5])

@@ -81,6 +81,12 @@ def build_parser() -> argparse.ArgumentParser:
     study = sub.add_parser("study", help="run a whole study without DVC or MLflow (e.g. on an offline GPU machine)")
     study.add_argument("--params", type=Path, default=Path("params.yaml"))
     study.add_argument("--root", type=Path, default=Path("."), help="where runs/ and reports/ go")
+    study.add_argument("--no-report", action="store_true",
+                       help="train every cell only (a machine without pandas/scipy/matplotlib); `rnnbench report` later")
+
+    report = sub.add_parser("report", help="write reports/ from the runs of a study already on disk")
+    report.add_argument("--params", type=Path, default=Path("params.yaml"))
+    report.add_argument("--root", type=Path, default=Path("."), help="where runs/ is and reports/ goes")
 
     sync = sub.add_parser("sync-mlflow", help="log every run of the study found on disk that MLflow lacks")
     sync.add_argument("--params", type=Path, default=Path("params.yaml"))
@@ -162,16 +168,32 @@ def command_sample(args) -> int:
     return 0
 
 
+REPORT_MODULES = ("pandas", "scipy", "matplotlib")
+
+
+def require_modules(names: Sequence[str], purpose: str, remedy: str = "") -> None:
+    """Refuse up front, not after an hour of training, when a module a later step imports is missing."""
+    import importlib.util
+
+    missing = [name for name in names if importlib.util.find_spec(name) is None]
+    if missing:
+        raise ConfigError(f"{purpose} needs {', '.join(missing)}, not installed here{remedy}")
+
+
 def command_study(args) -> int:
     """Every cell of the study in this process, then the report: the DVC pipeline's work without
-    DVC's caching or MLflow, for machines that have only torch, numpy, pandas and matplotlib."""
+    DVC's caching or MLflow, for machines without them (the lent GPU box: torch and numpy; with
+    --no-report the report is made later, elsewhere, by `rnnbench report`)."""
     import time
 
-    from .report.write import write_report
-    from .study import load_study
     from .core.sweep import train_cell
+    from .study import load_study
     from .tasks import TASKS
 
+    require_modules(["yaml"], "reading the params file (PyYAML)")
+    if not args.no_report:
+        require_modules(REPORT_MODULES, "the report", "; pass --no-report to train only and run `rnnbench report` "
+                        "where they are")
     study = load_study(args.params)
     start = time.perf_counter()
     datasets = {}
@@ -180,10 +202,24 @@ def command_study(args) -> int:
             plan = study.tasks[cell.task]
             datasets[cell.task, cell.length] = TASKS[cell.task].build(cell.length, study.data, plan.options)
         train_cell(study, cell, datasets[cell.task, cell.length], args.root)
-    for path in write_report(study, args.root, args.root / "reports"):
-        print(f"wrote {path}")
     print(f"study: {len(study.cells())} cells x {len(study.seeds)} seeds in {(time.perf_counter() - start) / 60:.1f} min")
+    if not args.no_report:
+        write_study_report(args)
     return 0
+
+
+def command_report(args) -> int:
+    require_modules(REPORT_MODULES, "the report")
+    write_study_report(args)
+    return 0
+
+
+def write_study_report(args) -> None:
+    from .report.write import write_report
+    from .study import load_study
+
+    for path in write_report(load_study(args.params), args.root, args.root / "reports"):
+        print(f"wrote {path}")
 
 
 def command_sync_mlflow(args) -> int:
@@ -217,7 +253,7 @@ def stage_main(body) -> None:
 
 
 COMMANDS = {"generate": command_generate, "train": command_train, "sample": command_sample,
-            "study": command_study, "sync-mlflow": command_sync_mlflow}
+            "study": command_study, "report": command_report, "sync-mlflow": command_sync_mlflow}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
