@@ -204,21 +204,22 @@ def command_study(args) -> int:
         train_cell(study, cell, datasets[cell.task, cell.length], args.root)
     print(f"study: {len(study.cells())} cells x {len(study.seeds)} seeds in {(time.perf_counter() - start) / 60:.1f} min")
     if not args.no_report:
-        write_study_report(args)
+        write_study_report(study, args.root)
     return 0
 
 
 def command_report(args) -> int:
+    from .study import load_study
+
     require_modules(REPORT_MODULES, "the report")
-    write_study_report(args)
+    write_study_report(load_study(args.params), args.root)
     return 0
 
 
-def write_study_report(args) -> None:
+def write_study_report(study, root: Path) -> None:
     from .report.write import write_report
-    from .study import load_study
 
-    for path in write_report(load_study(args.params), args.root, args.root / "reports"):
+    for path in write_report(study, root, root / "reports"):
         print(f"wrote {path}")
 
 
