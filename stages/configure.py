@@ -1,4 +1,5 @@
-"""DVC stage: every cell's resolved run configs -> configs/<task>/<model>/T<len>.json.
+"""DVC stage: params.yaml, parsed once -> every cell's resolved run configs,
+configs/<task>-<length>/<model>.json, and configs/execution.json.
 
 A train stage depends on its cell's file rather than on the params sections that make it up: DVC
 reruns the cell exactly when its configs change, and its dvc.lock entry is one file hash instead of
@@ -7,17 +8,16 @@ every params value (DVC rewrites the whole lock after each stage, so entry lengt
 import time
 
 from rnnbench.cli import stage_main
-from rnnbench.stage_timing import record
+from rnnbench.progress import stage_done
 from rnnbench.study import load_study
 
 
 def main() -> None:
     start = time.perf_counter()
     study = load_study("params.yaml")
-    for cell in study.cells():
-        study.write_configs(cell)
-    record("configure", configure_s=time.perf_counter() - start)
-    print(f"configured {len(study.cells())} cells x {len(study.seeds)} seeds -> configs/")
+    cells = study.write_configs()
+    print(f"configured {cells} cells x {len(study.seeds)} seeds -> configs/")
+    stage_done("configure", configure=time.perf_counter() - start)
 
 
 if __name__ == "__main__":

@@ -3,8 +3,8 @@ import time
 from pathlib import Path
 
 from rnnbench.cli import stage_main
+from rnnbench.progress import stage_done
 from rnnbench.report.write import write_report
-from rnnbench.stage_timing import record
 from rnnbench.study import load_study
 from rnnbench.tracking import sync_study
 
@@ -17,7 +17,7 @@ def main() -> None:
     print(f"mlflow: {created} runs logged now, {existing} already in the store")
     for path in write_report(study, Path.cwd(), Path("reports")):
         print(f"wrote {path}")
-    record("report", mlflow_s=mlflow_s, report_s=time.perf_counter() - start - mlflow_s)
+    stage_done("report", mlflow=mlflow_s, report=time.perf_counter() - start - mlflow_s)
 
 
 if __name__ == "__main__":

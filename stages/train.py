@@ -1,37 +1,38 @@
-"""DVC stage: train every seed of one cell (task x model x length) -> runs/<task>/<model>/T<len>/.
+"""DVC stage: train every seed of one cell -> runs/<task>-<length>/<model>/seed<s>/.
 
-MLflow logging happens once for the whole study in the report stage (one process, batched): here
-only the tracking server is checked, so that an unreachable one stops the study before training.
+Reads exactly the cell's configs file (written by the configure stage) and its data folder; how the
+seeds share the machine comes from configs/execution.json, which changes no result. MLflow logging
+happens once for the whole study in the report stage: here only the tracking server is checked, so
+that an unreachable one stops the study before training.
 """
 import argparse
 import time
 from pathlib import Path
 
-from rnnbench.cli import stage_main
-from rnnbench.stage_timing import record
-from rnnbench.study import data_folder, load_study
-from rnnbench.core.sweep import train_cell
-from rnnbench.tasks import Dataset
+from rnnbench.cli import load_dataset, stage_main
+from rnnbench.config import Execution, read_run_configs
+from rnnbench.progress import stage_done
+from rnnbench.study import EXECUTION_FILE
 from rnnbench.tracking import check_reachable, tracking_uri
+from rnnbench.training.sweep import train_cell
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--task", required=True)
-    parser.add_argument("--model", required=True)
-    parser.add_argument("--length", type=int, required=True)
+    parser.add_argument("configs", type=Path, help="the cell's configs file")
+    parser.add_argument("--data", type=Path, required=True, help="the cell's data folder")
+    parser.add_argument("--out", type=Path, required=True, help="the cell's run folder")
     args = parser.parse_args()
-    study = load_study("params.yaml")
-    cell = study.cell(args.task, args.model, args.length)
-    study.require_current_configs(cell)
+    configs = read_run_configs(args.configs)
+    execution = Execution.read(EXECUTION_FILE)
     start = time.perf_counter()
     check_reachable(tracking_uri())  # an unreachable server fails here, before training
     check_s = time.perf_counter() - start
-    dataset = Dataset.load(data_folder(cell.task, cell.length))
+    dataset = load_dataset(args.data, configs[0])
     cell_start = time.perf_counter()
-    train_cell(study, cell, dataset, Path.cwd())
+    train_cell(configs, dataset, args.out, execution.seed_processes)
     # Seeds train concurrently, so their training, diagnostics and outputs overlap: timed as one.
-    record(cell.stage, mlflow_s=check_s, cell_s=time.perf_counter() - cell_start)
+    stage_done(f"train {args.out}", cell=time.perf_counter() - cell_start, tracking_check=check_s)
 
 
 if __name__ == "__main__":

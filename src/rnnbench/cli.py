@@ -1,18 +1,58 @@
 """The `rnnbench` command. Everything is parsed and validated here, once, before any work starts;
-a bad value is one line on stderr naming the key and what is allowed, exit status 2."""
+a bad value is one line on stderr naming the flag (and its config key) and what is allowed, exit 2.
+
+`rnnbench train` trains exactly as the study does: with `--config` it runs one seed of a cell's
+configs file; otherwise it resolves the cell's settings from params.yaml with the study's own
+layering, then applies the flags given. Either way one torch thread, and every output a study run
+writes, diagnostics included.
+"""
 from __future__ import annotations
 
 import argparse
 import json
 import logging
+import math
 import os
+import shutil
 import sys
+import time
+from dataclasses import replace
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
-from .config import ConfigError, DataConfig, ModelConfig, RunConfig, TaskConfig, TrainConfig, require_choice
+import torch
+import yaml
+
+from . import __version__
+from .config import (ConfigError, DataConfig, ModelConfig, RunConfig, TaskConfig, TrainConfig, read_run_configs,
+                     require_positive)
+from .models import MODELS, build_network, parameter_count
+from .study import Cell, Study, load_study, plan_task
+from .tasks import TASKS, Dataset, resolve_task
+from .tasks.base import PER_STEP
+from .training.diagnostics.diagnose import diagnose
+from .training.sweep import one_torch_thread, train_cell, train_seed
+from .training.trainer import resolve_device, train
 
 EXIT_BAD_INPUT = 2
+# The flag a user typed for each config key, so that an error names what was typed.
+FLAGS = {"train.steps": "--steps", "train.batch_size": "--batch-size", "train.lr": "--lr",
+         "train.clip_norm": "--clip-norm", "train.eval_every": "--eval-every", "train.device": "--device",
+         "model.hidden_size": "--hidden-size", "model.num_layers": "--num-layers", "model.forget_bias": "--forget-bias",
+         "model.name": "--model", "model": "--model", "task": "--task", "task.length": "--length",
+         "task.options": "--option", "seed": "--seed", "data": "--data"}
+TRAIN_FLAGS = {"steps": "steps", "batch_size": "batch_size", "lr": "lr", "clip_norm": "clip_norm",
+               "eval_every": "eval_every", "device": "device"}
+MODEL_FLAGS = {"hidden_size": "hidden_size", "num_layers": "num_layers", "forget_bias": "forget_bias"}
+
+
+def with_flag(message: str) -> str:
+    """Prefix a config error with the flag behind its key: `--lr (train.lr): must be ...`."""
+    key = message.split(":", 1)[0]
+    for prefix in sorted(FLAGS, key=len, reverse=True):
+        if key == prefix or key.startswith(prefix + "."):
+            return f"{FLAGS[prefix]} ({message}" .replace(f"({key}:", f"({key}):", 1)
+    return message
 
 
 def parse_option(text: str) -> tuple[str, object]:
@@ -26,50 +66,66 @@ def parse_option(text: str) -> tuple[str, object]:
     return key, value
 
 
-def task_config(name: str, length: int, options: dict) -> TaskConfig:
-    from .tasks import TASKS
-
-    require_choice("task.name", name, TASKS)
-    return TaskConfig(name, length, TASKS[name].parse_options(options, "task.options"))
-
-
-def add_task_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--task", required=True, help="adding | xor | copy | sine | charlm")
-    parser.add_argument("--length", type=int, required=True, help="sequence length T")
-    parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
-                        help="a task option, e.g. strict_markers=true (repeatable)")
-    d = DataConfig()
-    parser.add_argument("--n-train", type=int, default=d.n_train)
-    parser.add_argument("--n-val", type=int, default=d.n_val)
-    parser.add_argument("--n-test", type=int, default=d.n_test)
-    parser.add_argument("--data-seed", type=int, default=d.seed)
+def params_defaults(path: Path) -> dict[str, Any]:
+    """The shared model/train values of a params file, for --help; {} when it cannot be read."""
+    try:
+        params = yaml.safe_load(path.read_text()) or {}
+        return {**(params.get("model") or {}), **(params.get("train") or {})}
+    except Exception:  # noqa: BLE001 -- help text only; the command itself reports a bad file
+        return {}
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="rnnbench", description=__doc__)
+def build_parser(params: Path = Path("params.yaml")) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rnnbench", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"rnnbench {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
+    models = ", ".join(MODELS.names())
+    tasks = ", ".join(TASKS.names())
 
     gen = sub.add_parser("generate", help="generate one task's dataset at one length")
-    add_task_arguments(gen)
+    gen.add_argument("--task", required=True, help=f"{tasks}, or an import path pkg.module.Class")
+    gen.add_argument("--length", type=int, required=True, help="sequence length T")
+    gen.add_argument("--option", action="append", default=[], metavar="KEY=VALUE", help="a task option (repeatable)")
+    gen.add_argument("--params", type=Path, default=params, help="data sizes and task options from here (default: %(default)s)")
     gen.add_argument("--out", type=Path, required=True, help="folder for train/val/test.npz + meta.json")
 
-    tr = sub.add_parser("train", help="train one model on one task at one length")
-    add_task_arguments(tr)
-    m, t = ModelConfig(), TrainConfig()
-    tr.add_argument("--model", required=True, help="rnn | lstm | gru")
-    tr.add_argument("--seed", type=int, default=0)
-    tr.add_argument("--out", type=Path, required=True, help="run folder: metrics.json, history.csv, model.pt")
-    tr.add_argument("--data", type=Path, help="a folder written by `rnnbench generate` (default: generate in memory)")
-    tr.add_argument("--hidden-size", type=int, default=m.hidden_size)
-    tr.add_argument("--num-layers", type=int, default=m.num_layers)
-    tr.add_argument("--forget-bias", type=float, default=m.forget_bias)
-    tr.add_argument("--steps", type=int, default=t.steps)
-    tr.add_argument("--batch-size", type=int, default=t.batch_size)
-    tr.add_argument("--lr", type=float, default=t.lr)
-    tr.add_argument("--clip-norm", type=float, default=t.clip_norm, help="0 turns clipping off")
-    tr.add_argument("--eval-every", type=int, default=t.eval_every)
-    tr.add_argument("--no-early-stop", action="store_true")
-    tr.add_argument("--device", default=t.device, help="auto | cpu | cuda")
+    shared = params_defaults(params)
+    t, m = TrainConfig(), ModelConfig()
+
+    def default(name: str, fallback: Any) -> str:
+        source = f"{params} " if name in shared else "built-in "
+        return f"default: {shared.get(name, fallback)!r} ({source}value; tasks.<t>.train / per_model.<m> entries win)"
+
+    tr = sub.add_parser("train", help="train one run exactly as the study does, outputs and diagnostics included")
+    tr.add_argument("--config", type=Path, help="a cell's configs file (configs/<task>-<length>/<model>.json): "
+                    "reproduces that study run bit for bit on CPU")
+    tr.add_argument("--task", help=f"{tasks}, or an import path pkg.module.Class")
+    tr.add_argument("--model", help=f"{models}, or an import path pkg.module.Class (or pkg.module:Class)")
+    tr.add_argument("--length", type=int, help="sequence length T")
+    tr.add_argument("--seed", type=int, default=0, help="default: %(default)s")
+    tr.add_argument("--out", type=Path, required=True, help="the run folder: metrics.json, history.csv, model.pt, "
+                    "gradflow.csv, gates.npz")
+    tr.add_argument("--replace", action="store_true", help="replace an existing non-empty --out folder whole")
+    tr.add_argument("--data", type=Path, help="a folder written by `rnnbench generate` or the study "
+                    "(default: generate in memory)")
+    tr.add_argument("--params", type=Path, default=params, help="the study whose settings a cell gets")
+    tr.add_argument("--option", action="append", default=[], metavar="KEY=VALUE", help="a task option (repeatable)")
+    for name in ("hidden_size", "num_layers"):
+        tr.add_argument(f"--{name.replace('_', '-')}", type=int, help=default(name, getattr(m, name)))
+    tr.add_argument("--forget-bias", type=float, help=default("forget_bias", m.forget_bias))
+    for name in ("steps", "batch_size", "eval_every"):
+        tr.add_argument(f"--{name.replace('_', '-')}", type=int, help=default(name, getattr(t, name)))
+    tr.add_argument("--lr", type=float, help=default("lr", t.lr))
+    tr.add_argument("--clip-norm", type=float, help=default("clip_norm", t.clip_norm) + "; 0 turns clipping off")
+    tr.add_argument("--no-early-stop", action="store_true", help="train the whole budget even once solved")
+    tr.add_argument("--device", choices=("auto", "cpu", "cuda"), help=default("device", t.device))
+
+    check = sub.add_parser("check-model", help="check a model: shapes, backward, a short smoke training, "
+                           "parameter count, diagnostics")
+    check.add_argument("model", help=f"{models}, or an import path pkg.module.Class")
+    check.add_argument("--hidden-size", type=int, default=16)
+    check.add_argument("--steps", type=int, default=300, help="smoke training steps on adding T=10")
 
     sample = sub.add_parser("sample", help="sample text from a trained charlm run (rnn or lstm) with a temperature")
     sample.add_argument("--run", type=Path, required=True, help="a charlm run folder (metrics.json + model.pt)")
@@ -79,87 +135,177 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--seed", type=int, default=0)
 
     study = sub.add_parser("study", help="run a whole study without DVC or MLflow (e.g. on an offline GPU machine)")
-    study.add_argument("--params", type=Path, default=Path("params.yaml"))
+    study.add_argument("--params", type=Path, default=params)
     study.add_argument("--root", type=Path, default=Path("."), help="where runs/ and reports/ go")
     study.add_argument("--no-report", action="store_true",
                        help="train every cell only (a machine without pandas/scipy/matplotlib); `rnnbench report` later")
 
     report = sub.add_parser("report", help="write reports/ from the runs of a study already on disk")
-    report.add_argument("--params", type=Path, default=Path("params.yaml"))
+    report.add_argument("--params", type=Path, default=params)
     report.add_argument("--root", type=Path, default=Path("."), help="where runs/ is and reports/ goes")
 
     sync = sub.add_parser("sync-mlflow", help="log every run of the study found on disk that MLflow lacks")
-    sync.add_argument("--params", type=Path, default=Path("params.yaml"))
+    sync.add_argument("--params", type=Path, default=params)
     return parser
 
 
-def data_config(args) -> DataConfig:
-    return DataConfig(n_train=args.n_train, n_val=args.n_val, n_test=args.n_test, seed=args.data_seed)
-
-
-def run_config(args) -> RunConfig:
+def resolved_config(args) -> RunConfig:
+    """One run's config: a seed of a cell's configs file, or the study's layering for the cell the
+    flags name with the flags given on top."""
+    if args.config:
+        given = [flag for flag in ("task", "model", "length", "hidden_size", "num_layers", "forget_bias", "steps",
+                                   "batch_size", "eval_every", "lr", "clip_norm", "device")
+                 if getattr(args, flag) is not None] + (["option"] if args.option else [])
+        if given or args.no_early_stop:
+            flag = "--" + (given[0] if given else "no_early_stop").replace("_", "-")
+            raise ConfigError(f"{flag}: not with --config, which holds the run's every setting")
+        configs = {c.seed: c for c in read_run_configs(args.config)}
+        if args.seed not in configs:
+            raise ConfigError(f"--seed: {args.config} has seeds {sorted(configs)}, not {args.seed}")
+        return configs[args.seed]
+    missing = [f"--{name}" for name in ("task", "model", "length") if getattr(args, name) is None]
+    if missing:
+        raise ConfigError(f"{missing[0]}: required without --config")
+    if not args.params.is_file():
+        raise ConfigError(f"--params: no such file {str(args.params)!r}; the study's settings come from it")
+    study = load_study(args.params)
+    model = MODELS.canonical(args.model, "model")
+    task = resolve_task(args.task, "task").name
+    resolve_task(task).validate_length(args.length, "task.length")
+    config = study.run_config(Cell(task, model, args.length), args.seed)
     options = dict(parse_option(o) for o in args.option)
-    return RunConfig(
-        task=task_config(args.task, args.length, options),
-        model=ModelConfig(args.model, args.hidden_size, args.num_layers, args.forget_bias),
-        train=TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, clip_norm=args.clip_norm,
-                          eval_every=args.eval_every, early_stop=not args.no_early_stop, device=args.device),
-        data=data_config(args), seed=args.seed,
-    ).validate()
+    if options:
+        plan = plan_task(task, {"options": {**config.task.options, **options}}, "task")
+        config = replace(config, task=replace(config.task, options=plan.options))
+    train_flags = {k: getattr(args, k) for k in TRAIN_FLAGS if getattr(args, k) is not None}
+    if args.no_early_stop:
+        train_flags["early_stop"] = False
+    model_flags = {k: getattr(args, k) for k in MODEL_FLAGS if getattr(args, k) is not None}
+    config = replace(config, train=replace(config.train, **train_flags), model=replace(config.model, **model_flags))
+    MODELS.resolve(config.model.name, "model")
+    return config.validate()
 
 
-def load_dataset(folder: Path, task: TaskConfig):
-    from .tasks import Dataset
-
+def load_dataset(folder: Path, config: RunConfig) -> Dataset:
+    """A generated data folder, checked against the run's config and its own checksum."""
     if not (folder / "meta.json").is_file():
         raise ConfigError(f"data: {str(folder)!r} holds no dataset (meta.json missing); run `rnnbench generate` first")
-    dataset = Dataset.load(folder)
-    if (dataset.task, dataset.length) != (task.name, task.length):
+    try:
+        dataset = Dataset.load(folder)
+        recorded = json.loads((folder / "meta.json").read_text()).get("checksum")
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise ConfigError(f"data: {str(folder)!r} is not a readable dataset ({type(err).__name__}: {err})") from None
+    if (dataset.task, dataset.length) != (config.task.name, config.task.length):
         raise ConfigError(f"data: {str(folder)!r} holds {dataset.task} T={dataset.length}, "
-                          f"not {task.name} T={task.length}")
+                          f"not {config.task.name} T={config.task.length}")
+    if dataset.checksum() != recorded:
+        raise ConfigError(f"data: the arrays in {str(folder)!r} do not match its meta.json checksum; regenerate it")
     return dataset
 
 
-def command_generate(args) -> int:
-    from .tasks import TASKS
+def prepare_out(out: Path, replace_existing: bool) -> None:
+    """Refuse to mix two runs in one folder: an existing non-empty --out is replaced whole or not at all."""
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        if not replace_existing:
+            raise ConfigError(f"--out: {str(out)!r} exists and is not empty; pass --replace to replace it whole")
+        shutil.rmtree(out) if out.is_dir() else out.unlink()
 
-    options = dict(parse_option(o) for o in args.option)
-    task = task_config(args.task, args.length, options)
-    task.validate()
-    data = data_config(args)
-    data.validate()
-    dataset = TASKS[task.name].build(task.length, data, task.options)
+
+def command_generate(args) -> int:
+    study = load_study(args.params) if args.params.is_file() else None
+    task = resolve_task(args.task, "task")
+    task.validate_length(args.length, "task.length")
+    base = study.task_plan(task.name).options if study else {}
+    options = task.resolved_options({**base, **dict(parse_option(o) for o in args.option)}, "task.options")
+    data = study.data if study else DataConfig()
+    dataset = task.build(args.length, data, options)
     dataset.save(args.out)
-    print(f"generated {task.name} T={task.length}: {dataset.meta()['sizes']} -> {args.out} "
+    print(f"generated {task.name} T={args.length}: {dataset.meta()['sizes']} -> {args.out} "
           f"(baseline {dataset.metric}={dataset.baseline:.4g}, checksum {dataset.checksum()})")
     return 0
 
 
 def command_train(args) -> int:
-    from .progress import TrainingBar, finished_line
-    from .core.run_outputs import write_run
-    from .tasks import TASKS
-    from .core.train import resolve_device, train
-
-    config = run_config(args)
+    config = resolved_config(args)
     try:
         resolve_device(config.train.device)
     except RuntimeError as err:
         raise ConfigError(str(err)) from None
-    if args.data:
-        dataset = load_dataset(args.data, config.task)
-    else:
-        dataset = TASKS[config.task.name].build(config.task.length, config.data, config.task.options)
-    bar = TrainingBar(f"{config.model.name} {config.task.name} T={config.task.length} s{config.seed}", dataset.metric)
-    result = train(config, dataset, on_eval=bar)
-    bar.close()
-    write_run(args.out, config, result, dataset.checksum())
-    print(finished_line(result.final))
+    task = resolve_task(config.task.name)
+    dataset = load_dataset(args.data, config) if args.data else task.build(config.task.length, config.data,
+                                                                            config.task.options)
+    prepare_out(args.out, args.replace)
+    print(f"train {config.model.name} on {config.task.name} T={config.task.length} seed {config.seed}: "
+          f"lr {config.train.lr}, {config.train.steps} steps, batch {config.train.batch_size}, "
+          f"hidden {config.model.hidden_size}, device {config.train.device} -> {args.out}", file=sys.stderr)
+    with one_torch_thread():  # as every study run: the thread count can change the last bits
+        record = train_seed(config, dataset, dataset.checksum(), args.out)
+    return 1 if record.get("failed") else 0
+
+
+def command_check_model(args) -> int:
+    """Shapes, a forward and backward pass, a short smoke training on adding T=10, the parameter
+    count and the diagnostics, for a registry name or an import path."""
+    require_positive("--hidden-size", args.hidden_size)
+    require_positive("--steps", args.steps)
+    name = MODELS.canonical(args.model, "model")
+    cls = MODELS.resolve(name, "model")
+    config = RunConfig(task=TaskConfig("adding", 10, resolve_task("adding").resolved_options({}, "task.options")),
+                       model=ModelConfig(name, hidden_size=args.hidden_size),
+                       train=TrainConfig(steps=args.steps, eval_every=max(1, args.steps // 3), device="cpu",
+                                         early_stop=False),
+                       data=DataConfig(n_train=2048, n_val=256, n_test=256)).validate()
+    torch.manual_seed(0)
+    try:
+        network = build_network(config.model, 2, 1, per_step=False)
+    except Exception as err:  # noqa: BLE001 -- the user's constructor: say what it raised
+        raise ConfigError(f"model: {name}(input_size, hidden_size, num_layers) raised {type(err).__name__}: {err}") from None
+    x = torch.rand(4, 7, 2)
+    try:
+        out, _ = network.rnn(x)
+    except Exception as err:  # noqa: BLE001
+        raise ConfigError(f"model: {name}(x) with x [4, 7, 2] raised {type(err).__name__}: {err}") from None
+    if not isinstance(out, torch.Tensor) or tuple(out.shape) != (4, 7, args.hidden_size):
+        shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+        raise ConfigError(f"model: {name} returned output {shape}; expected [batch, time, hidden] = (4, 7, {args.hidden_size})")
+    network(x).sum().backward()
+    grads = [p.grad for p in network.rnn.parameters() if p.requires_grad]
+    if not grads or all(g is None for g in grads):
+        raise ConfigError(f"model: no gradient reaches {name}'s parameters")
+    if not all(torch.isfinite(g).all() for g in grads if g is not None):
+        raise ConfigError(f"model: {name}'s gradients are not finite on a random batch")
+    task = resolve_task("adding")
+    dataset = task.build(10, config.data, config.task.options)
+    start = time.perf_counter()
+    with one_torch_thread():
+        result = train(config, dataset)
+    if result.final["diverged"]:
+        raise ConfigError(f"model: {name} diverged in the smoke training (non-finite loss); lower its lr or check it")
+    first, last = result.history[0]["val_mse"], result.final["test_mse"]
+    diagnosis = diagnose(task, dataset, network, result.model)
+    unroll = diagnosis.metrics.get("diagnostics", "available: gradient flow through time"
+                                   + (", gate traces " + " ".join(k for k in diagnosis.traces if k != "x")
+                                      if diagnosis.traces else ""))
+    if network.can_unroll:
+        with torch.no_grad():
+            gap = (network.rnn.unroll(x).output - network.rnn(x)[0]).abs().max().item()
+        if not gap <= 1e-4:
+            raise ConfigError(f"model: {name}.unroll(x) differs from {name}(x) by {gap:.3g}; they must compute the same")
+        unroll += f" (unroll matches forward to {gap:.1g})"
+    print("\n".join([
+        f"model {name}: {cls.__module__}.{cls.__qualname__}",
+        f"  shapes        ok: x [4, 7, 2] -> out [4, 7, {args.hidden_size}]; backward reaches every cell parameter",
+        f"  parameters    {parameter_count(result.model)} with hidden size {args.hidden_size} on adding (2 in, 1 out)",
+        f"  smoke train   adding T=10, {args.steps} steps, lr {config.train.lr}: val MSE {first:.4g} at step "
+        f"{result.history[0]['step']} -> test MSE {last:.4g} (baseline 1/6 = 0.1667) in {time.perf_counter() - start:.1f} s",
+        f"  diagnostics   {unroll}",
+        f"verdict: {name} can be trained by rnnbench" + ("" if math.isfinite(last) and last < 1 / 6
+                                                        else " (it did not beat the baseline in this short run)"),
+    ]))
     return 0
 
 
 def command_sample(args) -> int:
-    from .config import require_positive
     from .sampling import load_charlm_run, sample_text
 
     require_positive("length", args.length)
@@ -184,13 +330,6 @@ def command_study(args) -> int:
     """Every cell of the study in this process, then the report: the DVC pipeline's work without
     DVC's caching or MLflow, for machines without them (the lent GPU box: torch and numpy; with
     --no-report the report is made later, elsewhere, by `rnnbench report`)."""
-    import time
-
-    from .core.sweep import train_cell
-    from .study import load_study
-    from .tasks import TASKS
-
-    require_modules(["yaml"], "reading the params file (PyYAML)")
     if not args.no_report:
         require_modules(REPORT_MODULES, "the report", "; pass --no-report to train only and run `rnnbench report` "
                         "where they are")
@@ -198,10 +337,11 @@ def command_study(args) -> int:
     start = time.perf_counter()
     datasets = {}
     for cell in study.cells():
-        if (cell.task, cell.length) not in datasets:
-            plan = study.tasks[cell.task]
-            datasets[cell.task, cell.length] = TASKS[cell.task].build(cell.length, study.data, plan.options)
-        train_cell(study, cell, datasets[cell.task, cell.length], args.root)
+        if cell.point not in datasets:
+            datasets[cell.point] = resolve_task(cell.task).build(cell.length, study.data,
+                                                                 study.task_plan(cell.task).options)
+        train_cell(study.resolved_configs(cell), datasets[cell.point], args.root / cell.run_folder,
+                   study.execution.seed_processes)
     print(f"study: {len(study.cells())} cells x {len(study.seeds)} seeds in {(time.perf_counter() - start) / 60:.1f} min")
     if not args.no_report:
         write_study_report(study, args.root)
@@ -209,8 +349,6 @@ def command_study(args) -> int:
 
 
 def command_report(args) -> int:
-    from .study import load_study
-
     require_modules(REPORT_MODULES, "the report")
     write_study_report(load_study(args.params), args.root)
     return 0
@@ -224,7 +362,6 @@ def write_study_report(study, root: Path) -> None:
 
 
 def command_sync_mlflow(args) -> int:
-    from .study import load_study
     from .tracking import sync_study
 
     created, existing = sync_study(load_study(args.params))
@@ -236,10 +373,10 @@ def stage_main(body) -> None:
     """Run a DVC stage body; bad input is one line on stderr and exit status 2.
 
     A stage that ends (done or refused) leaves through os._exit: after importing torch, Python's
-    own shutdown (final garbage collection, module teardown) takes 0.4 s, once per stage, ~15 s of
-    the default study. Every file a stage writes is closed when its `with` block ends and its pools
-    are joined by then; stdio and logging are flushed here. Any other exception keeps Python's
-    normal exit, traceback first.
+    own shutdown (final garbage collection, module teardown) costs a noticeable fraction of a
+    second per stage (docs/architecture.md). Every file a stage writes is closed when its `with`
+    block ends and its pools are joined by then; stdio and logging are flushed here. Any other
+    exception keeps Python's normal exit, traceback first.
     """
     try:
         body()
@@ -253,8 +390,9 @@ def stage_main(body) -> None:
     os._exit(code)
 
 
-COMMANDS = {"generate": command_generate, "train": command_train, "sample": command_sample,
-            "study": command_study, "report": command_report, "sync-mlflow": command_sync_mlflow}
+COMMANDS = {"generate": command_generate, "train": command_train, "check-model": command_check_model,
+            "sample": command_sample, "study": command_study, "report": command_report,
+            "sync-mlflow": command_sync_mlflow}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -262,7 +400,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return COMMANDS[args.command](args)
     except ConfigError as err:
-        print(f"rnnbench: error: {err}", file=sys.stderr)
+        print(f"rnnbench: error: {with_flag(str(err))}", file=sys.stderr)
         return EXIT_BAD_INPUT
 
 

@@ -1,12 +1,17 @@
-"""Typed run configuration, validated once at the edge and passed down unchanged.
+"""Typed run configuration: the leaf every other module builds on (standard library only).
 
-Every check raises ConfigError with one line naming the offending key and what is allowed,
-so that the CLI and the pipeline stages can refuse bad input before any work starts.
+A run's settings are one RunConfig: parsed and validated once at the edge (params.yaml by the
+configure stage, or the CLI's flags), written per cell to `configs/<point>/<model>.json`, read back
+by the train stage and handed down unchanged. Names (task, model) are checked by the registries
+that know them; this module checks shapes and ranges. Every check raises ConfigError with one
+line naming the offending key and what is allowed, so bad input is refused before any work.
 """
 from __future__ import annotations
 
 import dataclasses
+import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -84,25 +89,27 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    name: str = "lstm"
+    name: str = "lstm"  # a registry name or a dotted import path (rnnbench.models)
     hidden_size: int = 64
     num_layers: int = 1
     # Hochreiter/Gers: a positive forget bias keeps the cell state at init; 0.0 is PyTorch's default.
+    # Passed to every cell whose constructor takes a `forget_bias` argument.
     forget_bias: float = 1.0
+    # For a model named by import path: the sha256 of its source file, so that editing it changes
+    # the cell's configs file and DVC reruns the cell. Empty for registry models (their code is a
+    # dependency of every train stage).
+    source_sha256: str = ""
 
     def validate(self, key: str = "model") -> None:
-        from .core.models import MODEL_NAMES
-
-        require_choice(f"{key}.name", self.name, MODEL_NAMES)
         require_positive(f"{key}.hidden_size", self.hidden_size)
         require_positive(f"{key}.num_layers", self.num_layers)
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    steps: int = 2000
+    steps: int = 3000
     batch_size: int = 64
-    lr: float = 1e-3
+    lr: float = 0.01
     beta1: float = 0.9
     beta2: float = 0.999
     clip_norm: float = 1.0  # 0 turns clipping off (the norm is still measured)
@@ -125,20 +132,15 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class TaskConfig:
-    name: str
+    name: str  # a registry name or a dotted import path (rnnbench.tasks)
     length: int
-    options: Any = None  # the task's own options dataclass
+    # Every option of the task, defaults filled in, as the task's parse_options validated them.
+    options: Mapping[str, Any] = field(default_factory=dict)
+    source_sha256: str = ""  # as ModelConfig.source_sha256
 
     def validate(self, key: str = "task") -> None:
-        from .tasks import TASKS
-
-        require_choice(f"{key}.name", self.name, TASKS)
-        task = TASKS[self.name]
-        if isinstance(self.length, bool) or not isinstance(self.length, int) or self.length < task.min_length:
-            raise ConfigError(
-                f"{key}.length: {self.name} needs an integer length >= {task.min_length}, got {self.length!r}"
-            )
-        task.validate_options(self.options, f"{key}.options")
+        if isinstance(self.length, bool) or not isinstance(self.length, int) or self.length < 1:
+            raise ConfigError(f"{key}.length: must be a positive integer, got {self.length!r}")
 
 
 @dataclass(frozen=True)
@@ -158,8 +160,109 @@ class RunConfig:
             raise ConfigError(f"seed: must be an integer >= 0, got {self.seed!r}")
         return self
 
+    @property
+    def point(self) -> str:
+        """`<task>-<length>`: how the study names a (task, length) pair in folders and stages."""
+        return point_name(self.task.name, self.task.length)
+
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        return json.loads(json.dumps(dataclasses.asdict(self)))  # JSON values: what the configs file holds
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any], key: str = "config") -> "RunConfig":
+        values = dict(values)
+        task = dict(values.pop("task", None) or {})
+        if "name" not in task or "length" not in task:
+            raise ConfigError(f"{key}.task: needs a name and a length, got {task!r}")
+        options = task.pop("options", {}) or {}
+        if not isinstance(options, Mapping):
+            raise ConfigError(f"{key}.task.options: must be a mapping, got {options!r}")
+        parts = dict(
+            task=TaskConfig(name=task.pop("name"), length=task.pop("length"), options=dict(options),
+                            **from_mapping(TaskSource, task, f"{key}.task").__dict__),
+            model=from_mapping(ModelConfig, values.pop("model", None), f"{key}.model"),
+            train=from_mapping(TrainConfig, values.pop("train", None), f"{key}.train"),
+            data=from_mapping(DataConfig, values.pop("data", None), f"{key}.data"),
+        )
+        seed = values.pop("seed", 0)
+        if values:
+            raise ConfigError(f"{key}.{sorted(values)[0]}: unknown key; allowed: task, model, train, data, seed")
+        return cls(seed=seed, **parts).validate()
+
+
+@dataclass(frozen=True)
+class TaskSource:
+    """The keys of a task config besides name, length and options (for from_dict's key check)."""
+    source_sha256: str = ""
+
+
+def point_name(task: str, length: int) -> str:
+    return f"{task}-{length}"
+
+
+def seed_folder(cell_folder: Path, seed: int) -> Path:
+    """Where one seed of a cell writes its run: the one rule the writer and every reader share."""
+    return Path(cell_folder) / f"seed{seed}"
+
+
+@dataclass(frozen=True)
+class Execution:
+    """How a cell's seeds share the machine, not what they compute: a seed's history is the same
+    either way (tested), so this lives outside the cells' configs files and changing it reruns
+    no training. Written by the configure stage to configs/execution.json."""
+    seed_processes: int | str = "auto"  # "auto": every seed at once on a CPU (<= 2 per core), 1 on a GPU
+
+    def validate(self, key: str = "seed_processes") -> "Execution":
+        value = self.seed_processes
+        if value != "auto" and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise ConfigError(f"{key}: must be 'auto' or a positive integer, got {value!r}")
+        return self
+
+    def write(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(dataclasses.asdict(self)) + "\n")
+
+    @classmethod
+    def read(cls, path: Path) -> "Execution":
+        """The file's settings, or the defaults when there is none (a hand-run cell)."""
+        if not Path(path).is_file():
+            return cls()
+        try:
+            values = json.loads(Path(path).read_text())
+        except json.JSONDecodeError:
+            raise ConfigError(f"seed_processes: {str(path)!r} is not JSON; rerun the configure stage") from None
+        return from_mapping(cls, values, "execution").validate()
+
+
+def write_run_configs(path: Path, configs: Iterable[RunConfig]) -> bool:
+    """A cell's configs file: every seed's RunConfig, as JSON. Written only when its content
+    changes, so an unchanged cell keeps its file (and DVC its hash). Returns whether it wrote."""
+    text = json.dumps([c.to_dict() for c in configs], indent=1, sort_keys=True) + "\n"
+    if path.is_file() and path.read_text() == text:
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+    return True
+
+
+def read_run_configs(path: Path) -> list[RunConfig]:
+    """The RunConfigs of one cell's configs file, in seed order; ConfigError when it is not one."""
+    try:
+        values = json.loads(Path(path).read_text())
+    except OSError as err:
+        raise ConfigError(f"config: cannot read {str(path)!r} ({err.strerror})") from None
+    except json.JSONDecodeError as err:
+        raise ConfigError(f"config: {str(path)!r} is not JSON (line {err.lineno}); "
+                          "a cell's configs file is written by the configure stage") from None
+    if not isinstance(values, list) or not values or not all(isinstance(v, Mapping) for v in values):
+        raise ConfigError(f"config: {str(path)!r} is not a list of run configs")
+    configs = [RunConfig.from_dict(v, f"config[{i}]") for i, v in enumerate(values)]
+    cells = {(c.task.name, c.task.length, c.model.name) for c in configs}
+    if len(cells) != 1 or len({c.seed for c in configs}) != len(configs):
+        raise ConfigError(f"config: {str(path)!r} mixes cells or repeats a seed")
+    return configs
 
 
 def flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -2,7 +2,9 @@
 finished run. Written to stderr so stdout stays parseable."""
 from __future__ import annotations
 
+import os
 import sys
+from pathlib import Path
 from typing import TextIO
 
 
@@ -49,3 +51,24 @@ def finished_line(final: dict) -> str:
             f"test {final['metric']}={format_value(final['test_metric'])} "
             f"(baseline {format_value(final['baseline'])}) {status}, "
             f"{final['steps']} steps in {final['wall_s']:.1f}s")
+
+
+def process_age_s() -> float | None:
+    """Seconds since this process started, interpreter start-up and imports included (Linux)."""
+    try:
+        ticks = int(Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()[19])
+        uptime = float(Path("/proc/uptime").read_text().split()[0])
+        return uptime - ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def stage_done(stage: str, stream: TextIO | None = None, **parts_s: float) -> str:
+    """A stage's last line: its whole life and named parts, e.g.
+    `stage train@lstm-adding-200 done: 14.2 s in all (cell 12.0 s, tracking check 0.0 s)`.
+    benchmarks/study_split.py reads these lines to split a study's wall time."""
+    age = process_age_s()
+    parts = ", ".join(f"{name.replace('_', ' ')} {seconds:.2f} s" for name, seconds in parts_s.items())
+    line = f"stage {stage} done: {age if age is not None else float('nan'):.2f} s in all ({parts})"
+    print(line, file=stream or sys.stderr, flush=True)
+    return line

@@ -7,11 +7,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .config import ConfigError, require_choice
-from .core.models.recurrent import RecurrentNet
-from .core.reference.network import ReferenceNet
-from .core.run_outputs import MODEL_FILE
+from .config import ConfigError, ModelConfig, require_choice
+from .models import build_network
+from .models.reference.network import ReferenceNet
 from .tasks.charlm import CharLmOptions, read_corpus
+from .training.run_outputs import MODEL_FILE
 
 SAMPLEABLE = ("rnn", "lstm", "rnn-numpy", "lstm-numpy")  # the cells the NumPy reference implements
 
@@ -29,7 +29,8 @@ def load_charlm_run(folder: Path) -> tuple[ReferenceNet, str]:
     model = config["model"]
     require_choice("run.model", model["name"], SAMPLEABLE)
     vocab = "".join(sorted(set(read_corpus(CharLmOptions(**task["options"])))))
-    net = RecurrentNet(model["name"], len(vocab), model["hidden_size"], model["num_layers"], len(vocab), per_step=True)
+    net = build_network(ModelConfig(model["name"], model["hidden_size"], model["num_layers"]), len(vocab), len(vocab),
+                        per_step=True)
     net.load_state_dict(torch.load(folder / MODEL_FILE, map_location="cpu", weights_only=True))
     return ReferenceNet.from_torch(net), vocab
 

@@ -1,29 +1,37 @@
-"""The study: params.yaml parsed once into typed configs, and the grid of cells it defines.
+"""The study: params.yaml parsed once into typed run configs, and the grid of cells it defines.
+
+The grid is `models` x `points`, where a point is `<task>-<length>` (`adding-200`): one flat list,
+so that dvc.yaml needs one train matrix (models x points) for every task. `side_grids` put a few
+more models on a few points (the NumPy reference, the LSTM ablations), each as its own matrix.
 
 Layering of hyperparameters for one cell (later wins):
     model / train            shared by every cell
     tasks.<task>.train       a task's own budget (e.g. more steps for longer sequences)
     per_model.<model>        one model's own hyperparameters (so changing it reruns only that model)
-
-Besides the main grid (every model x every task length), two side grids each put a few models on
-one task's lengths: `reference` (the NumPy rnn/lstm beside the fused ones on short sequences) and
-`ablations` (the LSTM variants). Each has its own train stage in dvc.yaml.
+A task's options come from `tasks.<task>.options` over the task's defaults; a task with no block
+runs with its defaults and the shared budget. Params list only the tasks they run.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from .config import (ConfigError, DataConfig, ModelConfig, RunConfig, TaskConfig, TrainConfig, from_mapping,
-                     require_choice)
+import yaml
 
-TOP_LEVEL_KEYS = ("seeds", "models", "data", "model", "train", "tasks", "per_model", "side_grids", "seed_processes")
-TASK_KEYS = ("lengths", "options", "train")
+from .config import (ConfigError, DataConfig, Execution, ModelConfig, RunConfig, TaskConfig, TrainConfig,
+                     from_mapping, point_name, require_choice, seed_folder, write_run_configs)
+from .models import MODELS
+from .tasks import TASKS, resolve_task
+
+TOP_LEVEL_KEYS = ("seeds", "seed_processes", "models", "points", "data", "model", "train", "tasks", "per_model",
+                  "side_grids")
+TASK_KEYS = ("options", "train")
 PER_MODEL_KEYS = ("model", "train")
-SIDE_GRIDS = ("reference", "ablations")  # dvc.yaml has a train-<name> stage for each
-SIDE_GRID_KEYS = ("task", "lengths", "models")
+SIDE_GRIDS = ("reference", "ablations")  # dvc.yaml has a train-<name> matrix for each
+SIDE_GRID_KEYS = ("models", "points")
+CONFIGS = Path("configs")
+EXECUTION_FILE = CONFIGS / "execution.json"
 
 
 @dataclass(frozen=True)
@@ -34,92 +42,105 @@ class Cell:
     group: str = field(default="", compare=False)  # the side grid it belongs to, "" for the main grid
 
     @property
-    def run_folder(self) -> Path:
-        return Path("runs") / self.task / self.model / f"T{self.length}"
+    def point(self) -> str:
+        return point_name(self.task, self.length)
 
     @property
     def stage(self) -> str:
-        return f"train-{self.group or self.task}@{self.model}-{self.length}"
+        return f"train{'-' + self.group if self.group else ''}@{self.model}-{self.point}"
 
+    @property
+    def run_folder(self) -> Path:
+        return Path("runs") / self.point / self.model
 
-def data_folder(task: str, length: int) -> Path:
-    return Path("data") / task / f"T{length}"
+    @property
+    def data_folder(self) -> Path:
+        return Path("data") / self.point
 
+    @property
+    def configs_file(self) -> Path:
+        """The cell's resolved run configs, one per seed: the only settings its train stage reads."""
+        return CONFIGS / self.point / f"{self.model}.json"
 
-def seed_folder(cell: Cell, seed: int) -> Path:
-    return cell.run_folder / f"seed{seed}"
-
-
-def config_file(cell: Cell) -> Path:
-    """The cell's resolved run configs, written by the configure stage: a train stage depends on this
-    file instead of on five params sections, so its dvc.lock entry stays short."""
-    return Path("configs") / cell.task / cell.model / f"T{cell.length}.json"
+    def seed_folder(self, seed: int) -> Path:
+        return seed_folder(self.run_folder, seed)
 
 
 @dataclass(frozen=True)
 class TaskPlan:
-    lengths: tuple[int, ...]
-    options: Any
+    options: Mapping[str, Any]  # every option, defaults filled in
     train: Mapping[str, Any]
+    source_sha256: str = ""
 
 
 @dataclass(frozen=True)
 class SideGrid:
-    task: str
-    lengths: tuple[int, ...]
     models: tuple[str, ...]
+    points: tuple[tuple[str, int], ...]
+
+    @property
+    def task(self) -> str | None:
+        """The task of its first point: the report shows a side grid beside that task's models."""
+        return self.points[0][0] if self.points else None
+
+    @property
+    def lengths(self) -> list[int]:
+        return [n for t, n in self.points if t == self.task]
 
 
 @dataclass(frozen=True)
 class Study:
     seeds: tuple[int, ...]
     models: tuple[str, ...]
+    points: tuple[tuple[str, int], ...]
     data: DataConfig
     model: Mapping[str, Any]
     train: Mapping[str, Any]
     tasks: Mapping[str, TaskPlan]
     per_model: Mapping[str, Mapping[str, Mapping[str, Any]]]
     side_grids: Mapping[str, SideGrid] = field(default_factory=dict)
-    # How a cell's seeds share the machine, not what they compute: histories are identical either way,
-    # so no stage lists it as a param and changing it reruns nothing.
-    seed_processes: int | str = "auto"
+    execution: Execution = field(default_factory=Execution)
+    model_sources: Mapping[str, str] = field(default_factory=dict)  # import-path model -> source sha256
+
+    def task_names(self) -> list[str]:
+        """The main grid's tasks, in the order params.yaml first names them."""
+        return list(dict.fromkeys(task for task, _ in self.points))
+
+    def lengths(self, task: str) -> list[int]:
+        return [n for t, n in self.points if t == task]
 
     def cells(self) -> list[Cell]:
-        main = [Cell(t, m, n) for t, plan in self.tasks.items() for m in self.models for n in plan.lengths]
-        side = [Cell(grid.task, m, n, name) for name, grid in self.side_grids.items()
-                for m in grid.models for n in grid.lengths]
+        main = [Cell(t, m, n) for t in self.task_names() for m in self.models for n in self.lengths(t)]
+        side = [Cell(t, m, n, name) for name, grid in self.side_grids.items()
+                for m in grid.models for t, n in grid.points]
         return main + side
 
-    def cell(self, task: str, model: str, length: int) -> Cell:
-        """The study's own cell (with its group), or ConfigError when the study has no such cell."""
-        for cell in self.cells():
-            if cell == Cell(task, model, length):
-                return cell
-        raise ConfigError(f"tasks.{task}: cell {model} T={length} is not in the study's params.yaml")
+    def all_points(self) -> list[tuple[str, int]]:
+        """Every (task, length) some cell trains on: what the generate stage writes."""
+        return list(dict.fromkeys((cell.task, cell.length) for cell in self.cells()))
 
-    def resolved_configs(self, cell: Cell) -> list[dict[str, Any]]:
-        """Every seed's full run config for `cell`, as JSON values: what decides the cell's results."""
-        return json.loads(json.dumps([self.run_config(cell, seed).to_dict() for seed in self.seeds]))
-
-    def write_configs(self, cell: Cell, root: Path = Path(".")) -> Path:
-        path = root / config_file(cell)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(self.resolved_configs(cell), indent=1, sort_keys=True) + "\n")
-        return path
-
-    def require_current_configs(self, cell: Cell, root: Path = Path(".")) -> None:
-        """A train stage trains what DVC tracks for it: its configs file, as params.yaml gives it now."""
-        path = root / config_file(cell)
-        if not path.is_file() or json.loads(path.read_text()) != self.resolved_configs(cell):
-            raise ConfigError(f"{config_file(cell)}: missing or not what params.yaml gives for this cell; "
-                              "run the configure stage first (dvc repro does)")
+    def task_plan(self, task: str) -> TaskPlan:
+        """The task's params block, or its defaults when params.yaml has none."""
+        return self.tasks.get(task) or plan_task(task, {}, f"tasks.{task}")
 
     def run_config(self, cell: Cell, seed: int) -> RunConfig:
         own = self.per_model.get(cell.model, {})
-        model = from_mapping(ModelConfig, {**self.model, **own.get("model", {}), "name": cell.model}, "model")
-        train = from_mapping(TrainConfig, {**self.train, **self.tasks[cell.task].train, **own.get("train", {})}, "train")
-        task = TaskConfig(cell.task, cell.length, self.tasks[cell.task].options)
+        plan = self.task_plan(cell.task)
+        model = from_mapping(ModelConfig, {**self.model, **own.get("model", {}), "name": cell.model,
+                                           "source_sha256": self.model_sources.get(cell.model, "")}, "model")
+        train = from_mapping(TrainConfig, {**self.train, **plan.train, **own.get("train", {})}, "train")
+        task = TaskConfig(cell.task, cell.length, dict(plan.options), plan.source_sha256)
         return RunConfig(task=task, model=model, train=train, data=self.data, seed=seed)
+
+    def resolved_configs(self, cell: Cell) -> list[RunConfig]:
+        return [self.run_config(cell, seed) for seed in self.seeds]
+
+    def write_configs(self, root: Path = Path(".")) -> int:
+        """Every cell's configs file and the execution settings; returns how many cells."""
+        for cell in self.cells():
+            write_run_configs(root / cell.configs_file, self.resolved_configs(cell))
+        self.execution.write(root / EXECUTION_FILE)
+        return len(self.cells())
 
 
 def require_mapping(key: str, value: Any) -> Mapping[str, Any]:
@@ -135,99 +156,123 @@ def require_keys(key: str, value: Mapping[str, Any], allowed: tuple[str, ...]) -
         require_choice(f"{key}.{name}" if key else name, name, allowed)
 
 
-def require_int_list(key: str, value: Any, minimum: int) -> tuple[int, ...]:
-    if not isinstance(value, list) or any(isinstance(v, bool) or not isinstance(v, int) or v < minimum for v in value):
-        raise ConfigError(f"{key}: must be a list of integers >= {minimum}, got {value!r}")
-    if len(set(value)) != len(value):
+def require_list(key: str, value: Any, what: str) -> list:
+    if not isinstance(value, list):
+        raise ConfigError(f"{key}: must be a list of {what}, got {value!r}")
+    if len(set(map(str, value))) != len(value):
         raise ConfigError(f"{key}: has duplicates: {value!r}")
-    return tuple(value)
+    return value
 
 
-def parse_side_grid(name: str, grid: Any, tasks: Mapping[str, TaskPlan], models: list[str]) -> SideGrid:
-    from .core.models import MODEL_NAMES
+def require_seeds(value: Any) -> tuple[int, ...]:
+    seeds = require_list("seeds", value, "integers >= 0")
+    if not seeds or any(isinstance(v, bool) or not isinstance(v, int) or v < 0 for v in seeds):
+        raise ConfigError(f"seeds: must be a non-empty list of integers >= 0, got {value!r}")
+    return tuple(seeds)
 
+
+def model_name(key: str, spec: Any) -> str:
+    """A model of the study: a registry name or a dotted import path (a `:` would end up in a
+    folder and a DVC stage name, where it is not portable)."""
+    if isinstance(spec, str) and ":" in spec:
+        raise ConfigError(f"{key}: write the import path with dots ({spec.replace(':', '.')!r}): "
+                          "the name becomes a folder and a DVC stage name")
+    name = MODELS.canonical(spec, key)
+    MODELS.resolve(name, key)  # importable, and a torch module: refused now, not in a train stage
+    return name
+
+
+def task_name(key: str, spec: Any) -> str:
+    if isinstance(spec, str) and ":" in spec:
+        raise ConfigError(f"{key}: write the import path with dots ({spec.replace(':', '.')!r})")
+    return resolve_task(spec, key).name
+
+
+def parse_point(key: str, spec: Any) -> tuple[str, int]:
+    """`adding-200` -> ("adding", 200), the task known and the length allowed for it."""
+    task, _, length = spec.rpartition("-") if isinstance(spec, str) else ("", "", "")
+    if not task or not length.isdigit():
+        raise ConfigError(f"{key}: a point is <task>-<length>, e.g. adding-200; got {spec!r}")
+    name = task_name(key, task)
+    resolve_task(name, key).validate_length(int(length), key)
+    return name, int(length)
+
+
+def parse_points(key: str, value: Any) -> tuple[tuple[str, int], ...]:
+    return tuple(parse_point(f"{key}[{i}]", spec) for i, spec in enumerate(require_list(key, value, "<task>-<length>")))
+
+
+def plan_task(name: str, block: Mapping[str, Any], key: str) -> TaskPlan:
+    block = require_mapping(key, block)
+    require_keys(key, block, TASK_KEYS)
+    task = resolve_task(name, key)
+    options = task.resolved_options(require_mapping(f"{key}.options", block.get("options")), f"{key}.options")
+    return TaskPlan(options, dict(require_mapping(f"{key}.train", block.get("train"))), TASKS.source_sha256(name, key))
+
+
+def parse_side_grid(name: str, grid: Any, models: tuple[str, ...]) -> SideGrid:
     key = f"side_grids.{name}"
     grid = require_mapping(key, grid)
     require_keys(key, grid, SIDE_GRID_KEYS)
-    task = grid.get("task")
-    require_choice(f"{key}.task", task, tasks)
-    lengths = require_int_list(f"{key}.lengths", grid.get("lengths", []), 1)
-    missing = sorted(set(lengths) - set(tasks[task].lengths))
-    if missing:  # its data comes from the task's own generate stages
-        raise ConfigError(f"{key}.lengths: {missing} not in tasks.{task}.lengths {list(tasks[task].lengths)}")
-    chosen = grid.get("models", [])
-    if not isinstance(chosen, list):
-        raise ConfigError(f"{key}.models: must be a list; allowed values: {', '.join(MODEL_NAMES)}")
-    for i, model in enumerate(chosen):
-        require_choice(f"{key}.models[{i}]", model, MODEL_NAMES)
+    chosen = require_list(f"{key}.models", grid.get("models", []), f"model names ({MODELS.allowed()})")
+    names = []
+    for i, spec in enumerate(chosen):
+        model = model_name(f"{key}.models[{i}]", spec)
         if model in models:  # the main grid already trains it: two stages would write one folder
             raise ConfigError(f"{key}.models[{i}]: {model!r} is already in `models`")
-    return SideGrid(task, lengths, tuple(chosen))
+        names.append(model)
+    return SideGrid(tuple(names), parse_points(f"{key}.points", grid.get("points", [])))
 
 
 def parse_study(params: Any) -> Study:
     """Validate the whole study up front: every cell's config is built and checked here."""
-    from .core.models import MODEL_NAMES
-    from .tasks import TASKS
-
     params = require_mapping("params.yaml", params)
     require_keys("", params, TOP_LEVEL_KEYS)
-    seeds = require_int_list("seeds", params.get("seeds", [0]), 0)
-    if not seeds:
-        raise ConfigError("seeds: needs at least one seed")
-    models = params.get("models", list(MODEL_NAMES))
-    if not isinstance(models, list) or not models:
-        raise ConfigError(f"models: must be a non-empty list; allowed values: {', '.join(MODEL_NAMES)}")
-    for i, name in enumerate(models):
-        require_choice(f"models[{i}]", name, MODEL_NAMES)
+    seeds = require_seeds(params.get("seeds", [0]))
+    chosen = require_list("models", params.get("models"), f"model names ({MODELS.allowed()})")
+    if not chosen:
+        raise ConfigError(f"models: must be a non-empty list; allowed values: {MODELS.allowed()}")
+    models = tuple(model_name(f"models[{i}]", spec) for i, spec in enumerate(chosen))
+    points = parse_points("points", params.get("points", []))
     data = from_mapping(DataConfig, require_mapping("data", params.get("data")), "data")
     data.validate()
 
-    tasks: dict[str, TaskPlan] = {}
-    for name, plan in require_mapping("tasks", params.get("tasks")).items():
-        require_choice("tasks", name, TASKS)
-        key = f"tasks.{name}"
-        plan = require_mapping(key, plan)
-        require_keys(key, plan, TASK_KEYS)
-        task = TASKS[name]
-        lengths = require_int_list(f"{key}.lengths", plan.get("lengths", []), task.min_length)
-        options = task.parse_options(require_mapping(f"{key}.options", plan.get("options")), f"{key}.options")
-        tasks[name] = TaskPlan(lengths, options, dict(require_mapping(f"{key}.train", plan.get("train"))))
+    tasks = {}
+    for spec, block in require_mapping("tasks", params.get("tasks")).items():
+        name = task_name(f"tasks.{spec}", spec)
+        tasks[name] = plan_task(name, block, f"tasks.{spec}")
 
     per_model = {}
-    for name, own in require_mapping("per_model", params.get("per_model")).items():
-        require_choice("per_model", name, MODEL_NAMES)
-        own = require_mapping(f"per_model.{name}", own)
-        require_keys(f"per_model.{name}", own, PER_MODEL_KEYS)
-        per_model[name] = {k: dict(require_mapping(f"per_model.{name}.{k}", v)) for k, v in own.items()}
+    for spec, own in require_mapping("per_model", params.get("per_model")).items():
+        name = model_name(f"per_model.{spec}", spec)
+        own = require_mapping(f"per_model.{spec}", own)
+        require_keys(f"per_model.{spec}", own, PER_MODEL_KEYS)
+        per_model[name] = {k: dict(require_mapping(f"per_model.{spec}.{k}", v)) for k, v in own.items()}
 
     grids = require_mapping("side_grids", params.get("side_grids"))
     require_keys("side_grids", grids, SIDE_GRIDS)
     for name in SIDE_GRIDS:
-        if name not in grids:  # dvc.yaml's train-<name> stage reads it; DVC refuses a missing key
-            raise ConfigError(f"side_grids.{name}: missing; give it task, lengths and models (`models: []` for none)")
-    side_grids = {name: parse_side_grid(name, grid, tasks, models) for name, grid in grids.items()}
-    seed_processes = params.get("seed_processes", "auto")
-    if seed_processes != "auto" and (isinstance(seed_processes, bool) or not isinstance(seed_processes, int)
-                                     or seed_processes < 1):
-        raise ConfigError(f"seed_processes: must be 'auto' or a positive integer, got {seed_processes!r}")
-    study = Study(seeds=seeds, models=tuple(models), data=data,
-                  model=dict(require_mapping("model", params.get("model"))),
-                  train=dict(require_mapping("train", params.get("train"))), tasks=tasks, per_model=per_model,
-                  side_grids=side_grids, seed_processes=seed_processes)
-    for key, section in (("model", study.model), ("train", study.train)):
+        if name not in grids:  # dvc.yaml's train-<name> matrix reads it; DVC refuses a missing key
+            raise ConfigError(f"side_grids.{name}: missing; give it models and points (`models: []` for none)")
+    side_grids = {name: parse_side_grid(name, grids[name], models) for name in SIDE_GRIDS}
+    execution = Execution(params.get("seed_processes", "auto")).validate()
+    shared_model = dict(require_mapping("model", params.get("model")))
+    shared_train = dict(require_mapping("train", params.get("train")))
+    for key, section in (("model", shared_model), ("train", shared_train)):
         if "name" in section:
             raise ConfigError(f"{key}.name: the model name comes from `models`, not from {key}")
+    every_model = dict.fromkeys([*models, *(m for grid in side_grids.values() for m in grid.models)])
+    sources = {m: digest for m in every_model if (digest := MODELS.source_sha256(m))}
+    study = Study(seeds=seeds, models=models, points=points, data=data, model=shared_model, train=shared_train,
+                  tasks=tasks, per_model=per_model, side_grids=side_grids, execution=execution, model_sources=sources)
+    if not study.cells():
+        raise ConfigError("points: no cells to run; list at least one <task>-<length> point")
     for cell in study.cells():
         study.run_config(cell, seeds[0]).validate()
-    if not study.cells():
-        raise ConfigError("tasks: no cells to run; give at least one task a non-empty `lengths` list")
     return study
 
 
 def load_study(path: Path | str = "params.yaml") -> Study:
-    import yaml
-
     path = Path(path)
     try:
         params = yaml.safe_load(path.read_text())

@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from .config import ConfigError, flatten
-from .core.host import one_line
+from .study import Study
+from .training.host import one_line
 
 STORE_FILE = "mlflow.db"
 ARTIFACT_FOLDER = "mlartifacts"
@@ -203,18 +204,16 @@ def history_rows(path: Path) -> list[dict[str, float]]:
         return [{k: float(v) if v not in ("", None) else math.nan for k, v in row.items()} for row in csv.DictReader(handle)]
 
 
-def sync_study(study, root: Path | None = None) -> tuple[int, int]:
+def sync_study(study: Study, root: Path | None = None) -> tuple[int, int]:
     """Log every run of the current study found on disk that the store lacks (by run_key).
     DVC may restore stage outputs from its cache without running them; this puts the store back in
     step with the outputs. Returns (runs logged now, runs already there)."""
-    from .study import seed_folder
-
     root = project_root(root)
-    tracker = open_tracker(list(study.tasks), root)
+    tracker = open_tracker(list(dict.fromkeys(cell.task for cell in study.cells())), root)
     created = existing = 0
     for cell in study.cells():
         for seed in study.seeds:
-            folder = root / seed_folder(cell, seed)
+            folder = root / cell.seed_folder(seed)
             path = folder / "metrics.json"
             if not path.is_file():
                 continue

@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..core.host import one_line
-from ..study import Study, seed_folder
+from ..study import Study
+from ..training.host import one_line
 
 KEY = ["task", "model", "length"]
 RESULT_COLUMNS = [
@@ -30,7 +30,7 @@ def collect_results(study: Study, root: Path) -> pd.DataFrame:
     rows = []
     for cell in study.cells():
         for seed in study.seeds:
-            folder = seed_folder(cell, seed)
+            folder = cell.seed_folder(seed)
             path = root / folder / "metrics.json"
             row = {"task": cell.task, "model": cell.model, "length": cell.length, "seed": seed,
                    "run_dir": folder.as_posix()}
@@ -94,7 +94,7 @@ def learning_curves(study: Study, root: Path) -> pd.DataFrame:
     frames = []
     for cell in study.cells():
         for seed in study.seeds:
-            path = root / seed_folder(cell, seed) / "history.csv"
+            path = root / cell.seed_folder(seed) / "history.csv"
             if not path.is_file():
                 continue
             history = pd.read_csv(path)

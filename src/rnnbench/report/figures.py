@@ -6,6 +6,7 @@ per-run gradflow.csv and gates.npz files of the study's run folders.
 """
 from __future__ import annotations
 
+import zlib
 from pathlib import Path
 
 import matplotlib
@@ -16,26 +17,39 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from ..study import Study  # noqa: E402
+from ..tasks import Metric, resolve_task  # noqa: E402
 from .tables import cell_metric_and_baseline, seed_table, side_grid_models  # noqa: E402
 
+# The classic models keep the colours readers know from the report; any other model gets a colour
+# of its own from its name, so a new model needs no entry here.
 MODEL_COLOURS = {
     "rnn": "#d62728", "lstm": "#1f77b4", "gru": "#2ca02c",
     "rnn-numpy": "#ff9896", "lstm-numpy": "#9ecae1",
     "lstm-fb0": "#9467bd", "lstm-nfg": "#8c564b", "lstm-nog": "#e377c2", "lstm-cifg": "#7f7f7f",
     "lstm-peephole": "#bcbd22",
 }
-LOG_METRICS = {"mse", "cross_entropy"}  # metrics spanning orders of magnitude
 DPI = 110
 GATE_UNITS = 5
 
 
-def colour(model: str) -> str:
-    return MODEL_COLOURS.get(model, "#17becf")
+def colour(model: str):
+    return MODEL_COLOURS.get(model) or plt.cm.tab20(zlib.crc32(model.encode()) % 20)
 
 
-def metric_label(metric: str) -> str:
-    return {"mse": "test MSE", "accuracy": "test accuracy", "cross_entropy": "cross-entropy (nats)",
-            "bpc": "bits per character"}.get(metric, metric)
+def declared(task: str, metric: str) -> Metric:
+    """The task's own declaration of a metric: its label and axis scale (plain, when it has none)."""
+    try:
+        return resolve_task(task).metric(metric)
+    except KeyError:
+        return Metric(metric, higher_is_better=False, label=metric)
+
+
+def metric_label(task: str, metric: str) -> str:
+    return declared(task, metric).label
+
+
+def log_scale(task: str, metric: str) -> bool:
+    return declared(task, metric).log_scale
 
 
 def save(fig, path: Path) -> Path:
@@ -51,7 +65,7 @@ def empty_panel(ax, text: str) -> None:
 
 
 def main_tasks(study: Study) -> list[str]:
-    return [t for t, plan in study.tasks.items() if plan.lengths]
+    return study.task_names()
 
 
 def seed_mean_curve(runs: pd.DataFrame, column: str, geometric: bool = False, hold_last: bool = True):
@@ -95,10 +109,10 @@ def learning_curves(study: Study, summary: pd.DataFrame, curves: pd.DataFrame, p
     tasks = main_tasks(study)
     fig, axes = plt.subplots(1, len(tasks), figsize=(5.2 * len(tasks), 3.8), squeeze=False)
     for ax, task in zip(axes[0], tasks):
-        length = max(study.tasks[task].lengths)
+        length = max(study.lengths(task))
         metric, baseline = cell_metric_and_baseline(summary, task, length)
         curves_panel(ax, curves, task, length, study.models, "val_metric", baseline,
-                     f"validation {metric}", metric in LOG_METRICS)
+                     f"validation {metric_label(task, metric)}", log_scale(task, metric))
         ax.set_title(f"{task}, T={length}: mean over seeds, band = min-max", fontsize=10)
     fig.suptitle("Learning curves at each task's longest length (dashed: chance baseline)", fontsize=11)
     return save(fig, path)
@@ -126,10 +140,10 @@ def metric_vs_length(study: Study, summary: pd.DataFrame, path: Path) -> Path:
         ax.set_xticks(sorted(rows["length"].unique()))
         ax.set_xticklabels([str(n) for n in sorted(rows["length"].unique())])
         ax.minorticks_off()
-        if metric in LOG_METRICS:
+        if log_scale(task, metric):
             ax.set_yscale("log")
         ax.set_xlabel("sequence length T (log scale)")
-        ax.set_ylabel(metric_label(metric))
+        ax.set_ylabel(f"test {metric_label(task, metric)}")
         ax.set_title(f"{task}: mean over seeds, bars = 95% t-interval", fontsize=10)
         ax.legend(fontsize=7)
         ax.grid(alpha=0.3)
@@ -145,7 +159,7 @@ def read_flow(results: pd.DataFrame, root: Path, task: str, model: str, length: 
 
 
 def flow_lengths(study: Study, task: str) -> list[int]:
-    lengths = sorted(study.tasks[task].lengths)
+    lengths = sorted(study.lengths(task))
     middle = [n for n in lengths if n >= 50][:1] or lengths[len(lengths) // 2 : len(lengths) // 2 + 1]
     return sorted(set(middle + lengths[-1:]))
 
@@ -245,7 +259,7 @@ def grad_norm(study: Study, curves: pd.DataFrame, path: Path) -> Path:
     tasks = main_tasks(study)
     fig, axes = plt.subplots(1, len(tasks), figsize=(5.2 * len(tasks), 3.8), squeeze=False)
     for ax, task in zip(axes[0], tasks):
-        length = max(study.tasks[task].lengths)
+        length = max(study.lengths(task))
         curves_panel(ax, curves, task, length, study.models, "grad_norm", None,
                      "gradient norm before clipping", log=True, hold_last=False)
         ax.set_title(f"{task}, T={length}: mean over each evaluation window", fontsize=10)
@@ -283,9 +297,9 @@ def side_grid_bars(study: Study, summary: pd.DataFrame, path: Path, grid: str, t
     ax.axhline(rows["baseline"].iloc[0], color="black", linestyle="--", linewidth=1, label="baseline")
     ax.set_xticks(positions)
     ax.set_xticklabels(labels, fontsize=7)
-    if metric in LOG_METRICS:
+    if log_scale(side.task, metric):
         ax.set_yscale("log")
-    ax.set_ylabel(metric_label(metric))
+    ax.set_ylabel(f"test {metric_label(side.task, metric)}")
     ax.set_title(f"{title} ({side.task}): mean over seeds, bars = 95% t-interval", fontsize=10)
     ax.legend(fontsize=7)
     ax.grid(alpha=0.3, axis="y")
@@ -303,7 +317,7 @@ def reference_curves(study: Study, curves: pd.DataFrame, summary: pd.DataFrame, 
     for ax, (reference, fused) in zip(axes[0], pairs):
         metric, baseline = cell_metric_and_baseline(summary, side.task, length)
         curves_panel(ax, curves, side.task, length, [fused, reference], "val_metric", baseline,
-                     f"validation {metric}", metric in LOG_METRICS)
+                     f"validation {metric_label(side.task, metric)}", log_scale(side.task, metric))
         ax.set_title(f"{fused} (torch fused) vs {reference} (NumPy), {side.task} T={length}", fontsize=9)
     fig.suptitle("The from-scratch NumPy models learn like the fused ones: same init, same batches", fontsize=11)
     return save(fig, path)

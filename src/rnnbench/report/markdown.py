@@ -106,7 +106,7 @@ def published_section(anchors: pd.DataFrame) -> str:
 
 def findings(critical: pd.DataFrame, study: Study) -> str:
     lines = []
-    for task in study.tasks:
+    for task in study.task_names():
         own = critical[(critical["task"] == task) & critical["model"].isin(study.models)]
         if own.empty:
             continue
@@ -118,15 +118,14 @@ def findings(critical: pd.DataFrame, study: Study) -> str:
 def why(decay: pd.DataFrame, study: Study) -> str:
     """The gradient story in one line: the h_0 / h_T gradient ratio at each task's longest length."""
     lines = []
-    for task, plan in study.tasks.items():
-        if not plan.lengths:
-            continue
-        rows = decay[(decay["task"] == task) & (decay["length"] == max(plan.lengths))
+    for task in study.task_names():
+        longest = max(study.lengths(task))
+        rows = decay[(decay["task"] == task) & (decay["length"] == longest)
                      & decay["model"].isin(study.models) & (decay["runs"] > 0)]
         if rows.empty:
             continue
         parts = [f"{r.model} {number(r.ratio_init, 2)} → {number(r.ratio_trained, 2)}" for r in rows.itertuples()]
-        lines.append(f"- **why ({task}, T={max(plan.lengths)})**: ‖∂L/∂h₀‖/‖∂L/∂h_T‖ at initialisation → after "
+        lines.append(f"- **why ({task}, T={longest})**: ‖∂L/∂h₀‖/‖∂L/∂h_T‖ at initialisation → after "
                      "training, median over seeds: " + "; ".join(parts) + ".")
     return "\n".join(lines)
 
@@ -177,7 +176,7 @@ def render(study: Study, results: pd.DataFrame, summary: pd.DataFrame, critical:
              "(solved rules per task are in the README).", "",
              findings(critical, study), why(decay, study), "",
              "## Critical length", "", critical_section(critical), ""]
-    for task in study.tasks:
+    for task in study.task_names():
         rows = main[main["task"] == task]
         if rows.empty:
             continue

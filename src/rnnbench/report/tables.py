@@ -88,10 +88,8 @@ def mean_learning_curves(study, summary: pd.DataFrame, curves: pd.DataFrame) -> 
     """`dvc plots show` data: each task's validation curve at its longest length, mean over seeds
     per model (a run that stopped early holds its last value)."""
     frames = []
-    for task, plan in study.tasks.items():
-        if not plan.lengths:
-            continue
-        length = max(plan.lengths)
+    for task in study.task_names():
+        length = max(study.lengths(task))
         cell = curves[(curves["task"] == task) & (curves["length"] == length) & curves["model"].isin(study.models)]
         _, baseline = cell_metric_and_baseline(summary, task, length)
         for model, runs in cell.groupby("model", sort=False):

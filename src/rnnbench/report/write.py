@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..core.run_outputs import write_atomic
+from ..training.run_outputs import write_atomic
 from ..study import Study
 from . import figures
 from .aggregate import collect_results, learning_curves, metrics_tree, summarise

@@ -1,11 +1,8 @@
-"""The task registry: name -> task. Each task lives in its own module."""
-from .adding import AddingProblem
-from .base import Dataset, SolvedRule, Task
-from .charlm import CharLanguageModel
-from .copy import CopyMemory
-from .sine import SinePrediction
-from .xor import TemporalXor
+"""The tasks: one module each, registered where defined (`@TASKS.register("adding")`)."""
+from ..registry import import_submodules
+from .base import TASKS, Metric, SolvedRule, Task, resolve_task
+from .dataset import Dataset
 
-TASKS: dict[str, Task] = {t.name: t for t in (AddingProblem(), TemporalXor(), CopyMemory(), SinePrediction(), CharLanguageModel())}
+import_submodules(__name__, __path__)
 
-__all__ = ["TASKS", "Dataset", "SolvedRule", "Task"]
+__all__ = ["TASKS", "Dataset", "Metric", "SolvedRule", "Task", "resolve_task"]

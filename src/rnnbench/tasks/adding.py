@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..config import require_positive
-from .base import REGRESSION_LAST, SolvedRule, Task
+from .base import REGRESSION_LAST, TASKS, Metric, Task
 
 BASELINE_MSE = 1.0 / 6.0
 
@@ -44,16 +44,15 @@ def draw_values_with_zero_markers(x: np.ndarray, rng: np.random.Generator) -> No
         pairs[start : start + len(chunk)] = chunk
 
 
+@TASKS.register("adding")
 class AddingProblem(Task):
-    name = "adding"
     output_kind = REGRESSION_LAST
     min_length = 2
-    metric = "mse"
-    higher_is_better = False
+    metrics = (Metric("mse", higher_is_better=False, label="MSE", log_scale=True),)
     Options = AddingOptions
+    solved_option = "solved_mse"
 
     def validate_options(self, options, key):
-        super().validate_options(options, key)
         require_positive(f"{key}.solved_mse", options.solved_mse, integer=False)
 
     def generate(self, n, length, rng, options):
@@ -76,5 +75,4 @@ class AddingProblem(Task):
         return x, y
 
     def describe(self, length, options, splits):
-        return dict(input_size=2, output_size=1, baseline=BASELINE_MSE,
-                    solved=SolvedRule("mse", options.solved_mse, higher_is_better=False))
+        return dict(input_size=2, output_size=1, baseline=BASELINE_MSE)

@@ -7,14 +7,17 @@ test text is ever seen in training. Baseline: the corpus' unigram entropy in bit
 """
 from __future__ import annotations
 
+import math
 import sysconfig
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from ..config import ConfigError, require_positive
-from .base import CLASS_SEQ, SPLITS, Dataset, SolvedRule, Task, split_rng
+from .base import CLASS_SEQ, TASKS, Metric, Task, split_rng
+from .dataset import SPLITS
 
 SPLIT_FRACTIONS = {"train": (0.0, 0.9), "val": (0.9, 0.95), "test": (0.95, 1.0)}
 
@@ -52,16 +55,15 @@ def unigram_entropy_bits(codes: np.ndarray, vocab_size: int) -> float:
     return float(-(p * np.log2(p)).sum())
 
 
+@TASKS.register("charlm")
 class CharLanguageModel(Task):
-    name = "charlm"
     output_kind = CLASS_SEQ
     min_length = 2
-    metric = "bpc"
-    higher_is_better = False
+    metrics = (Metric("bpc", higher_is_better=False, label="bits per character"),)
     Options = CharLmOptions
+    solved_option = "solved_bpc"
 
     def validate_options(self, options, key):
-        super().validate_options(options, key)
         require_positive(f"{key}.corpus_chars", options.corpus_chars)
         require_positive(f"{key}.solved_bpc", options.solved_bpc, integer=False)
         if options.corpus:
@@ -71,6 +73,7 @@ class CharLanguageModel(Task):
             read_corpus(options, key)
 
     def build(self, length, data, options):
+        options = self.parse_options(options, "task.options")
         text = read_corpus(options)
         vocab = sorted(set(text))
         lookup = {ch: i for i, ch in enumerate(vocab)}
@@ -87,11 +90,12 @@ class CharLanguageModel(Task):
             starts = lo + split_rng(data, self.name, length, split).integers(0, hi - lo - length, sizes[split])
             windows = codes[starts[:, None] + np.arange(length + 1)[None, :]]
             splits[split] = (windows[:, :-1], windows[:, 1:])
-        return Dataset(
-            task=self.name, length=length, output_kind=self.output_kind, input_size=len(vocab),
-            output_size=len(vocab), metric=self.metric, higher_is_better=False,
-            baseline=unigram_entropy_bits(codes, len(vocab)),
-            solved=SolvedRule("bpc", options.solved_bpc, higher_is_better=False), splits=splits,
-            extra={"vocab": "".join(vocab), "corpus_chars": int(codes.size),
-                   "corpus": options.corpus or "python-stdlib"},
-        )
+        return self.dataset(length, options, splits, input_size=len(vocab), output_size=len(vocab),
+                            baseline=unigram_entropy_bits(codes, len(vocab)),
+                            extra={"vocab": "".join(vocab), "corpus_chars": int(codes.size),
+                                   "corpus": options.corpus or "python-stdlib"})
+
+    def evaluate(self, out: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
+        result = super().evaluate(out, y)
+        result["bpc"] = result["cross_entropy"] / math.log(2)
+        return result

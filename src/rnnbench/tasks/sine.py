@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..config import ConfigError, require_non_negative, require_positive
-from .base import REGRESSION_SEQ, SolvedRule, Task
+from .base import REGRESSION_SEQ, TASKS, Metric, Task
 
 
 @dataclass(frozen=True)
@@ -23,16 +23,15 @@ class SineOptions:
     solved_mse: float = 0.02
 
 
+@TASKS.register("sine")
 class SinePrediction(Task):
-    name = "sine"
     output_kind = REGRESSION_SEQ
     min_length = 2
-    metric = "mse"
-    higher_is_better = False
+    metrics = (Metric("mse", higher_is_better=False, label="MSE", log_scale=True),)
     Options = SineOptions
+    solved_option = "solved_mse"
 
     def validate_options(self, options, key):
-        super().validate_options(options, key)
         for name in ("min_frequency", "max_frequency", "min_amplitude", "max_amplitude", "solved_mse"):
             require_positive(f"{key}.{name}", getattr(options, name), integer=False)
         require_non_negative(f"{key}.noise_std", options.noise_std)
@@ -53,5 +52,4 @@ class SinePrediction(Task):
     def describe(self, length, options, splits):
         x, y = splits["test"]
         repeat_last = float(np.mean((x[..., 0] - y) ** 2))
-        return dict(input_size=1, output_size=1, baseline=repeat_last,
-                    solved=SolvedRule("mse", options.solved_mse, higher_is_better=False))
+        return dict(input_size=1, output_size=1, baseline=repeat_last)

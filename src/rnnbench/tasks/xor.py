@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..config import require_unit_interval
-from .base import CLASS_LAST, SolvedRule, Task
+from .base import CLASS_LAST, TASKS, Metric, Task
 
 
 @dataclass(frozen=True)
@@ -18,16 +18,15 @@ class XorOptions:
     solved_accuracy: float = 0.99
 
 
+@TASKS.register("xor")
 class TemporalXor(Task):
-    name = "xor"
     output_kind = CLASS_LAST
     min_length = 2
-    metric = "accuracy"
-    higher_is_better = True
+    metrics = (Metric("accuracy", higher_is_better=True, label="accuracy"),)
     Options = XorOptions
+    solved_option = "solved_accuracy"
 
     def validate_options(self, options, key):
-        super().validate_options(options, key)
         require_unit_interval(f"{key}.solved_accuracy", options.solved_accuracy)
 
     def generate(self, n, length, rng, options):
@@ -39,5 +38,4 @@ class TemporalXor(Task):
         return x, (first ^ last).astype(np.int64)
 
     def describe(self, length, options, splits):
-        return dict(input_size=1, output_size=2, baseline=0.5,
-                    solved=SolvedRule("accuracy", options.solved_accuracy, higher_is_better=True))
+        return dict(input_size=1, output_size=2, baseline=0.5)

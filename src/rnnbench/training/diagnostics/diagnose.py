@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from ...config import RunConfig
-from ..dataset import Dataset
+from ...models import Network
+from ...tasks import Dataset, Task
 from .gate_activity import gate_statistics, gate_traces
 from .gradient_flow import gradient_flow
 
@@ -19,12 +19,19 @@ TRACE_SEQUENCES = 4
 @dataclass
 class Diagnosis:
     flow_rows: list[dict[str, float]]  # gradflow.csv: t, phase, norm_h, norm_c
-    metrics: dict[str, float]  # grad_* and gate_* summaries, merged into the final record
+    metrics: dict[str, float | str]  # grad_* and gate_* summaries, merged into the final record
     traces: dict[str, np.ndarray] = field(default_factory=dict)  # gates.npz
 
 
-def diagnose(config: RunConfig, dataset: Dataset, initial: torch.nn.Module, trained: torch.nn.Module | None) -> Diagnosis:
+def unavailable(reason: str) -> Diagnosis:
+    """No gradflow.csv or gates.npz; the record says why under `diagnostics`."""
+    return Diagnosis([], {"diagnostics": f"unavailable: {reason}"})
+
+
+def diagnose(task: Task, dataset: Dataset, initial: Network, trained: Network | None) -> Diagnosis:
     """initial: the model as it was at step 0 (same seed); trained: None when the run diverged."""
+    if not initial.can_unroll:
+        return unavailable(f"the cell {type(initial.rnn).__qualname__} has no unroll(x, trace) method")
     device = next(initial.parameters()).device
     x_all, y_all = dataset.splits["test"]
     x = torch.from_numpy(np.ascontiguousarray(x_all[:FLOW_BATCH])).to(device)
@@ -33,7 +40,7 @@ def diagnose(config: RunConfig, dataset: Dataset, initial: torch.nn.Module, trai
     for phase, model in (("init", initial), ("trained", trained)):
         if model is None:
             continue
-        flow = gradient_flow(model, dataset, x, y)
+        flow = gradient_flow(model, task, x, y)
         rows += [{"t": t, "phase": phase, "norm_h": float(h), "norm_c": float(c)}
                  for t, (h, c) in enumerate(zip(flow.norm_h, flow.norm_c))]
         metrics.update({f"grad_{k}_{phase}": v for k, v in flow.summary().items()})

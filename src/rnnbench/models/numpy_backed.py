@@ -15,9 +15,9 @@ import functools
 import torch
 import torch.nn as nn
 
-from ..reference import cells
-
-NUMPY_REFERENCE = {"rnn-numpy": "rnn", "lstm-numpy": "lstm"}
+from .fused import FusedUnroll, set_forget_bias
+from .network import MODELS
+from .reference import cells
 
 
 @functools.lru_cache(maxsize=1)
@@ -61,7 +61,7 @@ class ReferenceLayer(torch.autograd.Function):
         return (None, back(dx, x), *(back(grads[name], w) for name in cells.WEIGHT_NAMES))
 
 
-class NumpyBackedStack(nn.Module):
+class NumpyBackedStack(FusedUnroll, nn.Module):
     """Layers of the NumPy reference with nn.RNN's parameter names and call convention."""
 
     def __init__(self, kind: str, input_size: int, hidden_size: int, num_layers: int):
@@ -76,3 +76,16 @@ class NumpyBackedStack(nn.Module):
         for k in range(self.num_layers):
             x = ReferenceLayer.apply(self.kind, x, *(getattr(self, f"{name}_l{k}") for name in cells.WEIGHT_NAMES))
         return x, None
+
+
+@MODELS.register("rnn-numpy")
+class RNNNumpy(NumpyBackedStack):
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int):
+        super().__init__("rnn", input_size, hidden_size, num_layers)
+
+
+@MODELS.register("lstm-numpy")
+class LSTMNumpy(NumpyBackedStack):
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int, forget_bias: float = 1.0):
+        super().__init__("lstm", input_size, hidden_size, num_layers)
+        set_forget_bias(self, forget_bias)

@@ -1,8 +1,6 @@
-"""The in-memory dataset every task produces, as the trainer reads it: arrays per split, how the
-model's output is read, and the task's headline metric, baseline and "solved" rule. It lives in the
-core because it decides results (loading, the checksum, the solved rule); the generators that make
-datasets are in rnnbench.tasks, and their output reaches the train stages as the data/ folders.
-"""
+"""The dataset a task produces: arrays per split and the facts recorded beside them in meta.json
+(how the output is read, the headline metric, the memoryless baseline, the solved rule). The
+checksum covers the arrays, so a run records exactly which data it saw."""
 from __future__ import annotations
 
 import dataclasses
@@ -15,12 +13,6 @@ from typing import Any, Mapping
 import numpy as np
 
 SPLITS = ("train", "val", "test")
-
-# How a model's output is read: one value / class at the last step, or one per step.
-REGRESSION_LAST = "regression_last"
-CLASS_LAST = "class_last"
-REGRESSION_SEQ = "regression_seq"
-CLASS_SEQ = "class_seq"
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ import torch
 
 from ..config import RunConfig
 from .host import describe
-from .train import RunResult
+from .trainer import RunResult
 
 METRICS_FILE = "metrics.json"
 HISTORY_FILE = "history.csv"

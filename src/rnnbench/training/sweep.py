@@ -28,41 +28,53 @@ from typing import Callable
 
 import torch
 
+from ..config import RunConfig, seed_folder
 from ..progress import TrainingBar, finished_line
+from ..tasks import Dataset, resolve_task
+from .diagnostics.diagnose import diagnose, unavailable
 from .run_outputs import write_record, write_run
-from ..study import Cell, Study, seed_folder
-from .dataset import Dataset
-from .diagnostics.diagnose import diagnose
-from .train import initial_model, resolve_device, train
+from .trainer import initial_model, resolve_device, train
 
 
-def failed_record(cell: Cell, seed: int, config, error: BaseException | str) -> dict:
+def failed_record(config: RunConfig, error: BaseException | str) -> dict:
     cause = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
-    return {"task": cell.task, "model": cell.model, "length": cell.length, "seed": seed, "failed": True,
-            "error": cause, "solved": False, "diverged": False, "config": config.to_dict()}
+    return {"task": config.task.name, "model": config.model.name, "length": config.task.length, "seed": config.seed,
+            "failed": True, "error": cause, "solved": False, "diverged": False, "config": config.to_dict()}
 
 
-def record_failure(study: Study, cell: Cell, seed: int, root: Path, error: BaseException | str) -> dict:
-    record = write_record(root / seed_folder(cell, seed), failed_record(cell, seed, study.run_config(cell, seed), error))
-    print(f"FAILED {cell.task} {cell.model} T={cell.length} seed={seed}: {record['error']}", file=sys.stderr, flush=True)
+def record_failure(config: RunConfig, folder: Path, error: BaseException | str) -> dict:
+    record = write_record(folder, failed_record(config, error))
+    print(f"FAILED {config.task.name} {config.model.name} T={config.task.length} seed={config.seed}: {record['error']}",
+          file=sys.stderr, flush=True)
     return record
 
 
-def train_seed(study: Study, cell: Cell, dataset: Dataset, data_checksum: str, root: Path, seed: int,
-               redraw: bool = True) -> dict:
-    """Train one seed of `cell` into root/runs/...; returns its final record (failed or not)."""
-    config = study.run_config(cell, seed)
-    bar = TrainingBar(f"{cell.model} {cell.task} T={cell.length} s{seed}", dataset.metric, redraw=redraw)
+def train_seed(config: RunConfig, dataset: Dataset, data_checksum: str, folder: Path, redraw: bool = True) -> dict:
+    """Train one run into `folder`; returns its final record (failed or not).
+
+    Everything after the arguments is guarded: a seed that raises in training or while writing its
+    outputs is recorded as failed with its cause, and a failure of the diagnostics (which run
+    after training, on user code too) costs only the diagnostics."""
+    bar = TrainingBar(f"{config.model.name} {config.task.name} T={config.task.length} s{config.seed}",
+                      resolve_task(config.task.name).headline.name, redraw=redraw)
     try:
         result = train(config, dataset, on_eval=bar)
     except Exception as error:  # noqa: BLE001 -- one bad run must not end the sweep
         bar.close()
         traceback.print_exc(file=sys.stderr)
-        return record_failure(study, cell, seed, root, error)
+        return record_failure(config, folder, error)
     bar.close()
-    diagnosis = diagnose(config, dataset, initial_model(config, dataset),
-                         None if result.final["diverged"] else result.model)
-    record = write_run(root / seed_folder(cell, seed), config, result, data_checksum, diagnosis)
+    try:
+        diagnosis = diagnose(resolve_task(config.task.name), dataset, initial_model(config, dataset),
+                             None if result.final["diverged"] else result.model)
+    except Exception as error:  # noqa: BLE001
+        traceback.print_exc(file=sys.stderr)
+        diagnosis = unavailable(f"failed: {type(error).__name__}: {error}")
+    try:
+        record = write_run(folder, config, result, data_checksum, diagnosis)
+    except Exception as error:  # noqa: BLE001
+        traceback.print_exc(file=sys.stderr)
+        return record_failure(config, folder, error)
     print(finished_line(result.final), flush=True)
     return record
 
@@ -71,37 +83,39 @@ def usable_cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
-def cell_device(study: Study, cell: Cell) -> torch.device:
-    return resolve_device(study.run_config(cell, study.seeds[0]).train.device)
-
-
-def seed_process_count(study: Study, device: torch.device) -> int:
+def seed_process_count(seed_processes: int | str, seeds: int, device: torch.device) -> int:
     """How many of a cell's seeds train at once: `seed_processes`, where `auto` is every seed (at
     most two per core) on a CPU and one on a GPU."""
-    seeds = len(study.seeds)
-    if study.seed_processes != "auto":
-        return min(seeds, study.seed_processes)
+    if seed_processes != "auto":
+        return min(seeds, seed_processes)
     return 1 if device.type != "cpu" else min(seeds, 2 * usable_cores())
 
 
-def train_cell(study: Study, cell: Cell, dataset: Dataset, root: Path) -> list[dict]:
-    """Train all seeds of `cell` into root/runs/...; returns the final records in seed order."""
-    device = cell_device(study, cell)
+def train_cell(configs: list[RunConfig], dataset: Dataset, out: Path, seed_processes: int | str = "auto") -> list[dict]:
+    """Train every seed's config of one cell into out/seed<s>/; returns the final records in seed order."""
+    device = resolve_device(configs[0].train.device)
     checksum = dataset.checksum()  # once per cell: every seed trains on the same arrays
-    processes = seed_process_count(study, device)
+    processes = seed_process_count(seed_processes, len(configs), device)
     if processes == 1:
         with one_torch_thread():
-            return [train_seed(study, cell, dataset, checksum, root, seed) for seed in study.seeds]
-    train_one = functools.partial(train_seed, study, cell, dataset, checksum, root)
-    records = in_processes(train_one, study.seeds, processes, device)
-    for seed in study.seeds:
+            return [train_seed(config, dataset, checksum, seed_folder(out, config.seed)) for config in configs]
+    by_seed = {config.seed: config for config in configs}
+    train_one = functools.partial(train_config_seed, by_seed, dataset, checksum, out)
+    records = in_processes(train_one, list(by_seed), processes, device)
+    for seed, config in by_seed.items():
         if seed not in records:
             # A worker died (killed, out of memory, a crash in native code) and took the pool down
             # with it: retry each unfinished seed alone, so only the seed that kills its process fails.
             retried = in_processes(train_one, (seed,), 1, device)
             records[seed] = retried.get(seed) or record_failure(
-                study, cell, seed, root, "the process training this seed died (killed, out of memory or a native crash)")
-    return [records[seed] for seed in study.seeds]
+                config, seed_folder(out, seed), "the process training this seed died (killed, out of memory or a native crash)")
+    return [records[config.seed] for config in configs]
+
+
+def train_config_seed(by_seed: dict[int, RunConfig], dataset: Dataset, checksum: str, out: Path, seed: int,
+                      redraw: bool) -> dict:
+    """train_seed by seed number, the form the process pool calls."""
+    return train_seed(by_seed[seed], dataset, checksum, seed_folder(out, seed), redraw)
 
 
 @contextlib.contextmanager

@@ -9,11 +9,9 @@ SIGMOID_GATES = {"i", "f", "o", "r", "z"}  # saturation below 0.1 / above 0.9 is
 
 @torch.no_grad()
 def gate_traces(model: torch.nn.Module, x: torch.Tensor) -> dict[str, np.ndarray]:
-    """Every gate (LSTM: i f g o and the cell state c; GRU: r z n) as [B, T, H] arrays."""
-    net = model.unrolled()
-    if net.kind == "rnn":
-        return {}
-    traced = net.rnn.unroll(net.encode(x), trace=True)
+    """Every gate the cell reports (LSTM: i f g o and the cell state c; GRU: r z n; the tanh RNN
+    none) as [B, T, H] arrays. model: a Network whose cell can unroll."""
+    traced = model.rnn.unroll(model.encode(x), trace=True)
     return {name: value.cpu().numpy() for name, value in traced.gates.items()}
 
 

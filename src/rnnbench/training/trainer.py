@@ -1,4 +1,4 @@
-"""The training loop: a RunConfig and a Dataset in, a history and a final record out.
+"""The training loop: a RunConfig and its Dataset in, a history and a final record out.
 
 No tracking and no files here. The loop keeps data on the device, draws the whole batch order up
 front from a seeded CPU generator (so CPU runs are bit-for-bit repeatable), and reads values back
@@ -15,10 +15,10 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from . import objectives
 from ..config import RunConfig
-from .models import build_model, parameter_count
-from .dataset import Dataset
+from ..models import build_network, parameter_count
+from ..tasks import Dataset, Task, resolve_task
+from ..tasks.base import PER_STEP
 
 
 @dataclass
@@ -41,13 +41,13 @@ def to_device(split: tuple[np.ndarray, np.ndarray], device: torch.device) -> tup
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, dataset: Dataset, x: torch.Tensor, y: torch.Tensor, batch_size: int) -> dict[str, float]:
+def evaluate(model: nn.Module, task: Task, x: torch.Tensor, y: torch.Tensor, batch_size: int) -> dict[str, float]:
     was_training = model.training
     model.eval()
     totals: dict[str, torch.Tensor] = {}
     for start in range(0, x.shape[0], batch_size):
         xb, yb = x[start : start + batch_size], y[start : start + batch_size]
-        for name, value in objectives.metrics(dataset, model(xb), yb).items():
+        for name, value in task.evaluate(model(xb), yb).items():
             totals[name] = totals.get(name, 0.0) + value * xb.shape[0]
     model.train(was_training)
     names = list(totals)
@@ -68,12 +68,15 @@ EvalCallback = Callable[[dict[str, float], int], None]
 def initial_model(config: RunConfig, dataset: Dataset) -> nn.Module:
     """The model exactly as a run with this config starts (seeded initialisation)."""
     torch.manual_seed(config.seed)
-    return build_model(config.model, dataset).to(resolve_device(config.train.device))
+    network = build_network(config.model, dataset.input_size, dataset.output_size, dataset.output_kind in PER_STEP)
+    return network.to(resolve_device(config.train.device))
 
 
 def train(config: RunConfig, dataset: Dataset, on_eval: EvalCallback | None = None) -> RunResult:
     cfg = config.train
     device = resolve_device(cfg.device)
+    task = resolve_task(config.task.name)
+    solved = task.solved_rule(config.task.options)  # from the config, not from the data folder
     model = initial_model(config, dataset)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.Adam(params, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
@@ -96,7 +99,7 @@ def train(config: RunConfig, dataset: Dataset, on_eval: EvalCallback | None = No
     model.train()
     for step in range(1, cfg.steps + 1):
         idx = order[step - 1]
-        loss = objectives.loss(dataset.output_kind, model(x_train[idx]), y_train[idx])
+        loss = task.loss(model(x_train[idx]), y_train[idx])
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         grad_norm = nn.utils.clip_grad_norm_(params, max_norm)
@@ -110,7 +113,7 @@ def train(config: RunConfig, dataset: Dataset, on_eval: EvalCallback | None = No
 
         train_loss, mean_norm, peak_norm = (torch.stack([loss_sum, norm_sum, norm_max]) / torch.tensor(
             [since_eval, since_eval, 1.0], device=device)).tolist()
-        val = evaluate(model, dataset, x_val, y_val, cfg.eval_batch_size)
+        val = evaluate(model, task, x_val, y_val, cfg.eval_batch_size)
         now = time.perf_counter()
         record = {"step": step, "train_loss": train_loss, "grad_norm": mean_norm, "grad_norm_max": peak_norm,
                   **{f"val_{k}": v for k, v in val.items()},
@@ -123,20 +126,20 @@ def train(config: RunConfig, dataset: Dataset, on_eval: EvalCallback | None = No
         if not (math.isfinite(train_loss) and math.isfinite(val["loss"])):
             diverged = True  # a non-finite loss ends this run, never the sweep
             break
-        if solved_step is None and dataset.solved.is_solved(val):
+        if solved_step is None and solved.is_solved(val):
             solved_step = step
             if cfg.early_stop:
                 break
 
     wall = time.perf_counter() - start
     x_test, y_test = to_device(dataset.splits["test"], device)
-    test = {k: math.nan for k in val} if diverged else evaluate(model, dataset, x_test, y_test, cfg.eval_batch_size)
+    test = {k: math.nan for k in val} if diverged else evaluate(model, task, x_test, y_test, cfg.eval_batch_size)
     final = {
-        "task": dataset.task, "model": config.model.name, "length": dataset.length, "seed": config.seed,
-        "metric": dataset.metric, "test_metric": test[dataset.metric],
+        "task": config.task.name, "model": config.model.name, "length": config.task.length, "seed": config.seed,
+        "metric": task.headline.name, "test_metric": test[task.headline.name],
         **{f"test_{k}": v for k, v in test.items()},
         "baseline": dataset.baseline,
-        "solved": (not diverged) and dataset.solved.is_solved(test),
+        "solved": (not diverged) and solved.is_solved(test),
         "solved_step": solved_step, "diverged": diverged, "steps": step,
         "wall_s": wall, "steps_per_s": step / wall if wall > 0 else math.nan,
         "device": str(device), "n_params": parameter_count(model),

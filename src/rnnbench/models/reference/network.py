@@ -1,5 +1,6 @@
 """A whole character-level model in NumPy: recurrent layers, a softmax head read at every step,
-cross-entropy, a training step (BPTT, global-norm clipping, Adam) and sampling with a temperature.
+and sampling with a temperature. (Its training loop, written the tutorials' way with NumPy Adam and
+clipping, lives beside the tests that check it against torch: tests/numpy_training.py.)
 
 `ReferenceNet.from_torch` loads the weights of a trained `RecurrentNet` (rnn or lstm, any depth),
 so text can be sampled from the study's own charlm runs without torch's graph machinery.
@@ -11,7 +12,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import cells
-from .optim import Adam, clip_global_norm
 
 
 def one_hot(codes: np.ndarray, size: int) -> np.ndarray:
@@ -41,13 +41,15 @@ class ReferenceNet:
 
     @classmethod
     def from_torch(cls, net) -> "ReferenceNet":
-        """net: a RecurrentNet with a fused nn.RNN / nn.LSTM (per-step head)."""
-        if net.kind not in cells.GATE_COUNT:
-            raise ValueError(f"the NumPy reference implements rnn and lstm, not {net.kind!r}")
+        """net: a models.Network whose cell has nn.RNN's parameter names and a `kind` of rnn or lstm
+        (rnn, lstm, rnn-numpy, lstm-numpy), with a per-step head."""
+        kind = getattr(net.rnn, "kind", None)
+        if kind not in cells.GATE_COUNT:
+            raise ValueError(f"the NumPy reference implements rnn and lstm, not {kind!r}")
         fused = net.rnn
         layers = [{name: getattr(fused, f"{name}_l{k}").detach().cpu().double().numpy().copy()
                    for name in cells.WEIGHT_NAMES} for k in range(fused.num_layers)]
-        return cls(net.kind, layers, net.head.weight.detach().cpu().double().numpy().copy(),
+        return cls(kind, layers, net.head.weight.detach().cpu().double().numpy().copy(),
                    net.head.bias.detach().cpu().double().numpy().copy())
 
     @property
@@ -67,30 +69,6 @@ class ReferenceNet:
             x, cache = cells.forward(self.kind, w, x)
             caches.append(cache)
         return x @ self.head_weight.T + self.head_bias, (x, caches)
-
-    def loss_and_grads(self, codes: np.ndarray, targets: np.ndarray) -> tuple[float, dict[str, np.ndarray]]:
-        """Mean cross-entropy over every position (as F.cross_entropy) and its gradients."""
-        logits, (top, caches) = self.forward(codes)
-        probs = softmax(logits)
-        batch, steps = targets.shape
-        picked = np.take_along_axis(probs, targets[..., None], -1)[..., 0]
-        loss = float(-np.log(picked).mean())
-        dlogits = probs
-        np.add.at(dlogits, (np.arange(batch)[:, None], np.arange(steps)[None, :], targets), -1.0)
-        dlogits /= batch * steps
-        grads = {"head.weight": np.einsum("btv,bth->vh", dlogits, top), "head.bias": dlogits.sum((0, 1))}
-        dh = dlogits @ self.head_weight
-        for k in reversed(range(len(self.layers))):
-            layer_grads, dh = cells.backward(self.kind, self.layers[k], caches[k], dh)
-            grads.update({f"l{k}.{name}": g for name, g in layer_grads.items()})
-        return loss, grads
-
-    def train_step(self, codes: np.ndarray, targets: np.ndarray, optimizer: Adam, clip_norm: float) -> tuple[float, float]:
-        """One step: BPTT, clip (0 = off), Adam. Returns (loss, gradient norm before clipping)."""
-        loss, grads = self.loss_and_grads(codes, targets)
-        norm = clip_global_norm(grads, clip_norm if clip_norm > 0 else float("inf"))
-        optimizer.step(self.params(), grads)
-        return loss, norm
 
     def sample(self, prime: list[int], length: int, temperature: float, rng: np.random.Generator) -> list[int]:
         """Feed `prime`, then draw `length` codes one at a time from softmax(logits / temperature):

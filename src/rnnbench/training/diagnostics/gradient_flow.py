@@ -3,7 +3,8 @@ sequence, averaged over a fixed batch.
 
 This is the quantity behind the vanishing-gradient argument (dL/dh_t = dL/dh_T * prod dh_k/dh_{k-1});
 the gradient of the parameters after one backward pass does not show decay through time. The fused
-kernels never expose h_t, so the run's weights are loaded into the step-by-step twin of the network.
+kernels never expose h_t: a model's cell provides them through its optional `unroll` (for the fused
+cells, the same weights in the step-by-step twin; rnnbench.models.network).
 """
 from __future__ import annotations
 
@@ -14,8 +15,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .. import objectives
-from ..dataset import CLASS_SEQ, REGRESSION_SEQ, Dataset
+from ...models import Network
+from ...tasks import Task
+from ...tasks.base import PER_STEP
 
 
 def state_gradient_norms(loss: torch.Tensor, states: list[torch.Tensor]) -> np.ndarray:
@@ -49,24 +51,24 @@ class GradientFlow:
                 "ratio_first_last": float(self.norm_h[0] / last) if last > 0 else math.nan}
 
 
-def final_step_loss(dataset: Dataset, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+def final_step_loss(task: Task, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """The task loss at the end of the sequence (per-step tasks: the last step's loss only)."""
-    if dataset.output_kind in (CLASS_SEQ, REGRESSION_SEQ):
+    if task.output_kind in PER_STEP:
         out, y = out[:, -1], y[:, -1]
-    return objectives.loss(dataset.output_kind, out, y)
+    return task.loss(out, y)
 
 
-def gradient_flow(model: torch.nn.Module, dataset: Dataset, x: torch.Tensor, y: torch.Tensor) -> GradientFlow:
-    """model: a RecurrentNet (fused or unrolled); x, y: a fixed batch on the model's device.
+def gradient_flow(model: Network, task: Task, x: torch.Tensor, y: torch.Tensor) -> GradientFlow:
+    """model: a Network whose cell can unroll; x, y: a fixed batch on the model's device.
     Measured in float64 on a copy: a vanilla RNN's gradient at t=0 underflows float32 by T=100."""
-    net = copy.deepcopy(model.unrolled()).double()
+    net = copy.deepcopy(model).double()
     if x.is_floating_point():
         x = x.double()
     if y.is_floating_point():
         y = y.double()
     with torch.enable_grad():
         unrolled = net.rnn.unroll(net.encode(x))
-        loss = final_step_loss(dataset, net.read_out(unrolled.output), y)
+        loss = final_step_loss(task, net.read_out(unrolled.output), y)
         norm_h = state_gradient_norms(loss, unrolled.hidden)
         norm_c = state_gradient_norms(loss, unrolled.cell) if unrolled.cell else np.full_like(norm_h, np.nan)
     return GradientFlow(norm_h, norm_c)

@@ -4,7 +4,7 @@ They use PyTorch's weight layout (weight_ih [G*H, I], weight_hh [G*H, H], bias_i
 stacked in PyTorch's order), so the weights of a trained fused nn.LSTM / nn.GRU / nn.RNN load
 directly and the outputs match it to float tolerance. They serve three purposes: gate traces,
 gradients with respect to every hidden state h_t (the fused kernels never expose them), and the
-LSTM ablations of Greff et al. 2017, which no fused kernel implements.
+LSTM ablations of Greff et al. 2017, which no fused kernel implements (registered here).
 
 LSTM variants (gate list in weight order):
     lstm           i f g o      c = f*c + i*g,   h = o*tanh(c)
@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn as nn
 
+from .network import MODELS
+
 LSTM_GATES = {
     "lstm": ("i", "f", "g", "o"),
     "lstm-nfg": ("i", "g", "o"),
@@ -28,7 +30,6 @@ LSTM_GATES = {
     "lstm-peephole": ("i", "f", "g", "o"),
 }
 GATES = {**LSTM_GATES, "gru": ("r", "z", "n"), "rnn": ("h",)}
-ABLATIONS = tuple(name for name in LSTM_GATES if name != "lstm")
 
 
 @dataclass
@@ -75,7 +76,8 @@ class UnrolledLayer(nn.Module):
         c = x.new_zeros(batch, h)
         projected = torch.nn.functional.linear(x, self.weight_ih, self.bias_ih)  # all steps at once
         lstm = self.kind.startswith("lstm")
-        # Every LSTM variant reports all of i f g o c (a removed gate shows its constant value).
+        # Every LSTM variant reports all of i f g o c (a removed gate shows its constant value);
+        # the tanh RNN has no gate.
         hidden, cells, traces = [], [], {name: [] for name in (("i", "f", "g", "o", "c") if lstm else self.gate_names)}
         for xw in projected.unbind(1):  # unbind, not x[:, t]: indexing costs a full zero tensor in backward
             hw = torch.nn.functional.linear(state, self.weight_hh, self.bias_hh)
@@ -86,7 +88,7 @@ class UnrolledLayer(nn.Module):
                 state, gates = self.gru_step(xw, hw, state)
             else:
                 state = torch.tanh(xw + hw)
-                gates = {"h": state}
+                gates = {}
             hidden.append(state)
             if trace:
                 for name, value in gates.items():
@@ -152,3 +154,14 @@ class UnrolledStack(nn.Module):
             for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
                 getattr(layer, name).copy_(getattr(fused, f"{name}_l{k}"))
         return self
+
+
+def register_ablation(kind: str) -> type[UnrolledStack]:
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int, forget_bias: float = 1.0):
+        UnrolledStack.__init__(self, kind, input_size, hidden_size, num_layers, forget_bias)
+
+    cls = type(f"Unrolled_{kind.replace('-', '_')}", (UnrolledStack,), {"__init__": __init__})
+    return MODELS.register(kind)(cls)
+
+
+ABLATIONS = tuple(register_ablation(kind) for kind in LSTM_GATES if kind != "lstm")
