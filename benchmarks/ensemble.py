@@ -18,18 +18,21 @@ import math
 import torch
 import torch.nn as nn
 
-from .core.models.recurrent import CELLS, RecurrentNet
+from rnnbench.models import Network
+
+CELLS = ("rnn", "lstm", "gru")
 
 
 class StackedRecurrent(nn.Module):
     """S single-layer recurrent nets with a head, weights stacked on a leading member axis."""
 
-    def __init__(self, members: list[RecurrentNet]):
+    def __init__(self, members: list[Network]):
         super().__init__()
         first = members[0]
-        if first.rnn.num_layers != 1 or first.kind not in CELLS:
+        kind = getattr(first.rnn, "kind", None)
+        if kind not in CELLS or first.rnn.num_layers != 1:
             raise ValueError("the ensemble path implements one-layer rnn, lstm and gru")
-        self.kind, self.per_step, self.input_size = first.kind, first.per_step, first.input_size
+        self.kind, self.per_step, self.input_size = kind, first.per_step, first.input_size
         self.output_size = first.output_size
         stack = lambda name: nn.Parameter(torch.stack([getattr(m.rnn, name).detach().clone() for m in members]))  # noqa: E731
         self.weight_ih = stack("weight_ih_l0")   # [S, G*H, I]
@@ -78,7 +81,7 @@ class StackedRecurrent(nn.Module):
 
 
 def member_losses(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """[S] losses, each member's own batch mean (as objectives.loss for one model)."""
+    """[S] losses, each member's own batch mean (as Task.loss for one model)."""
     if y.is_floating_point():
         return ((out - y) ** 2).flatten(1).mean(1)
     classes = out.shape[-1]

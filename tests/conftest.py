@@ -1,13 +1,19 @@
+import sys
+from pathlib import Path
+
 import pytest
 
 from rnnbench.config import DataConfig, ModelConfig, RunConfig, TaskConfig, TrainConfig
-from rnnbench.tasks import TASKS
+from rnnbench.tasks import resolve_task
+
+# Benchmark-only code (the batched ensemble) is tested from its own folder.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
 
 def make_config(task="adding", length=20, model="lstm", seed=0, options=None, data=None, hidden_size=16, **train):
     train_cfg = TrainConfig(**{"steps": 60, "eval_every": 20, "lr": 1e-2, "device": "cpu", **train})
     return RunConfig(
-        task=TaskConfig(task, length, TASKS[task].parse_options(options or {}, "task.options")),
+        task=TaskConfig(task, length, resolve_task(task).resolved_options(options or {}, "task.options")),
         model=ModelConfig(model, hidden_size=hidden_size),
         train=train_cfg,
         data=data or DataConfig(n_train=256, n_val=128, n_test=128),
@@ -16,7 +22,7 @@ def make_config(task="adding", length=20, model="lstm", seed=0, options=None, da
 
 
 def build_dataset(config):
-    return TASKS[config.task.name].build(config.task.length, config.data, config.task.options)
+    return resolve_task(config.task.name).build(config.task.length, config.data, config.task.options)
 
 
 @pytest.fixture

@@ -11,6 +11,8 @@ import torch
 
 from rnnbench.cli import main
 
+TINY = str(Path(__file__).resolve().parents[1] / "studies" / "tiny.yaml")  # small data, the study's layering
+
 
 def run_cli(*args):
     return subprocess.run([sys.executable, "-m", "rnnbench.cli", *args], capture_output=True, text=True)
@@ -19,7 +21,7 @@ def run_cli(*args):
 def test_train_writes_metrics_history_and_a_weights_only_checkpoint(tmp_path):
     out = tmp_path / "run"
     code = main(["train", "--task", "adding", "--model", "gru", "--length", "10", "--steps", "30",
-                 "--eval-every", "10", "--n-train", "128", "--n-val", "64", "--n-test", "64", "--out", str(out)])
+                 "--eval-every", "10", "--params", TINY, "--out", str(out)])
     assert code == 0
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["model"] == "gru" and metrics["task"] == "adding" and metrics["length"] == 10
@@ -33,8 +35,7 @@ def test_train_writes_metrics_history_and_a_weights_only_checkpoint(tmp_path):
 
 def test_train_reads_a_generated_dataset_folder(tmp_path):
     data = tmp_path / "data"
-    assert main(["generate", "--task", "xor", "--length", "8", "--n-train", "64", "--n-val", "32",
-                 "--n-test", "32", "--out", str(data)]) == 0
+    assert main(["generate", "--task", "xor", "--length", "8", "--params", TINY, "--out", str(data)]) == 0
     assert main(["train", "--task", "xor", "--model", "rnn", "--length", "8", "--steps", "5", "--eval-every", "5",
                  "--data", str(data), "--out", str(tmp_path / "run")]) == 0
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
@@ -42,19 +43,17 @@ def test_train_reads_a_generated_dataset_folder(tmp_path):
 
 
 BAD_INPUTS = [
-    (["--task", "addding"], "task.name", "adding, xor, copy, sine, charlm"),
-    (["--model", "lsmt"], "model.name", "rnn, lstm, gru"),
-    (["--length", "1"], "task.length", ">= 2"),
-    (["--length", "0", "--task", "copy"], "task.length", ">= 1"),
-    (["--hidden-size", "0"], "model.hidden_size", "positive integer"),
-    (["--num-layers", "-1"], "model.num_layers", "positive integer"),
-    (["--steps", "0"], "train.steps", "positive integer"),
-    (["--batch-size", "0"], "train.batch_size", "positive integer"),
-    (["--lr", "0"], "train.lr", "positive number"),
-    (["--n-train", "0"], "data.n_train", "positive integer"),
-    (["--device", "tpu"], "train.device", "auto, cpu, cuda"),
-    (["--option", "strict=1"], "task.options.strict", "strict_markers, solved_mse"),
-    (["--task", "charlm", "--option", "corpus=/no/such/file.txt"], "task.options.corpus", "no such file"),
+    (["--task", "addding"], "--task (task)", "adding, charlm, copy, sine, xor, or an import path"),
+    (["--model", "lsmt"], "--model (model)", "rnn, lstm, gru"),
+    (["--length", "1"], "--length (task.length)", ">= 2"),
+    (["--length", "0", "--task", "copy"], "--length (task.length)", ">= 1"),
+    (["--hidden-size", "0"], "--hidden-size (model.hidden_size)", "positive integer"),
+    (["--num-layers", "-1"], "--num-layers (model.num_layers)", "positive integer"),
+    (["--steps", "0"], "--steps (train.steps)", "positive integer"),
+    (["--batch-size", "0"], "--batch-size (train.batch_size)", "positive integer"),
+    (["--lr", "0"], "--lr (train.lr)", "positive number"),
+    (["--option", "strict=1"], "--option (task.options.strict)", "strict_markers, solved_mse"),
+    (["--task", "charlm", "--option", "corpus=/no/such/file.txt"], "--option (task.options.corpus)", "no such file"),
 ]
 
 
@@ -70,7 +69,7 @@ def test_bad_input_is_one_line_naming_the_key_exit_2_and_nothing_written(tmp_pat
         else:
             extra += [flag, value]
     out = tmp_path / "run"
-    result = run_cli("train", *[x for kv in args.items() for x in kv], *extra, "--out", str(out))
+    result = run_cli("train", *[x for kv in args.items() for x in kv], *extra, "--params", TINY, "--out", str(out))
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
@@ -88,18 +87,16 @@ def test_undecodable_corpus_is_refused_naming_the_corpus_key(tmp_path):
 
 
 def test_dataset_of_another_task_is_refused(tmp_path):
-    assert main(["generate", "--task", "xor", "--length", "8", "--n-train", "8", "--n-val", "8",
-                 "--n-test", "8", "--out", str(tmp_path / "d")]) == 0
+    assert main(["generate", "--task", "xor", "--length", "8", "--params", TINY, "--out", str(tmp_path / "d")]) == 0
     result = run_cli("train", "--task", "adding", "--model", "lstm", "--length", "8",
                      "--data", str(tmp_path / "d"), "--out", str(tmp_path / "run"))
-    assert result.returncode == 2 and "data:" in result.stderr and "xor T=8" in result.stderr
+    assert result.returncode == 2 and "--data (data):" in result.stderr and "xor T=8" in result.stderr
 
 
 def train_charlm(tmp_path, model):
     out = tmp_path / model
     assert main(["train", "--task", "charlm", "--model", model, "--length", "16", "--steps", "10", "--eval-every", "10",
-                 "--hidden-size", "16", "--option", "corpus_chars=20000", "--n-train", "64", "--n-val", "16",
-                 "--n-test", "16", "--out", str(out)]) == 0
+                 "--hidden-size", "16", "--option", "corpus_chars=20000", "--params", TINY, "--out", str(out)]) == 0
     return out
 
 
@@ -133,7 +130,7 @@ def test_sample_refuses_a_gru_run_naming_the_sampleable_models(tmp_path):
 def test_sample_refuses_a_run_of_another_task(tmp_path):
     out = tmp_path / "xor"
     main(["train", "--task", "xor", "--model", "lstm", "--length", "6", "--steps", "5", "--eval-every", "5",
-          "--n-train", "32", "--n-val", "16", "--n-test", "16", "--out", str(out)])
+          "--params", TINY, "--out", str(out)])
     result = run_cli("sample", "--run", str(out))
     assert result.returncode == 2 and "sampling needs a charlm run" in result.stderr
 
@@ -146,10 +143,10 @@ def one_cell_study(tmp_path: Path) -> Path:
         data: {n_train: 64, n_val: 32, n_test: 32}
         model: {hidden_size: 4}
         train: {steps: 5, batch_size: 16, eval_every: 5, eval_batch_size: 32, device: cpu}
-        tasks: {adding: {lengths: [5]}}
+        points: [adding-5]
         side_grids:
-          reference: {task: adding, lengths: [], models: []}
-          ablations: {task: adding, lengths: [], models: []}
+          reference: {models: [], points: []}
+          ablations: {models: [], points: []}
     """))
     return params
 
@@ -168,7 +165,7 @@ def test_study_with_no_report_trains_only_and_report_writes_it_later(tmp_path, m
     with monkeypatch.context() as without_scipy:
         without_scipy.setitem(sys.modules, "scipy", None)
         assert main(["study", "--params", str(params), "--root", str(root), "--no-report"]) == 0
-    assert json.loads((root / "runs/adding/gru/T5/seed0/metrics.json").read_text())["steps"] == 5
+    assert json.loads((root / "runs/adding-5/gru/seed0/metrics.json").read_text())["steps"] == 5
     assert not (root / "reports").exists()
     assert main(["report", "--params", str(params), "--root", str(root)]) == 0
     results = pd.read_csv(root / "reports" / "results.csv")

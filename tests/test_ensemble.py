@@ -6,9 +6,9 @@ import torch
 import torch.nn as nn
 
 from conftest import build_dataset, make_config
-from rnnbench.core import objectives
-from rnnbench.ensemble import StackedRecurrent, clip_per_member, ensemble_step
-from rnnbench.core.train import batch_order, initial_model, to_device
+from rnnbench.tasks import resolve_task
+from ensemble import StackedRecurrent, clip_per_member, ensemble_step
+from rnnbench.training.trainer import batch_order, initial_model, to_device
 
 SEEDS = (0, 1, 2)
 STEPS = 12
@@ -19,7 +19,7 @@ def separate_run(config, dataset, x, y, order):
     params = list(model.parameters())
     adam = torch.optim.Adam(params, lr=config.train.lr)
     for idx in order:
-        loss = objectives.loss(dataset.output_kind, model(x[idx]), y[idx])
+        loss = resolve_task(dataset.task).loss(model(x[idx]), y[idx])
         adam.zero_grad()
         loss.backward()
         nn.utils.clip_grad_norm_(params, config.train.clip_norm)

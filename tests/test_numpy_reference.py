@@ -6,11 +6,12 @@ import torch
 import torch.nn as nn
 
 from conftest import build_dataset, make_config
-from rnnbench.core.models.recurrent import RecurrentNet
-from rnnbench.core.reference import cells
-from rnnbench.core.reference.network import ReferenceNet
-from rnnbench.core.reference.optim import Adam, clip_global_norm
-from rnnbench.core.train import train
+from rnnbench.config import ModelConfig
+from rnnbench.models import build_network
+from rnnbench.models.reference import cells
+from rnnbench.models.reference.network import ReferenceNet
+from numpy_training import Adam, clip_global_norm, loss_and_grads, train_step
+from rnnbench.training.trainer import train
 
 B, T, I, H = 3, 9, 4, 5
 
@@ -72,15 +73,15 @@ def test_gradients_match_central_finite_differences(kind):
     net = ReferenceNet.initial(kind, vocab_size=4, hidden_size=5, num_layers=2, seed=3)
     rng = np.random.default_rng(4)
     codes, targets = rng.integers(0, 4, (2, 6)), rng.integers(0, 4, (2, 6))
-    _, grads = net.loss_and_grads(codes, targets)
+    _, grads = loss_and_grads(net, codes, targets)
     eps = 1e-6
     for name, param in net.params().items():
         for index in list(np.ndindex(param.shape))[:: max(1, param.size // 7)]:
             saved = param[index]
             param[index] = saved + eps
-            up, _ = net.loss_and_grads(codes, targets)
+            up, _ = loss_and_grads(net, codes, targets)
             param[index] = saved - eps
-            down, _ = net.loss_and_grads(codes, targets)
+            down, _ = loss_and_grads(net, codes, targets)
             param[index] = saved
             numeric = (up - down) / (2 * eps)
             assert abs(numeric - grads[name][index]) <= 1e-6 * max(1.0, abs(numeric)), (name, index)
@@ -88,7 +89,7 @@ def test_gradients_match_central_finite_differences(kind):
 
 def charlm_pair(kind: str, vocab: int = 6, hidden: int = 8):
     torch.manual_seed(5)
-    net = RecurrentNet(kind, vocab, hidden, num_layers=2, output_size=vocab, per_step=True).double()
+    net = build_network(ModelConfig(kind, hidden_size=hidden, num_layers=2), vocab, vocab, per_step=True).double()
     return net, ReferenceNet.from_torch(net)
 
 
@@ -107,7 +108,7 @@ def test_clipped_adam_steps_follow_torch_exactly(kind):
         loss.backward()
         torch_norm = nn.utils.clip_grad_norm_(params, 0.05)  # small enough that every step clips
         torch_adam.step()
-        ref_loss, ref_norm = ref.train_step(codes, targets, ref_adam, clip_norm=0.05)
+        ref_loss, ref_norm = train_step(ref, codes, targets, ref_adam, clip_norm=0.05)
         assert ref_loss == pytest.approx(loss.item(), rel=1e-10)
         assert ref_norm == pytest.approx(torch_norm.item(), rel=1e-10)
         assert ref_norm > 0.05
@@ -127,7 +128,7 @@ def test_reference_learns_a_repeating_text():
     adam = Adam(net.params(), lr=0.02)
     text = np.tile([0, 1, 2], 40)
     codes, targets = np.stack([text[:-1]] * 4), np.stack([text[1:]] * 4)
-    losses = [net.train_step(codes, targets, adam, clip_norm=1.0)[0] for _ in range(150)]
+    losses = [train_step(net, codes, targets, adam, clip_norm=1.0)[0] for _ in range(150)]
     assert losses[0] > 1.0 and losses[-1] < 0.05
 
 

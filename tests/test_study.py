@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from rnnbench.config import ConfigError
+from rnnbench.config import ConfigError, read_run_configs
 from rnnbench.study import Cell, parse_study
 
 TINY = yaml.safe_load((Path(__file__).parents[1] / "studies" / "tiny.yaml").read_text())
@@ -13,6 +13,7 @@ TINY = yaml.safe_load((Path(__file__).parents[1] / "studies" / "tiny.yaml").read
 
 def params(**changes):
     p = copy.deepcopy(TINY)
+    p.setdefault("per_model", {})
     for dotted, value in changes.items():
         *path, last = dotted.split("__")
         node = p
@@ -22,31 +23,44 @@ def params(**changes):
     return p
 
 
-def test_main_grid_is_every_model_at_every_length_of_every_task():
+def test_main_grid_is_every_model_at_every_point_in_params_order():
     study = parse_study(params())
-    main = {c for c in study.cells() if not c.group}
-    assert main == {Cell(t, m, n) for t in ("adding", "xor") for m in ("rnn", "lstm", "gru")
-                    for n in TINY["tasks"][t]["lengths"]}
+    main = [(c.task, c.model, c.length) for c in study.cells() if not c.group]
+    assert main == [(t, m, n) for t in ("adding", "xor") for m in TINY["models"]
+                    for n in {"adding": [5, 8], "xor": [5]}[t]]
+
+
+def test_a_cell_is_named_by_its_point_in_stage_folder_and_configs_file():
+    cell = [c for c in parse_study(params()).cells() if (c.model, c.task, c.length) == ("lstm", "adding", 8)][0]
+    assert cell.stage == "train@lstm-adding-8"
+    assert cell.run_folder.as_posix() == "runs/adding-8/lstm" and cell.seed_folder(1).name == "seed1"
+    assert cell.configs_file.as_posix() == "configs/adding-8/lstm.json" and cell.data_folder.as_posix() == "data/adding-8"
 
 
 def test_side_grid_cells_belong_to_their_own_stage():
-    study = parse_study(params())
-    side = [c for c in study.cells() if c.group]
-    assert {(c.group, c.model, c.stage) for c in side} == {
-        ("reference", "lstm-numpy", "train-reference@lstm-numpy-5"),
-        ("ablations", "lstm-cifg", "train-ablations@lstm-cifg-5"),
-    }
-    assert study.cell("adding", "lstm-numpy", 5).group == "reference"
+    side = [c for c in parse_study(params()).cells() if c.group]
+    assert {(c.group, c.stage) for c in side} == {("reference", "train-reference@lstm-numpy-adding-5"),
+                                                  ("ablations", "train-ablations@lstm-cifg-adding-5")}
 
 
-def test_a_cell_outside_the_study_is_refused():
-    with pytest.raises(ConfigError, match="lstm-numpy T=8 is not in the study"):
-        parse_study(params()).cell("adding", "lstm-numpy", 8)
+@pytest.mark.parametrize("point,message", [
+    ("adding5", r"points\[0\]: a point is <task>-<length>"),
+    ("adding-1", r"points\[0\]: adding needs an integer length >= 2"),
+    ("parity-5", r"points\[0\]: unknown task 'parity'; allowed: adding, .*import path"),
+])
+def test_a_bad_point_is_refused_naming_it(point, message):
+    with pytest.raises(ConfigError, match=message):
+        parse_study(params(points=[point]))
 
 
-def test_side_grid_length_must_be_generated_by_its_task():
-    with pytest.raises(ConfigError, match=r"side_grids.reference.lengths: \[7\] not in tasks.adding.lengths"):
-        parse_study(params(side_grids__reference__lengths=[7]))
+def test_an_import_path_with_a_colon_is_refused_with_the_dotted_spelling():
+    with pytest.raises(ConfigError, match=r"models\[0\]: write the import path with dots \('torch.nn.LSTM'\)"):
+        parse_study(params(models=["torch.nn:LSTM"]))
+
+
+def test_a_model_that_does_not_import_is_refused_before_any_stage_runs():
+    with pytest.raises(ConfigError, match=r"models\[0\]: cannot import module 'nopkg.cells'"):
+        parse_study(params(models=["nopkg.cells.Cell"]))
 
 
 def test_side_grid_model_may_not_repeat_a_main_grid_model():
@@ -55,7 +69,7 @@ def test_side_grid_model_may_not_repeat_a_main_grid_model():
 
 
 def test_unknown_side_grid_model_lists_the_allowed_names():
-    with pytest.raises(ConfigError, match=r"side_grids.reference.models\[0\]: unknown value 'lstm-jax'; allowed: .*lstm-numpy"):
+    with pytest.raises(ConfigError, match=r"side_grids.reference.models\[0\]: unknown model 'lstm-jax'; allowed: .*lstm-numpy"):
         parse_study(params(side_grids__reference__models=["lstm-jax"]))
 
 
@@ -66,22 +80,26 @@ def test_missing_side_grid_is_refused_by_name():
         parse_study(p)
 
 
+def test_a_task_without_a_params_block_runs_with_its_default_options():
+    study = parse_study(params())
+    assert "tasks" not in TINY
+    assert study.run_config(Cell("xor", "gru", 5), 0).task.options == {"solved_accuracy": 0.99}
+
+
 def test_a_model_without_a_per_model_entry_trains_with_the_shared_settings():
-    p = params()
-    del p["per_model"]["lstm-numpy"]
-    study = parse_study(p)
-    config = study.run_config(study.cell("adding", "lstm-numpy", 5), 0)
+    config = parse_study(params()).run_config(Cell("adding", "gru", 5), 0)
     assert config.train.lr == TINY["train"]["lr"] and config.model.hidden_size == TINY["model"]["hidden_size"]
 
 
-def test_resolved_configs_hold_every_seeds_full_config_and_follow_per_model_changes():
+def test_configs_files_round_trip_and_follow_only_their_models_change(tmp_path):
+    study = parse_study(params())
+    study.write_configs(tmp_path)
     cell = Cell("adding", "gru", 5)
-    configs = parse_study(params()).resolved_configs(cell)
-    assert [c["seed"] for c in configs] == TINY["seeds"]
-    changed = parse_study(params(per_model__gru={"train": {"lr": 0.5}})).resolved_configs(cell)
-    assert [c["train"]["lr"] for c in changed] == [0.5] * len(TINY["seeds"])
-    assert parse_study(params(per_model__gru={"train": {"lr": 0.5}})).resolved_configs(Cell("adding", "lstm", 5)) == \
-        parse_study(params()).resolved_configs(Cell("adding", "lstm", 5))
+    assert read_run_configs(tmp_path / cell.configs_file) == study.resolved_configs(cell)
+    changed = parse_study(params(per_model__gru={"train": {"lr": 0.5}}))
+    assert [c.train.lr for c in changed.resolved_configs(cell)] == [0.5] * len(TINY["seeds"])
+    lstm = Cell("adding", "lstm", 5)
+    assert changed.resolved_configs(lstm) == study.resolved_configs(lstm)
 
 
 def test_empty_side_grid_adds_no_cells():

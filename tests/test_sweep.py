@@ -9,11 +9,12 @@ import pytest
 import torch
 import yaml
 
-from rnnbench.core import sweep
+from rnnbench.training import sweep
 from rnnbench.config import ConfigError
-from rnnbench.core.run_outputs import HISTORY_FILE, MODEL_FILE
-from rnnbench.study import parse_study, seed_folder
-from rnnbench.tasks import TASKS
+from rnnbench.training.run_outputs import HISTORY_FILE, MODEL_FILE
+from rnnbench.config import seed_folder
+from rnnbench.study import Cell, parse_study
+from rnnbench.tasks import resolve_task
 
 TINY = yaml.safe_load((Path(__file__).parents[1] / "studies" / "tiny.yaml").read_text())
 TIMING_KEYS = {"wall_s", "steps_per_s", "finished_at"}
@@ -24,8 +25,12 @@ def tiny_study(seed_processes, seeds=(0, 1, 2)):
 
 
 def cell_and_dataset(study):
-    cell = study.cell("adding", "gru", 8)
-    return cell, TASKS["adding"].build(8, study.data, study.tasks["adding"].options)
+    cell = Cell("adding", "gru", 8)
+    return cell, resolve_task("adding").build(8, study.data, study.task_plan("adding").options)
+
+
+def train_cell(study, cell, dataset, out):
+    return sweep.train_cell(study.resolved_configs(cell), dataset, out, study.execution.seed_processes)
 
 
 def without_timing(record):
@@ -42,11 +47,11 @@ def history_without_timing(folder):
 def test_seeds_in_processes_write_the_runs_they_write_one_after_another(tmp_path):
     alone, together = tiny_study(1), tiny_study(3)
     cell, dataset = cell_and_dataset(alone)
-    records_alone = sweep.train_cell(alone, cell, dataset, tmp_path / "alone")
-    records_together = sweep.train_cell(together, cell, dataset, tmp_path / "together")
+    records_alone = train_cell(alone, cell, dataset, tmp_path / "alone")
+    records_together = train_cell(together, cell, dataset, tmp_path / "together")
     assert [without_timing(r) for r in records_together] == [without_timing(r) for r in records_alone]
     for seed in alone.seeds:
-        a, b = tmp_path / "alone" / seed_folder(cell, seed), tmp_path / "together" / seed_folder(cell, seed)
+        a, b = seed_folder(tmp_path / "alone", seed), seed_folder(tmp_path / "together", seed)
         assert history_without_timing(b) == history_without_timing(a)
         assert (b / MODEL_FILE).read_bytes() == (a / MODEL_FILE).read_bytes()
 
@@ -62,9 +67,9 @@ def test_a_seed_that_raises_in_its_process_is_recorded_failed_and_the_others_fin
     monkeypatch.setattr(sweep, "train", train_failing_seed_1)  # forked workers inherit the patch
     study = tiny_study(3)
     cell, dataset = cell_and_dataset(study)
-    records = sweep.train_cell(study, cell, dataset, tmp_path)
+    records = train_cell(study, cell, dataset, tmp_path)
     assert [r.get("failed", False) for r in records] == [False, True, False]
-    written = json.loads((tmp_path / seed_folder(cell, 1) / "metrics.json").read_text())
+    written = json.loads((seed_folder(tmp_path, 1) / "metrics.json").read_text())
     assert written["error"] == "FloatingPointError: seed 1 broke"
 
 
@@ -79,26 +84,26 @@ def test_a_seed_whose_process_dies_fails_alone_and_the_other_seeds_are_trained(t
     monkeypatch.setattr(sweep, "train", train_dying_on_seed_1)
     study = tiny_study(3)
     cell, dataset = cell_and_dataset(study)
-    records = sweep.train_cell(study, cell, dataset, tmp_path)
+    records = train_cell(study, cell, dataset, tmp_path)
     assert [r.get("failed", False) for r in records] == [False, True, False]
     assert "process training this seed died" in records[1]["error"]
-    assert all((tmp_path / seed_folder(cell, s) / MODEL_FILE).exists() for s in (0, 2))
+    assert all((seed_folder(tmp_path, s) / MODEL_FILE).exists() for s in (0, 2))
 
 
 def test_auto_trains_every_seed_at_once_on_a_cpu_up_to_two_per_core(monkeypatch):
     monkeypatch.setattr(sweep, "usable_cores", lambda: 2)
-    assert sweep.seed_process_count(tiny_study("auto", seeds=(0, 1, 2)), torch.device("cpu")) == 3
-    assert sweep.seed_process_count(tiny_study("auto", seeds=range(7)), torch.device("cpu")) == 4
+    assert sweep.seed_process_count("auto", 3, torch.device("cpu")) == 3
+    assert sweep.seed_process_count("auto", 7, torch.device("cpu")) == 4
 
 
 def test_auto_trains_one_seed_at_a_time_on_a_gpu():
     # CUDA cannot be forked and several processes on one GPU are unmeasured
-    assert sweep.seed_process_count(tiny_study("auto", seeds=(0, 1, 2)), torch.device("cuda")) == 1
+    assert sweep.seed_process_count("auto", 3, torch.device("cuda")) == 1
 
 
 def test_an_explicit_count_is_capped_by_the_number_of_seeds():
     study = tiny_study(8, seeds=(0, 1))
-    assert sweep.seed_process_count(study, torch.device("cpu")) == 2
+    assert sweep.seed_process_count(study.execution.seed_processes, len(study.seeds), torch.device("cpu")) == 2
 
 
 @pytest.mark.parametrize("value", [0, -1, "all", True, 1.5])

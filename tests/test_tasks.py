@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from rnnbench.config import DataConfig
-from rnnbench.tasks import TASKS
+from rnnbench.tasks import TASKS, resolve_task
 from rnnbench.tasks.charlm import stdlib_text
 from rnnbench.tasks.copy import DELIMITER, memoryless_cross_entropy
 
@@ -14,7 +14,7 @@ BIG = 100_000
 
 
 def generate(task, n, length, seed=0, **options):
-    t = TASKS[task]
+    t = resolve_task(task)
     return t.generate(n, length, np.random.default_rng(seed), t.parse_options(options, "task.options"))
 
 
@@ -44,7 +44,7 @@ def test_adding_baseline_predicting_one_is_one_sixth():
     _, y = generate("adding", BIG, 50)
     # standard error of mean((y-1)^2) is about 0.0005 at 100k samples
     assert abs(np.mean((y - 1.0) ** 2) - 1 / 6) < 0.003
-    assert TASKS["adding"].describe(50, TASKS["adding"].Options(), None)["baseline"] == pytest.approx(1 / 6)
+    assert resolve_task("adding").describe(50, resolve_task("adding").Options(), None)["baseline"] == pytest.approx(1 / 6)
 
 
 @pytest.mark.parametrize("n, length", [(1, 2), (7, 3), (5000, 30), (300, 1001)])
@@ -110,7 +110,7 @@ def test_sine_target_is_input_shifted_by_one():
 
 
 def test_sine_repeat_last_baseline_is_stable_over_large_samples():
-    task = TASKS["sine"]
+    task = resolve_task("sine")
     opts = task.Options()
     small = task.build(50, DataConfig(10, 10, 20_000, seed=1), opts).baseline
     x, y = generate("sine", BIG, 50, seed=7)
@@ -121,7 +121,7 @@ def test_sine_repeat_last_baseline_is_stable_over_large_samples():
 
 
 def test_charlm_windows_are_next_character_pairs_from_the_corpus():
-    ds = TASKS["charlm"].build(16, DataConfig(50, 10, 10), TASKS["charlm"].Options(corpus_chars=50_000))
+    ds = resolve_task("charlm").build(16, DataConfig(50, 10, 10), resolve_task("charlm").Options(corpus_chars=50_000))
     x, y = ds.splits["train"]
     assert x.shape == y.shape == (50, 16)
     np.testing.assert_array_equal(x[:, 1:], y[:, :-1])
@@ -133,7 +133,7 @@ def test_charlm_windows_are_next_character_pairs_from_the_corpus():
 def test_charlm_baseline_is_the_corpus_unigram_entropy(tmp_path):
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("abracadabra " * 1000, encoding="utf-8")
-    ds = TASKS["charlm"].build(8, DataConfig(20, 5, 5), TASKS["charlm"].Options(corpus=str(corpus)))
+    ds = resolve_task("charlm").build(8, DataConfig(20, 5, 5), resolve_task("charlm").Options(corpus=str(corpus)))
     counts = collections.Counter(corpus.read_text())
     n = sum(counts.values())
     expected = -sum(c / n * math.log2(c / n) for c in counts.values())
@@ -141,19 +141,19 @@ def test_charlm_baseline_is_the_corpus_unigram_entropy(tmp_path):
     assert ds.input_size == ds.output_size == len(counts)
 
 
-@pytest.mark.parametrize("task", sorted(TASKS))
+@pytest.mark.parametrize("task", sorted(TASKS.names()))
 def test_generation_is_deterministic_per_seed_and_differs_between_splits(task):
     data = DataConfig(64, 32, 32, seed=3)
-    opts = TASKS[task].Options() if task != "charlm" else TASKS[task].Options(corpus_chars=50_000)
-    a, b = TASKS[task].build(12, data, opts), TASKS[task].build(12, data, opts)
+    opts = resolve_task(task).Options() if task != "charlm" else resolve_task(task).Options(corpus_chars=50_000)
+    a, b = resolve_task(task).build(12, data, opts), resolve_task(task).build(12, data, opts)
     assert a.checksum() == b.checksum()
     assert not np.array_equal(a.splits["val"][0], a.splits["test"][0])
-    other = TASKS[task].build(12, DataConfig(64, 32, 32, seed=4), opts)
+    other = resolve_task(task).build(12, DataConfig(64, 32, 32, seed=4), opts)
     assert other.checksum() != a.checksum()
 
 
 def test_saved_dataset_loads_back_identically(tmp_path):
-    ds = TASKS["copy"].build(5, DataConfig(16, 8, 8), TASKS["copy"].Options())
+    ds = resolve_task("copy").build(5, DataConfig(16, 8, 8), resolve_task("copy").Options())
     ds.save(tmp_path / "d")
     back = type(ds).load(tmp_path / "d")
     assert back.checksum() == ds.checksum()

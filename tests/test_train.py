@@ -17,7 +17,7 @@ def without_timing(history):
 
 @pytest.mark.parametrize("model", ["rnn", "lstm", "gru"])
 def test_same_config_and_seed_give_identical_history_on_cpu(model):
-    from rnnbench.core.train import train
+    from rnnbench.training.trainer import train
 
     config = make_config(model=model, early_stop=False)
     ds = build_dataset(config)
@@ -27,7 +27,7 @@ def test_same_config_and_seed_give_identical_history_on_cpu(model):
 
 
 def test_different_seeds_give_different_histories():
-    from rnnbench.core.train import train
+    from rnnbench.training.trainer import train
 
     ds = build_dataset(make_config())
     a = train(make_config(seed=0, early_stop=False), ds)
@@ -36,7 +36,7 @@ def test_different_seeds_give_different_histories():
 
 
 def test_history_has_one_record_per_evaluation_with_the_documented_columns():
-    from rnnbench.core.train import train
+    from rnnbench.training.trainer import train
 
     config = make_config(steps=50, eval_every=20, early_stop=False)
     result = train(config, build_dataset(config))
@@ -49,7 +49,7 @@ def test_history_has_one_record_per_evaluation_with_the_documented_columns():
 
 
 def test_non_finite_loss_ends_the_run_as_diverged_without_raising():
-    from rnnbench.core.train import train
+    from rnnbench.training.trainer import train
 
     config = make_config(steps=40, eval_every=10)
     ds = build_dataset(config)
@@ -65,7 +65,7 @@ def test_non_finite_loss_ends_the_run_as_diverged_without_raising():
 
 
 def test_gradient_norm_is_measured_even_with_clipping_off():
-    from rnnbench.core.train import train
+    from rnnbench.training.trainer import train
 
     config = make_config(clip_norm=0.0, early_stop=False)
     result = train(config, build_dataset(config))
@@ -73,7 +73,7 @@ def test_gradient_norm_is_measured_even_with_clipping_off():
 
 
 def test_early_stop_ends_training_at_the_first_solved_evaluation():
-    from rnnbench.core.train import train
+    from rnnbench.training.trainer import train
 
     options = {"solved_mse": 10.0}  # any model "solves" this: the rule, not learning, is under test
     config = make_config(options=options, steps=100, eval_every=10)
@@ -83,7 +83,7 @@ def test_early_stop_ends_training_at_the_first_solved_evaluation():
 
 def test_lstm_learns_the_adding_problem_at_length_20():
     """A real learning test: loss ends far below the 1/6 baseline within the step budget."""
-    from rnnbench.core.train import train
+    from rnnbench.training.trainer import train
 
     config = make_config(task="adding", length=20, model="lstm", hidden_size=32, steps=1500, eval_every=100,
                          data=DataConfig(n_train=5000, n_val=500, n_test=1000))

@@ -164,4 +164,6 @@ def register_ablation(kind: str) -> type[UnrolledStack]:
     return MODELS.register(kind)(cls)
 
 
-ABLATIONS = tuple(register_ablation(kind) for kind in LSTM_GATES if kind != "lstm")
+ABLATIONS = tuple(kind for kind in LSTM_GATES if kind != "lstm")
+for _kind in ABLATIONS:
+    register_ablation(_kind)

@@ -68,6 +68,9 @@ class Task:
 
     # --- options -----------------------------------------------------------------------------
     def parse_options(self, values: Mapping[str, Any] | None, key: str):
+        """A mapping (or an Options instance) -> validated Options, defaults filled in."""
+        if isinstance(values, self.Options):
+            values = dataclasses.asdict(values)
         options = from_mapping(self.Options, values, key)
         self.validate_options(options, key)
         return options

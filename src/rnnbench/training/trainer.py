@@ -15,8 +15,8 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from ..config import RunConfig
-from ..models import build_network, parameter_count
+from ..config import ModelConfig, RunConfig
+from ..models import Network, build_network, parameter_count
 from ..tasks import Dataset, Task, resolve_task
 from ..tasks.base import PER_STEP
 
@@ -65,11 +65,15 @@ def batch_order(n: int, steps: int, batch_size: int, generator: torch.Generator)
 EvalCallback = Callable[[dict[str, float], int], None]
 
 
-def initial_model(config: RunConfig, dataset: Dataset) -> nn.Module:
+def network_for(config: ModelConfig, dataset: Dataset) -> Network:
+    """The model of `config` shaped for `dataset`: its input and output sizes and output reading."""
+    return build_network(config, dataset.input_size, dataset.output_size, dataset.output_kind in PER_STEP)
+
+
+def initial_model(config: RunConfig, dataset: Dataset) -> Network:
     """The model exactly as a run with this config starts (seeded initialisation)."""
     torch.manual_seed(config.seed)
-    network = build_network(config.model, dataset.input_size, dataset.output_size, dataset.output_kind in PER_STEP)
-    return network.to(resolve_device(config.train.device))
+    return network_for(config.model, dataset).to(resolve_device(config.train.device))
 
 
 def train(config: RunConfig, dataset: Dataset, on_eval: EvalCallback | None = None) -> RunResult:
