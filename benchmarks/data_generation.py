@@ -10,7 +10,7 @@ import time
 import numpy as np
 import torch
 
-from rnnbench.tasks import TASKS
+from rnnbench.tasks import resolve_task
 from results_file import machine_line, write_section
 
 
@@ -42,7 +42,7 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=10_000)
     parser.add_argument("--repeats", type=int, default=9)
     args = parser.parse_args()
-    task = TASKS["adding"]
+    task = resolve_task("adding")
     options = task.Options()
     ours = median_of(lambda: task.generate(args.n, args.length, np.random.default_rng(0), options), args.repeats)
     loop = median_of(lambda: per_sample_loop(args.n, args.length), args.repeats)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch
 
-from rnnbench.core.host import describe, one_line
+from rnnbench.training.host import describe, one_line
 
 RESULTS = Path(__file__).parent / "results.md"
 TITLE = "# Benchmark results\n\nEach section names the command that produced it, the machine and the date.\n"

@@ -11,14 +11,14 @@ import time
 import torch
 
 from rnnbench.config import DataConfig, ModelConfig, RunConfig, TaskConfig, TrainConfig
-from rnnbench.ensemble import StackedRecurrent, ensemble_step
-from rnnbench.tasks import TASKS
-from rnnbench.core.train import batch_order, initial_model, to_device, train
+from ensemble import StackedRecurrent, ensemble_step
+from rnnbench.tasks import resolve_task
+from rnnbench.training.trainer import batch_order, initial_model, to_device, train
 from results_file import machine_line, write_section
 
 
 def cell_config(args, seed: int) -> RunConfig:
-    return RunConfig(task=TaskConfig("adding", args.length, TASKS["adding"].Options()),
+    return RunConfig(task=TaskConfig("adding", args.length, resolve_task("adding").resolved_options({}, "task.options")),
                      model=ModelConfig(args.model, hidden_size=args.hidden),
                      train=TrainConfig(steps=args.steps, batch_size=args.batch, lr=1e-3, eval_every=args.steps,
                                        early_stop=False, device=args.device),
@@ -26,7 +26,7 @@ def cell_config(args, seed: int) -> RunConfig:
 
 
 def dataset_for(args):
-    return TASKS["adding"].build(args.length, DataConfig(n_train=4096, n_val=64, n_test=64), TASKS["adding"].Options())
+    return resolve_task("adding").build(args.length, DataConfig(n_train=4096, n_val=64, n_test=64), {})
 
 
 def one_seed(payload) -> float:

@@ -8,8 +8,8 @@ import platform
 import torch
 
 from rnnbench.config import DataConfig, ModelConfig, RunConfig, TaskConfig, TrainConfig
-from rnnbench.tasks import TASKS
-from rnnbench.core.train import train
+from rnnbench.tasks import resolve_task
+from rnnbench.training.trainer import train
 
 
 def main() -> None:
@@ -22,7 +22,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
-    task = TASKS[args.task]
+    task = resolve_task(args.task)
     print(f"# {platform.processor() or platform.machine()}, torch {torch.__version__}, threads {torch.get_num_threads()}, "
           f"device {args.device}, hidden {args.hidden}, batch {args.batch}, {args.steps} timed steps")
     print("| model | " + " | ".join(f"T={n} ms/step" for n in args.lengths) + " |")
@@ -31,7 +31,7 @@ def main() -> None:
         cells = []
         for length in args.lengths:
             config = RunConfig(
-                task=TaskConfig(args.task, length, task.Options()), model=ModelConfig(model, args.hidden),
+                task=TaskConfig(args.task, length, task.resolved_options({}, "task.options")), model=ModelConfig(model, args.hidden),
                 train=TrainConfig(steps=args.steps, batch_size=args.batch, eval_every=args.steps,
                                   eval_batch_size=64, early_stop=False, device=args.device),
                 data=DataConfig(n_train=4096, n_val=64, n_test=64)).validate()

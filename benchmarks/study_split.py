@@ -1,18 +1,17 @@
 """The default study end to end, with its wall time split into data generation, training per
 model, diagnostics and outputs, MLflow, the report, process start-up and DVC itself.
 
-Runs `dvc repro --force` in this repository (every stage reruns: the clean-state time) with
-RNNBENCH_STAGE_TIMINGS set, so each stage reports where its time went.
+Runs `dvc repro --force` in this repository (every stage reruns: the clean-state time) and reads
+the line each stage ends with (`stage NAME done: S s in all (PART S s, ...)`, rnnbench.progress).
 
     python benchmarks/study_split.py            # ~11 min on a 2-core CPU
 """
 import argparse
 import collections
-import json
+import re
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -21,19 +20,27 @@ from results_file import machine_line, write_section
 ROOT = Path(__file__).resolve().parents[1]
 
 
+STAGE_LINE = re.compile(r"^stage (\S+(?: \S+)?) done: ([\d.]+|nan) s in all \((.*)\)$", re.M)
+
+
+def stage_timing(match: re.Match) -> dict:
+    """{"stage": ..., "process_s": ..., "<part>_s": ...} from one stage's closing line."""
+    parts = dict(part.rsplit(" ", 2)[:2] for part in match.group(3).split(", ") if part)
+    process = float(match.group(2))
+    return {"stage": match.group(1), "process_s": None if process != process else process,
+            **{f"{name.replace(' ', '_')}_s": float(value) for name, value in parts.items()}}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--no-force", action="store_true", help="only the stale stages (not a clean-state time)")
     args = parser.parse_args()
-    timings = Path(tempfile.mkstemp(suffix=".jsonl")[1])
-    env = {**os.environ, "RNNBENCH_STAGE_TIMINGS": str(timings),
-           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     command = ["dvc", "repro"] + ([] if args.no_force else ["--force"])
     start = time.perf_counter()
-    subprocess.run(command, cwd=ROOT, env=env, check=True)
+    result = subprocess.run(command, cwd=ROOT, env=env, check=True, stderr=subprocess.PIPE, text=True)
     total = time.perf_counter() - start
-
-    stages = [json.loads(line) for line in timings.read_text().splitlines()]
+    stages = [stage_timing(match) for match in STAGE_LINE.finditer(result.stderr)]
     parts = collections.Counter()
     per_model = collections.Counter()
     for s in stages:
@@ -42,23 +49,23 @@ def main() -> None:
             if key.endswith("_s") and key != "process_s":
                 parts[key] += value
                 named += value
-        if s["stage"].startswith("train-"):
-            per_model[s["stage"].split("@")[1].rsplit("-", 1)[0]] += s["cell_s"]
+        if s["stage"].startswith("train "):  # "train runs/<point>/<model>"
+            per_model[s["stage"].rsplit("/", 1)[1]] += s["cell_s"]
         parts["start-up, imports, config and data loading"] += (s["process_s"] or named) - named
     in_stages = sum(s["process_s"] or 0 for s in stages)
     rows = [("data generation", parts["generate_s"]),
             ("resolving the cells' run configs", parts["configure_s"]),
             *((f"cells of {model}: training, test, diagnostics, outputs", seconds)
               for model, seconds in per_model.items()),
-            ("MLflow (open store + log runs + report sync)", parts["mlflow_s"]),
+            ("MLflow (server check + open store + log runs)", parts["mlflow_s"] + parts["tracking_check_s"]),
             ("report (tables, figures, report.md)", parts["report_s"]),
             ("stage processes: start-up, imports, config and data loading", parts["start-up, imports, config and data loading"]),
             ("DVC (hashing, lock files, scheduling)", total - in_stages)]
-    lines = [f"## The default study end to end (`python benchmarks/study_split.py`)", "",
+    lines = ["## The default study end to end (`python benchmarks/study_split.py`)", "",
              f"{machine_line()}. `dvc repro{'' if args.no_force else ' --force'}`: {len(stages)} stages, "
              f"**{total / 60:.1f} min** wall time.", "", "| part | seconds | share |", "|---|---|---|"]
     lines += [f"| {name} | {seconds:.1f} | {seconds / total:.1%} |" for name, seconds in rows]
-    overhead = parts["mlflow_s"] + (total - in_stages)
+    overhead = parts["mlflow_s"] + parts["tracking_check_s"] + (total - in_stages)
     lines += ["", f"Tracking + DVC overhead: {overhead:.1f} s = **{overhead / total:.1%}** of the wall time "
               "(target ≤ 5%). Start-up is separate: every stage is a fresh Python process importing torch."]
     write_section("study", "\n".join(lines))

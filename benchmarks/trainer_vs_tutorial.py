@@ -15,10 +15,9 @@ import time
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from rnnbench.core import objectives
 from rnnbench.config import DataConfig, ModelConfig, RunConfig, TaskConfig, TrainConfig
-from rnnbench.tasks import TASKS
-from rnnbench.core.train import initial_model, train
+from rnnbench.tasks import resolve_task
+from rnnbench.training.trainer import initial_model, train
 from results_file import machine_line, write_section
 
 
@@ -35,7 +34,7 @@ def tutorial_loop(config: RunConfig, dataset, steps: int) -> float:
         for xb, yb in loader:
             xb, yb = xb.to(device), yb.to(device)
             optimizer.zero_grad()
-            loss = objectives.loss(dataset.output_kind, model(xb), yb)
+            loss = resolve_task(dataset.task).loss(model(xb), yb)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), config.train.clip_norm)
             optimizer.step()
@@ -72,9 +71,9 @@ def main() -> None:
              f"{args.repeats} interleaved runs each.", "",
              "| model | T | steps per run | tutorial steps/s | ours steps/s | ratio |", "|---|---|---|---|---|---|"]
     for length in args.lengths:
-        dataset = TASKS["adding"].build(length, data, TASKS["adding"].Options())
+        dataset = resolve_task("adding").build(length, data, {})
         for model in args.models:
-            config = RunConfig(task=TaskConfig("adding", length, TASKS["adding"].Options()),
+            config = RunConfig(task=TaskConfig("adding", length, resolve_task("adding").resolved_options({}, "task.options")),
                                model=ModelConfig(model, hidden_size=args.hidden),
                                train=TrainConfig(batch_size=args.batch, lr=1e-3, device=args.device), data=data)
             steps = args.steps or max(10, int(2.0 / (tutorial_loop(config, dataset, 5) / 5)))

@@ -11,7 +11,7 @@ from rnnbench.training.diagnostics import decay_fit, gradient_flow, state_gradie
 from rnnbench.training.diagnostics.gate_activity import gate_statistics, gate_traces
 from rnnbench.training.trainer import network_for
 from rnnbench.models.unrolled import ABLATIONS, UnrolledStack
-from rnnbench.tasks import TASKS, resolve_task
+from rnnbench.tasks import resolve_task
 from conftest import build_dataset, make_config
 
 

@@ -5,7 +5,7 @@ import torch
 from rnnbench.config import DataConfig, ModelConfig
 from rnnbench.models import MODELS, parameter_count
 from rnnbench.training.trainer import network_for
-from rnnbench.tasks import TASKS, resolve_task
+from rnnbench.tasks import resolve_task
 
 
 def dataset(task="adding"):

@@ -35,13 +35,17 @@ def run(project: Path, *cmd, check=True, **extra_env) -> subprocess.CompletedPro
     return result
 
 
+TRAIN_RNN_ADDING_5 = ("python", "stages/train.py", "configs/adding-5/rnn.json", "--data", "data/adding-5",
+                      "--out", "runs/adding-5/rnn")
+
+
 def stages_run(repro_output: str) -> set[str]:
     return set(re.findall(r"Running stage '([^']+)'", repro_output))
 
 
 def make_project(dest: Path, params: Path = REPO / "studies" / "tiny.yaml") -> Path:
     dest.mkdir()
-    for name in ("dvc.yaml", "stages", "src"):
+    for name in ("dvc.yaml", ".dvcignore", "stages", "src"):
         source = REPO / name
         if source.is_dir():
             shutil.copytree(source, dest / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
@@ -146,14 +150,14 @@ def test_mlflow_has_each_run_once_with_params_tags_and_metric_history(project):
     assert len(runs) == len(study.cells()) * len(study.seeds)
     assert runs["tags.run_key"].is_unique
     one = runs[runs["tags.mlflow.runName"] == "lstm-T8-s1"].iloc[0]
-    assert one["tags.task"] == "adding" and one["tags.dvc_stage"] == "train-adding@lstm-8"
+    assert one["tags.task"] == "adding" and one["tags.dvc_stage"] == "train@lstm-adding-8"
     assert one["params.train.lr"] == "0.01" and one["params.model.hidden_size"] == "8"
     assert one["tags.device"] == "cpu" and len(one["tags.data_checksum"]) == 16
 
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(tracking_uri=f"sqlite:///{root / 'mlflow.db'}")
-    history = pd.read_csv(root / "runs/adding/lstm/T8/seed1/history.csv")
+    history = pd.read_csv(root / "runs/adding-8/lstm/seed1/history.csv")
     logged = client.get_metric_history(one["run_id"], "val_mse")
     assert [m.step for m in logged] == history["step"].tolist()
     assert [m.value for m in logged] == pytest.approx(history["val_mse"].tolist())
@@ -181,20 +185,20 @@ def test_changing_one_models_hyperparameter_reruns_only_that_models_cells(tmp_pa
     root = make_project(tmp_path / "study")
     run(root, "dvc", "repro")
     params = yaml.safe_load((root / "params.yaml").read_text())
-    params["per_model"]["gru"] = {"train": {"lr": 0.02}}
+    params.setdefault("per_model", {})["gru"] = {"train": {"lr": 0.02}}
     (root / "params.yaml").write_text(yaml.safe_dump(params))
     again = run(root, "dvc", "repro")
     study = tiny_study()
-    expected = {c.stage for c in study.cells() if c.model == "gru"} | {"configure", "report"}
+    expected = {c.stage for c in study.cells() if c.model == "gru"} | {"generate", "configure", "report"}
     assert stages_run(again.stdout) == expected
 
     # A length removed from the grid leaves its outputs on disk but out of the results.
-    params["tasks"]["adding"]["lengths"] = [8]
+    params["points"] = ["adding-8", "xor-5"]
     for grid in params["side_grids"].values():
-        grid["lengths"] = [8]
+        grid["points"] = ["adding-8"]
     (root / "params.yaml").write_text(yaml.safe_dump(params))
     run(root, "dvc", "repro")
-    assert (root / "runs/adding/lstm/T5/seed0/metrics.json").is_file()
+    assert (root / "runs/adding-5/lstm/seed0/metrics.json").is_file()
     results = pd.read_csv(root / "reports" / "results.csv")
     assert set(results[results.task == "adding"].length) == {8}
 
@@ -206,10 +210,9 @@ def test_unreachable_tracking_server_fails_the_stage_before_training(project, tm
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]  # closed again when the block ends: nothing listens there
-    target = root / "runs/adding/rnn/T5"
+    target = root / "runs/adding-5/rnn"
     before = sorted(p.read_bytes() for p in target.rglob("*.json"))
-    result = run(root, "python", "stages/train.py", "--task", "adding", "--model", "rnn", "--length", "5",
-                 check=False, MLFLOW_TRACKING_URI=f"http://127.0.0.1:{port}")
+    result = run(root, *TRAIN_RNN_ADDING_5, check=False, MLFLOW_TRACKING_URI=f"http://127.0.0.1:{port}")
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "MLFLOW_TRACKING_URI" in lines[0] and f"127.0.0.1:{port}" in lines[0]
@@ -223,7 +226,7 @@ def test_broken_params_yaml_is_refused_with_the_offending_key(tmp_path):
     (root / "params.yaml").write_text(yaml.safe_dump(params))
     result = run(root, "python", "stages/generate.py", check=False)
     assert result.returncode == 2
-    assert "models[1]: unknown value 'lsmt'; allowed: rnn, lstm, gru" in result.stderr
+    assert "models[1]: unknown model 'lsmt'; allowed:" in result.stderr and "rnn, lstm, gru" in result.stderr
     assert not (root / "data").exists()
 
 
@@ -262,8 +265,7 @@ def test_the_study_logs_to_a_real_mlflow_server_on_localhost(project, tmp_path):
                 pass
             assert time.time() < deadline and server.poll() is None, "mlflow server did not come up"
             time.sleep(0.5)
-        run(root, "python", "stages/train.py", "--task", "adding", "--model", "rnn", "--length", "5",
-            MLFLOW_TRACKING_URI=base)
+        run(root, *TRAIN_RNN_ADDING_5, MLFLOW_TRACKING_URI=base)
         run(root, "python", "stages/report.py", MLFLOW_TRACKING_URI=base)
         with urllib.request.urlopen(f"{base}/api/2.0/mlflow/experiments/get-by-name?experiment_name=adding") as r:
             experiment_id = _json.load(r)["experiment"]["experiment_id"]
@@ -278,7 +280,7 @@ def test_the_study_logs_to_a_real_mlflow_server_on_localhost(project, tmp_path):
                                for s in study.seeds)
         rnn = next(r for r in runs if r["info"]["run_name"] == "rnn-T5-s0")
         tags = {t["key"]: t["value"] for t in rnn["data"]["tags"]}
-        assert tags["task"] == "adding" and tags["dvc_stage"] == "train-adding@rnn-5"
+        assert tags["task"] == "adding" and tags["dvc_stage"] == "train@rnn-adding-5"
         assert any(m["key"] == "val_mse" for m in rnn["data"]["metrics"])
     finally:
         os.killpg(server.pid, signal.SIGTERM)
@@ -288,21 +290,76 @@ def test_the_study_logs_to_a_real_mlflow_server_on_localhost(project, tmp_path):
 
 def test_a_train_stage_refuses_to_run_without_its_cells_configs_file(tmp_path):
     root = make_project(tmp_path / "study")
-    result = run(root, "python", "stages/train.py", "--task", "adding", "--model", "gru", "--length", "5", check=False)
+    result = run(root, "python", "stages/train.py", "configs/adding-5/gru.json", "--data", "data/adding-5",
+                 "--out", "runs/adding-5/gru", check=False)
     assert result.returncode == 2
-    assert "configs/adding/gru/T5.json: missing or not what params.yaml gives" in result.stderr
+    assert "config: cannot read 'configs/adding-5/gru.json'" in result.stderr
     assert not (root / "runs").exists()
 
 
 def test_a_stage_that_leaves_by_its_fast_exit_keeps_its_piped_output_and_files(tmp_path):
-    import json
 
     root = make_project(tmp_path / "study")
     result = run(root, "python", "stages/configure.py")  # stdout is a pipe here: block-buffered
     study = tiny_study()
     assert f"configured {len(study.cells())} cells x {len(study.seeds)} seeds" in result.stdout
-    from rnnbench.study import config_file
+    from rnnbench.config import read_run_configs
 
-    assert len(list((root / "configs").rglob("*.json"))) == len(study.cells())
+    assert len(list((root / "configs").rglob("*.json"))) == len(study.cells()) + 1  # + execution.json
     for cell in study.cells():
-        assert json.loads((root / config_file(cell)).read_text()) == study.resolved_configs(cell)
+        assert read_run_configs(root / cell.configs_file) == study.resolved_configs(cell)
+
+
+def test_train_with_a_cells_configs_file_reproduces_the_study_run_bit_for_bit(project, tmp_path):
+    import json
+
+    import torch
+
+    root, _ = project
+    out = tmp_path / "again"
+    run(root, "rnnbench", "train", "--config", "configs/adding-8/lstm.json", "--seed", "1", "--out", str(out))
+    study_run = root / "runs/adding-8/lstm/seed1"
+    timing = {"wall_s", "steps_per_s", "finished_at"}
+    mine, theirs = (json.loads((f / "metrics.json").read_text()) for f in (out, study_run))
+    assert {k: v for k, v in mine.items() if k not in timing} == {k: v for k, v in theirs.items() if k not in timing}
+    history = [pd.read_csv(f / "history.csv").drop(columns=["elapsed_s", "steps_per_s"]) for f in (out, study_run)]
+    pd.testing.assert_frame_equal(*history, check_exact=True)
+    weights = [torch.load(f / "model.pt", weights_only=True) for f in (out, study_run)]
+    assert weights[0].keys() == weights[1].keys()
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+    assert (out / "gradflow.csv").read_bytes() == (study_run / "gradflow.csv").read_bytes()
+    refused = run(root, "rnnbench", "train", "--config", "configs/adding-8/lstm.json", "--seed", "1",
+                  "--out", str(out), check=False)
+    assert refused.returncode == 2 and "--out" in refused.stderr and "--replace" in refused.stderr
+
+
+def test_a_model_and_a_task_by_import_path_run_through_dvc_repro(tmp_path):
+    """One file each in the project's src/ plus params lines: no edit to dvc.yaml or rnnbench."""
+    root = make_project(tmp_path / "study")
+    shutil.copytree(Path(__file__).parent / "plugins" / "mypkg", root / "src" / "mypkg")
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    params.update(models=["lstm", "mypkg.cells.MyCell"], points=["adding-5", "mypkg.tasks.FirstBit-6"],
+                  side_grids={"reference": {"models": [], "points": []}, "ablations": {"models": [], "points": []}})
+    (root / "params.yaml").write_text(yaml.safe_dump(params))
+    first = run(root, "dvc", "repro")
+    cells = {f"train@{m}-{p}" for m in params["models"] for p in params["points"]}
+    assert stages_run(first.stdout) == cells | {"generate", "configure", "report"}
+
+    results = pd.read_csv(root / "reports" / "results.csv")
+    assert len(results) == 4 * 2 and not results["failed"].any()
+    assert set(results.task) == {"adding", "mypkg.tasks.FirstBit"}
+    own = root / "runs" / "mypkg.tasks.FirstBit-6" / "mypkg.cells.MyCell" / "seed0"
+    import json
+
+    record = json.loads((own / "metrics.json").read_text())
+    assert record["diagnostics"].startswith("unavailable: the cell MyCell has no unroll")
+    assert not (own / "gradflow.csv").exists() and (own / "model.pt").is_file()
+    assert (root / "runs" / "mypkg.tasks.FirstBit-6" / "lstm" / "seed0" / "gradflow.csv").is_file()
+    assert "mypkg.tasks.FirstBit" in (root / "reports" / "report.md").read_text()
+
+    # Editing the user's model file reruns exactly its cells, through its hash in the configs files.
+    cells_file = root / "src" / "mypkg" / "cells.py"
+    cells_file.write_text(cells_file.read_text() + "\n# edited\n")
+    again = run(root, "dvc", "repro")
+    assert stages_run(again.stdout) == {c for c in cells if "MyCell" in c} | {"configure", "report"}
+    assert "up to date" in run(root, "dvc", "status").stdout

@@ -14,7 +14,7 @@ from rnnbench.report.aggregate import summarise
 from rnnbench.report.published import anchors_beside_ours
 from rnnbench.report.tables import critical_lengths, gradient_decay
 from rnnbench.report.write import write_report
-from rnnbench.study import load_study, seed_folder
+from rnnbench.study import load_study
 
 REPO = Path(__file__).parents[1]
 
@@ -131,7 +131,7 @@ def test_a_missing_and_a_diverged_run_still_render_and_are_counted(trained, tmp_
     shutil.copytree(source / "runs", root / "runs")
     cells = [c for c in study.cells() if c.task == "adding" and c.model == "gru"]
     shutil.rmtree(root / cells[0].run_folder)  # a whole cell missing
-    path = root / seed_folder(cells[1], study.seeds[0]) / "metrics.json"
+    path = root / cells[1].seed_folder(study.seeds[0]) / "metrics.json"
     record = json.loads(path.read_text())
     record.update(diverged=True, solved=False, test_metric=None)
     path.write_text(json.dumps(record))

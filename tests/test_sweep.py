@@ -1,6 +1,5 @@
 """One cell's seeds: trained as concurrent processes they write exactly the runs they write one
 after another, and a seed that fails (or whose process dies) fails alone."""
-import dataclasses
 import json
 import os
 from pathlib import Path

@@ -1,5 +1,4 @@
 """Specifications of MLflow tracking with real stores: concurrent writers, idempotent logging."""
-import json
 import os
 import subprocess
 import sys

@@ -27,9 +27,8 @@ from . import __version__
 from .config import (ConfigError, DataConfig, ModelConfig, RunConfig, TaskConfig, TrainConfig, read_run_configs,
                      require_positive)
 from .models import MODELS, build_network, parameter_count
-from .study import Cell, Study, load_study, plan_task
+from .study import Cell, load_study, plan_task
 from .tasks import TASKS, Dataset, resolve_task
-from .tasks.base import PER_STEP
 from .training.diagnostics.diagnose import diagnose
 from .training.sweep import one_torch_thread, train_cell, train_seed
 from .training.trainer import resolve_device, train
@@ -270,7 +269,8 @@ def command_check_model(args) -> int:
         raise ConfigError(f"model: {name} returned output {shape}; expected [batch, time, hidden] = (4, 7, {args.hidden_size})")
     network(x).sum().backward()
     grads = [p.grad for p in network.rnn.parameters() if p.requires_grad]
-    if not grads or all(g is None for g in grads):
+    reached = sum(g is not None for g in grads)
+    if not reached:
         raise ConfigError(f"model: no gradient reaches {name}'s parameters")
     if not all(torch.isfinite(g).all() for g in grads if g is not None):
         raise ConfigError(f"model: {name}'s gradients are not finite on a random batch")
@@ -294,7 +294,8 @@ def command_check_model(args) -> int:
         unroll += f" (unroll matches forward to {gap:.1g})"
     print("\n".join([
         f"model {name}: {cls.__module__}.{cls.__qualname__}",
-        f"  shapes        ok: x [4, 7, 2] -> out [4, 7, {args.hidden_size}]; backward reaches every cell parameter",
+        f"  shapes        ok: x [4, 7, 2] -> out [4, 7, {args.hidden_size}]; backward reaches {reached} of "
+        f"{len(grads)} parameter tensors of the cell",
         f"  parameters    {parameter_count(result.model)} with hidden size {args.hidden_size} on adding (2 in, 1 out)",
         f"  smoke train   adding T=10, {args.steps} steps, lr {config.train.lr}: val MSE {first:.4g} at step "
         f"{result.history[0]['step']} -> test MSE {last:.4g} (baseline 1/6 = 0.1667) in {time.perf_counter() - start:.1f} s",

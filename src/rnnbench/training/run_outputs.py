@@ -64,14 +64,15 @@ def history_csv(history: list[dict[str, float]]) -> str:
 
 def write_run(folder: Path, config: RunConfig, result: RunResult, data_checksum: str | None = None,
               diagnosis=None) -> dict[str, Any]:
-    """diagnosis: a diagnostics.diagnose.Diagnosis, or None to skip gradflow.csv / gates.npz.
+    """diagnosis: a diagnostics.diagnose.Diagnosis (its metrics go into the record, its flow rows
+    and traces into gradflow.csv / gates.npz when it has them), or None.
     Returns the metrics.json record as written."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     record = {**result.final, **(diagnosis.metrics if diagnosis else {}), "data_checksum": data_checksum,
               "host": describe(result.final["device"]),
               "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "config": config.to_dict()}
-    if diagnosis is not None:
+    if diagnosis is not None and diagnosis.flow_rows:  # none when the model's diagnostics are unavailable
         write_atomic(folder / GRADFLOW_FILE, history_csv(diagnosis.flow_rows).encode())
         if diagnosis.traces:
             buffer = io.BytesIO()

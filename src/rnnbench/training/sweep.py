@@ -1,17 +1,15 @@
-"""One cell of the study (task x model x length): train every seed and write its outputs.
+"""One cell of the study (task x model x length): train every seed's config and write its runs.
 
 A seed that raises is recorded as a failed run (metrics.json with its cause) and the other seeds
 go on; the report counts failures instead of the whole study stopping on one.
 
-Every seed trains with one torch thread. Torch's CPU kernels can round differently with another
-thread count (xor lstm T=10 seed 0 solved at step 700 with one thread, 800 with two), so fixing it
-makes a run's history independent of how its cell was scheduled. It also makes running the seeds at
-once pay: a small recurrent model barely uses a second thread, and on the 2-core CPU a cell of 3
-seeds as 3 concurrent processes finished 1.7-1.9x sooner than one after another (rnn, gru, lstm;
-benchmarks/results.md, "seeds of a study cell"); 3 processes beat 2 because 3 equal seeds in 2
-slots take two rounds. With any `seed_processes` a seed's history and weights are bit-for-bit
-the same (tests/test_sweep.py). Workers are forked on Linux, as DataLoader workers are, so torch is
-not imported again per seed. On a GPU `auto` keeps one process: several are unmeasured there.
+Every seed trains with one torch thread: torch's CPU kernels can round differently with another
+thread count, so fixing it makes a run's history independent of how its cell was scheduled
+(docs/architecture.md, "Seeds inside one stage"). It also makes running the seeds at once pay on a
+CPU, where a small recurrent model barely uses a second thread (benchmarks/results.md). With any
+`seed_processes` a seed's history and weights are bit-for-bit the same (tests/test_sweep.py).
+Workers are forked on Linux, as DataLoader workers are, so torch is not imported again per seed.
+On a GPU `auto` keeps one process: several are unmeasured there.
 """
 from __future__ import annotations
 

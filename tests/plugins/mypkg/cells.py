@@ -1,0 +1,22 @@
+"""Models a user brings, named by import path: the cell contract of rnnbench.models.network."""
+import torch.nn as nn
+
+
+class MyCell(nn.Module):
+    """A GRU behind the contract, without the optional unroll: it trains, its diagnostics are
+    recorded as not available."""
+
+    def __init__(self, input_size, hidden_size, num_layers):
+        super().__init__()
+        self.gru = nn.GRU(input_size, hidden_size, num_layers, batch_first=True)
+
+    def forward(self, x):
+        return self.gru(x)
+
+
+class WrongShape(MyCell):
+    """Breaks the contract: returns the last step only."""
+
+    def forward(self, x):
+        out, state = self.gru(x)
+        return out[:, -1], state
