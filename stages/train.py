@@ -3,13 +3,15 @@
 Reads exactly the cell's configs file (written by the configure stage) and its data folder; how the
 seeds share the machine comes from configs/execution.json, which changes no result. MLflow logging
 happens once for the whole study in the report stage: here only the tracking server is checked, so
-that an unreachable one stops the study before training.
+that an unreachable one stops the study before training. A cell with a failed seed lands whole
+(its failed seeds' records say why) and the stage exits 1, so that DVC never caches a failure.
 """
 import argparse
+import sys
 import time
 from pathlib import Path
 
-from rnnbench.cli import load_dataset, stage_main
+from rnnbench.cli import EXIT_FAILED_RUN, load_dataset, stage_main
 from rnnbench.config import Execution, read_run_configs
 from rnnbench.progress import stage_done
 from rnnbench.study import EXECUTION_FILE
@@ -30,9 +32,15 @@ def main() -> None:
     check_s = time.perf_counter() - start
     dataset = load_dataset(args.data, configs[0])
     cell_start = time.perf_counter()
-    train_cell(configs, dataset, args.out, execution.seed_processes)
+    records = train_cell(configs, dataset, args.out, execution.seed_processes)
     # Seeds train concurrently, so their training, diagnostics and outputs overlap: timed as one.
     stage_done(f"train {args.out}", cell=time.perf_counter() - cell_start, tracking_check=check_s)
+    failed = [r["seed"] for r in records if r.get("failed")]
+    if failed:  # a failure is never a result: DVC records no failed stage, so the next repro retries it
+        print(f"rnnbench: seeds {failed} of {args.out} failed (causes above); DVC does not record a failed cell: "
+              "`dvc repro` trains it again (`dvc repro --keep-going` goes on past it)", file=sys.stderr)
+        return EXIT_FAILED_RUN
+    return 0
 
 
 if __name__ == "__main__":

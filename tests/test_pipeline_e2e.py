@@ -363,3 +363,68 @@ def test_a_model_and_a_task_by_import_path_run_through_dvc_repro(tmp_path):
     again = run(root, "dvc", "repro")
     assert stages_run(again.stdout) == {c for c in cells if "MyCell" in c} | {"configure", "report"}
     assert "up to date" in run(root, "dvc", "status").stdout
+
+
+def test_concurrent_syncs_log_each_run_exactly_once(project, tmp_path):
+    root, _ = project
+    shutil.copy(root / "mlflow.db", tmp_path / "saved.db")
+    try:
+        (root / "mlflow.db").unlink()
+        syncs = [subprocess.Popen(["rnnbench", "sync-mlflow"], cwd=root, env=env_for(root), stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True) for _ in range(4)]
+        outputs = [s.communicate(timeout=300) for s in syncs]
+        assert all(s.returncode == 0 for s in syncs), outputs
+        runs = mlflow_runs(root)
+        assert len(runs) == len(tiny_study().cells()) * len(tiny_study().seeds) and runs["tags.run_key"].is_unique
+    finally:
+        shutil.copy(tmp_path / "saved.db", root / "mlflow.db")
+
+
+def test_a_corrupt_store_stops_training_before_it_starts_and_never_costs_the_report(project, tmp_path):
+    root, _ = project
+    shutil.copy(root / "mlflow.db", tmp_path / "saved.db")
+    target = root / "runs/adding-5/rnn"
+    before = sorted(p.read_bytes() for p in target.rglob("*.json"))
+    try:
+        (root / "mlflow.db").write_bytes(b"this is not a database" * 100)
+        refused = run(root, *TRAIN_RNN_ADDING_5, check=False)
+        lines = refused.stderr.strip().splitlines()
+        assert refused.returncode == 2 and len(lines) == 1 and "MLFLOW_TRACKING_URI" in lines[0] and "mlflow.db" in lines[0]
+        assert sorted(p.read_bytes() for p in target.rglob("*.json")) == before
+        (root / "reports" / "report.md").unlink()
+        report = run(root, "python", "stages/report.py", check=False)
+        assert report.returncode == 2 and "the report is written" in report.stderr
+        assert (root / "reports" / "report.md").is_file()
+    finally:
+        shutil.copy(tmp_path / "saved.db", root / "mlflow.db")
+    run(root, "python", "stages/report.py")  # as it was, for the tests after this one
+
+
+def test_a_failed_seed_fails_its_stage_and_the_next_repro_trains_it_again(tmp_path):
+    root = make_project(tmp_path / "study")
+    shutil.copytree(Path(__file__).parent / "plugins" / "mypkg", root / "src" / "mypkg")
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    params.update(models=["mypkg.cells.Broken"], points=["adding-5"],
+                  side_grids={"reference": {"models": [], "points": []}, "ablations": {"models": [], "points": []}})
+    (root / "params.yaml").write_text(yaml.safe_dump(params))
+    first = run(root, "dvc", "repro", check=False)
+    assert first.returncode != 0
+    assert "seeds [0, 1] of runs/adding-5/mypkg.cells.Broken failed" in first.stderr
+    import json
+
+    record = json.loads((root / "runs/adding-5/mypkg.cells.Broken/seed0/metrics.json").read_text())
+    assert record["failed"] and record["error"] == "RuntimeError: broken on purpose"
+    again = run(root, "dvc", "repro", check=False)
+    assert "train@mypkg.cells.Broken-adding-5" in stages_run(again.stdout)  # not restored as a result
+
+
+def test_a_misspelled_params_key_fails_repro_naming_it_and_costs_no_data_or_configs(tmp_path):
+    root = make_project(tmp_path / "study")
+    run(root, "dvc", "repro")
+    kept = {p: p.read_bytes() for folder in ("data", "configs") for p in (root / folder).rglob("*") if p.is_file()}
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    params["seed"] = params.pop("seeds")
+    (root / "params.yaml").write_text(yaml.safe_dump(params))
+    result = run(root, "dvc", "repro", check=False)
+    assert result.returncode != 0 and "seed: unknown value 'seed'; allowed: seeds" in result.stderr
+    assert {p: p.read_bytes() for p in kept} == kept

@@ -34,6 +34,7 @@ from .training.sweep import one_torch_thread, train_cell, train_seed
 from .training.trainer import resolve_device, train
 
 EXIT_BAD_INPUT = 2
+EXIT_FAILED_RUN = 1  # a run raised: its record says why; never cached as a result
 # The flag a user typed for each config key, so that an error names what was typed.
 FLAGS = {"train.steps": "--steps", "train.batch_size": "--batch-size", "train.lr": "--lr",
          "train.clip_norm": "--clip-norm", "train.eval_every": "--eval-every", "train.device": "--device",
@@ -371,7 +372,8 @@ def command_sync_mlflow(args) -> int:
 
 
 def stage_main(body) -> None:
-    """Run a DVC stage body; bad input is one line on stderr and exit status 2.
+    """Run a DVC stage body; bad input is one line on stderr and exit status 2; a body's own
+    non-zero return is the exit status.
 
     A stage that ends (done or refused) leaves through os._exit: after importing torch, Python's
     own shutdown (final garbage collection, module teardown) costs a noticeable fraction of a
@@ -380,8 +382,7 @@ def stage_main(body) -> None:
     exception keeps Python's normal exit, traceback first.
     """
     try:
-        body()
-        code = 0
+        code = body() or 0
     except ConfigError as err:
         print(f"rnnbench: error: {err}", file=sys.stderr)
         code = EXIT_BAD_INPUT

@@ -57,11 +57,16 @@ def from_mapping(cls: type, values: Mapping[str, Any] | None, key: str):
         default = fields[name].default
         if default is dataclasses.MISSING or default is None:
             continue
-        # YAML writes 1e-3 as a string and 1.0 as an int in places; accept ints for floats only.
+        # YAML 1.1 reads 1e-3 as a string and 1.0 may arrive as 1: accept both for floats, nothing else.
         if isinstance(default, bool):
             ok = isinstance(value, bool)
         elif isinstance(default, float):
             ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+            if isinstance(value, str):  # PyYAML (YAML 1.1) reads 1e-3 as a string; a number is meant
+                try:
+                    value, ok = float(value), True
+                except ValueError:
+                    pass
             if ok:
                 values[name] = float(value)
         elif isinstance(default, int):

@@ -10,7 +10,6 @@ import torch
 from .config import ConfigError, ModelConfig, require_choice
 from .models import build_network
 from .models.reference.network import ReferenceNet
-from .tasks.charlm import CharLmOptions, read_corpus
 from .training.run_outputs import MODEL_FILE
 
 SAMPLEABLE = ("rnn", "lstm", "rnn-numpy", "lstm-numpy")  # the cells the NumPy reference implements
@@ -21,17 +20,25 @@ def load_charlm_run(folder: Path) -> tuple[ReferenceNet, str]:
     try:
         record = json.loads((folder / "metrics.json").read_text())
     except OSError:
-        raise ConfigError(f"run: {str(folder)!r} holds no finished run (metrics.json missing)") from None
+        raise ConfigError(f"--run: {str(folder)!r} holds no finished run (metrics.json missing)") from None
+    except json.JSONDecodeError:
+        raise ConfigError(f"--run: {str(folder)!r} has a metrics.json that is not JSON") from None
     config = record.get("config", {})
     task = config.get("task", {})
     if task.get("name") != "charlm":
         raise ConfigError(f"run: {str(folder)!r} is a {task.get('name')!r} run; sampling needs a charlm run")
     model = config["model"]
     require_choice("run.model", model["name"], SAMPLEABLE)
-    vocab = "".join(sorted(set(read_corpus(CharLmOptions(**task["options"])))))
+    vocab = record.get("vocab")  # the run's own: the corpus file may have changed since
+    if not vocab:
+        raise ConfigError(f"--run: {str(folder)!r} records no vocabulary (trained by an older rnnbench); train it again")
     net = build_network(ModelConfig(model["name"], model["hidden_size"], model["num_layers"]), len(vocab), len(vocab),
                         per_step=True)
-    net.load_state_dict(torch.load(folder / MODEL_FILE, map_location="cpu", weights_only=True))
+    try:
+        net.load_state_dict(torch.load(folder / MODEL_FILE, map_location="cpu", weights_only=True))
+    except (OSError, RuntimeError) as err:
+        raise ConfigError(f"--run: {str(folder / MODEL_FILE)!r} does not load into this run's model "
+                          f"({type(err).__name__})") from None
     return ReferenceNet.from_torch(net), vocab
 
 

@@ -12,9 +12,12 @@ import hashlib
 import json
 import math
 import os
+import sqlite3
 import subprocess
+import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,10 +50,15 @@ def tracking_uri(root: Path | None = None) -> str:
 
 
 def check_reachable(uri: str, timeout_s: float = 5.0) -> None:
-    """Refuse an unreachable tracking server before any training starts (MLflow itself would retry
-    for minutes and fail only when the first run is logged)."""
+    """Refuse a tracking store that cannot take the runs before any training starts: a server that
+    does not answer (MLflow itself would retry for minutes and fail only at the first log call), a
+    SQLite file that is not a database or cannot be created, a folder that cannot be written."""
+    if uri.startswith("sqlite:"):
+        return check_sqlite(uri)
+    if uri.startswith("file:") or "://" not in uri:
+        return check_folder(uri)
     if not uri.startswith(("http://", "https://")):
-        return
+        return  # another database: MLflow's own client is the only check, at sync time
     try:
         with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout_s) as reply:
             if reply.status == 200:
@@ -62,6 +70,31 @@ def check_reachable(uri: str, timeout_s: float = 5.0) -> None:
         reason = str(getattr(err, "reason", err))
     raise ConfigError(f"MLFLOW_TRACKING_URI: cannot reach the tracking server at {uri} ({reason}); "
                       f"start it, or unset MLFLOW_TRACKING_URI to use the local store {STORE_FILE}")
+
+
+def store_error(uri: str, reason: str) -> ConfigError:
+    return ConfigError(f"MLFLOW_TRACKING_URI: the tracking store {uri} is not usable ({reason}); fix or move it, "
+                       f"or point MLFLOW_TRACKING_URI elsewhere")
+
+
+def check_sqlite(uri: str) -> None:
+    path = Path(uri.split(":///", 1)[1] if ":///" in uri else uri.split(":", 1)[1])
+    if not path.exists():
+        if not path.parent.is_dir() or not os.access(path.parent, os.W_OK):
+            raise store_error(uri, f"cannot create {path}")
+        return
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=20)) as db:
+            db.execute("PRAGMA schema_version").fetchone()
+    except sqlite3.Error as err:
+        raise store_error(uri, f"{path}: {err}") from None
+
+
+def check_folder(uri: str) -> None:
+    path = Path(urllib.parse.urlparse(uri).path if uri.startswith("file:") else uri)
+    probe = path if path.exists() else path.parent
+    if not probe.is_dir() or not os.access(probe, os.W_OK):
+        raise store_error(uri, f"{path} is not a writable folder")
 
 
 def run_key(record: dict[str, Any]) -> str:
@@ -172,9 +205,9 @@ def log_batches(params: list, metrics: list) -> Iterator[tuple[list, list]]:
         params, metrics = params[len(head):], metrics[room:]
 
 
-def open_tracker(tasks: list[str], root: Path | None = None) -> Tracker:
-    """Check the server, create / migrate the store and every task's experiment once, under a lock,
-    before any run is logged."""
+def open_tracker(tasks: list[str], root: Path | None = None, locked: bool = False) -> Tracker:
+    """Check the server, create / migrate the store and every task's experiment once, under the
+    store lock (`locked`: the caller holds it already), before any run is logged."""
     from mlflow.tracking import MlflowClient
 
     root = project_root(root)
@@ -182,7 +215,7 @@ def open_tracker(tasks: list[str], root: Path | None = None) -> Tracker:
     check_reachable(uri)
     local = uri.startswith("sqlite:")
     experiments = {}
-    with store_lock(root) if local else contextlib.nullcontext():
+    with store_lock(root) if local and not locked else contextlib.nullcontext():
         client = MlflowClient(tracking_uri=uri)
         for task in sorted(set(tasks)):
             found = client.get_experiment_by_name(task)
@@ -207,20 +240,27 @@ def history_rows(path: Path) -> list[dict[str, float]]:
 def sync_study(study: Study, root: Path | None = None) -> tuple[int, int]:
     """Log every run of the current study found on disk that the store lacks (by run_key).
     DVC may restore stage outputs from its cache without running them; this puts the store back in
-    step with the outputs. Returns (runs logged now, runs already there)."""
+    step with the outputs. One sync at a time on this machine (the store lock): finding a key and
+    creating its run are two calls, and two syncs between them would both create it.
+    Returns (runs logged now, runs already there)."""
     root = project_root(root)
-    tracker = open_tracker(list(dict.fromkeys(cell.task for cell in study.cells())), root)
     created = existing = 0
-    for cell in study.cells():
-        for seed in study.seeds:
-            folder = root / cell.seed_folder(seed)
-            path = folder / "metrics.json"
-            if not path.is_file():
-                continue
-            record = json.loads(path.read_text())
-            if record.get("failed"):
-                continue
-            _, new = tracker.log_run(folder, record, history_rows(folder / "history.csv"), stage=cell.stage)
-            created += new
-            existing += not new
+    with store_lock(root):
+        tracker = open_tracker(list(dict.fromkeys(cell.task for cell in study.cells())), root, locked=True)
+        for cell in study.cells():
+            for seed in study.seeds:
+                folder = root / cell.seed_folder(seed)
+                path = folder / "metrics.json"
+                if not path.is_file():
+                    continue
+                try:
+                    record = json.loads(path.read_text())
+                except json.JSONDecodeError:
+                    print(f"mlflow: skipping {path}: not JSON (an interrupted write?)", file=sys.stderr)
+                    continue
+                if record.get("failed"):
+                    continue
+                _, new = tracker.log_run(folder, record, history_rows(folder / "history.csv"), stage=cell.stage)
+                created += new
+                existing += not new
     return created, existing

@@ -5,14 +5,16 @@ half-written file where a complete one stood.
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
 import math
 import os
+import shutil
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 import torch
@@ -39,6 +41,52 @@ def json_safe(value: Any) -> Any:
     return value
 
 
+STAGING = ".staging-"  # .dvcignore hides `.<name>.staging-<pid>` folders from DVC's hashing
+
+
+@contextlib.contextmanager
+def staged_folder(out: Path) -> Iterator[Path]:
+    """A fresh folder beside `out` to write into; on success it replaces `out` whole, on an error it
+    is removed and `out` is left as it was. A process killed midway leaves only the staging folder,
+    removed by the next one to stage into the same place (its owner is gone)."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    for stale in out.parent.glob(f".{out.name}{STAGING}*"):
+        if not pid_alive(stale.name.rsplit("-", 1)[-1]):
+            shutil.rmtree(stale, ignore_errors=True)
+    staging = out.parent / f".{out.name}{STAGING}{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir()
+    try:
+        yield staging
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    replace_folder(staging, out)
+
+
+def replace_folder(new: Path, out: Path) -> None:
+    """Put `new` where `out` is, by renames: `out` is at every moment either the old or the new folder."""
+    if out.exists() or out.is_symlink():
+        old = out.parent / f".{out.name}.replaced-{os.getpid()}"
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(out, old)
+        os.replace(new, out)
+        shutil.rmtree(old) if old.is_dir() else old.unlink()
+    else:
+        os.replace(new, out)
+
+
+def pid_alive(text: str) -> bool:
+    try:
+        os.kill(int(text), 0)
+    except (ValueError, ProcessLookupError):
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def write_atomic(path: Path, data: bytes) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_bytes(data)
@@ -63,15 +111,17 @@ def history_csv(history: list[dict[str, float]]) -> str:
 
 
 def write_run(folder: Path, config: RunConfig, result: RunResult, data_checksum: str | None = None,
-              diagnosis=None) -> dict[str, Any]:
-    """diagnosis: a diagnostics.diagnose.Diagnosis (its metrics go into the record, its flow rows
+              diagnosis=None, vocab: str | None = None) -> dict[str, Any]:
+    """vocab: the dataset's code -> character string (charlm), so a run samples without its corpus.
+    diagnosis: a diagnostics.diagnose.Diagnosis (its metrics go into the record, its flow rows
     and traces into gradflow.csv / gates.npz when it has them), or None.
     Returns the metrics.json record as written."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     record = {**result.final, **(diagnosis.metrics if diagnosis else {}), "data_checksum": data_checksum,
               "host": describe(result.final["device"]),
-              "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "config": config.to_dict()}
+              "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "config": config.to_dict(),
+              **({"vocab": vocab} if vocab else {})}  # symbol tasks: code -> character, for sampling
     if diagnosis is not None and diagnosis.flow_rows:  # none when the model's diagnostics are unavailable
         write_atomic(folder / GRADFLOW_FILE, history_csv(diagnosis.flow_rows).encode())
         if diagnosis.traces:

@@ -14,9 +14,11 @@ On a GPU `auto` keeps one process: several are unmeasured there.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import functools
 import multiprocessing
 import os
+import signal
 import sys
 import traceback
 from concurrent.futures import ProcessPoolExecutor
@@ -30,8 +32,10 @@ from ..config import RunConfig, seed_folder
 from ..progress import TrainingBar, finished_line
 from ..tasks import Dataset, resolve_task
 from .diagnostics.diagnose import diagnose, unavailable
-from .run_outputs import write_record, write_run
+from .run_outputs import staged_folder, write_record, write_run
 from .trainer import initial_model, resolve_device, train
+
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
 def failed_record(config: RunConfig, error: BaseException | str) -> dict:
@@ -69,7 +73,7 @@ def train_seed(config: RunConfig, dataset: Dataset, data_checksum: str, folder: 
         traceback.print_exc(file=sys.stderr)
         diagnosis = unavailable(f"failed: {type(error).__name__}: {error}")
     try:
-        record = write_run(folder, config, result, data_checksum, diagnosis)
+        record = write_run(folder, config, result, data_checksum, diagnosis, dataset.extra.get("vocab"))
     except Exception as error:  # noqa: BLE001
         traceback.print_exc(file=sys.stderr)
         return record_failure(config, folder, error)
@@ -90,7 +94,15 @@ def seed_process_count(seed_processes: int | str, seeds: int, device: torch.devi
 
 
 def train_cell(configs: list[RunConfig], dataset: Dataset, out: Path, seed_processes: int | str = "auto") -> list[dict]:
-    """Train every seed's config of one cell into out/seed<s>/; returns the final records in seed order."""
+    """Train every seed's config of one cell into out/seed<s>/; returns the final records in seed order.
+
+    The seeds write into a staging folder beside `out`, which replaces `out` whole once every seed
+    is done: a stage that is killed leaves its output folder as it was, never half a cell."""
+    with staged_folder(Path(out)) as staging:
+        return train_cell_into(configs, dataset, staging, seed_processes)
+
+
+def train_cell_into(configs: list[RunConfig], dataset: Dataset, out: Path, seed_processes: int | str) -> list[dict]:
     device = resolve_device(configs[0].train.device)
     checksum = dataset.checksum()  # once per cell: every seed trains on the same arrays
     processes = seed_process_count(seed_processes, len(configs), device)
@@ -100,13 +112,17 @@ def train_cell(configs: list[RunConfig], dataset: Dataset, out: Path, seed_proce
     by_seed = {config.seed: config for config in configs}
     train_one = functools.partial(train_config_seed, by_seed, dataset, checksum, out)
     records = in_processes(train_one, list(by_seed), processes, device)
-    for seed, config in by_seed.items():
-        if seed not in records:
-            # A worker died (killed, out of memory, a crash in native code) and took the pool down
-            # with it: retry each unfinished seed alone, so only the seed that kills its process fails.
-            retried = in_processes(train_one, (seed,), 1, device)
-            records[seed] = retried.get(seed) or record_failure(
-                config, seed_folder(out, seed), "the process training this seed died (killed, out of memory or a native crash)")
+    lost = [seed for seed in by_seed if seed not in records]
+    if lost:
+        # A worker died (killed, out of memory, a crash in native code) and took the pool down with
+        # it, and with it the progress of every seed it had not finished: each of those restarts
+        # from step 0 alone, so that only the seed that kills its own process is recorded as failed.
+        print(f"a seed's process died; retrying seeds {lost} one at a time from step 0", file=sys.stderr, flush=True)
+    for seed in lost:
+        retried = in_processes(train_one, (seed,), 1, device)
+        records[seed] = retried.get(seed) or record_failure(
+            by_seed[seed], seed_folder(out, seed),
+            "the process training this seed died (killed, out of memory or a native crash)")
     return [records[config.seed] for config in configs]
 
 
@@ -114,6 +130,22 @@ def train_config_seed(by_seed: dict[int, RunConfig], dataset: Dataset, checksum:
                       redraw: bool) -> dict:
     """train_seed by seed number, the form the process pool calls."""
     return train_seed(by_seed[seed], dataset, checksum, seed_folder(out, seed), redraw)
+
+
+def start_worker(parent: int) -> None:
+    """A seed's process: one torch thread, and killed when the stage that started it dies (SIGKILL,
+    the OOM killer, a scheduler), so that it never writes on into outputs DVC has moved on from."""
+    torch.set_num_threads(1)
+    die_with_parent(parent)
+
+
+def die_with_parent(parent: int) -> None:
+    """Ask Linux to SIGKILL this process when its parent exits (prctl PR_SET_PDEATHSIG); a parent
+    that is already gone ends it now. Elsewhere this does nothing."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:
+        os._exit(1)
 
 
 @contextlib.contextmanager
@@ -135,7 +167,7 @@ def in_processes(train_one: Callable[[int, bool], dict], seeds, processes: int, 
     sys.stdout.flush(), sys.stderr.flush()  # a forked child would print the parent's buffer again
     records = {}
     with ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context(method),
-                             initializer=torch.set_num_threads, initargs=(1,)) as pool:
+                             initializer=start_worker, initargs=(os.getpid(),)) as pool:
         futures = {seed: pool.submit(train_one, seed, False) for seed in seeds}
         for seed, future in futures.items():
             try:

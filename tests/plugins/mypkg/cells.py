@@ -20,3 +20,10 @@ class WrongShape(MyCell):
     def forward(self, x):
         out, state = self.gru(x)
         return out[:, -1], state
+
+
+class Broken(MyCell):
+    """Raises in training: every seed fails."""
+
+    def forward(self, x):
+        raise RuntimeError("broken on purpose")

@@ -1,0 +1,111 @@
+"""Faults leave the study correct: a killed stage takes its workers with it and leaves no partial
+cell; a refused --out costs nothing; a run samples with its own vocabulary; params spelled the
+YAML 1.1 way still parse."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from rnnbench.cli import main
+from rnnbench.config import write_run_configs
+from rnnbench.study import Cell, parse_study
+from rnnbench.tasks import resolve_task
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = yaml.safe_load((REPO / "studies" / "tiny.yaml").read_text())
+
+
+def children_of(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"  # a zombie has exited; only its entry waits to be reaped
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
+def test_a_killed_train_stage_takes_its_seed_workers_with_it_and_leaves_no_partial_cell(tmp_path, sig):
+    study = parse_study({**TINY, "seeds": [0, 1], "train": {**TINY["train"], "steps": 1_000_000}})
+    cell = Cell("adding", "lstm", 8)
+    write_run_configs(tmp_path / cell.configs_file, study.resolved_configs(cell))
+    resolve_task("adding").build(8, study.data, study.task_plan("adding").options).save(tmp_path / cell.data_folder)
+    stage = subprocess.Popen([sys.executable, str(REPO / "stages" / "train.py"), str(cell.configs_file),
+                              "--data", str(cell.data_folder), "--out", str(cell.run_folder)],
+                             cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 60
+        while len(workers := children_of(stage.pid)) < 2:
+            assert time.time() < deadline and stage.poll() is None, "the stage started no seed workers"
+            time.sleep(0.2)
+        time.sleep(1.0)  # training under way
+        os.kill(stage.pid, sig)
+        stage.wait(timeout=30)
+        deadline = time.time() + 15
+        while any(alive(w) for w in workers) and time.time() < deadline:
+            time.sleep(0.2)
+        assert not [w for w in workers if alive(w)], "seed workers outlived their stage"
+        assert not (tmp_path / cell.run_folder).exists()  # no partial cell where DVC looks
+    finally:
+        for pid in [stage.pid, *children_of(stage.pid)]:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+def test_train_refuses_an_existing_out_before_training_and_replace_replaces_it_whole(tmp_path, capsys):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "foreign.txt").write_text("another run")
+    args = ["train", "--task", "adding", "--model", "gru", "--length", "5", "--params", str(REPO / "studies/tiny.yaml"),
+            "--out", str(out)]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--out" in err[0] and "--replace" in err[0]
+    assert sorted(p.name for p in out.iterdir()) == ["foreign.txt"]
+    assert main(args + ["--replace"]) == 0
+    assert not (out / "foreign.txt").exists() and (out / "metrics.json").is_file()
+    a_file = tmp_path / "file"
+    a_file.write_text("x")
+    assert main(args[:-1] + [str(a_file)]) == 2 and a_file.read_text() == "x"
+
+
+def test_a_charlm_run_samples_with_its_own_vocabulary_after_its_corpus_changed(tmp_path, capsys):
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("the quick brown fox jumps over the lazy dog\n" * 400)
+    run = tmp_path / "lm"
+    assert main(["train", "--task", "charlm", "--model", "lstm", "--length", "16", "--steps", "10", "--eval-every", "10",
+                 "--option", f"corpus={corpus}", "--params", str(REPO / "studies/tiny.yaml"), "--out", str(run)]) == 0
+    sample = ["sample", "--run", str(run), "--prime", "the ", "--length", "60", "--seed", "3"]
+    capsys.readouterr()
+    assert main(sample) == 0
+    before = capsys.readouterr().out
+    corpus.write_text("ZYXWVUTSRQPONMLKJIHGFEDCBAzyxwvutsrqponmlkjihgfedcba!\n" * 400)  # same symbol count
+    assert main(sample) == 0
+    assert capsys.readouterr().out == before
+    assert json.loads((run / "metrics.json").read_text())["vocab"] == "".join(sorted(set("the quick brown fox jumps over the lazy dog\n")))
+
+
+def test_a_learning_rate_written_1e_3_is_the_number_yaml_1_1_reads_as_text():
+    params = yaml.safe_load("train: {lr: 1e-3}")
+    assert params["train"]["lr"] == "1e-3"  # PyYAML's YAML 1.1: why this needs handling at all
+    study = parse_study({**TINY, "train": {**TINY["train"], **params["train"]}})
+    assert study.run_config(Cell("adding", "gru", 5), 0).train.lr == 0.001
