@@ -50,6 +50,7 @@ def test_a_killed_train_stage_takes_its_seed_workers_with_it_and_leaves_no_parti
     stage = subprocess.Popen([sys.executable, str(REPO / "stages" / "train.py"), str(cell.configs_file),
                               "--data", str(cell.data_folder), "--out", str(cell.run_folder)],
                              cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    workers: list[int] = []
     try:
         deadline = time.time() + 60
         while len(workers := children_of(stage.pid)) < 2:
@@ -63,8 +64,8 @@ def test_a_killed_train_stage_takes_its_seed_workers_with_it_and_leaves_no_parti
             time.sleep(0.2)
         assert not [w for w in workers if alive(w)], "seed workers outlived their stage"
         assert not (tmp_path / cell.run_folder).exists()  # no partial cell where DVC looks
-    finally:
-        for pid in [stage.pid, *children_of(stage.pid)]:
+    finally:  # whatever the outcome, nothing of this test runs on
+        for pid in [stage.pid, *children_of(stage.pid), *workers]:
             try:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
