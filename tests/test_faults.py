@@ -110,3 +110,31 @@ def test_a_learning_rate_written_1e_3_is_the_number_yaml_1_1_reads_as_text():
     assert params["train"]["lr"] == "1e-3"  # PyYAML's YAML 1.1: why this needs handling at all
     study = parse_study({**TINY, "train": {**TINY["train"], **params["train"]}})
     assert study.run_config(Cell("adding", "gru", 5), 0).train.lr == 0.001
+
+
+def test_a_data_folder_whose_arrays_were_edited_is_refused_before_training(tmp_path, capsys):
+    data, out = tmp_path / "data", tmp_path / "run"
+    assert main(["generate", "--task", "adding", "--length", "6", "--params", str(REPO / "studies/tiny.yaml"),
+                 "--out", str(data)]) == 0
+    import numpy as np
+
+    with np.load(data / "train.npz") as f:
+        x, y = f["x"], f["y"] + 1.0  # tampered labels, meta.json untouched
+    np.savez(data / "train.npz", x=x, y=y)
+    capsys.readouterr()
+    assert main(["train", "--task", "adding", "--model", "gru", "--length", "6", "--data", str(data),
+                 "--params", str(REPO / "studies/tiny.yaml"), "--out", str(out)]) == 2
+    assert "do not match its meta.json checksum" in capsys.readouterr().err and not out.exists()
+
+
+def test_the_solved_rule_comes_from_the_runs_config_not_from_the_data_folder(tmp_path):
+    data, out = tmp_path / "data", tmp_path / "run"
+    tiny = str(REPO / "studies/tiny.yaml")
+    assert main(["generate", "--task", "adding", "--length", "6", "--params", tiny, "--out", str(data)]) == 0
+    meta = json.loads((data / "meta.json").read_text())
+    meta["solved"]["threshold"] = 1e9  # would call every run solved
+    (data / "meta.json").write_text(json.dumps(meta))
+    assert main(["train", "--task", "adding", "--model", "gru", "--length", "6", "--steps", "10", "--data", str(data),
+                 "--params", tiny, "--out", str(out)]) == 0
+    record = json.loads((out / "metrics.json").read_text())
+    assert record["test_mse"] > 0.01 and record["solved"] is False  # the config's 0.01, not meta.json's 1e9
