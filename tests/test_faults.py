@@ -138,3 +138,27 @@ def test_the_solved_rule_comes_from_the_runs_config_not_from_the_data_folder(tmp
                  "--params", tiny, "--out", str(out)]) == 0
     record = json.loads((out / "metrics.json").read_text())
     assert record["test_mse"] > 0.01 and record["solved"] is False  # the config's 0.01, not meta.json's 1e9
+
+
+def test_a_length_that_cannot_fit_in_memory_is_refused_before_allocating(tmp_path, capsys):
+    assert main(["generate", "--task", "adding", "--length", "1000000000", "--params", str(REPO / "studies/tiny.yaml"),
+                 "--out", str(tmp_path / "d")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--length" in err[0] and "GiB" in err[0] and not (tmp_path / "d").exists()
+    with pytest.raises(Exception, match=r"points: adding-1000000000: .* GiB"):
+        parse_study({**TINY, "points": ["adding-1000000000"]})
+
+
+def test_a_truncated_metrics_json_is_a_failed_row_and_the_report_is_still_written(tmp_path):
+    from rnnbench.report.write import write_report
+
+    study = parse_study({**TINY, "seeds": [0]})
+    assert main(["study", "--params", str(REPO / "studies/tiny.yaml"), "--root", str(tmp_path), "--no-report"]) == 0
+    broken = tmp_path / Cell("adding", "gru", 5).seed_folder(0) / "metrics.json"
+    broken.write_text(broken.read_text()[:40])
+    write_report(study, tmp_path, tmp_path / "reports")
+    import pandas as pd
+
+    results = pd.read_csv(tmp_path / "reports" / "results.csv")
+    row = results[(results.model == "gru") & (results.length == 5) & (results.task == "adding")].iloc[0]
+    assert row.failed and row.error.startswith("unreadable: runs/adding-5/gru/seed0/metrics.json")

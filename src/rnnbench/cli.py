@@ -27,7 +27,7 @@ from . import __version__
 from .config import (ConfigError, DataConfig, ModelConfig, RunConfig, TaskConfig, TrainConfig, read_run_configs,
                      require_positive)
 from .models import MODELS, build_network, parameter_count
-from .study import Cell, load_study, plan_task
+from .study import Cell, load_study, plan_task, require_fits_in_memory
 from .tasks import TASKS, Dataset, resolve_task
 from .training.diagnostics.diagnose import diagnose
 from .training.sweep import one_torch_thread, train_cell, train_seed
@@ -218,6 +218,7 @@ def command_generate(args) -> int:
     base = study.task_plan(task.name).options if study else {}
     options = task.resolved_options({**base, **dict(parse_option(o) for o in args.option)}, "task.options")
     data = study.data if study else DataConfig()
+    require_fits_in_memory("--length", data.n_train + data.n_val + data.n_test, args.length)
     dataset = task.build(args.length, data, options)
     dataset.save(args.out)
     print(f"generated {task.name} T={args.length}: {dataset.meta()['sizes']} -> {args.out} "

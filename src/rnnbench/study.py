@@ -13,6 +13,7 @@ runs with its defaults and the shared budget. Params list only the tasks they ru
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -188,6 +189,19 @@ def task_name(key: str, spec: Any) -> str:
     return resolve_task(spec, key).name
 
 
+BYTES_PER_SAMPLE_STEP = 16  # the largest arrays a task makes: int64 inputs and targets (copy, charlm)
+
+
+def require_fits_in_memory(key: str, samples: int, length: int) -> None:
+    """Refuse a dataset that cannot fit in this machine's memory before allocating it (a length of
+    10^9 would otherwise ask for tens of TiB and die on the allocation)."""
+    need = samples * (length + 1) * BYTES_PER_SAMPLE_STEP
+    have = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") if hasattr(os, "sysconf") else None
+    if have and need > have:
+        raise ConfigError(f"{key}: {samples} sequences of length {length} need about {need / 2**30:.0f} GiB, "
+                          f"more than this machine's {have / 2**30:.0f} GiB of memory")
+
+
 def parse_point(key: str, spec: Any) -> tuple[str, int]:
     """`adding-200` -> ("adding", 200), the task known and the length allowed for it."""
     task, _, length = spec.rpartition("-") if isinstance(spec, str) else ("", "", "")
@@ -196,6 +210,12 @@ def parse_point(key: str, spec: Any) -> tuple[str, int]:
     name = task_name(key, task)
     resolve_task(name, key).validate_length(int(length), key)
     return name, int(length)
+
+
+def require_points_fit(study: "Study") -> None:
+    samples = study.data.n_train + study.data.n_val + study.data.n_test
+    for task, length in study.all_points():
+        require_fits_in_memory(f"points: {point_name(task, length)}", samples, length)
 
 
 def parse_points(key: str, value: Any) -> tuple[tuple[str, int], ...]:
@@ -267,6 +287,7 @@ def parse_study(params: Any) -> Study:
                   tasks=tasks, per_model=per_model, side_grids=side_grids, execution=execution, model_sources=sources)
     if not study.cells():
         raise ConfigError("points: no cells to run; list at least one <task>-<length> point")
+    require_points_fit(study)
     for cell in study.cells():
         study.run_config(cell, seeds[0]).validate()
     return study

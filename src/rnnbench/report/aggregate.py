@@ -25,6 +25,16 @@ RESULT_COLUMNS = [
 ]
 
 
+def read_record(path: Path) -> dict | None:
+    """A run's metrics.json, or None when it is missing or not a JSON object: one bad file is a
+    row marked failed, never a report that cannot be written."""
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) else None
+
+
 def collect_results(study: Study, root: Path) -> pd.DataFrame:
     """One row per (cell, seed) of the study. A run with no outputs is a row marked missing."""
     rows = []
@@ -34,11 +44,13 @@ def collect_results(study: Study, root: Path) -> pd.DataFrame:
             path = root / folder / "metrics.json"
             row = {"task": cell.task, "model": cell.model, "length": cell.length, "seed": seed,
                    "run_dir": folder.as_posix()}
-            if not path.is_file():
-                row.update(failed=True, error="missing: no metrics.json (stage not run?)", solved=False, diverged=False)
+            record = read_record(path)
+            if record is None:
+                error = ("missing: no metrics.json (stage not run?)" if not path.is_file()
+                         else f"unreadable: {folder.as_posix()}/metrics.json is not a JSON object (an interrupted write?)")
+                row.update(failed=True, error=error, solved=False, diverged=False)
                 rows.append(row)
                 continue
-            record = json.loads(path.read_text())
             config = record.get("config", {})
             train, model = config.get("train", {}), config.get("model", {})
             row.update({k: record.get(k) for k in RESULT_COLUMNS if k in record and k not in row})
@@ -95,10 +107,11 @@ def learning_curves(study: Study, root: Path) -> pd.DataFrame:
     for cell in study.cells():
         for seed in study.seeds:
             path = root / cell.seed_folder(seed) / "history.csv"
-            if not path.is_file():
+            record = read_record(path.parent / "metrics.json")
+            if not path.is_file() or not record or "metric" not in record:
                 continue
             history = pd.read_csv(path)
-            metric = json.loads((path.parent / "metrics.json").read_text())["metric"]
+            metric = record["metric"]
             frames.append(pd.DataFrame({
                 "task": cell.task, "model": cell.model, "length": cell.length, "seed": seed,
                 "step": history["step"], "val_metric": history[f"val_{metric}"], "train_loss": history["train_loss"],
