@@ -13,7 +13,6 @@ import json
 import logging
 import math
 import os
-import shutil
 import sys
 import time
 from dataclasses import replace
@@ -30,6 +29,7 @@ from .models import MODELS, build_network, parameter_count
 from .study import Cell, load_study, plan_task, require_fits_in_memory
 from .tasks import TASKS, Dataset, resolve_task
 from .training.diagnostics.diagnose import diagnose
+from .training.run_outputs import staged_folder
 from .training.sweep import one_torch_thread, train_cell, train_seed
 from .training.trainer import resolve_device, train
 
@@ -41,9 +41,8 @@ FLAGS = {"train.steps": "--steps", "train.batch_size": "--batch-size", "train.lr
          "model.hidden_size": "--hidden-size", "model.num_layers": "--num-layers", "model.forget_bias": "--forget-bias",
          "model.name": "--model", "model": "--model", "task": "--task", "task.length": "--length",
          "task.options": "--option", "seed": "--seed", "data": "--data"}
-TRAIN_FLAGS = {"steps": "steps", "batch_size": "batch_size", "lr": "lr", "clip_norm": "clip_norm",
-               "eval_every": "eval_every", "device": "device"}
-MODEL_FLAGS = {"hidden_size": "hidden_size", "num_layers": "num_layers", "forget_bias": "forget_bias"}
+TRAIN_FLAGS = ("steps", "batch_size", "lr", "clip_norm", "eval_every", "device")  # TrainConfig fields
+MODEL_FLAGS = ("hidden_size", "num_layers", "forget_bias")  # ModelConfig fields
 
 
 def with_flag(message: str) -> str:
@@ -51,7 +50,7 @@ def with_flag(message: str) -> str:
     key = message.split(":", 1)[0]
     for prefix in sorted(FLAGS, key=len, reverse=True):
         if key == prefix or key.startswith(prefix + "."):
-            return f"{FLAGS[prefix]} ({message}" .replace(f"({key}:", f"({key}):", 1)
+            return f"{FLAGS[prefix]} ({key}){message[len(key):]}"
     return message
 
 
@@ -153,8 +152,7 @@ def resolved_config(args) -> RunConfig:
     """One run's config: a seed of a cell's configs file, or the study's layering for the cell the
     flags name with the flags given on top."""
     if args.config:
-        given = [flag for flag in ("task", "model", "length", "hidden_size", "num_layers", "forget_bias", "steps",
-                                   "batch_size", "eval_every", "lr", "clip_norm", "device")
+        given = [flag for flag in ("task", "model", "length", *MODEL_FLAGS, *TRAIN_FLAGS)
                  if getattr(args, flag) is not None] + (["option"] if args.option else [])
         if given or args.no_early_stop:
             flag = "--" + (given[0] if given else "no_early_stop").replace("_", "-")
@@ -170,8 +168,9 @@ def resolved_config(args) -> RunConfig:
         raise ConfigError(f"--params: no such file {str(args.params)!r}; the study's settings come from it")
     study = load_study(args.params)
     model = MODELS.canonical(args.model, "model")
-    task = resolve_task(args.task, "task").name
-    resolve_task(task).validate_length(args.length, "task.length")
+    chosen = resolve_task(args.task, "task")
+    chosen.validate_length(args.length, "task.length")
+    task = chosen.name
     config = study.run_config(Cell(task, model, args.length), args.seed)
     options = dict(parse_option(o) for o in args.option)
     if options:
@@ -203,12 +202,11 @@ def load_dataset(folder: Path, config: RunConfig) -> Dataset:
     return dataset
 
 
-def prepare_out(out: Path, replace_existing: bool) -> None:
-    """Refuse to mix two runs in one folder: an existing non-empty --out is replaced whole or not at all."""
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        if not replace_existing:
-            raise ConfigError(f"--out: {str(out)!r} exists and is not empty; pass --replace to replace it whole")
-        shutil.rmtree(out) if out.is_dir() else out.unlink()
+def require_free_out(out: Path, replace_existing: bool) -> None:
+    """Refuse to mix two runs in one folder: an existing non-empty --out is replaced whole (by the
+    staged run, once it is written) or not at all."""
+    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not replace_existing:
+        raise ConfigError(f"--out: {str(out)!r} exists and is not empty; pass --replace to replace it whole")
 
 
 def command_generate(args) -> int:
@@ -235,12 +233,13 @@ def command_train(args) -> int:
     task = resolve_task(config.task.name)
     dataset = load_dataset(args.data, config) if args.data else task.build(config.task.length, config.data,
                                                                             config.task.options)
-    prepare_out(args.out, args.replace)
+    require_free_out(args.out, args.replace)
     print(f"train {config.model.name} on {config.task.name} T={config.task.length} seed {config.seed}: "
           f"lr {config.train.lr}, {config.train.steps} steps, batch {config.train.batch_size}, "
           f"hidden {config.model.hidden_size}, device {config.train.device} -> {args.out}", file=sys.stderr)
-    with one_torch_thread():  # as every study run: the thread count can change the last bits
-        record = train_seed(config, dataset, dataset.checksum(), args.out)
+    # Staged as a study cell is: the old --out stays until the new run is written, then is replaced whole.
+    with staged_folder(args.out) as staging, one_torch_thread():  # one thread, as every study run
+        record = train_seed(config, dataset, dataset.checksum(), staging)
     return 1 if record.get("failed") else 0
 
 

@@ -23,7 +23,7 @@ import yaml
 from .config import (ConfigError, DataConfig, Execution, ModelConfig, RunConfig, TaskConfig, TrainConfig,
                      from_mapping, point_name, require_choice, seed_folder, write_run_configs)
 from .models import MODELS
-from .tasks import TASKS, resolve_task
+from .tasks import TASKS, Task, resolve_task
 
 TOP_LEVEL_KEYS = ("seeds", "seed_processes", "models", "points", "data", "model", "train", "tasks", "per_model",
                   "side_grids")
@@ -121,7 +121,8 @@ class Study:
         return list(dict.fromkeys((cell.task, cell.length) for cell in self.cells()))
 
     def task_plan(self, task: str) -> TaskPlan:
-        """The task's params block, or its defaults when params.yaml has none."""
+        """The task's plan: its params block or its defaults (every task of the grid is planned once
+        by parse_study; another, e.g. one the CLI names, is planned here)."""
         return self.tasks.get(task) or plan_task(task, {}, f"tasks.{task}")
 
     def run_config(self, cell: Cell, seed: int) -> RunConfig:
@@ -183,10 +184,11 @@ def model_name(key: str, spec: Any) -> str:
     return name
 
 
-def task_name(key: str, spec: Any) -> str:
+def study_task(key: str, spec: Any) -> Task:
+    """A task of the study, by registry name or dotted import path (as model_name)."""
     if isinstance(spec, str) and ":" in spec:
         raise ConfigError(f"{key}: write the import path with dots ({spec.replace(':', '.')!r})")
-    return resolve_task(spec, key).name
+    return resolve_task(spec, key)
 
 
 BYTES_PER_SAMPLE_STEP = 16  # the largest arrays a task makes: int64 inputs and targets (copy, charlm)
@@ -207,9 +209,9 @@ def parse_point(key: str, spec: Any) -> tuple[str, int]:
     task, _, length = spec.rpartition("-") if isinstance(spec, str) else ("", "", "")
     if not task or not length.isdigit():
         raise ConfigError(f"{key}: a point is <task>-<length>, e.g. adding-200; got {spec!r}")
-    name = task_name(key, task)
-    resolve_task(name, key).validate_length(int(length), key)
-    return name, int(length)
+    resolved = study_task(key, task)
+    resolved.validate_length(int(length), key)
+    return resolved.name, int(length)
 
 
 def require_points_fit(study: "Study") -> None:
@@ -259,7 +261,7 @@ def parse_study(params: Any) -> Study:
 
     tasks = {}
     for spec, block in require_mapping("tasks", params.get("tasks")).items():
-        name = task_name(f"tasks.{spec}", spec)
+        name = study_task(f"tasks.{spec}", spec).name
         tasks[name] = plan_task(name, block, f"tasks.{spec}")
 
     per_model = {}
@@ -281,6 +283,8 @@ def parse_study(params: Any) -> Study:
     for key, section in (("model", shared_model), ("train", shared_train)):
         if "name" in section:
             raise ConfigError(f"{key}.name: the model name comes from `models`, not from {key}")
+    used = dict.fromkeys([t for t, _ in points] + [t for grid in side_grids.values() for t, _ in grid.points])
+    tasks.update({t: plan_task(t, {}, f"tasks.{t}") for t in used if t not in tasks})  # defaults, resolved once
     every_model = dict.fromkeys([*models, *(m for grid in side_grids.values() for m in grid.models)])
     sources = {m: digest for m in every_model if (digest := MODELS.source_sha256(m))}
     study = Study(seeds=seeds, models=models, points=points, data=data, model=shared_model, train=shared_train,
