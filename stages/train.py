@@ -11,10 +11,11 @@ import sys
 import time
 from pathlib import Path
 
-from rnnbench.cli import EXIT_FAILED_RUN, load_dataset, stage_main
-from rnnbench.config import Execution, read_run_configs
+from rnnbench.cli import EXIT_FAILED_RUN, stage_main
+from rnnbench.config import Execution, read_run_configs, require_inside
 from rnnbench.progress import stage_done
 from rnnbench.study import EXECUTION_FILE
+from rnnbench.tasks import Dataset
 from rnnbench.tracking import check_reachable, tracking_uri
 from rnnbench.training.sweep import train_cell
 
@@ -25,12 +26,14 @@ def main() -> None:
     parser.add_argument("--data", type=Path, required=True, help="the cell's data folder")
     parser.add_argument("--out", type=Path, required=True, help="the cell's run folder")
     args = parser.parse_args()
+    for flag in ("configs", "data", "out"):  # names from params.yaml reach these paths
+        require_inside(f"--{flag}" if flag != "configs" else "CONFIGS", getattr(args, flag), Path.cwd())
     configs = read_run_configs(args.configs)
     execution = Execution.read(EXECUTION_FILE)
     start = time.perf_counter()
     check_reachable(tracking_uri())  # an unreachable server fails here, before training
     check_s = time.perf_counter() - start
-    dataset = load_dataset(args.data, configs[0])
+    dataset = Dataset.load_checked(args.data, configs[0].task.name, configs[0].task.length, key="--data")
     cell_start = time.perf_counter()
     records = train_cell(configs, dataset, args.out, execution.seed_processes)
     # Seeds train concurrently, so their training, diagnostics and outputs overlap: timed as one.

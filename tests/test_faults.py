@@ -41,22 +41,41 @@ def alive(pid: int) -> bool:
     return state != "Z"  # a zombie has exited; only its entry waits to be reaped
 
 
-@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
-def test_a_killed_train_stage_takes_its_seed_workers_with_it_and_leaves_no_partial_cell(tmp_path, sig):
-    study = parse_study({**TINY, "seeds": [0, 1], "train": {**TINY["train"], "steps": 1_000_000}})
+def start_endless_train_stage(root: Path) -> tuple[subprocess.Popen, Cell]:
+    """A real train stage on a cell of two seeds that would train for a million steps."""
+    study = parse_study({**TINY, "seeds": [0, 1], "train": {**TINY["train"], "steps": 1_000_000, "early_stop": False}})
     cell = Cell("adding", "lstm", 8)
-    write_run_configs(tmp_path / cell.configs_file, study.resolved_configs(cell))
-    resolve_task("adding").build(8, study.data, study.task_plan("adding").options).save(tmp_path / cell.data_folder)
+    write_run_configs(root / cell.configs_file, study.resolved_configs(cell))
+    resolve_task("adding").build(8, study.data, study.task_plan("adding").options).save(root / cell.data_folder)
     stage = subprocess.Popen([sys.executable, str(REPO / "stages" / "train.py"), str(cell.configs_file),
                               "--data", str(cell.data_folder), "--out", str(cell.run_folder)],
-                             cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                             cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    return stage, cell
+
+
+def wait_for_workers(stage: subprocess.Popen, count: int = 2) -> list[int]:
+    deadline = time.time() + 60
+    while len(workers := children_of(stage.pid)) < count:
+        assert time.time() < deadline and stage.poll() is None, "the stage started no seed workers"
+        time.sleep(0.2)
+    time.sleep(1.0)  # training under way
+    return workers
+
+
+def kill_all(*pids: int) -> None:
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
+def test_a_killed_train_stage_takes_its_seed_workers_with_it_and_leaves_no_partial_cell(tmp_path, sig):
+    stage, cell = start_endless_train_stage(tmp_path)
     workers: list[int] = []
     try:
-        deadline = time.time() + 60
-        while len(workers := children_of(stage.pid)) < 2:
-            assert time.time() < deadline and stage.poll() is None, "the stage started no seed workers"
-            time.sleep(0.2)
-        time.sleep(1.0)  # training under way
+        workers = wait_for_workers(stage)
         os.kill(stage.pid, sig)
         stage.wait(timeout=30)
         deadline = time.time() + 15
@@ -65,11 +84,70 @@ def test_a_killed_train_stage_takes_its_seed_workers_with_it_and_leaves_no_parti
         assert not [w for w in workers if alive(w)], "seed workers outlived their stage"
         assert not (tmp_path / cell.run_folder).exists()  # no partial cell where DVC looks
     finally:  # whatever the outcome, nothing of this test runs on
-        for pid in [stage.pid, *children_of(stage.pid), *workers]:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        kill_all(stage.pid, *children_of(stage.pid), *workers)
+
+
+@pytest.mark.parametrize("to_workers", [False, True], ids=["kill -INT the stage", "Ctrl-C to the process group"])
+def test_an_interrupt_ends_a_train_stage_at_once_and_keeps_the_cell_that_was_there(tmp_path, to_workers):
+    stage, cell = start_endless_train_stage(tmp_path)
+    previous = tmp_path / cell.run_folder / "seed0" / "metrics.json"
+    previous.parent.mkdir(parents=True)
+    previous.write_text('{"from": "the previous run"}')
+    workers: list[int] = []
+    try:
+        workers = wait_for_workers(stage)
+        for pid in [stage.pid, *(workers if to_workers else [])]:  # a terminal's Ctrl-C reaches every process
+            os.kill(pid, signal.SIGINT)
+        assert stage.wait(timeout=20) == 130  # not after a million steps
+        assert "interrupted" in stage.stderr.read()
+        assert not [w for w in workers if alive(w)]
+        assert previous.read_text() == '{"from": "the previous run"}'
+        assert sorted(p.name for p in (tmp_path / cell.run_folder).parent.iterdir()) == ["lstm"]  # no staging left
+    finally:
+        kill_all(stage.pid, *children_of(stage.pid), *workers)
+
+
+def test_a_train_stage_refuses_an_out_path_that_leaves_the_repository_before_touching_it(tmp_path):
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "keep.py").write_text("x = 1")
+    result = subprocess.run([sys.executable, str(REPO / "stages" / "train.py"), "configs/adding-8/lstm.json",
+                             "--data", "data/adding-8", "--out", "runs/adding-8/../../src"],
+                            cwd=tmp_path, capture_output=True, text=True)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "rnnbench: error: --out: 'runs/adding-8/../../src' leaves the repository; give a path inside it without '..'"]
+    assert (tmp_path / "src" / "keep.py").read_text() == "x = 1"
+
+
+@pytest.mark.parametrize("content, problem", [(None, "is a directory"), (b"", "is empty"),
+                                              (b"\x00" * 5000, "contains NUL bytes")],
+                         ids=["directory", "empty", "NUL bytes"])
+def test_a_corpus_that_is_not_text_is_refused_naming_what_is_wrong(tmp_path, content, problem):
+    from rnnbench.config import ConfigError
+    from rnnbench.tasks.charlm import CharLmOptions, read_corpus
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir() if content is None else corpus.write_bytes(content)
+    with pytest.raises(ConfigError, match=f"task.options.corpus: .* {problem}"):
+        read_corpus(CharLmOptions(corpus=str(corpus)))
+
+
+def test_a_huge_corpus_costs_only_the_characters_the_task_uses(tmp_path):
+    from rnnbench.tasks.charlm import CharLmOptions, read_corpus
+
+    corpus = tmp_path / "big.txt"
+    with corpus.open("w") as handle:  # 200 MB: read whole, it would take more than the limit below
+        handle.write(("abcdefghij" * 100 + "\n") * 200_000)
+    script = (f"import resource; from rnnbench.tasks.charlm import CharLmOptions, read_corpus; "
+              f"text = read_corpus(CharLmOptions(corpus={str(corpus)!r}, corpus_chars=5000)); "
+              "print(len(text), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)")
+    length, peak_mb = map(int, subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                                              check=True).stdout.split())
+    baseline = int(subprocess.run([sys.executable, "-c", "import resource; import rnnbench.tasks.charlm; "
+                                   "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)"],
+                                  capture_output=True, text=True, check=True).stdout)
+    assert length == 5000 and peak_mb - baseline < 50
+    assert read_corpus(CharLmOptions(corpus=str(corpus), corpus_chars=11)) == "abcdefghija"
 
 
 def test_train_refuses_an_existing_out_before_training_and_replace_replaces_it_whole(tmp_path, capsys):
@@ -162,3 +240,29 @@ def test_a_truncated_metrics_json_is_a_failed_row_and_the_report_is_still_writte
     results = pd.read_csv(tmp_path / "reports" / "results.csv")
     row = results[(results.model == "gru") & (results.length == 5) & (results.task == "adding")].iloc[0]
     assert row.failed and row.error.startswith("unreadable: runs/adding-5/gru/seed0/metrics.json")
+
+
+@pytest.mark.parametrize("damage", ["meta.json: not JSON", "meta.json: null", "meta.json: keys missing",
+                                    "train.npz: missing", "train.npz: truncated", "val.npz: not a zip",
+                                    "train.npz: no y array", "train.npz: object array"])
+def test_a_damaged_data_folder_is_one_line_naming_it_and_trains_nothing(tmp_path, capsys, damage):
+    import numpy as np
+
+    data, out = tmp_path / "data", tmp_path / "run"
+    tiny = str(REPO / "studies/tiny.yaml")
+    assert main(["generate", "--task", "adding", "--length", "6", "--params", tiny, "--out", str(data)]) == 0
+    name, how = damage.split(": ")
+    path = data / name
+    with np.load(data / "train.npz") as arrays:
+        x, y = arrays["x"], arrays["y"]
+    {"not JSON": lambda: path.write_text("{"), "null": lambda: path.write_text("null"),
+     "keys missing": lambda: path.write_text('{"task": "adding"}'), "missing": path.unlink,
+     "truncated": lambda: path.write_bytes(path.read_bytes()[:100]), "not a zip": lambda: path.write_text("garbage"),
+     "no y array": lambda: np.savez(path, x=x), "object array": lambda: np.savez(path, x=np.array([object()]), y=y),
+     }[how]()
+    capsys.readouterr()
+    assert main(["train", "--task", "adding", "--model", "gru", "--length", "6", "--data", str(data),
+                 "--params", tiny, "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("rnnbench: error: --data") and str(data) in err[0]
+    assert not out.exists()

@@ -428,3 +428,15 @@ def test_a_misspelled_params_key_fails_repro_naming_it_and_costs_no_data_or_conf
     result = run(root, "dvc", "repro", check=False)
     assert result.returncode != 0 and "seed: unknown value 'seed'; allowed: seeds" in result.stderr
     assert {p: p.read_bytes() for p in kept} == kept
+
+
+def test_a_name_with_dots_in_params_cannot_make_a_single_stage_repro_delete_another_folder(tmp_path):
+    root = make_project(tmp_path / "study")
+    run(root, "dvc", "repro", "generate", "configure")
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    params["side_grids"]["ablations"] = {"models": ["../../src"], "points": ["adding-5"]}  # hand-edited
+    (root / "params.yaml").write_text(yaml.safe_dump(params))
+    (root / "src.json").write_text("{}")  # the stage's configs dep exists, so DVC gets as far as running it
+    result = run(root, "dvc", "repro", "-s", "train-ablations@../../src-adding-5", check=False)
+    assert result.returncode != 0 and "leaves the repository" in result.stdout + result.stderr
+    assert (root / "src" / "rnnbench" / "config.py").is_file()  # DVC deleted src before its outputs persisted

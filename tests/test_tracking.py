@@ -110,3 +110,28 @@ def test_project_root_maps_dvc_temporary_experiment_copies_to_the_real_repositor
     inner.mkdir(parents=True)
     assert project_root(inner) == (tmp_path / "repo").resolve()
     assert project_root(tmp_path / "repo") == (tmp_path / "repo").resolve()
+
+
+def test_a_copied_repository_logs_artifacts_into_its_own_folder_and_finds_the_old_ones_there(tmp_path):
+    import shutil
+
+    from mlflow.tracking import MlflowClient
+
+    from rnnbench.tracking import open_tracker
+
+    os.environ.pop("MLFLOW_TRACKING_URI", None)
+    first, copy = tmp_path / "first", tmp_path / "copy"
+    (first / "run").mkdir(parents=True)
+    (first / "run" / "metrics.json").write_text('{"seed": 0}')
+    record = {"task": "adding", "model": "rnn", "length": 5, "seed": 0, "steps": 3, "solved": True,
+              "diverged": False, "data_checksum": "x", "config": {"seed": 0}}
+    old_run, _ = open_tracker(["adding"], first).log_run(first / "run", record, [])
+    shutil.copytree(first, copy)
+    shutil.rmtree(first / "mlartifacts")  # the original is gone: nothing may still point there
+    new_run, _ = open_tracker(["adding"], copy).log_run(copy / "run", {**record, "seed": 1, "config": {"seed": 1}}, [])
+    client = MlflowClient(tracking_uri=f"sqlite:///{copy / 'mlflow.db'}")
+    for run_id in (old_run, new_run):
+        uri = client.get_run(run_id).info.artifact_uri
+        assert uri.startswith((copy / "mlartifacts").as_uri() + "/")
+        assert [a.path for a in client.list_artifacts(run_id)] == ["metrics.json"]
+    assert not (first / "mlartifacts").exists()

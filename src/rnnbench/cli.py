@@ -35,6 +35,7 @@ from .training.trainer import resolve_device, train
 
 EXIT_BAD_INPUT = 2
 EXIT_FAILED_RUN = 1  # a run raised: its record says why; never cached as a result
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports it
 # The flag a user typed for each config key, so that an error names what was typed.
 FLAGS = {"train.steps": "--steps", "train.batch_size": "--batch-size", "train.lr": "--lr",
          "train.clip_norm": "--clip-norm", "train.eval_every": "--eval-every", "train.device": "--device",
@@ -185,23 +186,6 @@ def resolved_config(args) -> RunConfig:
     return config.validate()
 
 
-def load_dataset(folder: Path, config: RunConfig) -> Dataset:
-    """A generated data folder, checked against the run's config and its own checksum."""
-    if not (folder / "meta.json").is_file():
-        raise ConfigError(f"data: {str(folder)!r} holds no dataset (meta.json missing); run `rnnbench generate` first")
-    try:
-        dataset = Dataset.load(folder)
-        recorded = json.loads((folder / "meta.json").read_text()).get("checksum")
-    except (OSError, ValueError, KeyError, TypeError) as err:
-        raise ConfigError(f"data: {str(folder)!r} is not a readable dataset ({type(err).__name__}: {err})") from None
-    if (dataset.task, dataset.length) != (config.task.name, config.task.length):
-        raise ConfigError(f"data: {str(folder)!r} holds {dataset.task} T={dataset.length}, "
-                          f"not {config.task.name} T={config.task.length}")
-    if dataset.checksum() != recorded:
-        raise ConfigError(f"data: the arrays in {str(folder)!r} do not match its meta.json checksum; regenerate it")
-    return dataset
-
-
 def require_free_out(out: Path, replace_existing: bool) -> None:
     """Refuse to mix two runs in one folder: an existing non-empty --out is replaced whole (by the
     staged run, once it is written) or not at all."""
@@ -231,8 +215,8 @@ def command_train(args) -> int:
     except RuntimeError as err:
         raise ConfigError(str(err)) from None
     task = resolve_task(config.task.name)
-    dataset = load_dataset(args.data, config) if args.data else task.build(config.task.length, config.data,
-                                                                            config.task.options)
+    dataset = (Dataset.load_checked(args.data, config.task.name, config.task.length) if args.data
+               else task.build(config.task.length, config.data, config.task.options))
     require_free_out(args.out, args.replace)
     print(f"train {config.model.name} on {config.task.name} T={config.task.length} seed {config.seed}: "
           f"lr {config.train.lr}, {config.train.steps} steps, batch {config.train.batch_size}, "
@@ -386,6 +370,9 @@ def stage_main(body) -> None:
     except ConfigError as err:
         print(f"rnnbench: error: {err}", file=sys.stderr)
         code = EXIT_BAD_INPUT
+    except KeyboardInterrupt:  # the staged outputs are already discarded; what was there stays
+        print("rnnbench: interrupted; the stage's previous outputs are as they were", file=sys.stderr)
+        code = EXIT_INTERRUPTED
     logging.shutdown()
     sys.stdout.flush()
     sys.stderr.flush()

@@ -44,6 +44,15 @@ def require_unit_interval(key: str, value: Any) -> None:
         raise ConfigError(f"{key}: must be a number in [0, 1), got {value!r}")
 
 
+def require_inside(key: str, path: Path, root: Path) -> Path:
+    """A path a stage writes or removes: relative, with no `..`, so that it stays under `root` (a
+    name with `..` in params.yaml must not send DVC's or our own deletions elsewhere)."""
+    path = Path(path)
+    if path.is_absolute() or ".." in path.parts or not (root / path).resolve().is_relative_to(root.resolve()):
+        raise ConfigError(f"{key}: {str(path)!r} leaves the repository; give a path inside it without '..'")
+    return path
+
+
 def from_mapping(cls: type, values: Mapping[str, Any] | None, key: str):
     """Build dataclass `cls` from a mapping, refusing unknown keys and wrong scalar types."""
     if values is not None and not isinstance(values, Mapping):

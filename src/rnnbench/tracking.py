@@ -217,6 +217,8 @@ def open_tracker(tasks: list[str], root: Path | None = None, locked: bool = Fals
     experiments = {}
     with store_lock(root) if local and not locked else contextlib.nullcontext():
         client = MlflowClient(tracking_uri=uri)
+        if uri == f"sqlite:///{root / STORE_FILE}" and (root / STORE_FILE).is_file():
+            relocate_artifacts(root)
         for task in sorted(set(tasks)):
             found = client.get_experiment_by_name(task)
             if found is None:
@@ -226,6 +228,30 @@ def open_tracker(tasks: list[str], root: Path | None = None, locked: bool = Fals
             else:
                 experiments[task] = found.experiment_id
     return Tracker(uri=uri, root=root, experiments=experiments, commit=git_commit(root))
+
+
+def relocate_artifacts(root: Path) -> int:
+    """Point the repository's own store at its own artifact folder. MLflow stores an experiment's
+    artifact location (and each run's artifact URI) as an absolute path, so a repository copied or
+    moved with its mlflow.db would log new artifacts into the old place and show old ones from
+    there. The artifact folder moves with the repository, so every location under another
+    `<old repo>/mlartifacts/` is rewritten to this one (both columns are plain text in MLflow's
+    schema). Returns the number of experiments rewritten."""
+    here = (root / ARTIFACT_FOLDER).as_uri()
+    marker = f"/{ARTIFACT_FOLDER}/"
+    moved = 0
+    with contextlib.closing(sqlite3.connect(root / STORE_FILE, timeout=60)) as db, db:
+        for experiment_id, location in db.execute("SELECT experiment_id, artifact_location FROM experiments").fetchall():
+            if not location or not location.startswith("file:") or marker not in location or location.startswith(here + "/"):
+                continue
+            old = location[: location.rindex(marker) + len(marker) - 1]
+            db.execute("UPDATE experiments SET artifact_location = ? || substr(artifact_location, ?) "
+                       "WHERE experiment_id = ?", (here, len(old) + 1, experiment_id))
+            db.execute("UPDATE runs SET artifact_uri = ? || substr(artifact_uri, ?) "
+                       "WHERE experiment_id = ? AND substr(artifact_uri, 1, ?) = ?",
+                       (here, len(old) + 1, experiment_id, len(old), old))
+            moved += 1
+    return moved
 
 
 def history_rows(path: Path) -> list[dict[str, float]]:

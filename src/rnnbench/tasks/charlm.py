@@ -41,12 +41,24 @@ def stdlib_text(limit: int) -> str:
 
 
 def read_corpus(options: CharLmOptions, key: str = "task.options") -> str:
+    """The first `corpus_chars` characters, never more: a huge file costs only what is used."""
     if not options.corpus:
         return stdlib_text(options.corpus_chars)
+    path = Path(options.corpus)
+    if path.is_dir():
+        raise ConfigError(f"{key}.corpus: {options.corpus!r} is a directory; give a UTF-8 text file or '' for the stdlib corpus")
+    if not path.is_file():
+        raise ConfigError(f"{key}.corpus: no such file {options.corpus!r}; give a UTF-8 text file or '' for the stdlib corpus")
     try:
-        return Path(options.corpus).read_text(encoding="utf-8")[: options.corpus_chars]
+        with path.open(encoding="utf-8") as handle:
+            text = handle.read(options.corpus_chars)
     except (OSError, UnicodeDecodeError) as err:
         raise ConfigError(f"{key}.corpus: cannot read {options.corpus!r} as UTF-8 text ({err.__class__.__name__})") from None
+    if not text:
+        raise ConfigError(f"{key}.corpus: {options.corpus!r} is empty; give a UTF-8 text file with text in it")
+    if "\x00" in text:
+        raise ConfigError(f"{key}.corpus: {options.corpus!r} contains NUL bytes, so it is not text; give a UTF-8 text file")
+    return text
 
 
 def unigram_entropy_bits(codes: np.ndarray, vocab_size: int) -> float:
@@ -67,9 +79,6 @@ class CharLanguageModel(Task):
         require_positive(f"{key}.corpus_chars", options.corpus_chars)
         require_positive(f"{key}.solved_bpc", options.solved_bpc, integer=False)
         if options.corpus:
-            path = Path(options.corpus)
-            if not path.is_file():
-                raise ConfigError(f"{key}.corpus: no such file {options.corpus!r}; give a UTF-8 text file or '' for the stdlib corpus")
             read_corpus(options, key)
 
     def build(self, length, data, options):
@@ -84,8 +93,9 @@ class CharLanguageModel(Task):
             lo, hi = (int(f * codes.size) for f in SPLIT_FRACTIONS[split])
             if hi - lo < length + 1:
                 raise ConfigError(
-                    f"task.length: the {split} region of the corpus has {hi - lo} characters, fewer than length+1 = {length + 1}; "
-                    "raise task.options.corpus_chars or shorten the length"
+                    f"task.options.corpus: the corpus has {codes.size} characters, so its {split} region "
+                    f"({SPLIT_FRACTIONS[split][1] - SPLIT_FRACTIONS[split][0]:.0%}) has {hi - lo}, fewer than length+1 = {length + 1}; "
+                    "give a longer corpus (or corpus_chars) or a shorter length"
                 )
             starts = lo + split_rng(data, self.name, length, split).integers(0, hi - lo - length, sizes[split])
             windows = codes[starts[:, None] + np.arange(length + 1)[None, :]]

@@ -6,11 +6,14 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
+
+from ..config import ConfigError
 
 SPLITS = ("train", "val", "test")
 
@@ -60,6 +63,25 @@ class Dataset:
         for name, (x, y) in self.splits.items():
             np.savez(folder / f"{name}.npz", x=x, y=y)
         (folder / "meta.json").write_text(json.dumps(self.meta(), indent=2) + "\n")
+
+    @classmethod
+    def load_checked(cls, folder: Path, task: str, length: int, key: str = "data") -> "Dataset":
+        """A generated data folder, refused in one line unless it is readable, holds `task` at
+        `length`, and its arrays match the checksum recorded when it was written."""
+        folder = Path(folder)
+        if not (folder / "meta.json").is_file():
+            raise ConfigError(f"{key}: {str(folder)!r} holds no dataset (meta.json missing); run `rnnbench generate` first")
+        try:
+            dataset = cls.load(folder)
+            recorded = json.loads((folder / "meta.json").read_text())["checksum"]
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, EOFError, zipfile.BadZipFile) as err:
+            raise ConfigError(f"{key}: {str(folder)!r} is not a readable dataset ({type(err).__name__}: {err}); "
+                              "regenerate it") from None
+        if (dataset.task, dataset.length) != (task, length):
+            raise ConfigError(f"{key}: {str(folder)!r} holds {dataset.task} T={dataset.length}, not {task} T={length}")
+        if dataset.checksum() != recorded:
+            raise ConfigError(f"{key}: the arrays in {str(folder)!r} do not match its meta.json checksum; regenerate it")
+        return dataset
 
     @classmethod
     def load(cls, folder: Path) -> "Dataset":

@@ -134,8 +134,11 @@ def train_config_seed(by_seed: dict[int, RunConfig], dataset: Dataset, checksum:
 
 def start_worker(parent: int) -> None:
     """A seed's process: one torch thread, and killed when the stage that started it dies (SIGKILL,
-    the OOM killer, a scheduler), so that it never writes on into outputs DVC has moved on from."""
+    the OOM killer, a scheduler), so that it never writes on into outputs DVC has moved on from.
+    Ctrl-C is the stage's to handle (it ends the workers at once): a worker ignores SIGINT, so that
+    the terminal's interrupt to the whole process group cannot look like a dying seed."""
     torch.set_num_threads(1)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     die_with_parent(parent)
 
 
@@ -166,12 +169,25 @@ def in_processes(train_one: Callable[[int, bool], dict], seeds, processes: int, 
     method = "fork" if device.type == "cpu" and sys.platform.startswith("linux") else "spawn"
     sys.stdout.flush(), sys.stderr.flush()  # a forked child would print the parent's buffer again
     records = {}
-    with ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context(method),
-                             initializer=start_worker, initargs=(os.getpid(),)) as pool:
+    pool = ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context(method),
+                               initializer=start_worker, initargs=(os.getpid(),))
+    try:
         futures = {seed: pool.submit(train_one, seed, False) for seed in seeds}
         for seed, future in futures.items():
             try:
                 records[seed] = future.result()
             except BrokenProcessPool:
                 pass
+    except BaseException:  # Ctrl-C or SIGTERM: end the seeds now, not when they finish
+        end_workers(pool)
+        raise
+    pool.shutdown()
     return records
+
+
+def end_workers(pool: ProcessPoolExecutor) -> None:
+    """Kill a pool's workers and return without waiting for their seeds. The executor has no public
+    way to stop running work; its `_processes` map (pid -> Process) has been there since Python 3.2."""
+    for process in list((pool._processes or {}).values()):
+        process.kill()
+    pool.shutdown(wait=False, cancel_futures=True)
