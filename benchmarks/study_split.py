@@ -4,7 +4,7 @@ model, diagnostics and outputs, MLflow, the report, process start-up and DVC its
 Runs `dvc repro --force` in this repository (every stage reruns: the clean-state time) and reads
 the line each stage ends with (`stage NAME done: S s in all (PART S s, ...)`, rnnbench.progress).
 
-    python benchmarks/study_split.py            # ~11 min on a 2-core CPU
+    python benchmarks/study_split.py            # ~30 min on a 2-core CPU
 """
 import argparse
 import collections
@@ -34,13 +34,16 @@ def stage_timing(match: re.Match) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--no-force", action="store_true", help="only the stale stages (not a clean-state time)")
+    parser.add_argument("--log", type=Path, default=ROOT / "benchmarks" / ".study.log",
+                        help="where the stages' progress goes while it runs (tail -f it)")
     args = parser.parse_args()
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     command = ["dvc", "repro"] + ([] if args.no_force else ["--force"])
     start = time.perf_counter()
-    result = subprocess.run(command, cwd=ROOT, env=env, check=True, stderr=subprocess.PIPE, text=True)
+    with args.log.open("w") as log:
+        subprocess.run(command, cwd=ROOT, env=env, check=True, stderr=log, text=True)
     total = time.perf_counter() - start
-    stages = [stage_timing(match) for match in STAGE_LINE.finditer(result.stderr)]
+    stages = [stage_timing(match) for match in STAGE_LINE.finditer(args.log.read_text())]
     parts = collections.Counter()
     per_model = collections.Counter()
     for s in stages:
@@ -54,6 +57,8 @@ def main() -> None:
         parts["start-up, imports, config and data loading"] += (s["process_s"] or named) - named
     in_stages = sum(s["process_s"] or 0 for s in stages)
     rows = [("data generation", parts["generate_s"]),
+            ("planning the lr tuning", parts["plan_s"]),
+            ("lr tuning sweeps (every tuned model, 8 runs per task)", parts["tune_s"]),
             ("resolving the cells' run configs", parts["configure_s"]),
             *((f"cells of {model}: training, test, diagnostics, outputs", seconds)
               for model, seconds in per_model.items()),

@@ -74,12 +74,18 @@ def test_gradient_norms_of_a_linear_rnn_decay_as_a_to_the_distance_from_the_end(
     # dL/dh_t = a^(T-1-t) * 1/B per sample; its per-sample norm is a^(T-1-t) * sqrt(width) / B
     expected = a ** (steps - 1 - np.arange(steps)) * math.sqrt(width) / 3
     np.testing.assert_allclose(norms, expected, rtol=1e-12)
-    slope, half_life = decay_fit(norms)
+    slope, half_life, r2 = decay_fit(norms)
     assert slope == pytest.approx(-math.log(a)) and half_life == pytest.approx(math.log(2) / -math.log(a))
+    assert r2 == pytest.approx(1.0)  # exactly exponential
 
 
 def test_decay_fit_of_a_non_decaying_gradient_has_infinite_half_life():
     assert decay_fit(np.ones(10))[1] == math.inf
+
+
+def test_decay_fit_marks_a_curve_that_drops_and_then_flattens_as_not_exponential():
+    norms = np.concatenate([np.full(50, 1e-6), np.geomspace(1e-6, 1, 10)])
+    assert decay_fit(norms)[2] < 0.9
 
 
 def test_at_init_rnn_gradient_at_t0_is_orders_of_magnitude_below_lstm_with_forget_bias_1():

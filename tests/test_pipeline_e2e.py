@@ -66,6 +66,14 @@ def tiny_study():
     return load_study(REPO / "studies" / "tiny.yaml")
 
 
+PIPELINE = {"generate", "plan-tuning", "configure", "report"}  # the stages every params change reruns
+
+
+def tune_stages(study) -> set[str]:
+    grids = {m: f"tune-{name}" for name, grid in study.side_grids.items() for m in grid.models}
+    return {f"{grids.get(m, 'tune')}@{m}" for m in study.every_model()}
+
+
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
     root = make_project(tmp_path_factory.mktemp("e2e") / "study")
@@ -83,7 +91,7 @@ def mlflow_runs(root: Path) -> pd.DataFrame:
 def test_repro_runs_every_stage_of_the_grid(project):
     root, output = project
     study = tiny_study()
-    expected = {c.stage for c in study.cells()} | {"generate", "configure", "report"}
+    expected = {c.stage for c in study.cells()} | tune_stages(study) | PIPELINE
     assert stages_run(output) == expected
 
 
@@ -106,17 +114,38 @@ def test_summary_and_dvc_metrics_agree_with_results(project):
     summary = pd.read_csv(root / "reports" / "summary.csv")
     cell = results[(results.task == "adding") & (results.model == "lstm") & (results.length == 8)]
     row = summary[(summary.task == "adding") & (summary.model == "lstm") & (summary.length == 8)].iloc[0]
-    assert row["mean"] == pytest.approx(cell["test_metric"].mean(), rel=1e-4)
+    assert row["median"] == pytest.approx(cell["test_metric"].median(), rel=1e-4)
     assert row["seeds"] == 2
     shown = run(root, "dvc", "metrics", "show", "--json").stdout
     assert '"adding"' in shown and '"T8"' in shown
+    critical = pd.read_csv(root / "reports" / "critical_length.csv")
+    lstm = critical[(critical.task == "adding") & (critical.model == "lstm")].iloc[0]
+    assert f'"critical_censored": "{lstm.censored}"' in shown.replace(" ", "").replace(":", ": ")
+
+
+def test_tuning_selects_exactly_one_lr_per_task_and_model_and_the_cells_train_with_it(project):
+    root, output = project
+    study = tiny_study()
+    tuning = pd.read_csv(root / "reports" / "tuning.csv")
+    selected = tuning[tuning["selected"]]
+    pairs = {(t, c.model) for c in study.cells() for t in [c.task]}
+    assert sorted(zip(selected.task, selected.model)) == sorted(pairs)  # exactly one per task x model
+    swept = tuning[tuning["source"] == "tuned"]
+    assert set(swept.groupby(["task", "model"]).size()) == {len(study.tune.lrs)}
+    results = pd.read_csv(root / "reports" / "results.csv")
+    for row in selected.itertuples():  # every cell of the pair trained with the chosen (or copied) lr
+        lrs = results[(results.task == row.task) & (results.model == row.model)]["lr"]
+        assert list(lrs) == pytest.approx([row.lr] * len(lrs)), row
+    copied = selected[selected["model"] == "lstm-numpy"].iloc[0]
+    assert copied.source == "from lstm" and copied.lr == selected[
+        (selected.model == "lstm") & (selected.task == "adding")].lr.iloc[0]
 
 
 def test_repro_writes_the_report_with_every_figure_it_references(project):
     root, _ = project
     text = (root / "reports" / "report.md").read_text()
     figures = re.findall(r"\]\((figures/[^)]+)\)", text)
-    assert len(figures) == 7
+    assert len(figures) == 9
     for name in figures:
         assert matplotlib.image.imread(root / "reports" / name).shape[1] > 400, name
     critical = pd.read_csv(root / "reports" / "critical_length.csv")
@@ -181,16 +210,46 @@ def test_deleted_store_is_rebuilt_by_sync_with_every_run_exactly_once(project, t
         shutil.copy(tmp_path / "saved.db", root / "mlflow.db")
 
 
+def cell_lrs(root: Path) -> dict[str, float]:
+    import json
+
+    return {p.relative_to(root).as_posix(): json.loads(p.read_text())[0]["train"]["lr"]
+            for p in (root / "configs").rglob("*.json") if p.name != "execution.json"}
+
+
+def test_changing_the_sweep_retunes_and_retrains_only_the_cells_whose_lr_changed(tmp_path):
+    root = make_project(tmp_path / "study")
+    run(root, "dvc", "repro")
+    before = cell_lrs(root)
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    params["tune"]["lrs"] = [0.01, 0.03]
+    (root / "params.yaml").write_text(yaml.safe_dump(params))
+    again = run(root, "dvc", "repro")
+    after = cell_lrs(root)
+    changed = {path for path in before if before[path] != after[path]}
+    study = tiny_study()
+    assert changed  # the tiny study's sweep chose 0.003 somewhere, which the new sweep lacks
+    retrained = {c.stage for c in study.cells() if c.configs_file.as_posix() in changed}
+    copying = {"tune-reference@lstm-numpy"}  # its plan copies lstm's lr: unchanged, not rerun
+    assert stages_run(again.stdout) == retrained | (tune_stages(study) - copying) | PIPELINE
+    tuning = pd.read_csv(root / "reports" / "tuning.csv")
+    assert set(tuning.loc[tuning.source == "tuned", "lr"]) == {0.01, 0.03}
+
+
 def test_changing_one_models_hyperparameter_reruns_only_that_models_cells(tmp_path):
     root = make_project(tmp_path / "study")
     run(root, "dvc", "repro")
     params = yaml.safe_load((root / "params.yaml").read_text())
-    params.setdefault("per_model", {})["gru"] = {"train": {"lr": 0.02}}
+    params.setdefault("per_model", {})["gru"] = {"train": {"lr": 0.02}}  # hand-set: gru's sweep is dropped
     (root / "params.yaml").write_text(yaml.safe_dump(params))
     again = run(root, "dvc", "repro")
     study = tiny_study()
-    expected = {c.stage for c in study.cells() if c.model == "gru"} | {"generate", "configure", "report"}
+    expected = {c.stage for c in study.cells() if c.model == "gru"} | {"tune@gru"} | PIPELINE
     assert stages_run(again.stdout) == expected
+    tuning = pd.read_csv(root / "reports" / "tuning.csv")
+    assert set(tuning.loc[tuning.model == "gru", "source"]) == {"hand-set"}
+    assert "Hand-set lrs (params.yaml, not the protocol): gru on adding, gru on xor." in (
+        root / "reports" / "report.md").read_text()
 
     # A length removed from the grid leaves its outputs on disk but out of the results.
     params["points"] = ["adding-8", "xor-5"]
@@ -300,14 +359,15 @@ def test_a_train_stage_refuses_to_run_without_its_cells_configs_file(tmp_path):
 def test_a_stage_that_leaves_by_its_fast_exit_keeps_its_piped_output_and_files(tmp_path):
 
     root = make_project(tmp_path / "study")
-    result = run(root, "python", "stages/configure.py")  # stdout is a pipe here: block-buffered
+    result = run(root, "python", "stages/plan_tuning.py")  # stdout is a pipe here: block-buffered
     study = tiny_study()
-    assert f"configured {len(study.cells())} cells x {len(study.seeds)} seeds" in result.stdout
-    from rnnbench.config import read_run_configs
+    assert f"planned the tuning of {len(study.every_model())} models" in result.stdout
+    from rnnbench.config import read_tuning
+    from rnnbench.study import tuning_plan_file
 
-    assert len(list((root / "configs").rglob("*.json"))) == len(study.cells()) + 1  # + execution.json
-    for cell in study.cells():
-        assert read_run_configs(root / cell.configs_file) == study.resolved_configs(cell)
+    assert len(list((root / "tuning" / "plans").glob("*.json"))) == len(study.every_model())
+    for model in study.every_model():
+        assert read_tuning(root / tuning_plan_file(model)) == (model, study.tuning_plan(model))
 
 
 def test_train_with_a_cells_configs_file_reproduces_the_study_run_bit_for_bit(project, tmp_path):
@@ -339,11 +399,13 @@ def test_a_model_and_a_task_by_import_path_run_through_dvc_repro(tmp_path):
     shutil.copytree(Path(__file__).parent / "plugins" / "mypkg", root / "src" / "mypkg")
     params = yaml.safe_load((root / "params.yaml").read_text())
     params.update(models=["lstm", "mypkg.cells.MyCell"], points=["adding-5", "mypkg.tasks.FirstBit-6"],
-                  side_grids={"reference": {"models": [], "points": []}, "ablations": {"models": [], "points": []}})
+                  side_grids={"reference": {"models": [], "points": []}, "ablations": {"models": [], "points": []}},
+                  tune={**params["tune"], "points": ["adding-5", "mypkg.tasks.FirstBit-6"]}, per_model={})
     (root / "params.yaml").write_text(yaml.safe_dump(params))
     first = run(root, "dvc", "repro")
     cells = {f"train@{m}-{p}" for m in params["models"] for p in params["points"]}
-    assert stages_run(first.stdout) == cells | {"generate", "configure", "report"}
+    tunes = {f"tune@{m}" for m in params["models"]}
+    assert stages_run(first.stdout) == cells | tunes | PIPELINE
 
     results = pd.read_csv(root / "reports" / "results.csv")
     assert len(results) == 4 * 2 and not results["failed"].any()
@@ -361,7 +423,8 @@ def test_a_model_and_a_task_by_import_path_run_through_dvc_repro(tmp_path):
     cells_file = root / "src" / "mypkg" / "cells.py"
     cells_file.write_text(cells_file.read_text() + "\n# edited\n")
     again = run(root, "dvc", "repro")
-    assert stages_run(again.stdout) == {c for c in cells if "MyCell" in c} | {"configure", "report"}
+    assert stages_run(again.stdout) == {c for c in cells if "MyCell" in c} | {
+        "plan-tuning", "tune@mypkg.cells.MyCell", "configure", "report"}
     assert "up to date" in run(root, "dvc", "status").stdout
 
 
@@ -404,8 +467,15 @@ def test_a_failed_seed_fails_its_stage_and_the_next_repro_trains_it_again(tmp_pa
     root = make_project(tmp_path / "study")
     shutil.copytree(Path(__file__).parent / "plugins" / "mypkg", root / "src" / "mypkg")
     params = yaml.safe_load((root / "params.yaml").read_text())
-    params.update(models=["mypkg.cells.Broken"], points=["adding-5"],
+    params.update(models=["mypkg.cells.Broken"], points=["adding-5"], per_model={},
                   side_grids={"reference": {"models": [], "points": []}, "ablations": {"models": [], "points": []}})
+    (root / "params.yaml").write_text(yaml.safe_dump(params))
+    tuned = run(root, "dvc", "repro", check=False)  # its sweep fails first: no lr is chosen from what is left
+    assert tuned.returncode != 0
+    assert ("2 of 2 tuning runs of mypkg.cells.Broken on adding failed (first: lr=0.003 seed 100: "
+            "RuntimeError: broken on purpose)") in tuned.stderr
+    assert not (root / "tuning" / "mypkg.cells.Broken.json").exists()
+    params["per_model"] = {"mypkg.cells.Broken": {"train": {"lr": 0.01}}}  # hand-set: no sweep
     (root / "params.yaml").write_text(yaml.safe_dump(params))
     first = run(root, "dvc", "repro", check=False)
     assert first.returncode != 0

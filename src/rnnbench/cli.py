@@ -23,14 +23,15 @@ import torch
 import yaml
 
 from . import __version__
-from .config import (ConfigError, DataConfig, ModelConfig, RunConfig, TaskConfig, TrainConfig, read_run_configs,
-                     require_positive)
+from .config import (HAND_SET, SHARED, ConfigError, DataConfig, ModelConfig, RunConfig, TaskConfig, TrainConfig,
+                     read_run_configs, require_positive, write_tuning)
 from .models import MODELS, build_network, parameter_count
-from .study import Cell, load_study, plan_task, require_fits_in_memory
+from .study import Cell, load_study, plan_task, require_fits_in_memory, tuning_result_file
 from .tasks import TASKS, Dataset, resolve_task
 from .training.diagnostics.diagnose import diagnose
 from .training.run_outputs import staged_folder
 from .training.sweep import one_torch_thread, train_cell, train_seed
+from .training.tuning import tune_task
 from .training.trainer import resolve_device, train
 
 EXIT_BAD_INPUT = 2
@@ -172,7 +173,13 @@ def resolved_config(args) -> RunConfig:
     chosen = resolve_task(args.task, "task")
     chosen.validate_length(args.length, "task.length")
     task = chosen.name
-    config = study.run_config(Cell(task, model, args.length), args.seed)
+    tuned = None
+    if args.lr is None and study.lr_source(model, task) not in (HAND_SET, SHARED):
+        try:  # the study's own choice, where its tune stage has made it
+            tuned = study.tuned_lr(model, task, args.params.parent)
+        except ConfigError as err:
+            raise ConfigError(f"--lr: {model}'s lr on {task} is tuned by the study and {err}; or give --lr") from None
+    config = study.run_config(Cell(task, model, args.length), args.seed, tuned)
     options = dict(parse_option(o) for o in args.option)
     if options:
         plan = plan_task(task, {"options": {**config.task.options, **options}}, "task")
@@ -321,12 +328,16 @@ def command_study(args) -> int:
                         "where they are")
     study = load_study(args.params)
     start = time.perf_counter()
+    for model in study.every_model():  # the tune stages' work: every model's sweep, then its cells use the choice
+        write_tuning(args.root / tuning_result_file(model), model,
+                     [tune_task(plan, study.execution.seed_processes) for plan in study.tuning_plan(model)])
+    lrs = study.chosen_lrs(args.root)
     datasets = {}
     for cell in study.cells():
         if cell.point not in datasets:
             datasets[cell.point] = resolve_task(cell.task).build(cell.length, study.data,
                                                                  study.task_plan(cell.task).options)
-        train_cell(study.resolved_configs(cell), datasets[cell.point], args.root / cell.run_folder,
+        train_cell(study.resolved_configs(cell, lrs), datasets[cell.point], args.root / cell.run_folder,
                    study.execution.seed_processes)
     print(f"study: {len(study.cells())} cells x {len(study.seeds)} seeds in {(time.perf_counter() - start) / 60:.1f} min")
     if not args.no_report:

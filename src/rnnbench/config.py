@@ -251,7 +251,12 @@ class Execution:
 def write_run_configs(path: Path, configs: Iterable[RunConfig]) -> bool:
     """A cell's configs file: every seed's RunConfig, as JSON. Written only when its content
     changes, so an unchanged cell keeps its file (and DVC its hash). Returns whether it wrote."""
-    text = json.dumps([c.to_dict() for c in configs], indent=1, sort_keys=True) + "\n"
+    return write_if_changed(path, json.dumps([c.to_dict() for c in configs], indent=1, sort_keys=True) + "\n")
+
+
+def write_if_changed(path: Path, text: str) -> bool:
+    """Write `text` (by a rename) unless the file already holds it; returns whether it wrote."""
+    path = Path(path)
     if path.is_file() and path.read_text() == text:
         return False
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -289,3 +294,64 @@ def flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
         else:
             out[name] = v
     return out
+
+
+# --- learning-rate tuning (docs/architecture.md, "Tuning protocol") ------------------------------
+# How a (task, model)'s lr is set: by the tuning sweep, by hand in params.yaml, copied from another
+# model's tuned lr (`per_model.<m>.lr_from`: the NumPy references mirror the fused models), or the
+# shared train.lr when the study tunes nothing (`tune.lrs: []`).
+TUNED, HAND_SET, SHARED, FROM = "tuned", "hand-set", "shared", "from "
+TUNING = Path("tuning")
+
+
+@dataclass(frozen=True)
+class TaskTuning:
+    """One task of one model's tuning: where its lr comes from and, when tuned, the sweep's runs
+    (every lr x tuning seed at the task's tuning length). `lr` is the chosen (or given) lr: None in
+    a plan until the tune stage chooses it, and for `from <model>` until configure copies it."""
+    task: str
+    source: str
+    length: int
+    lrs: tuple[float, ...] = ()
+    configs: tuple[RunConfig, ...] = ()
+    lr: float | None = None
+    at_edge: bool = False
+    runs: tuple[Mapping[str, Any], ...] = ()  # the tune stage's per-run summaries
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"task": self.task, "source": self.source, "length": self.length, "lrs": list(self.lrs),
+                "configs": [c.to_dict() for c in self.configs], "lr": self.lr, "at_edge": self.at_edge,
+                "runs": [dict(r) for r in self.runs]}
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any], key: str) -> "TaskTuning":
+        try:
+            return cls(task=values["task"], source=values["source"], length=int(values["length"]),
+                       lrs=tuple(float(v) for v in values.get("lrs", ())),
+                       configs=tuple(RunConfig.from_dict(c, f"{key}.configs[{i}]")
+                                     for i, c in enumerate(values.get("configs", ()))),
+                       lr=None if values.get("lr") is None else float(values["lr"]),
+                       at_edge=bool(values.get("at_edge", False)), runs=tuple(values.get("runs", ())))
+        except (KeyError, TypeError, ValueError, AttributeError) as err:
+            raise ConfigError(f"{key}: not a tuning entry ({type(err).__name__}: {err}); "
+                              "rerun the plan-tuning stage") from None
+
+
+def write_tuning(path: Path, model: str, tasks: Iterable[TaskTuning]) -> bool:
+    """A model's tuning plan (plan-tuning stage) or result (tune stage): written only when its
+    content changes, so that an unchanged plan keeps its hash and reruns nothing."""
+    return write_if_changed(path, json.dumps({"model": model, "tasks": [t.to_dict() for t in tasks]},
+                                             indent=1, sort_keys=True) + "\n")
+
+
+def read_tuning(path: Path) -> tuple[str, list[TaskTuning]]:
+    """(model, its tasks) of a tuning plan or result; ConfigError naming the file when it is not one."""
+    try:
+        values = json.loads(Path(path).read_text())
+        model, tasks = values["model"], values["tasks"]
+    except OSError as err:
+        raise ConfigError(f"tuning: cannot read {str(path)!r} ({err.strerror}); run `dvc repro` "
+                          "(the plan-tuning and tune stages write it)") from None
+    except (ValueError, KeyError, TypeError):
+        raise ConfigError(f"tuning: {str(path)!r} is not a tuning file; rerun its stage") from None
+    return model, [TaskTuning.from_dict(t, f"tuning: {path}[{i}]") for i, t in enumerate(tasks)]

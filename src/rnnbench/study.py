@@ -10,6 +10,10 @@ Layering of hyperparameters for one cell (later wins):
     per_model.<model>        one model's own hyperparameters (so changing it reruns only that model)
 A task's options come from `tasks.<task>.options` over the task's defaults; a task with no block
 runs with its defaults and the shared budget. Params list only the tasks they run.
+
+The learning rate of a (task, model) is chosen by the tuning protocol (`tune`: every model the same
+sweep, judged on validation only; docs/architecture.md) unless params set it by hand
+(`per_model.<m>.train.lr` or `tasks.<t>.train.lr`) or copy it (`per_model.<m>.lr_from`).
 """
 from __future__ import annotations
 
@@ -20,19 +24,39 @@ from typing import Any, Mapping
 
 import yaml
 
-from .config import (ConfigError, DataConfig, Execution, ModelConfig, RunConfig, TaskConfig, TrainConfig,
-                     from_mapping, point_name, require_choice, seed_folder, write_run_configs)
+from .config import (FROM, HAND_SET, SHARED, TUNED, TUNING, ConfigError, DataConfig, Execution, ModelConfig,
+                     RunConfig, TaskConfig, TaskTuning, TrainConfig, from_mapping, point_name, read_tuning,
+                     require_choice, require_positive, seed_folder, write_run_configs, write_tuning)
 from .models import MODELS
 from .tasks import TASKS, Task, resolve_task
 
 TOP_LEVEL_KEYS = ("seeds", "seed_processes", "models", "points", "data", "model", "train", "tasks", "per_model",
-                  "side_grids")
+                  "side_grids", "tune")
 TASK_KEYS = ("options", "train")
-PER_MODEL_KEYS = ("model", "train")
+PER_MODEL_KEYS = ("model", "train", "lr_from")
+TUNE_KEYS = ("lrs", "seeds", "points")
 SIDE_GRIDS = ("reference", "ablations")  # dvc.yaml has a train-<name> matrix for each
 SIDE_GRID_KEYS = ("models", "points")
 CONFIGS = Path("configs")
 EXECUTION_FILE = CONFIGS / "execution.json"
+TUNING_PLANS = TUNING / "plans"
+
+
+def tuning_plan_file(model: str) -> Path:
+    return TUNING_PLANS / f"{model}.json"
+
+
+def tuning_result_file(model: str) -> Path:
+    return TUNING / f"{model}.json"
+
+
+@dataclass(frozen=True)
+class Tuning:
+    """The lr sweep every tuned model gets: `lrs` at each task's tuning length (`points`), on
+    `seeds` disjoint from the study's. No lrs: nothing is tuned and train.lr is used."""
+    lrs: tuple[float, ...] = ()
+    seeds: tuple[int, ...] = ()
+    points: Mapping[str, int] = field(default_factory=dict)  # task -> tuning length
 
 
 @dataclass(frozen=True)
@@ -102,6 +126,8 @@ class Study:
     side_grids: Mapping[str, SideGrid] = field(default_factory=dict)
     execution: Execution = field(default_factory=Execution)
     model_sources: Mapping[str, str] = field(default_factory=dict)  # import-path model -> source sha256
+    tune: Tuning = field(default_factory=Tuning)
+    lr_from: Mapping[str, str] = field(default_factory=dict)  # model -> the model whose tuned lr it takes
 
     def task_names(self) -> list[str]:
         """The main grid's tasks, in the order params.yaml first names them."""
@@ -125,24 +151,86 @@ class Study:
         by parse_study; another, e.g. one the CLI names, is planned here)."""
         return self.tasks.get(task) or plan_task(task, {}, f"tasks.{task}")
 
-    def run_config(self, cell: Cell, seed: int) -> RunConfig:
+    def run_config(self, cell: Cell, seed: int, lr: float | None = None) -> RunConfig:
+        """One seed's config; `lr`: the cell's tuned lr (a hand-set lr in params wins over it)."""
         own = self.per_model.get(cell.model, {})
         plan = self.task_plan(cell.task)
         model = from_mapping(ModelConfig, {**self.model, **own.get("model", {}), "name": cell.model,
                                            "source_sha256": self.model_sources.get(cell.model, "")}, "model")
-        train = from_mapping(TrainConfig, {**self.train, **plan.train, **own.get("train", {})}, "train")
+        tuned = {} if lr is None else {"lr": lr}
+        train = from_mapping(TrainConfig, {**self.train, **tuned, **plan.train, **own.get("train", {})}, "train")
         task = TaskConfig(cell.task, cell.length, dict(plan.options), plan.source_sha256)
         return RunConfig(task=task, model=model, train=train, data=self.data, seed=seed)
 
-    def resolved_configs(self, cell: Cell) -> list[RunConfig]:
-        return [self.run_config(cell, seed) for seed in self.seeds]
+    def resolved_configs(self, cell: Cell, lrs: Mapping[tuple[str, str], float] | None = None) -> list[RunConfig]:
+        """The cell's configs, one per seed; `lrs`: (model, task) -> chosen lr (chosen_lrs)."""
+        lr = (lrs or {}).get((cell.model, cell.task))
+        return [self.run_config(cell, seed, lr) for seed in self.seeds]
 
     def write_configs(self, root: Path = Path(".")) -> int:
-        """Every cell's configs file and the execution settings; returns how many cells."""
+        """Every cell's configs file, with the tuning stages' chosen lrs, and the execution
+        settings; returns how many cells."""
+        lrs = self.chosen_lrs(root)
         for cell in self.cells():
-            write_run_configs(root / cell.configs_file, self.resolved_configs(cell))
+            write_run_configs(root / cell.configs_file, self.resolved_configs(cell, lrs))
         self.execution.write(root / EXECUTION_FILE)
         return len(self.cells())
+
+    # --- tuning ------------------------------------------------------------------------------
+    def every_model(self) -> list[str]:
+        return list(dict.fromkeys([*self.models, *(m for grid in self.side_grids.values() for m in grid.models)]))
+
+    def model_tasks(self, model: str) -> list[str]:
+        """The tasks a model has cells of, in grid order: what it is tuned on."""
+        return list(dict.fromkeys(cell.task for cell in self.cells() if cell.model == model))
+
+    def lr_source(self, model: str, task: str) -> str:
+        if "lr" in self.per_model.get(model, {}).get("train", {}) or "lr" in self.task_plan(task).train:
+            return HAND_SET
+        if model in self.lr_from:
+            return FROM + self.lr_from[model]
+        return TUNED if self.tune.lrs else SHARED
+
+    def tuning_plan(self, model: str) -> list[TaskTuning]:
+        """Per task of the model: where its lr comes from and, when tuned, every sweep run's config."""
+        plans = []
+        for task in self.model_tasks(model):
+            source = self.lr_source(model, task)
+            length = self.tune.points.get(task, 0)
+            if source != TUNED:
+                given = None if source.startswith(FROM) else self.run_config(Cell(task, model, 1), 0).train.lr
+                plans.append(TaskTuning(task, source, length, lr=given))
+                continue
+            cell = Cell(task, model, length)
+            configs = tuple(self.run_config(cell, seed, lr) for lr in self.tune.lrs for seed in self.tune.seeds)
+            plans.append(TaskTuning(task, source, length, self.tune.lrs, configs))
+        return plans
+
+    def write_tuning_plans(self, root: Path = Path(".")) -> int:
+        for model in self.every_model():
+            write_tuning(root / tuning_plan_file(model), model, self.tuning_plan(model))
+        return len(self.every_model())
+
+    def chosen_lrs(self, root: Path = Path(".")) -> dict[tuple[str, str], float]:
+        """(model, task) -> the lr the tune stages chose, for every tuned or copied lr of the study."""
+        return {(model, task): self.tuned_lr(model, task, root) for model in self.every_model()
+                for task in self.model_tasks(model) if self.lr_source(model, task) not in (HAND_SET, SHARED)}
+
+    def tuned_lr(self, model: str, task: str, root: Path = Path(".")) -> float:
+        """The lr the tune stage chose for (model, task), or for the model it copies; ConfigError
+        naming the file when the result is missing or was made for other settings than params'."""
+        source = self.lr_source(model, task)
+        if source.startswith(FROM):
+            return self.tuned_lr(source[len(FROM):], task, root)
+        path = root / tuning_result_file(model)
+        _, results = read_tuning(path)
+        plan = next(p for p in self.tuning_plan(model) if p.task == task)
+        for result in results:
+            if (result.task, result.source, result.length, result.lrs, result.configs) == \
+                    (plan.task, plan.source, plan.length, plan.lrs, plan.configs) and result.lr is not None:
+                return result.lr
+        raise ConfigError(f"tuning: {str(path)!r} has no lr for {task} under the current params; run `dvc repro` "
+                          f"(stage tune@{model})")
 
 
 def require_mapping(key: str, value: Any) -> Mapping[str, Any]:
@@ -166,10 +254,10 @@ def require_list(key: str, value: Any, what: str) -> list:
     return value
 
 
-def require_seeds(value: Any) -> tuple[int, ...]:
-    seeds = require_list("seeds", value, "integers >= 0")
+def require_seeds(value: Any, key: str = "seeds") -> tuple[int, ...]:
+    seeds = require_list(key, value, "integers >= 0")
     if not seeds or any(isinstance(v, bool) or not isinstance(v, int) or v < 0 for v in seeds):
-        raise ConfigError(f"seeds: must be a non-empty list of integers >= 0, got {value!r}")
+        raise ConfigError(f"{key}: must be a non-empty list of integers >= 0, got {value!r}")
     return tuple(seeds)
 
 
@@ -218,6 +306,8 @@ def require_points_fit(study: "Study") -> None:
     samples = study.data.n_train + study.data.n_val + study.data.n_test
     for task, length in study.all_points():
         require_fits_in_memory(f"points: {point_name(task, length)}", samples, length)
+    for task, length in study.tune.points.items():
+        require_fits_in_memory(f"tune.points: {point_name(task, length)}", samples, length)
 
 
 def parse_points(key: str, value: Any) -> tuple[tuple[str, int], ...]:
@@ -246,6 +336,41 @@ def parse_side_grid(name: str, grid: Any, models: tuple[str, ...]) -> SideGrid:
     return SideGrid(tuple(names), parse_points(f"{key}.points", grid.get("points", [])))
 
 
+def parse_lrs(key: str, value: Any) -> tuple[float, ...]:
+    lrs = require_list(key, value, "learning rates")
+    parsed = []
+    for i, lr in enumerate(lrs):
+        if isinstance(lr, str):  # YAML 1.1 reads 1e-3 as a string
+            try:
+                lr = float(lr)
+            except ValueError:
+                pass
+        require_positive(f"{key}[{i}]", lr, integer=False)
+        parsed.append(float(lr))
+    return tuple(sorted(parsed))
+
+
+def parse_tune(value: Any, seeds: tuple[int, ...], tasks: list[str]) -> Tuning:
+    block = require_mapping("tune", value)
+    require_keys("tune", block, TUNE_KEYS)
+    lrs = parse_lrs("tune.lrs", block.get("lrs", []))
+    if not lrs:
+        return Tuning()
+    if len(lrs) < 2:
+        raise ConfigError(f"tune.lrs: a sweep needs at least two learning rates, got {list(lrs)!r}")
+    tune_seeds = require_seeds(block.get("seeds"), "tune.seeds")
+    shared = sorted(set(tune_seeds) & set(seeds))
+    if shared:
+        raise ConfigError(f"tune.seeds: {shared} are also study seeds; tuning seeds must be disjoint from `seeds`")
+    points = dict(parse_points("tune.points", block.get("points", [])))
+    if len(points) != len(require_list("tune.points", block.get("points", []), "<task>-<length>")):
+        raise ConfigError("tune.points: one tuning point per task")
+    for task in tasks:
+        if task not in points:
+            raise ConfigError(f"tune.points: no tuning point for task {task!r}; add e.g. {task}-<length>")
+    return Tuning(lrs, tune_seeds, points)
+
+
 def parse_study(params: Any) -> Study:
     """Validate the whole study up front: every cell's config is built and checked here."""
     params = require_mapping("params.yaml", params)
@@ -264,11 +389,13 @@ def parse_study(params: Any) -> Study:
         name = study_task(f"tasks.{spec}", spec).name
         tasks[name] = plan_task(name, block, f"tasks.{spec}")
 
-    per_model = {}
+    per_model, lr_from = {}, {}
     for spec, own in require_mapping("per_model", params.get("per_model")).items():
         name = model_name(f"per_model.{spec}", spec)
-        own = require_mapping(f"per_model.{spec}", own)
+        own = dict(require_mapping(f"per_model.{spec}", own))
         require_keys(f"per_model.{spec}", own, PER_MODEL_KEYS)
+        if "lr_from" in own:
+            lr_from[name] = model_name(f"per_model.{spec}.lr_from", own.pop("lr_from"))
         per_model[name] = {k: dict(require_mapping(f"per_model.{spec}.{k}", v)) for k, v in own.items()}
 
     grids = require_mapping("side_grids", params.get("side_grids"))
@@ -287,14 +414,30 @@ def parse_study(params: Any) -> Study:
     tasks.update({t: plan_task(t, {}, f"tasks.{t}") for t in used if t not in tasks})  # defaults, resolved once
     every_model = dict.fromkeys([*models, *(m for grid in side_grids.values() for m in grid.models)])
     sources = {m: digest for m in every_model if (digest := MODELS.source_sha256(m))}
+    tune = parse_tune(params.get("tune"), seeds, list(used))
     study = Study(seeds=seeds, models=models, points=points, data=data, model=shared_model, train=shared_train,
-                  tasks=tasks, per_model=per_model, side_grids=side_grids, execution=execution, model_sources=sources)
+                  tasks=tasks, per_model=per_model, side_grids=side_grids, execution=execution, model_sources=sources,
+                  tune=tune, lr_from=lr_from)
     if not study.cells():
         raise ConfigError("points: no cells to run; list at least one <task>-<length> point")
+    require_lr_sources(study)
     require_points_fit(study)
     for cell in study.cells():
         study.run_config(cell, seeds[0]).validate()
     return study
+
+
+def require_lr_sources(study: Study) -> None:
+    """`lr_from` names a model of the study whose lr for each of the copier's tasks is tuned."""
+    for model, source in study.lr_from.items():
+        key = f"per_model.{model}.lr_from"
+        if source not in study.every_model() or source == model:
+            raise ConfigError(f"{key}: {source!r} is not another model of the study; allowed: "
+                              f"{', '.join(m for m in study.every_model() if m != model)}")
+        for task in study.model_tasks(model):
+            if study.lr_source(model, task).startswith(FROM) and study.lr_source(source, task) != TUNED:
+                raise ConfigError(f"{key}: {source!r} has no tuned lr for {task} "
+                                  f"({study.lr_source(source, task) if task in study.model_tasks(source) else 'no cells'})")
 
 
 def load_study(path: Path | str = "params.yaml") -> Study:

@@ -13,16 +13,26 @@ import numpy as np
 import pandas as pd
 
 from ..study import Study
+from ..tasks import resolve_task
 from ..training.host import one_line
+from .budget import budget_use
+from .statistics import exact_interval
 
 KEY = ["task", "model", "length"]
 RESULT_COLUMNS = [
-    "task", "model", "length", "seed", "metric", "test_metric", "baseline", "solved", "solved_step", "diverged",
-    "failed", "error", "steps", "wall_s", "steps_per_s", "n_params", "device", "hidden_size", "num_layers",
-    "forget_bias", "lr", "batch_size", "clip_norm", "max_steps",
-    "grad_ratio_first_last_init", "grad_ratio_first_last_trained", "grad_half_life_init", "grad_half_life_trained",
-    "gate_f_mean", "gate_f_above_0.9", "gate_i_mean", "gate_z_mean", "data_checksum", "host", "finished_at", "run_dir",
+    "task", "model", "length", "seed", "metric", "test_metric", "val_metric", "baseline", "baseline_split",
+    "solved_threshold", "higher_is_better", "solved", "val_solved", "solved_step", "diverged", "failed", "error", "steps", "wall_s",
+    "steps_per_s", "n_params", "device", "hidden_size", "num_layers", "forget_bias", "lr", "lr_source", "batch_size",
+    "clip_norm", "max_steps", "grad_ratio_first_last_init", "grad_ratio_first_last_trained", "grad_decay_rate_init",
+    "grad_decay_rate_trained", "grad_fit_r2_init", "grad_fit_r2_trained",
+    "gate_f_mean", "gate_f_above_0.9", "gate_i_mean", "gate_z_mean", "data_checksum", "host", "cpu_capability",
+    "finished_at", "run_dir",
 ]
+
+
+def solved_rule_columns(study: Study, task: str) -> dict:
+    rule = resolve_task(task).solved_rule(study.task_plan(task).options)
+    return {"solved_threshold": rule.threshold, "higher_is_better": rule.higher_is_better}
 
 
 def read_record(path: Path) -> dict | None:
@@ -43,7 +53,8 @@ def collect_results(study: Study, root: Path) -> pd.DataFrame:
             folder = cell.seed_folder(seed)
             path = root / folder / "metrics.json"
             row = {"task": cell.task, "model": cell.model, "length": cell.length, "seed": seed,
-                   "run_dir": folder.as_posix()}
+                   "run_dir": folder.as_posix(), "lr_source": study.lr_source(cell.model, cell.task),
+                   **solved_rule_columns(study, cell.task)}
             record = read_record(path)
             if record is None:
                 error = ("missing: no metrics.json (stage not run?)" if not path.is_file()
@@ -58,42 +69,51 @@ def collect_results(study: Study, root: Path) -> pd.DataFrame:
                        hidden_size=model.get("hidden_size"), num_layers=model.get("num_layers"),
                        forget_bias=model.get("forget_bias"), lr=train.get("lr"), batch_size=train.get("batch_size"),
                        clip_norm=train.get("clip_norm"), max_steps=train.get("steps"),
-                       host=one_line(record["host"]) if record.get("host") else None)
+                       host=one_line(record["host"]) if record.get("host") else None,
+                       cpu_capability=(record.get("host") or {}).get("cpu_capability"))
             rows.append(row)
     frame = pd.DataFrame(rows, columns=RESULT_COLUMNS)
-    for column in ("solved", "diverged", "failed"):
+    for column in ("solved", "val_solved", "diverged", "failed"):
         frame[column] = frame[column].fillna(False).astype(bool)
     frame["error"] = frame["error"].fillna("")
     return frame
 
 
-def t_interval(values: np.ndarray) -> float:
-    """Half-width of the 95% Student-t interval of the mean (nan below two values)."""
-    from scipy import stats
-
-    values = values[np.isfinite(values)]
-    if values.size < 2:
-        return math.nan
-    return float(stats.t.ppf(0.975, values.size - 1) * values.std(ddof=1) / math.sqrt(values.size))
+def first_value(group: pd.DataFrame, column: str):
+    values = group[column].dropna()
+    return values.iloc[0] if len(values) else math.nan
 
 
-def summarise(results: pd.DataFrame) -> pd.DataFrame:
-    """Per task x model x length: mean, std, 95% CI over seeds, solved fraction, steps-to-solve, time."""
+def summarise(results: pd.DataFrame, curves: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Per task x model x length: the median and range of the test metric over completed seeds (no
+    t-intervals: metrics here are bounded and often bimodal), the solved count with its exact
+    interval, runs that met the rule on validation only, and the budget figures (tables.budget_use)."""
     rows = []
     for (task, model, length), group in results.groupby(KEY, sort=False):
         ok = group[~group["failed"] & ~group["diverged"]]
         values = ok["test_metric"].astype(float).to_numpy()
         solved_steps = ok.loc[ok["solved"], "solved_step"].astype(float)
+        solved = int(group["solved"].sum())
+        low, high = exact_interval(solved, len(group))
+        budget = budget_use(group, None if curves is None else
+                            curves[(curves["task"] == task) & (curves["model"] == model) & (curves["length"] == length)])
         rows.append({
             "task": task, "model": model, "length": int(length),
             "metric": group["metric"].dropna().iloc[0] if group["metric"].notna().any() else "",
             "seeds": len(group), "completed": len(ok),
-            "mean": float(np.mean(values)) if values.size else math.nan,
-            "std": float(np.std(values, ddof=1)) if values.size > 1 else math.nan,
-            "ci95": t_interval(values),
-            "baseline": float(group["baseline"].dropna().iloc[0]) if group["baseline"].notna().any() else math.nan,
-            "solved_fraction": float(group["solved"].mean()),
+            "median": float(np.median(values)) if values.size else math.nan,
+            "min": float(values.min()) if values.size else math.nan,
+            "max": float(values.max()) if values.size else math.nan,
+            "baseline": float(first_value(group, "baseline")),
+            "baseline_split": float(first_value(group, "baseline_split")),
+            "solved": solved, "solved_fraction": solved / len(group),
+            "solved_ci_low": low, "solved_ci_high": high,
+            "val_only": int((group["val_solved"] & ~group["solved"] & ~group["diverged"]).sum()),
             "median_steps_to_solve": float(solved_steps.median()) if len(solved_steps) else math.nan,
+            **budget,
+            "lr": float(first_value(group, "lr")), "lr_source": first_value(group, "lr_source"),
+            "max_steps": first_value(group, "max_steps"),
+            "n_params": first_value(group, "n_params"),
             "mean_wall_s": float(ok["wall_s"].astype(float).mean()) if len(ok) else math.nan,
             "mean_steps_per_s": float(ok["steps_per_s"].astype(float).mean()) if len(ok) else math.nan,
             "diverged": int(group["diverged"].sum()), "failed": int(group["failed"].sum()),
@@ -116,16 +136,31 @@ def learning_curves(study: Study, root: Path) -> pd.DataFrame:
                 "task": cell.task, "model": cell.model, "length": cell.length, "seed": seed,
                 "step": history["step"], "val_metric": history[f"val_{metric}"], "train_loss": history["train_loss"],
                 "grad_norm": history["grad_norm"],
+                "grad_ratio": history["grad_ratio"] if "grad_ratio" in history else math.nan,
             }))
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
-        columns=["task", "model", "length", "seed", "step", "val_metric", "train_loss", "grad_norm"])
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=CURVE_COLUMNS)
 
 
-def metrics_tree(summary: pd.DataFrame) -> dict:
-    """Nested {task: {model: {T<len>: {...}}}} for `dvc metrics show` / `dvc exp show`."""
+CURVE_COLUMNS = ["task", "model", "length", "seed", "step", "val_metric", "train_loss", "grad_norm", "grad_ratio"]
+
+
+def finite(value):
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        return int(value)
+    return None if value is None or (isinstance(value, float) and not math.isfinite(value)) else round(float(value), 6)
+
+
+def metrics_tree(summary: pd.DataFrame, critical: pd.DataFrame) -> dict:
+    """Nested {task: {model: {...}}} for `dvc metrics show` / `dvc exp show`: the critical length
+    with its censoring (the headline), then per length the solved fraction, its interval and the median."""
     tree: dict = {}
+    for row in critical.itertuples():
+        tree.setdefault(row.task, {})[row.model] = {
+            "critical_length": None if pd.isna(row.critical_length) else int(row.critical_length),
+            "critical_censored": row.censored}
     for row in summary.itertuples():
-        cell = {"mean": row.mean, "solved_fraction": row.solved_fraction}
+        cell = {"solved_fraction": row.solved_fraction, "solved_ci_low": row.solved_ci_low,
+                "solved_ci_high": row.solved_ci_high, "median": row.median}
         tree.setdefault(row.task, {}).setdefault(row.model, {})[f"T{row.length}"] = {
-            k: (None if isinstance(v, float) and not math.isfinite(v) else round(v, 6)) for k, v in cell.items()}
+            k: finite(v) for k, v in cell.items()}
     return tree

@@ -118,7 +118,8 @@ def learning_curves(study: Study, summary: pd.DataFrame, curves: pd.DataFrame, p
     return save(fig, path)
 
 
-def metric_vs_length(study: Study, summary: pd.DataFrame, path: Path) -> Path:
+def metric_vs_length(study: Study, results: pd.DataFrame, summary: pd.DataFrame, path: Path) -> Path:
+    """Every seed's final test metric (points) and the median (line), the solved threshold and the baseline."""
     tasks = main_tasks(study)
     fig, axes = plt.subplots(1, len(tasks), figsize=(5.2 * len(tasks), 3.8), squeeze=False)
     for ax, task in zip(axes[0], tasks):
@@ -127,15 +128,21 @@ def metric_vs_length(study: Study, summary: pd.DataFrame, path: Path) -> Path:
             empty_panel(ax, f"{task}: no completed runs")
             continue
         metric = rows["metric"].iloc[0]
+        runs = results[(results["task"] == task) & ~results["failed"] & ~results["diverged"]]
         for k, model in enumerate(study.models):
             own = rows[rows["model"] == model].sort_values("length")
             if own.empty:
                 continue
-            shift = 1 + 0.03 * (k - (len(study.models) - 1) / 2)  # side by side, on a log axis
-            ax.errorbar(own["length"] * shift, own["mean"], yerr=own["ci95"].fillna(0), color=colour(model),
-                        marker="o", capsize=3, label=model)
+            shift = 1 + 0.04 * (k - (len(study.models) - 1) / 2)  # side by side, on a log axis
+            ax.plot(own["length"] * shift, own["median"], color=colour(model), marker="_", markersize=12, label=model)
+            seeds = runs[runs["model"] == model]
+            ax.scatter(seeds["length"] * shift, seeds["test_metric"].astype(float), color=colour(model), s=12,
+                       alpha=0.6, edgecolors="none")
         baselines = rows.groupby("length")["baseline"].first()
         ax.plot(baselines.index, baselines.values, color="black", linestyle="--", linewidth=1, label="baseline")
+        threshold = results.loc[results["task"] == task, "solved_threshold"].dropna()
+        if len(threshold):
+            ax.axhline(float(threshold.iloc[0]), color="grey", linestyle=":", linewidth=1.2, label="solved threshold")
         ax.set_xscale("log")
         ax.set_xticks(sorted(rows["length"].unique()))
         ax.set_xticklabels([str(n) for n in sorted(rows["length"].unique())])
@@ -144,10 +151,84 @@ def metric_vs_length(study: Study, summary: pd.DataFrame, path: Path) -> Path:
             ax.set_yscale("log")
         ax.set_xlabel("sequence length T (log scale)")
         ax.set_ylabel(f"test {metric_label(task, metric)}")
-        ax.set_title(f"{task}: mean over seeds, bars = 95% t-interval", fontsize=10)
+        ax.set_title(f"{task}: points = seeds, line = median", fontsize=10)
         ax.legend(fontsize=7)
         ax.grid(alpha=0.3)
     fig.suptitle("Final test metric against sequence length", fontsize=11)
+    return save(fig, path)
+
+
+def solved_heatmap(study: Study, summary: pd.DataFrame, critical: pd.DataFrame, path: Path) -> Path:
+    """Solved fraction per model x length, one panel per task; the critical length's cell framed."""
+    tasks = main_tasks(study)
+    fig, axes = plt.subplots(1, len(tasks), figsize=(4.6 * len(tasks), 0.9 + 0.55 * len(study.models)),
+                             squeeze=False)
+    image = None
+    for ax, task in zip(axes[0], tasks):
+        lengths = sorted(study.lengths(task))
+        grid = np.full((len(study.models), len(lengths)), np.nan)
+        for row in summary[(summary["task"] == task) & summary["model"].isin(study.models)].itertuples():
+            grid[study.models.index(row.model), lengths.index(row.length)] = row.solved_fraction
+            ax.text(lengths.index(row.length), study.models.index(row.model), f"{row.solved}/{row.seeds}",
+                    ha="center", va="center", fontsize=8)
+        image = ax.imshow(grid, cmap="RdYlGn", vmin=0, vmax=1, aspect="auto")
+        for row in critical[(critical["task"] == task) & critical["model"].isin(study.models)].itertuples():
+            if not pd.isna(row.critical_length) and row.critical_length in lengths:
+                ax.add_patch(plt.Rectangle((lengths.index(row.critical_length) - 0.5, study.models.index(row.model) - 0.5),
+                                           1, 1, fill=False, edgecolor="black", linewidth=2))
+        ax.set_xticks(range(len(lengths)), [str(n) for n in lengths])
+        ax.set_yticks(range(len(study.models)), list(study.models))
+        ax.set_xlabel("sequence length T")
+        ax.set_title(f"{task}: seeds solved (framed: critical length)", fontsize=10)
+    if image is not None:
+        fig.colorbar(image, ax=axes[0].tolist(), label="solved fraction", shrink=0.8)
+    fig.suptitle("Where each model stops solving", fontsize=11)
+    fig.savefig(path, dpi=DPI, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def read_histories(results: pd.DataFrame, root: Path, task: str, model: str, length: int) -> list[tuple]:
+    rows = results[(results["task"] == task) & (results["model"] == model) & (results["length"] == length)]
+    out = []
+    for row in rows.itertuples():
+        path = root / row.run_dir / "history.csv"
+        if path.is_file():
+            history = pd.read_csv(path)
+            if "grad_ratio" in history:
+                out.append((history, row.solved_step if row.solved else None))
+    return out
+
+
+def gradient_ratio_training(study: Study, results: pd.DataFrame, root: Path, path: Path) -> Path:
+    """‖∂L/∂h₀‖/‖∂L/∂h_T‖ on a fixed validation batch at every evaluation, per seed, with each
+    solved seed's solve step marked: when (and whether) a model opens its gradient path."""
+    tasks = main_tasks(study)
+    fig, axes = plt.subplots(1, len(tasks), figsize=(5.6 * len(tasks), 4.0), squeeze=False)
+    for ax, task in zip(axes[0], tasks):
+        length = max(study.lengths(task))
+        drawn = False
+        for model in study.models:
+            for i, (history, solved_step) in enumerate(read_histories(results, root, task, model, length)):
+                ratio = history["grad_ratio"].astype(float).clip(lower=1e-300)
+                ax.plot(history["step"], ratio, color=colour(model), alpha=0.7, linewidth=1,
+                        label=model if i == 0 else None)
+                if solved_step is not None and not pd.isna(solved_step):
+                    at = history.loc[history["step"] == solved_step, "grad_ratio"]
+                    if len(at):
+                        ax.scatter([solved_step], [max(float(at.iloc[0]), 1e-300)], color=colour(model), marker="*",
+                                   s=80, zorder=3, edgecolors="black", linewidths=0.5)
+                drawn = True
+        if not drawn:
+            empty_panel(ax, f"{task} T={length}: no gradient ratios recorded")
+            continue
+        ax.set_yscale("log")
+        ax.set_xlabel("training step")
+        ax.set_ylabel(r"$\|\partial L/\partial h_0\| / \|\partial L/\partial h_T\|$")
+        ax.set_title(f"{task}, T={length}: one line per seed, star = solved", fontsize=10)
+        ax.legend(fontsize=7)
+        ax.grid(alpha=0.3)
+    fig.suptitle("The gradient path during training (fixed validation batch)", fontsize=11)
     return save(fig, path)
 
 
@@ -286,11 +367,12 @@ def side_grid_bars(study: Study, summary: pd.DataFrame, path: Path, grid: str, t
                 continue
             row = row.iloc[0]
             labels.append(f"{model}\nT={length}")
-            means.append(row["mean"]), errors.append(0 if pd.isna(row["ci95"]) else row["ci95"])
+            means.append(row["median"])
+            errors.append([row["median"] - row["min"], row["max"] - row["median"]] if row["completed"] else [0, 0])
             colours.append(colour(model))
             notes.append(f"{row['solved_fraction'] * row['seeds']:.0f}/{row['seeds']:.0f} solved")
     positions = np.arange(len(labels))
-    ax.bar(positions, means, yerr=errors, color=colours, capsize=4)
+    ax.bar(positions, means, yerr=np.nan_to_num(np.array(errors, dtype=float).T), color=colours, capsize=4)
     for p, mean, note in zip(positions, means, notes):
         ax.text(p, mean, note, ha="center", va="bottom", fontsize=7)
     metric = rows["metric"].iloc[0]
@@ -300,7 +382,7 @@ def side_grid_bars(study: Study, summary: pd.DataFrame, path: Path, grid: str, t
     if log_scale(side.task, metric):
         ax.set_yscale("log")
     ax.set_ylabel(f"test {metric_label(side.task, metric)}")
-    ax.set_title(f"{title} ({side.task}): mean over seeds, bars = 95% t-interval", fontsize=10)
+    ax.set_title(f"{title} ({side.task}): median over seeds, bars = min to max", fontsize=10)
     ax.legend(fontsize=7)
     ax.grid(alpha=0.3, axis="y")
     return save(fig, path)

@@ -13,7 +13,8 @@ from datetime import datetime, timezone
 import pandas as pd
 
 from ..study import Study
-from .tables import SOLVED_MAJORITY, side_grid_models
+from .budget import BUDGET_SHARE, IMPROVEMENT, LAST_SHARE
+from .tables import NON_EXPONENTIAL_R2, P_SIGNIFICANT, SOLVED_MAJORITY, side_grid_models
 
 NONE = "—"
 
@@ -44,17 +45,37 @@ def cell_note(row) -> str:
     return "; ".join(notes)
 
 
-SUMMARY_HEADER = ["model", "T", "mean", "std", "95% CI ±", "solved", "median steps to solve", "mean wall s",
-                  "steps/s", "note"]
+SUMMARY_HEADER = ["model", "T", "lr", "median", "seeds' values", "solved", "95% CI (exact)",
+                  "median steps to solve", "budget used", "flags", "note"]
 
 
-def summary_rows(rows: pd.DataFrame) -> list[list[str]]:
+def seed_values(results: pd.DataFrame, task: str, model: str, length: int) -> str:
+    runs = results[(results["task"] == task) & (results["model"] == model) & (results["length"] == length)]
+    values = [number(float(v), 3) if not pd.isna(v) else NONE for v in runs.sort_values("seed")["test_metric"]]
+    return ", ".join(values)
+
+
+def cell_flags(row) -> str:
+    flags = []
+    if row.budget_limited:
+        flags.append("budget-limited")
+    if row.val_only:
+        flags.append(f"{row.val_only} met the rule on validation only")
+    return "; ".join(flags)
+
+
+def interval(row) -> str:
+    return f"[{number(row.solved_ci_low, 2)}, {number(row.solved_ci_high, 2)}]"
+
+
+def summary_rows(rows: pd.DataFrame, results: pd.DataFrame) -> list[list[str]]:
     out = []
     for row in rows.itertuples():
-        solved = round(row.solved_fraction * row.seeds)
-        out.append([row.model, str(row.length), number(row.mean), number(row.std), number(row.ci95),
-                    f"{solved}/{row.seeds}", number(row.median_steps_to_solve), number(row.mean_wall_s, 3),
-                    number(row.mean_steps_per_s, 3), cell_note(row)])
+        lr = number(row.lr, 3) + ("" if row.lr_source == "tuned" else f" ({row.lr_source})")
+        out.append([row.model, str(row.length), lr, number(row.median),
+                    seed_values(results, row.task, row.model, row.length), f"{row.solved}/{row.seeds}",
+                    interval(row), number(row.median_steps_to_solve),
+                    NONE if missing(row.budget_used) else f"{row.budget_used:.0%}", cell_flags(row), cell_note(row)])
     return out
 
 
@@ -63,71 +84,142 @@ def missing(value) -> bool:
 
 
 def reading(row) -> str:
+    """A critical length as a reader should take it, censoring and flags included."""
     if missing(row.longest_tested):
         return "not measured: no completed run"
-    if missing(row.critical_length):
-        return f"fails already at the shortest tested length (T={number(row.shortest_tested)})"
-    text = (f"solves every tested length up to T={number(row.longest_tested)}"
-            if row.critical_length == row.longest_tested and row.monotone else f"solves up to T={number(row.critical_length)}")
-    if not missing(row.first_length_none_solved):
+    text = {"single_length": f"not determined (one length tested, T={number(row.longest_tested)})",
+            "below": f"< {number(row.shortest_tested)} (fails at the shortest length tested)",
+            "above": f"≥ {number(row.critical_length)} (solves the longest length tested: the grid ends first)",
+            "none": f"{number(row.critical_length)}"}[row.censored]
+    if row.censored == "none" and not missing(row.first_length_none_solved):
         text += f"; no seed solves T={int(row.first_length_none_solved)}"
     if not row.monotone:
-        text += "; not monotone in T (a shorter length below half solved)"
+        text += "; not monotone in T (a longer length solved by more seeds than a shorter one)"
+    if row.budget_limited:
+        text += "; budget-limited at some length"
     return text
 
 
 def critical_section(critical: pd.DataFrame) -> str:
-    rows = [[r.task, r.model, number(r.critical_length), number(r.first_length_none_solved),
-             NONE if missing(r.longest_tested) else f"{number(r.shortest_tested)}–{number(r.longest_tested)}", reading(r)] for r in critical.itertuples()]
-    return table(["task", "model", "critical length", "first T none solved", "T tested", "reading"], rows)
+    rows = [[r.task, r.model, r.reading, r.censored,
+             NONE if missing(r.longest_tested) else number(r.shortest_tested) if r.shortest_tested == r.longest_tested
+             else f"{number(r.shortest_tested)}–{number(r.longest_tested)}",
+             "yes" if r.monotone else "no", "yes" if r.budget_limited else "no", reading(r)]
+            for r in critical.itertuples()]
+    return table(["task", "model", "critical length", "censored", "T tested", "monotone", "budget-limited",
+                  "reading"], rows)
+
+
+def half_life_text(value) -> str:
+    if isinstance(value, float) and math.isinf(value):
+        return "no decay"
+    return number(value, 3)
+
+
+def fit_text(r2) -> str:
+    if missing(r2):
+        return NONE
+    return number(r2, 2) + (" (not exponential)" if r2 < NON_EXPONENTIAL_R2 else "")
 
 
 def decay_section(decay: pd.DataFrame) -> str:
-    rows = [[r.task, r.model, str(r.length), number(r.half_life_init, 3), number(r.half_life_trained, 3),
-             number(r.ratio_init, 2), number(r.ratio_trained, 2), str(r.runs)] for r in decay.itertuples()]
-    return table(["task", "model", "T", "half-life init (steps)", "half-life trained (steps)",
-                  "‖∂L/∂h₀‖/‖∂L/∂h_T‖ init", "‖∂L/∂h₀‖/‖∂L/∂h_T‖ trained", "runs"], rows)
+    rows = [[r.task, r.model, str(r.length), r.outcome, half_life_text(r.half_life_init), fit_text(r.fit_r2_init),
+             half_life_text(r.half_life_trained), fit_text(r.fit_r2_trained), number(r.ratio_init, 2),
+             number(r.ratio_trained, 2), str(r.runs)] for r in decay.itertuples()]
+    return table(["task", "model", "T", "seeds", "half-life init (steps)", "fit R² init", "half-life trained (steps)",
+                  "fit R² trained", "‖∂L/∂h₀‖/‖∂L/∂h_T‖ init", "‖∂L/∂h₀‖/‖∂L/∂h_T‖ trained", "runs"], rows)
 
 
 def published_section(anchors: pd.DataFrame) -> str:
     rows = []
     for r in anchors.itertuples():
-        ours = (f"{number(r.our_mean)} ± {number(r.our_ci95)} at T={number(r.our_length)}, "
-                f"{number(r.our_solved_fraction * 100, 3)}% of seeds solved (baseline {number(r.our_baseline)})"
-                if r.our_length is not None and not pd.isna(r.our_length) else "not run in this study")
-        rows.append([r.task, r.model, f"T={r.their_length}: {r.metric} {number(r.their_value)} ({r.their_note})", ours])
+        ours = (f"{number(r.our_median)} at T={number(r.our_length)}, {number(r.our_solved)}/{number(r.our_seeds)} "
+                f"seeds solved (baseline {number(r.our_baseline)}; {number(r.our_params)} parameters, "
+                f"{number(r.our_steps)} steps of batch 64)"
+                if not missing(r.our_length) else "not run in this study")
+        rows.append([r.task, r.model, r.setting, f"T={r.their_length}: {r.metric} {number(r.their_value)} "
+                     f"({r.their_note}; {r.their_params})", ours])
     sources = sorted(set(anchors["source"]))
     budgets = sorted(set(anchors["budget"]))
-    return (table(["task", "model", "published (someone else's number)", "ours, nearest length we ran"], rows)
+    return (table(["task", "model", "setting", "published (someone else's number)", "ours, nearest length we ran"], rows)
             + "\n\nSources: " + "; ".join(sources) + ". Their budget: " + "; ".join(budgets)
-            + ". Our budget: params.yaml (hidden size, steps, seeds above). Different budgets and lengths: "
-            "compare what is learned and what is not, not the digits.")
+            + ". \"different setting\": another length, model size and budget than ours; compare what is learned "
+            "and what is not, never the digits.")
 
 
-def findings(critical: pd.DataFrame, study: Study) -> str:
+def solved_list(summary: pd.DataFrame, task: str, model: str) -> str:
+    rows = summary[(summary["task"] == task) & (summary["model"] == model)].sort_values("length")
+    return ", ".join(f"T={r.length} {r.solved}/{r.seeds}" + (" (budget-limited)" if r.budget_limited else "")
+                     for r in rows.itertuples())
+
+
+def contrast_lines(pairs: pd.DataFrame, task: str) -> list[str]:
+    """"a beats b" only with p < 0.05 (Fisher exact); other differences are said to be undistinguished."""
+    own = pairs[(pairs["task"] == task) & (pairs["solved_a"] * pairs["seeds_b"] != pairs["solved_b"] * pairs["seeds_a"])]
+    beats, unclear = [], []
+    for r in own.itertuples():
+        first, second = (r.model_a, r.model_b) if r.solved_a / r.seeds_a > r.solved_b / r.seeds_b else (r.model_b, r.model_a)
+        counts = (f"{r.solved_a}/{r.seeds_a} vs {r.solved_b}/{r.seeds_b}" if first == r.model_a
+                  else f"{r.solved_b}/{r.seeds_b} vs {r.solved_a}/{r.seeds_a}")
+        text = f"{first} over {second} at T={r.length} ({counts}, p = {number(r.p_value, 2)})"
+        (beats if r.p_value < P_SIGNIFICANT else unclear).append(text)
+    lines = []
+    if beats:
+        lines.append(f"  - beats (Fisher exact, two-sided, p < {P_SIGNIFICANT}): " + "; ".join(beats) + ".")
+    if unclear:
+        lines.append("  - differences these seeds cannot tell apart: " + "; ".join(unclear) + ".")
+    return lines
+
+
+def findings(critical: pd.DataFrame, summary: pd.DataFrame, pairs: pd.DataFrame, study: Study) -> str:
     lines = []
     for task in study.task_names():
         own = critical[(critical["task"] == task) & critical["model"].isin(study.models)]
         if own.empty:
             continue
-        parts = [f"{r.model} {reading(r)}" for r in own.itertuples()]
-        lines.append(f"- **{task}**: " + "; ".join(parts) + ".")
+        lines.append(f"- **{task}**, critical length per model:")
+        lines += [f"  - {r.model}: {reading(r)}; solved {solved_list(summary, task, r.model)}." for r in own.itertuples()]
+        lines += contrast_lines(pairs, task)
     return "\n".join(lines)
 
 
-def why(decay: pd.DataFrame, study: Study) -> str:
-    """The gradient story in one line: the h_0 / h_T gradient ratio at each task's longest length."""
+def why(course: pd.DataFrame) -> str:
+    """The gradient story measured over training: the h_0 / h_T gradient ratio at init, at the solve
+    step and at the end, at each task's longest length."""
     lines = []
-    for task in study.task_names():
-        longest = max(study.lengths(task))
-        rows = decay[(decay["task"] == task) & (decay["length"] == longest)
-                     & decay["model"].isin(study.models) & (decay["runs"] > 0)]
-        if rows.empty:
-            continue
-        parts = [f"{r.model} {number(r.ratio_init, 2)} → {number(r.ratio_trained, 2)}" for r in rows.itertuples()]
-        lines.append(f"- **why ({task}, T={longest})**: ‖∂L/∂h₀‖/‖∂L/∂h_T‖ at initialisation → after "
-                     "training, median over seeds: " + "; ".join(parts) + ".")
+    for task, rows in course.groupby("task", sort=False):
+        parts = [f"{r.model} {number(r.ratio_init, 2)} at init → {number(r.ratio_at_solve, 2)} at its solve step → "
+                 f"{number(r.ratio_at_end, 2)} at the end ({r.solved}/{r.seeds} solved)"
+                 if not missing(r.ratio_at_solve) else
+                 f"{r.model} {number(r.ratio_init, 2)} at init → {number(r.ratio_at_end, 2)} at the end "
+                 f"({r.solved}/{r.seeds} solved)" for r in rows.itertuples()]
+        lines.append(f"- **why ({task}, T={rows['length'].iloc[0]})**: ‖∂L/∂h₀‖/‖∂L/∂h_T‖ on a fixed validation "
+                     "batch, median over seeds: " + "; ".join(parts) + ".")
     return "\n".join(lines)
+
+
+def tuning_section(tuning: pd.DataFrame) -> str:
+    if tuning.empty:
+        return "No tuning results (the study's lrs are in the tables below)."
+    rows = []
+    for (task, model), group in tuning.groupby(["task", "model"], sort=False):
+        chosen = group[group["selected"]]
+        source = group["source"].iloc[0]
+        lr = number(float(chosen["lr"].iloc[0]), 3) if len(chosen) else NONE
+        if source != "tuned":
+            rows.append([task, model, source, lr, NONE, NONE])
+            continue
+        sweep = "; ".join(f"{number(r.lr, 3)}: {int(r.val_solved)}/{int(r.seeds)}, {number(r.median_steps_to_solve)} steps, "
+                          f"{number(r.median_val_metric, 3)}" for r in group.sort_values("lr").itertuples())
+        edge = "yes: the best lr may lie outside the sweep" if bool(group["at_edge"].iloc[0]) else "no"
+        rows.append([task, model, f"tuned at T={int(group['length'].iloc[0])}", lr, sweep, edge])
+    hand = tuning[tuning["source"] == "hand-set"]
+    text = table(["task", "model", "lr from", "lr", "sweep: lr: val solved, median steps to solve, median val metric",
+                  "at the sweep's edge"], rows)
+    if len(hand):
+        text += "\n\nHand-set lrs (params.yaml, not the protocol): " + ", ".join(
+            f"{r.model} on {r.task}" for r in hand.itertuples()) + "."
+    return text
 
 
 def header(results: pd.DataFrame, study: Study) -> str:
@@ -139,6 +231,7 @@ def header(results: pd.DataFrame, study: Study) -> str:
     span = (f"runs finished between {finished.min():%Y-%m-%d %H:%M} and {finished.max():%Y-%m-%d %H:%M} UTC; "
             if len(finished) else "")
     n_missing = int(results["error"].astype(str).str.startswith("missing").sum())
+    capabilities = sorted(set(results["cpu_capability"].dropna())) if "cpu_capability" in results else []
     return "\n".join([
         "# rnnbench: where vanilla RNNs, LSTMs and GRUs stop learning long-range dependencies",
         "",
@@ -150,56 +243,105 @@ def header(results: pd.DataFrame, study: Study) -> str:
         f"Time: {span}the runs' wall times add up to {total_train / 60:.1f} min (a cell's seeds may train "
         "at once, `seed_processes`, so this can exceed the time that passed, and per-run times and "
         "steps/s are under that load; the whole `dvc repro` is timed in the README).",
+        "",
+        f"Reproducibility: rerunning on a CPU with the same instruction set ({', '.join(capabilities) or 'unknown'}, "
+        "torch's CPU capability) and one torch thread per run gives bit-identical histories. Another CPU type "
+        "(e.g. AVX2 instead of AVX512) or a GPU rounds differently in the fused LSTM kernels: its numbers agree "
+        "only statistically, single runs can differ in their last digits and, near the threshold, in their "
+        "verdict. The readings below rest on counts over seeds with exact intervals, not on one run's digits.",
     ])
 
 
+DEFINITIONS = """How to read this report:
+- **Solved** (one definition): a run's final model meets the task's rule on the **test** split (adding: MSE ≤ {adding};
+  temporal XOR: accuracy ≥ {xor}; rules per task in the README). Training stops early at the first evaluation where
+  the **validation** split meets it, and tuning judges validation only; a run that met the rule on validation but
+  missed it on test is counted unsolved and flagged "met the rule on validation only".
+- **Critical length**: the longest T at which at least {majority:.0%} of the seeds solved the task. Censored when the
+  grid decides it: "≥ T" (solved at the longest length tested), "< T" (failed at the shortest), "not determined"
+  (one length tested). "not monotone": some longer length was solved by more seeds than a shorter one.
+- **Few seeds**: each cell has {seeds} seeds. Solved fractions carry exact (Clopper–Pearson) 95% intervals; a model
+  "beats" another at a length only where a two-sided Fisher exact test gives p < {p}. Metrics are given as the
+  median and every seed's value (no t-intervals: they are bounded and often bimodal).
+- **Budget-limited**: the slowest solved seed used more than {share:.0%} of the step budget, or an unsolved seed was
+  still closing on the threshold in the last {last:.0%} of it (its gap shrank by more than {improvement:.0%}): there
+  "unsolved" may mean "not yet".
+- **Learning rates** come from one protocol for every model (section "Tuning"): chosen on validation at each
+  task's tuning length, on seeds disjoint from the study's; hand-set or copied lrs are marked.
+- **Baselines**: the analytic chance value and the best constant predictor on the test split itself, both shown."""
+
+
+def definitions(study: Study, results: pd.DataFrame) -> str:
+    thresholds = results.groupby("task")["solved_threshold"].first().to_dict()
+    return DEFINITIONS.format(adding=number(thresholds.get("adding")), xor=number(thresholds.get("xor")),
+                              majority=SOLVED_MAJORITY, seeds=len(study.seeds), p=P_SIGNIFICANT, share=BUDGET_SHARE,
+                              last=LAST_SHARE, improvement=IMPROVEMENT)
+
+
 FIGURES = [
+    ("solved_heatmap.png", "Seeds solved per model and length (colour: solved fraction); the framed cell is the "
+     "critical length."),
     ("learning_curves.png", "Learning curves at each task's longest length: validation metric per model, mean over "
      "seeds with the min–max band; the dashed line is the chance baseline."),
-    ("metric_vs_length.png", "Final test metric against sequence length, mean over seeds with 95% t-intervals."),
+    ("metric_vs_length.png", "Final test metric against sequence length: every seed (points) and the median (line); "
+     "dotted: the solved threshold, dashed: the chance baseline."),
+    ("grad_ratio_training.png", "‖∂L/∂h₀‖/‖∂L/∂h_T‖ on a fixed validation batch at every evaluation during training, "
+     "one line per seed; stars mark solve steps."),
     ("gradient_flow.png", "Gradient flow back through time, ‖∂L/∂h_t‖ against t on a log scale, at "
      "initialisation (dashed) and after training (solid)."),
     ("gate_traces.png", "Gate activations of a trained LSTM (input and forget gates) and GRU (update gate) on one "
      "adding sequence; red dotted lines mark the two marked steps."),
     ("grad_norm.png", "Global gradient norm (before clipping) during training, log scale."),
-    ("ablations.png", "LSTM ablations: final metric per variant beside the standard LSTM, with solved counts."),
+    ("ablations.png", "LSTM ablations: final metric per variant beside the standard LSTM (median, min–max), with "
+     "solved counts."),
     ("reference.png", "The NumPy reference models against the fused torch models: same initial weights, same batches."),
 ]
 
 
+def baseline_line(rows: pd.DataFrame) -> str:
+    analytic = rows["baseline"].dropna()
+    split = rows.groupby("length")["baseline_split"].first().dropna()
+    own = (", ".join(f"T={n}: {number(v)}" for n, v in split.items()) if len(split) else NONE)
+    return (f"Baseline (no memory): analytic {number(analytic.iloc[0]) if len(analytic) else NONE}; best constant "
+            f"predictor on the test split itself: {own}.")
+
+
 def render(study: Study, results: pd.DataFrame, summary: pd.DataFrame, critical: pd.DataFrame,
-           decay: pd.DataFrame, anchors: pd.DataFrame) -> str:
+           decay: pd.DataFrame, anchors: pd.DataFrame, tuning: pd.DataFrame, pairs: pd.DataFrame,
+           course: pd.DataFrame) -> str:
     main = summary[summary["model"].isin(study.models)]
-    parts = [header(results, study), "",
+    parts = [header(results, study), "", definitions(study, results), "",
              "## Findings", "",
-             f"Critical length = the longest T at which at least {SOLVED_MAJORITY:.0%} of the seeds solved the task "
-             "(solved rules per task are in the README).", "",
-             findings(critical, study), why(decay, study), "",
+             findings(critical, summary, pairs, study), why(course), "",
+             "## Tuning", "",
+             "Per task and model, the lr the protocol chose (highest validation solved fraction, then fewest steps "
+             "to solve, then best validation metric, then the smaller lr); reports/tuning.csv has every figure.", "",
+             tuning_section(tuning), "",
              "## Critical length", "", critical_section(critical), ""]
     for task in study.task_names():
         rows = main[main["task"] == task]
         if rows.empty:
             continue
         metric = rows["metric"].iloc[0]
-        baseline = rows["baseline"].dropna()
         parts += [f"## {task}: test {metric} per model and length", "",
-                  f"Baseline (no memory): {number(baseline.iloc[0]) if len(baseline) else NONE}. "
-                  "mean/std/CI over completed seeds; solved = seeds meeting the task's rule on the test split.", "",
-                  table(SUMMARY_HEADER, summary_rows(rows)), ""]
+                  baseline_line(rows) + " Seeds' values in seed order.", "",
+                  table(SUMMARY_HEADER, summary_rows(rows, results)), ""]
     for name, title, text in (
             ("ablations", "LSTM ablations", "Greff et al. 2017's variants and forget bias 0 (Jozefowicz et al. 2015), "
              "beside the standard LSTM at the same length."),
             ("reference", "NumPy reference", "The from-scratch NumPy models, trained by the same trainer from the same "
-             "initial weights as the fused models.")):
+             "initial weights and with the same lr as the fused models they mirror.")):
         grid = study.side_grids.get(name)
         if not grid or not grid.models:
             continue
         rows = summary[(summary["task"] == grid.task) & summary["length"].isin(grid.lengths)
                        & summary["model"].isin(side_grid_models(study, name))]
-        parts += [f"## {title} ({grid.task})", "", text, "", table(SUMMARY_HEADER, summary_rows(rows)), ""]
+        parts += [f"## {title} ({grid.task})", "", text, "", table(SUMMARY_HEADER, summary_rows(rows, results)), ""]
     parts += ["## Gradient decay", "",
-              "Median over seeds. Half-life: steps back in time over which ‖∂L/∂h_t‖ halves (fitted slope of "
-              "log-norm against t); ratio: ‖∂L/∂h₀‖/‖∂L/∂h_T‖ on a fixed test batch, loss read at the last step.", "",
+              "Median over seeds, solved and unsolved seeds apart. Half-life: steps back in time over which ‖∂L/∂h_t‖ "
+              "halves (from the fitted slope of log-norm against t; \"no decay\" when it does not fall); fit R² "
+              f"below {NON_EXPONENTIAL_R2} marks a curve one exponential does not describe. Ratio: ‖∂L/∂h₀‖/‖∂L/∂h_T‖ "
+              "on a fixed test batch, loss read at the last step. runs: seeds measured.", "",
               decay_section(decay), "",
               "## Published results beside ours", "", published_section(anchors), "",
               "## Figures", ""]

@@ -22,6 +22,7 @@ class Anchor:
     source: str
     budget: str
     note: str = ""
+    params: str = "about 70K parameters"  # their model size, as the source gives it
 
 
 ANCHORS = (
@@ -37,18 +38,23 @@ ANCHORS = (
 
 def anchors_beside_ours(summary: pd.DataFrame) -> pd.DataFrame:
     """Each anchor with our result for the same task and model at the longest length we ran up to
-    the anchor's (or the shortest above it if none is below), or nothing when we never ran it."""
+    the anchor's (or the shortest above it if none is below), or nothing when we never ran it. An
+    anchor at another length than ours is marked "different setting": their length, size and budget
+    stand beside ours, and only what is learned and what is not compares."""
     rows = []
     for anchor in ANCHORS:
         ours = summary[(summary["task"] == anchor.task) & (summary["model"] == anchor.model) & (summary["completed"] > 0)]
         row = {"task": anchor.task, "model": anchor.model, "their_length": anchor.length, "metric": anchor.metric,
-               "their_value": anchor.value, "their_note": anchor.note, "source": anchor.source, "budget": anchor.budget,
-               "our_length": None, "our_mean": math.nan, "our_ci95": math.nan, "our_solved_fraction": math.nan,
-               "our_baseline": math.nan}
+               "their_value": anchor.value, "their_note": anchor.note, "their_params": anchor.params,
+               "source": anchor.source, "budget": anchor.budget, "setting": "not run here",
+               "our_length": None, "our_median": math.nan, "our_solved": math.nan, "our_seeds": math.nan,
+               "our_baseline": math.nan, "our_params": math.nan, "our_steps": math.nan}
         if len(ours):
             below = ours[ours["length"] <= anchor.length]
             nearest = below.loc[below["length"].idxmax()] if len(below) else ours.loc[ours["length"].idxmin()]
-            row.update(our_length=int(nearest["length"]), our_mean=nearest["mean"], our_ci95=nearest["ci95"],
-                       our_solved_fraction=nearest["solved_fraction"], our_baseline=nearest["baseline"])
+            row.update(our_length=int(nearest["length"]), our_median=nearest["median"], our_solved=nearest["solved"],
+                       our_seeds=nearest["seeds"], our_baseline=nearest["baseline"], our_params=nearest["n_params"],
+                       our_steps=nearest.get("max_steps", math.nan),
+                       setting="same length" if int(nearest["length"]) == anchor.length else "different setting")
         rows.append(row)
     return pd.DataFrame(rows)

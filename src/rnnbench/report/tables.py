@@ -7,52 +7,156 @@ import math
 import pandas as pd
 
 from .aggregate import KEY
+from .statistics import fisher_p
 
 SOLVED_MAJORITY = 0.5  # "solved at length T" = at least half of the seeds solved it
+P_SIGNIFICANT = 0.05
+
+# Censoring of a critical length: what the grid allows us to say.
+NOT_CENSORED = "none"          # solved at some tested length, failed at a longer one
+ABOVE = "above"                # solved at the longest length tested: the critical length is >= it
+BELOW = "below"                # failed at the shortest length tested: < it
+SINGLE_LENGTH = "single_length"  # one length tested: no critical length at all
 
 
 def critical_lengths(summary: pd.DataFrame) -> pd.DataFrame:
-    """Per task x model: the longest length at which at least half the seeds solved the task, and
-    the first length at which none did. Cells with no completed run say nothing either way."""
+    """Per task x model: the longest length at which at least half the seeds solved the task, how
+    the grid censors it, and whether solved fractions fall monotonically with length (any rise, even
+    0/5 -> 1/5, is flagged). Cells with no completed run say nothing either way."""
     rows = []
     for (task, model), group in summary.groupby(["task", "model"], sort=False):
         tested = group[group["completed"] > 0].sort_values("length")
         majority = tested.loc[tested["solved_fraction"] >= SOLVED_MAJORITY, "length"]
         none = tested.loc[tested["solved_fraction"] == 0, "length"]
         critical = int(majority.max()) if len(majority) else None
-        # Non-monotone: a length below the critical one where fewer than half solved (seed noise).
-        gaps = tested[(tested["length"] < (critical or 0)) & (tested["solved_fraction"] < SOLVED_MAJORITY)]
+        fractions = tested["solved_fraction"].to_numpy()
+        if len(tested) == 0:
+            censored = ""
+        elif len(tested) == 1:
+            censored = SINGLE_LENGTH
+        elif critical is None:
+            censored = BELOW
+        elif critical == int(tested["length"].max()):
+            censored = ABOVE
+        else:
+            censored = NOT_CENSORED
         rows.append({
             "task": task, "model": model,
             "critical_length": critical,
+            "censored": censored,
+            "reading": critical_reading(critical, censored, tested),
             "first_length_none_solved": int(none.min()) if len(none) else None,
             "shortest_tested": int(tested["length"].min()) if len(tested) else None,
             "longest_tested": int(tested["length"].max()) if len(tested) else None,
-            "monotone": gaps.empty,
+            "monotone": bool((fractions[1:] <= fractions[:-1]).all()),
+            "budget_limited": bool(tested["budget_limited"].any()) if "budget_limited" in tested else False,
         })
-    return pd.DataFrame(rows, columns=["task", "model", "critical_length", "first_length_none_solved",
-                                       "shortest_tested", "longest_tested", "monotone"])
+    return pd.DataFrame(rows, columns=CRITICAL_COLUMNS)
 
 
-DECAY_COLUMNS = {
-    "grad_half_life_init": "half_life_init", "grad_half_life_trained": "half_life_trained",
-    "grad_ratio_first_last_init": "ratio_init", "grad_ratio_first_last_trained": "ratio_trained",
-}
+CRITICAL_COLUMNS = ["task", "model", "critical_length", "censored", "reading", "first_length_none_solved",
+                    "shortest_tested", "longest_tested", "monotone", "budget_limited"]
+
+
+def critical_reading(critical: int | None, censored: str, tested: pd.DataFrame) -> str:
+    """The critical length as the report prints it: "≥ 200", "< 10", "not determined", or the length."""
+    if censored == "":
+        return "not measured"
+    if censored == SINGLE_LENGTH:
+        return "not determined"
+    if censored == BELOW:
+        return f"< {int(tested['length'].min())}"
+    if censored == ABOVE:
+        return f"≥ {critical}"
+    return str(critical)
+
+
+def contrasts(study, summary: pd.DataFrame) -> pd.DataFrame:
+    """Every pair of main-grid models at every length of a task: solved counts and the two-sided
+    Fisher exact p. "a beats b" is said only where p < P_SIGNIFICANT."""
+    rows = []
+    main = summary[summary["model"].isin(study.models)]
+    for (task, length), group in main.groupby(["task", "length"], sort=False):
+        cells = {r.model: r for r in group.itertuples()}
+        ordered = [m for m in study.models if m in cells]
+        for i, a in enumerate(ordered):
+            for b in ordered[i + 1:]:
+                ra, rb = cells[a], cells[b]
+                rows.append({"task": task, "length": int(length), "model_a": a, "solved_a": int(ra.solved),
+                             "seeds_a": int(ra.seeds), "model_b": b, "solved_b": int(rb.solved),
+                             "seeds_b": int(rb.seeds),
+                             "p_value": fisher_p(int(ra.solved), int(ra.seeds), int(rb.solved), int(rb.seeds))})
+    return pd.DataFrame(rows, columns=["task", "length", "model_a", "solved_a", "seeds_a", "model_b", "solved_b",
+                                       "seeds_b", "p_value"])
+
+
+def half_life(rate: float) -> float:
+    """Steps over which the gradient halves going back in time, from the fitted decay rate; inf
+    when it does not decay (rate <= 0): "no decay", never a missing value."""
+    if rate is None or not math.isfinite(rate):
+        return math.nan
+    return math.log(2) / rate if rate > 0 else math.inf
+
+
+NON_EXPONENTIAL_R2 = 0.9  # below: one exponential does not describe the curve; its half-life is marked
+
+DECAY_PHASES = ("init", "trained")
 
 
 def gradient_decay(results: pd.DataFrame) -> pd.DataFrame:
-    """Per task x model x length, the median over seeds of the gradient half-life (steps over
-    which ||dL/dh_t|| halves, going back in time) and of ||dL/dh_0|| / ||dL/dh_T||, at
-    initialisation and trained. Medians, because the ratio spans tens of orders of magnitude."""
+    """Per task x model x length x outcome (solved / unsolved seeds apart), medians over seeds of the
+    gradient half-life (from the fitted decay rate), the fit's R², and ||dL/dh_0|| / ||dL/dh_T||, at
+    initialisation and trained. Medians, because the ratio spans tens of orders of magnitude.
+    `runs` counts the seeds whose gradient was measured (a model that cannot unroll has none)."""
     rows = []
-    for (task, model, length), group in results.groupby(KEY, sort=False):
-        row = {"task": task, "model": model, "length": int(length)}
-        for column, name in DECAY_COLUMNS.items():
-            values = pd.to_numeric(group[column], errors="coerce").dropna()
-            row[name] = float(values.median()) if len(values) else math.nan
-        row["runs"] = int(pd.to_numeric(group["grad_half_life_init"], errors="coerce").notna().sum())
+    measured = results[pd.to_numeric(results["grad_decay_rate_init"], errors="coerce").notna()]
+    for (task, model, length, solved), group in measured.groupby([*KEY, "solved"], sort=False):
+        row = {"task": task, "model": model, "length": int(length), "outcome": "solved" if solved else "unsolved"}
+        for phase in DECAY_PHASES:
+            rates = pd.to_numeric(group[f"grad_decay_rate_{phase}"], errors="coerce").dropna()
+            row[f"half_life_{phase}"] = half_life(float(rates.median())) if len(rates) else math.nan
+            r2 = pd.to_numeric(group[f"grad_fit_r2_{phase}"], errors="coerce").dropna()
+            row[f"fit_r2_{phase}"] = float(r2.median()) if len(r2) else math.nan
+            ratio = pd.to_numeric(group[f"grad_ratio_first_last_{phase}"], errors="coerce").dropna()
+            row[f"ratio_{phase}"] = float(ratio.median()) if len(ratio) else math.nan
+        row["runs"] = len(group)
         rows.append(row)
-    return pd.DataFrame(rows, columns=["task", "model", "length", *DECAY_COLUMNS.values(), "runs"])
+    return pd.DataFrame(rows, columns=DECAY_TABLE_COLUMNS)
+
+
+DECAY_TABLE_COLUMNS = ["task", "model", "length", "outcome", "half_life_init", "half_life_trained", "fit_r2_init",
+                       "fit_r2_trained", "ratio_init", "ratio_trained", "runs"]
+
+
+def gradient_ratio_course(study, results: pd.DataFrame, curves: pd.DataFrame) -> pd.DataFrame:
+    """Per task at its longest length, per model: the median over seeds of ‖∂L/∂h₀‖/‖∂L/∂h_T‖ at
+    initialisation, at the solved seeds' solve step, and at each run's last evaluation."""
+    rows = []
+    for task in study.task_names():
+        length = max(study.lengths(task))
+        for model in study.models:
+            runs = results[(results["task"] == task) & (results["model"] == model) & (results["length"] == length)
+                           & ~results["failed"]]
+            own = curves[(curves["task"] == task) & (curves["model"] == model) & (curves["length"] == length)]
+            if runs.empty or own.empty or own["grad_ratio"].isna().all():
+                continue
+            at_solve, at_end = [], []
+            for run in runs.itertuples():
+                seed = own[own["seed"] == run.seed].sort_values("step")
+                if seed.empty:
+                    continue
+                at_end.append(float(seed["grad_ratio"].iloc[-1]))
+                if run.solved and not pd.isna(run.solved_step):
+                    hit = seed.loc[seed["step"] == run.solved_step, "grad_ratio"]
+                    at_solve += [float(hit.iloc[0])] if len(hit) else []
+            init = pd.to_numeric(runs["grad_ratio_first_last_init"], errors="coerce").dropna()
+            rows.append({"task": task, "model": model, "length": length, "seeds": len(runs),
+                         "solved": int(runs["solved"].sum()),
+                         "ratio_init": float(init.median()) if len(init) else math.nan,
+                         "ratio_at_solve": float(pd.Series(at_solve).median()) if at_solve else math.nan,
+                         "ratio_at_end": float(pd.Series(at_end).median()) if at_end else math.nan})
+    return pd.DataFrame(rows, columns=["task", "model", "length", "seeds", "solved", "ratio_init", "ratio_at_solve",
+                                       "ratio_at_end"])
 
 
 def side_grid_models(study, name: str) -> list[str]:
@@ -102,10 +206,9 @@ def mean_learning_curves(study, summary: pd.DataFrame, curves: pd.DataFrame) -> 
 
 
 def metric_by_length(study, summary: pd.DataFrame) -> pd.DataFrame:
-    """`dvc plots show` data: final test metric per model against length, with the 95% interval."""
+    """`dvc plots show` data: final test metric per model against length, median and range over seeds."""
     rows = summary[summary["model"].isin(study.models) & (summary["completed"] > 0)]
     frame = pd.DataFrame({"panel": rows["task"] + " (" + rows["metric"] + ")", "model": rows["model"],
-                          "length": rows["length"], "mean": rows["mean"],
-                          "low": rows["mean"] - rows["ci95"].fillna(0), "high": rows["mean"] + rows["ci95"].fillna(0),
+                          "length": rows["length"], "median": rows["median"], "low": rows["min"], "high": rows["max"],
                           "baseline": rows["baseline"]})
     return frame.reset_index(drop=True)

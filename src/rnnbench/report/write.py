@@ -11,7 +11,9 @@ from . import figures
 from .aggregate import collect_results, learning_curves, metrics_tree, summarise
 from .markdown import render
 from .published import anchors_beside_ours
-from .tables import critical_lengths, gradient_decay, mean_learning_curves, metric_by_length
+from .tables import (contrasts, critical_lengths, gradient_decay, gradient_ratio_course, mean_learning_curves,
+                     metric_by_length)
+from .tuning_table import tuning_table
 
 CSV_FORMAT = "%.6g"
 
@@ -19,18 +21,22 @@ CSV_FORMAT = "%.6g"
 def write_report(study: Study, root: Path, out: Path) -> list[Path]:
     (out / "plots").mkdir(parents=True, exist_ok=True)
     results = collect_results(study, root)
-    summary = summarise(results)
     curves = learning_curves(study, root)
+    summary = summarise(results, curves)
     critical = critical_lengths(summary)
     decay = gradient_decay(results)
     anchors = anchors_beside_ours(summary)
+    tuning = tuning_table(study, root)
+    pairs = contrasts(study, summary)
     tables = {"results.csv": results, "summary.csv": summary, "curves.csv": curves,
-              "critical_length.csv": critical, "gradient_decay.csv": decay, "published.csv": anchors}
+              "critical_length.csv": critical, "gradient_decay.csv": decay, "published.csv": anchors,
+              "tuning.csv": tuning, "contrasts.csv": pairs}
     tables["plots/learning_curves.csv"] = mean_learning_curves(study, summary, curves)  # for `dvc plots show`
     tables["plots/metric_vs_length.csv"] = metric_by_length(study, summary)
     written = {name: frame.to_csv(index=False, float_format=CSV_FORMAT) for name, frame in tables.items()}
-    written["metrics.json"] = json.dumps(metrics_tree(summary), indent=2) + "\n"
-    written["report.md"] = render(study, results, summary, critical, decay, anchors)
+    written["metrics.json"] = json.dumps(metrics_tree(summary, critical), indent=2) + "\n"
+    written["report.md"] = render(study, results, summary, critical, decay, anchors, tuning, pairs,
+                                  gradient_ratio_course(study, results, curves))
     for name, text in written.items():
         write_atomic(out / name, text.encode())
 
@@ -38,7 +44,9 @@ def write_report(study: Study, root: Path, out: Path) -> list[Path]:
     folder.mkdir(exist_ok=True)
     drawn = [
         figures.learning_curves(study, summary, curves, folder / "learning_curves.png"),
-        figures.metric_vs_length(study, summary, folder / "metric_vs_length.png"),
+        figures.solved_heatmap(study, summary, critical, folder / "solved_heatmap.png"),
+        figures.metric_vs_length(study, results, summary, folder / "metric_vs_length.png"),
+        figures.gradient_ratio_training(study, results, root, folder / "grad_ratio_training.png"),
         figures.gradient_flow(study, results, root, folder / "gradient_flow.png"),
         figures.gate_traces(study, results, root, folder / "gate_traces.png"),
         figures.grad_norm(study, curves, folder / "grad_norm.png"),

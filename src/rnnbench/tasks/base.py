@@ -113,6 +113,17 @@ class Task:
                        baseline=baseline, solved=self.solved_rule(dataclasses.asdict(options)), splits=splits,
                        extra=extra or {})
 
+    def constant_baseline(self, y: np.ndarray) -> float:
+        """The headline metric of the best constant prediction on these targets themselves (their
+        variance for MSE, the majority class's share for accuracy): a split's own chance level
+        beside the analytic one. nan for a metric where no constant predictor is defined here."""
+        if self.headline.name == "mse":
+            return float(np.var(np.asarray(y, dtype=np.float64)))
+        if self.headline.name == "accuracy":
+            counts = np.bincount(np.asarray(y).reshape(-1).astype(np.int64))
+            return float(counts.max() / counts.sum()) if counts.size else float("nan")
+        return float("nan")
+
     # --- objectives: per-sample means, so a weighted mean over evaluation batches is exact ------
     def loss(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         if self.output_kind in (REGRESSION_LAST, REGRESSION_SEQ):

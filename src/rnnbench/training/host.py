@@ -20,8 +20,11 @@ def cpu_name() -> str:
 
 def describe(device: torch.device | str = "cpu") -> dict[str, str | int]:
     # torch_threads: CPU kernels can round differently with another thread count (docs/architecture.md)
+    # cpu_capability: the instruction set torch's CPU kernels use (AVX2, AVX512, ...): kernels for
+    # another one can round differently, so runs are bit-identical only on the same capability.
     info: dict[str, str | int] = {"cpu": cpu_name(), "cores": os.cpu_count() or 0, "torch": torch.__version__,
-                                  "torch_threads": torch.get_num_threads(), "python": platform.python_version()}
+                                  "torch_threads": torch.get_num_threads(), "python": platform.python_version(),
+                                  "cpu_capability": torch.backends.cpu.get_cpu_capability()}
     if torch.device(device).type == "cuda":
         info["gpu"] = torch.cuda.get_device_name(torch.device(device))
     return info
@@ -29,4 +32,5 @@ def describe(device: torch.device | str = "cpu") -> dict[str, str | int]:
 
 def one_line(info: dict) -> str:
     where = f"{info['gpu']} GPU + " if info.get("gpu") else ""
-    return f"{where}{info['cpu']} ({info['cores']} cores), torch {info['torch']}, Python {info['python']}"
+    capability = f", {info['cpu_capability']}" if info.get("cpu_capability") else ""
+    return f"{where}{info['cpu']} ({info['cores']} cores{capability}), torch {info['torch']}, Python {info['python']}"

@@ -31,7 +31,7 @@ import torch
 from ..config import RunConfig, seed_folder
 from ..progress import TrainingBar, finished_line
 from ..tasks import Dataset, resolve_task
-from .diagnostics.diagnose import diagnose, unavailable
+from .diagnostics.diagnose import diagnose, gradient_ratio_probe, unavailable
 from .run_outputs import staged_folder, write_record, write_run
 from .trainer import initial_model, resolve_device, train
 
@@ -60,7 +60,9 @@ def train_seed(config: RunConfig, dataset: Dataset, data_checksum: str, folder: 
     bar = TrainingBar(f"{config.model.name} {config.task.name} T={config.task.length} s{config.seed}",
                       resolve_task(config.task.name).headline.name, redraw=redraw)
     try:
-        result = train(config, dataset, on_eval=bar)
+        task = resolve_task(config.task.name)
+        probe = gradient_ratio_probe(task, dataset, initial_model(config, dataset))
+        result = train(config, dataset, on_eval=bar, probe=probe)
     except Exception as error:  # noqa: BLE001 -- one bad run must not end the sweep
         bar.close()
         traceback.print_exc(file=sys.stderr)

@@ -63,6 +63,7 @@ def batch_order(n: int, steps: int, batch_size: int, generator: torch.Generator)
 
 
 EvalCallback = Callable[[dict[str, float], int], None]
+Probe = Callable[[nn.Module], dict[str, float]]  # measured on the model at each evaluation, into the history
 
 
 def network_for(config: ModelConfig, dataset: Dataset) -> Network:
@@ -76,7 +77,8 @@ def initial_model(config: RunConfig, dataset: Dataset) -> Network:
     return network_for(config.model, dataset).to(resolve_device(config.train.device))
 
 
-def train(config: RunConfig, dataset: Dataset, on_eval: EvalCallback | None = None) -> RunResult:
+def train(config: RunConfig, dataset: Dataset, on_eval: EvalCallback | None = None,
+          probe: Probe | None = None) -> RunResult:
     cfg = config.train
     device = resolve_device(cfg.device)
     task = resolve_task(config.task.name)
@@ -122,11 +124,13 @@ def train(config: RunConfig, dataset: Dataset, on_eval: EvalCallback | None = No
         record = {"step": step, "train_loss": train_loss, "grad_norm": mean_norm, "grad_norm_max": peak_norm,
                   **{f"val_{k}": v for k, v in val.items()},
                   "elapsed_s": now - start, "steps_per_s": since_eval / max(now - last_eval_time, 1e-9)}
+        if probe:  # after the timing: a probe's cost is not training time
+            record.update(probe(model))
         history.append(record)
         if on_eval:
             on_eval(record, cfg.steps)
         loss_sum.zero_(), norm_sum.zero_(), norm_max.zero_()
-        since_eval, last_eval_time = 0, now
+        since_eval, last_eval_time = 0, time.perf_counter()  # after the probe and the callback: not training time
         if not (math.isfinite(train_loss) and math.isfinite(val["loss"])):
             diverged = True  # a non-finite loss ends this run, never the sweep
             break
@@ -142,8 +146,11 @@ def train(config: RunConfig, dataset: Dataset, on_eval: EvalCallback | None = No
         "task": config.task.name, "model": config.model.name, "length": config.task.length, "seed": config.seed,
         "metric": task.headline.name, "test_metric": test[task.headline.name],
         **{f"test_{k}": v for k, v in test.items()},
-        "baseline": dataset.baseline,
-        "solved": (not diverged) and solved.is_solved(test),
+        "baseline": dataset.baseline, "baseline_split": task.constant_baseline(dataset.splits["test"][1]),
+        # One definition of solved: the test split meets the rule. val_solved: validation met it
+        # (what early stopping and tuning judge); the report shows runs where the two differ.
+        "solved": (not diverged) and solved.is_solved(test), "val_solved": solved_step is not None,
+        "val_metric": history[-1][f"val_{task.headline.name}"] if history else math.nan,
         "solved_step": solved_step, "diverged": diverged, "steps": step,
         "wall_s": wall, "steps_per_s": step / wall if wall > 0 else math.nan,
         "device": str(device), "n_params": parameter_count(model),

@@ -27,16 +27,21 @@ def state_gradient_norms(loss: torch.Tensor, states: list[torch.Tensor]) -> np.n
     return torch.stack(norms).double().cpu().numpy()
 
 
-def decay_fit(norms: np.ndarray) -> tuple[float, float]:
-    """Least-squares slope of ln||dL/dh_t|| against t, and the gradient half-life ln2/slope in steps:
-    how many steps back in time the gradient takes to halve (inf when it does not decay).
+def decay_fit(norms: np.ndarray) -> tuple[float, float, float]:
+    """Least-squares slope of ln||dL/dh_t|| against t, the gradient half-life ln2/slope in steps (how
+    many steps back in time the gradient takes to halve; inf when it does not decay), and the fit's
+    R² (how exponential the decay is: a curve that drops and then flattens fits badly).
     Steps whose gradient underflowed to 0 are left out of the fit."""
     t = np.arange(norms.size, dtype=float)
     ok = np.isfinite(norms) & (norms > 0)
     if ok.sum() < 2:
-        return math.nan, math.nan
-    slope = float(np.polyfit(t[ok], np.log(norms[ok]), 1)[0])
-    return slope, (math.log(2) / slope if slope > 0 else math.inf)
+        return math.nan, math.nan, math.nan
+    log_norms = np.log(norms[ok])
+    slope, intercept = np.polyfit(t[ok], log_norms, 1)
+    spread = float(np.sum((log_norms - log_norms.mean()) ** 2))
+    residual = float(np.sum((log_norms - (slope * t[ok] + intercept)) ** 2))
+    r2 = 1.0 - residual / spread if spread > 0 else 1.0  # a flat curve is fitted exactly by slope 0
+    return float(slope), (math.log(2) / slope if slope > 0 else math.inf), r2
 
 
 @dataclass
@@ -45,9 +50,9 @@ class GradientFlow:
     norm_c: np.ndarray  # [T]; nan for cells without a cell state
 
     def summary(self) -> dict[str, float]:
-        slope, half_life = decay_fit(self.norm_h)
+        slope, half_life, r2 = decay_fit(self.norm_h)
         last = self.norm_h[-1]
-        return {"decay_rate": slope, "half_life": half_life,
+        return {"decay_rate": slope, "half_life": half_life, "fit_r2": r2,
                 "ratio_first_last": float(self.norm_h[0] / last) if last > 0 else math.nan}
 
 

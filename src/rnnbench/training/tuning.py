@@ -1,0 +1,107 @@
+"""The tuning protocol: one learning-rate sweep per (task, model), judged on validation only.
+
+Every tuned model gets the same sweep (params `tune`): each lr of `tune.lrs` trains on every tuning
+seed (disjoint from the study's seeds) at the task's tuning length, with the cell's own budget and
+early stopping. The rule, in order (`choose_lr`):
+  1. the highest fraction of seeds whose validation metric met the task's solved rule;
+  2. then the fewest steps to solve (median over the seeds that solved);
+  3. then the best final validation metric (median; a diverged run counts as the worst);
+  4. then the smaller lr.
+The test split is never read. A choice at either end of the sweep is flagged (`at_edge`): the best
+lr may lie outside it. Runs here write no files; the tune stage writes the model's result file.
+"""
+from __future__ import annotations
+
+import functools
+import math
+import sys
+import traceback
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from ..config import TUNED, RunConfig, TaskTuning
+from ..progress import TrainingBar
+from ..tasks import Dataset, resolve_task
+from .sweep import in_processes, one_torch_thread, seed_process_count
+from .trainer import resolve_device, train
+
+
+class TuningFailed(RuntimeError):
+    """A sweep run failed: the sweep has no result (never a choice made on the runs that remain)."""
+
+
+def run_summary(config: RunConfig, dataset: Dataset, redraw: bool = True) -> dict:
+    """Train one sweep run; what the rule needs (validation only), or its failure's cause."""
+    task = resolve_task(config.task.name)
+    bar = TrainingBar(f"tune {config.model.name} {config.task.name} T={config.task.length} lr={config.train.lr:g} "
+                      f"s{config.seed}", task.headline.name, redraw=redraw)
+    summary = {"lr": config.train.lr, "seed": config.seed}
+    try:
+        final = train(config, dataset, on_eval=bar).final
+    except Exception as error:  # noqa: BLE001 -- reported; the tune stage then fails as a whole
+        traceback.print_exc(file=sys.stderr)
+        return {**summary, "failed": f"{type(error).__name__}: {error}"}
+    finally:
+        bar.close()
+    metric = final["val_metric"]
+    return {**summary, "val_solved": bool(final["val_solved"]), "solved_step": final["solved_step"],
+            "val_metric": None if final["diverged"] or not math.isfinite(metric) else metric,
+            "diverged": bool(final["diverged"]), "steps": final["steps"], "wall_s": final["wall_s"]}
+
+
+def lr_table(runs: Sequence[Mapping], higher_is_better: bool) -> list[dict]:
+    """Per lr of a sweep, the figures the rule judges, in the rule's order (best first)."""
+    worst = -math.inf if higher_is_better else math.inf
+    rows = []
+    for lr in sorted({float(r["lr"]) for r in runs}):
+        own = [r for r in runs if float(r["lr"]) == lr]
+        solved = [r for r in own if r.get("val_solved") and not r.get("diverged")]
+        metrics = [worst if r.get("val_metric") is None else float(r["val_metric"]) for r in own]
+        rows.append({"lr": lr, "seeds": len(own), "val_solved": len(solved),
+                     "solved_fraction": len(solved) / len(own),
+                     "median_steps_to_solve": float(np.median([r["solved_step"] for r in solved])) if solved else math.inf,
+                     "median_val_metric": float(np.median(metrics)),
+                     "diverged": sum(bool(r.get("diverged")) for r in own)})
+    sign = -1.0 if higher_is_better else 1.0
+    return sorted(rows, key=lambda r: (-r["solved_fraction"], r["median_steps_to_solve"],
+                                       sign * r["median_val_metric"], r["lr"]))
+
+
+def choose_lr(runs: Sequence[Mapping], higher_is_better: bool) -> tuple[float, bool]:
+    """The rule's lr and whether it lies at an end of the sweep (with more than one lr swept)."""
+    table = lr_table(runs, higher_is_better)
+    lrs = sorted(r["lr"] for r in table)
+    best = table[0]["lr"]
+    return best, len(lrs) > 1 and best in (lrs[0], lrs[-1])
+
+
+def tune_task(plan: TaskTuning, seed_processes: int | str = "auto") -> TaskTuning:
+    """Run one task's sweep (every config of the plan) and choose its lr. A plan that is not
+    tuned (hand-set, shared or copied lr) comes back as it is."""
+    if plan.source != TUNED:
+        return plan
+    first = plan.configs[0]
+    task = resolve_task(first.task.name)
+    dataset = task.build(first.task.length, first.data, first.task.options)  # deterministic: generate's arrays
+    device = resolve_device(first.train.device)
+    processes = seed_process_count(seed_processes, len(plan.configs), device)
+    if processes == 1:
+        with one_torch_thread():
+            runs = [run_summary(config, dataset) for config in plan.configs]
+    else:
+        run_one = functools.partial(run_indexed, plan.configs, dataset)
+        done = in_processes(run_one, range(len(plan.configs)), processes, device)
+        runs = [done.get(i) or {"lr": c.train.lr, "seed": c.seed, "failed": "the process training it died"}
+                for i, c in enumerate(plan.configs)]
+    failed = [r for r in runs if r.get("failed")]
+    if failed:
+        raise TuningFailed(f"{len(failed)} of {len(runs)} tuning runs of {first.model.name} on {first.task.name} "
+                           f"failed (first: lr={failed[0]['lr']:g} seed {failed[0]['seed']}: {failed[0]['failed']})")
+    lr, at_edge = choose_lr(runs, task.headline.higher_is_better)
+    return TaskTuning(plan.task, plan.source, plan.length, plan.lrs, plan.configs, lr, at_edge, tuple(runs))
+
+
+def run_indexed(configs: Sequence[RunConfig], dataset: Dataset, index: int, redraw: bool) -> dict:
+    """run_summary by position, the form the process pool calls."""
+    return run_summary(configs[index], dataset, redraw)
