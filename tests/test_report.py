@@ -8,11 +8,13 @@ from pathlib import Path
 import matplotlib.image
 import pandas as pd
 import pytest
+import yaml
 
 from rnnbench.cli import main
 from rnnbench.report.aggregate import summarise
+from rnnbench.report.markdown import half_life_text
 from rnnbench.report.published import anchors_beside_ours
-from rnnbench.report.tables import critical_lengths, gradient_decay
+from rnnbench.report.tables import contrasts, critical_lengths, gradient_decay
 from rnnbench.report.write import write_report
 from rnnbench.study import load_study
 
@@ -31,6 +33,11 @@ def report_of(study, root):
     write_report(study, root, root / "reports")
     out = root / "reports"
     return (out / "report.md").read_text(), pd.read_csv(out / "results.csv"), out
+
+
+def recomputed_summary(out):
+    """summary.csv's rows recomputed from results.csv and curves.csv alone."""
+    return summarise(pd.read_csv(out / "results.csv"), pd.read_csv(out / "curves.csv"))
 
 
 def markdown_tables(text: str) -> dict[str, list[dict[str, str]]]:
@@ -59,51 +66,85 @@ def same(text: str, value, digits: int = 4) -> bool:
 
 def test_every_summary_number_in_report_md_comes_from_results_csv(trained):
     study, root = trained
-    text, results, _ = report_of(study, root)
-    summary = summarise(results).set_index(["task", "model", "length"])
+    text, results, out = report_of(study, root)
+    summary = recomputed_summary(out).set_index(["task", "model", "length"])
     tables = markdown_tables(text)
     checked = 0
     for task in {c.task for c in study.cells()}:
         for row in tables[f"{task}: test {summary.loc[task]['metric'].iloc[0]} per model and length"]:
             expected = summary.loc[(task, row["model"], int(row["T"]))]
-            for column, field in (("mean", "mean"), ("std", "std"), ("95% CI ±", "ci95"),
-                                  ("median steps to solve", "median_steps_to_solve")):
-                assert same(row[column], expected[field]), (task, row, column)
-            assert row["solved"] == f"{round(expected['solved_fraction'] * expected['seeds'])}/{expected['seeds']}"
+            assert same(row["median"], expected["median"]), (task, row)
+            assert same(row["median steps to solve"], expected["median_steps_to_solve"])
+            assert same(row["lr"].split(" ")[0], expected["lr"], 3)
+            assert row["solved"] == f"{expected['solved']}/{expected['seeds']}"
+            low, high = row["95% CI (exact)"].strip("[]").split(", ")
+            assert same(low, expected["solved_ci_low"], 2) and same(high, expected["solved_ci_high"], 2)
+            runs = results[(results.task == task) & (results.model == row["model"]) & (results.length == int(row["T"]))]
+            shown = [float(v) for v in row["seeds' values"].split(", ")]
+            assert shown == pytest.approx(runs.sort_values("seed")["test_metric"].tolist(), rel=1e-2)
+            assert ("budget-limited" in row["flags"]) == bool(expected["budget_limited"])
             checked += 1
     assert checked == sum(1 for c in study.cells() if c.model in study.models)
 
 
 def test_critical_length_table_matches_a_recomputation_from_results_csv(trained):
     study, root = trained
-    text, results, _ = report_of(study, root)
-    expected = critical_lengths(summarise(results)).set_index(["task", "model"])
+    text, _, out = report_of(study, root)
+    expected = critical_lengths(recomputed_summary(out)).set_index(["task", "model"])
     rows = markdown_tables(text)["Critical length"]
     assert len(rows) == len(expected)
     for row in rows:
         own = expected.loc[(row["task"], row["model"])]
-        assert same(row["critical length"], own["critical_length"])
-        assert same(row["first T none solved"], own["first_length_none_solved"])
+        assert row["critical length"] == own["reading"] and row["censored"] == own["censored"]
+        assert row["monotone"] == ("yes" if own["monotone"] else "no")
+
+
+def test_every_p_value_in_the_findings_is_a_fisher_test_of_the_counts_beside_it(trained):
+    study, root = trained
+    text, _, out = report_of(study, root)
+    pairs = contrasts(study, recomputed_summary(out))
+    quoted = re.findall(r"(\S+) over (\S+) at T=(\d+) \((\d+)/(\d+) vs (\d+)/(\d+), p = ([\d.e-]+)\)", text)
+    expected = len(pairs[pairs.solved_a * pairs.seeds_b != pairs.solved_b * pairs.seeds_a])
+    assert len(quoted) == expected
+    for first, second, length, k1, n1, k2, n2, p in quoted:
+        row = pairs[(pairs.length == int(length)) & pairs.model_a.isin([first, second])
+                    & pairs.model_b.isin([first, second])].iloc[0]
+        counts = {row.model_a: (row.solved_a, row.seeds_a), row.model_b: (row.solved_b, row.seeds_b)}
+        assert counts[first] == (int(k1), int(n1)) and counts[second] == (int(k2), int(n2))
+        assert same(p, row.p_value, 2)
 
 
 def test_gradient_decay_table_matches_medians_of_results_csv(trained):
     study, root = trained
     text, results, _ = report_of(study, root)
-    expected = gradient_decay(results).set_index(["task", "model", "length"])
+    expected = gradient_decay(results).set_index(["task", "model", "length", "outcome"])
     rows = markdown_tables(text)["Gradient decay"]
     assert len(rows) == len(expected)
+    measured = results[results["grad_decay_rate_init"].notna()]
+    assert sum(int(r["runs"]) for r in rows) == len(measured)  # every measured run counted once
     for row in rows:
-        own = expected.loc[(row["task"], row["model"], int(row["T"]))]
-        assert same(row["half-life init (steps)"], own["half_life_init"], 3)
-        assert same(row["half-life trained (steps)"], own["half_life_trained"], 3)
+        own = expected.loc[(row["task"], row["model"], int(row["T"]), row["seeds"])]
+        assert row["half-life init (steps)"] == half_life_text(own["half_life_init"])
+        assert row["half-life trained (steps)"] == half_life_text(own["half_life_trained"])
         assert same(row["‖∂L/∂h₀‖/‖∂L/∂h_T‖ init"], own["ratio_init"], 2)
+
+
+def test_the_tuning_section_shows_every_selected_lr_of_tuning_csv(trained):
+    study, root = trained
+    text, _, out = report_of(study, root)
+    tuning = pd.read_csv(out / "tuning.csv")
+    rows = {(r["task"], r["model"]): r for r in markdown_tables(text)["Tuning"]}
+    selected = tuning[tuning["selected"]]
+    assert len(rows) == len(selected)
+    for row in selected.itertuples():
+        assert same(rows[(row.task, row.model)]["lr"], row.lr, 3)
 
 
 def test_every_referenced_figure_exists_as_a_readable_png(trained):
     study, root = trained
     text, _, out = report_of(study, root)
     referenced = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)
-    assert len(referenced) == 7
+    assert len(referenced) == 9
     for name in referenced:
         image = matplotlib.image.imread(out / name)
         assert image.shape[0] > 200 and image.shape[1] > 400
@@ -139,37 +180,71 @@ def test_a_missing_and_a_diverged_run_still_render_and_are_counted(trained, tmp_
     text, results, _ = report_of(study, root)
     rows = {(r["model"], r["T"]): r for r in markdown_tables(text)["adding: test mse per model and length"]}
     missing = rows[("gru", str(cells[0].length))]
-    assert missing["mean"] == "—" and "no completed run" in missing["note"]
+    assert missing["median"] == "—" and "no completed run" in missing["note"]
     assert "1 diverged" in rows[("gru", str(cells[1].length))]["note"]
     assert results["diverged"].sum() == 1
     assert f"{len(study.seeds)} missing" in text
 
 
-def summary_of(rows):
-    base = {"seeds": 3, "completed": 3, "mean": 0.1, "ci95": 0.01, "baseline": 0.17, "metric": "mse"}
-    return pd.DataFrame([{**base, "task": "adding", "model": m, "length": n, "solved_fraction": f}
-                         for m, n, f in rows])
+def summary_of(rows, seeds=3):
+    base = {"seeds": seeds, "completed": seeds, "median": 0.1, "min": 0.05, "max": 0.2, "baseline": 0.17,
+            "metric": "mse", "budget_limited": False, "n_params": 17_000, "max_steps": 3000}
+    return pd.DataFrame([{**base, "task": "adding", "model": m, "length": n, "solved_fraction": f,
+                          "solved": round(f * seeds)} for m, n, f in rows])
 
 
 def test_critical_length_is_the_longest_length_at_least_half_the_seeds_solved():
     table = critical_lengths(summary_of([("rnn", 10, 1.0), ("rnn", 25, 2 / 3), ("rnn", 50, 1 / 3), ("rnn", 100, 0.0)]))
     row = table.iloc[0]
     assert row["critical_length"] == 25 and row["first_length_none_solved"] == 100 and row["monotone"]
+    assert row["censored"] == "none" and row["reading"] == "25"
 
 
-def test_critical_length_flags_a_length_below_it_that_fewer_than_half_solved():
+def test_a_critical_length_at_the_end_of_the_grid_is_censored_above():
+    row = critical_lengths(summary_of([("lstm", 100, 1.0), ("lstm", 200, 1.0)])).iloc[0]
+    assert row["censored"] == "above" and row["reading"] == "≥ 200"
+
+
+def test_failing_at_the_shortest_length_is_censored_below():
+    row = critical_lengths(summary_of([("rnn", 50, 0.0), ("rnn", 100, 0.0)])).iloc[0]
+    assert pd.isna(row["critical_length"]) and row["first_length_none_solved"] == 50
+    assert row["censored"] == "below" and row["reading"] == "< 50"
+
+
+def test_a_single_length_determines_no_critical_length():
+    row = critical_lengths(summary_of([("lstm-nfg", 50, 1.0)])).iloc[0]
+    assert row["censored"] == "single_length" and row["reading"] == "not determined"
+
+
+def test_any_rise_of_the_solved_fraction_with_length_is_flagged_not_monotone():
+    # The previous report's xor rnn: 3/3, 0/3, 1/3, 0/3 was called monotone (only lengths below
+    # the critical one were checked).
+    row = critical_lengths(summary_of([("rnn", 5, 1.0), ("rnn", 10, 0.0), ("rnn", 20, 1 / 3), ("rnn", 40, 0.0)])).iloc[0]
+    assert row["critical_length"] == 5 and not row["monotone"]
     row = critical_lengths(summary_of([("gru", 10, 1.0), ("gru", 20, 1 / 3), ("gru", 40, 1.0)])).iloc[0]
     assert row["critical_length"] == 40 and not row["monotone"]
 
 
-def test_critical_length_is_empty_when_no_length_was_solved():
-    row = critical_lengths(summary_of([("rnn", 50, 0.0), ("rnn", 100, 0.0)])).iloc[0]
-    assert pd.isna(row["critical_length"]) and row["first_length_none_solved"] == 50
+def test_a_budget_limited_length_flags_the_critical_length():
+    summary = summary_of([("lstm", 100, 1.0), ("lstm", 200, 1.0)])
+    summary.loc[1, "budget_limited"] = True
+    assert critical_lengths(summary).iloc[0]["budget_limited"]
 
 
-def test_published_anchor_sits_beside_our_longest_length_up_to_its_own():
+def test_contrasts_give_the_fisher_p_of_every_pair_at_every_length():
+    from rnnbench.study import parse_study
+
+    study = parse_study({**yaml.safe_load((REPO / "studies" / "tiny.yaml").read_text()), "models": ["rnn", "lstm"]})
+    pairs = contrasts(study, summary_of([("rnn", 50, 0.0), ("lstm", 50, 1.0)], seeds=5))
+    row = pairs.iloc[0]
+    assert (row.model_a, row.solved_a, row.model_b, row.solved_b) == ("rnn", 0, "lstm", 5)
+    assert row.p_value == pytest.approx(2 / 252)  # both tails of C(10,5) = 252 equally likely tables
+
+
+def test_published_anchor_sits_beside_our_longest_length_up_to_its_own_marked_as_another_setting():
     anchors = anchors_beside_ours(summary_of([("lstm", 100, 1.0), ("lstm", 200, 1.0), ("lstm", 800, 0.0)]))
     lstm = anchors[(anchors["task"] == "adding") & (anchors["model"] == "lstm")].iloc[0]
     assert lstm["their_value"] == 0.164 and lstm["our_length"] == 200
+    assert lstm["setting"] == "different setting" and lstm["our_params"] == 17_000
     copy = anchors[anchors["task"] == "copy"]
-    assert copy["our_length"].isna().all()
+    assert copy["our_length"].isna().all() and set(copy["setting"]) == {"not run here"}

@@ -92,11 +92,12 @@ def test_a_model_without_a_per_model_entry_trains_with_the_shared_settings():
 
 
 def test_configs_files_round_trip_and_follow_only_their_models_change(tmp_path):
-    study = parse_study(params())
+    untuned = {"tune": {"lrs": []}, "per_model": {}}  # train.lr for all: no tuning results needed
+    study = parse_study(params(**untuned))
     study.write_configs(tmp_path)
     cell = Cell("adding", "gru", 5)
     assert read_run_configs(tmp_path / cell.configs_file) == study.resolved_configs(cell)
-    changed = parse_study(params(per_model__gru={"train": {"lr": 0.5}}))
+    changed = parse_study(params(**untuned, per_model__gru={"train": {"lr": 0.5}}))
     assert [c.train.lr for c in changed.resolved_configs(cell)] == [0.5] * len(TINY["seeds"])
     lstm = Cell("adding", "lstm", 5)
     assert changed.resolved_configs(lstm) == study.resolved_configs(lstm)
@@ -105,3 +106,11 @@ def test_configs_files_round_trip_and_follow_only_their_models_change(tmp_path):
 def test_empty_side_grid_adds_no_cells():
     study = parse_study(params(side_grids__reference__models=[], side_grids__ablations__models=[]))
     assert all(not c.group for c in study.cells())
+
+
+@pytest.mark.parametrize("value", ["auto", 1, 5])
+def test_the_execution_settings_reach_the_train_stage_as_written(tmp_path, value):
+    from rnnbench.config import Execution
+
+    parse_study(params(seed_processes=value)).execution.write(tmp_path / "execution.json")
+    assert Execution.read(tmp_path / "execution.json") == Execution(value)

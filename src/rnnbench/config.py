@@ -245,7 +245,9 @@ class Execution:
             values = json.loads(Path(path).read_text())
         except json.JSONDecodeError:
             raise ConfigError(f"seed_processes: {str(path)!r} is not JSON; rerun the configure stage") from None
-        return from_mapping(cls, values, "execution").validate()
+        if not isinstance(values, Mapping) or set(values) - {f.name for f in dataclasses.fields(cls)}:
+            raise ConfigError(f"seed_processes: {str(path)!r} is not an execution file; rerun the configure stage")
+        return cls(**values).validate()  # not from_mapping: the field is "auto" or a number
 
 
 def write_run_configs(path: Path, configs: Iterable[RunConfig]) -> bool:
@@ -307,11 +309,11 @@ TUNING = Path("tuning")
 @dataclass(frozen=True)
 class TaskTuning:
     """One task of one model's tuning: where its lr comes from and, when tuned, the sweep's runs
-    (every lr x tuning seed at the task's tuning length). `lr` is the chosen (or given) lr: None in
-    a plan until the tune stage chooses it, and for `from <model>` until configure copies it."""
+    (every lr x tuning seed at each of the task's tuning lengths). `lr` is the chosen (or given) lr:
+    None in a plan until the tune stage chooses it, and for `from <model>` until configure copies it."""
     task: str
     source: str
-    length: int
+    lengths: tuple[int, ...]
     lrs: tuple[float, ...] = ()
     configs: tuple[RunConfig, ...] = ()
     lr: float | None = None
@@ -319,14 +321,14 @@ class TaskTuning:
     runs: tuple[Mapping[str, Any], ...] = ()  # the tune stage's per-run summaries
 
     def to_dict(self) -> dict[str, Any]:
-        return {"task": self.task, "source": self.source, "length": self.length, "lrs": list(self.lrs),
+        return {"task": self.task, "source": self.source, "lengths": list(self.lengths), "lrs": list(self.lrs),
                 "configs": [c.to_dict() for c in self.configs], "lr": self.lr, "at_edge": self.at_edge,
                 "runs": [dict(r) for r in self.runs]}
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any], key: str) -> "TaskTuning":
         try:
-            return cls(task=values["task"], source=values["source"], length=int(values["length"]),
+            return cls(task=values["task"], source=values["source"], lengths=tuple(int(n) for n in values["lengths"]),
                        lrs=tuple(float(v) for v in values.get("lrs", ())),
                        configs=tuple(RunConfig.from_dict(c, f"{key}.configs[{i}]")
                                      for i, c in enumerate(values.get("configs", ()))),

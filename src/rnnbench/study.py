@@ -52,11 +52,11 @@ def tuning_result_file(model: str) -> Path:
 
 @dataclass(frozen=True)
 class Tuning:
-    """The lr sweep every tuned model gets: `lrs` at each task's tuning length (`points`), on
-    `seeds` disjoint from the study's. No lrs: nothing is tuned and train.lr is used."""
+    """The lr sweep every tuned model gets: `lrs` at each of a task's tuning lengths (`points`),
+    on `seeds` disjoint from the study's. No lrs: nothing is tuned and train.lr is used."""
     lrs: tuple[float, ...] = ()
     seeds: tuple[int, ...] = ()
-    points: Mapping[str, int] = field(default_factory=dict)  # task -> tuning length
+    points: Mapping[str, tuple[int, ...]] = field(default_factory=dict)  # task -> tuning lengths
 
 
 @dataclass(frozen=True)
@@ -196,14 +196,14 @@ class Study:
         plans = []
         for task in self.model_tasks(model):
             source = self.lr_source(model, task)
-            length = self.tune.points.get(task, 0)
+            lengths = tuple(self.tune.points.get(task, ()))
             if source != TUNED:
                 given = None if source.startswith(FROM) else self.run_config(Cell(task, model, 1), 0).train.lr
-                plans.append(TaskTuning(task, source, length, lr=given))
+                plans.append(TaskTuning(task, source, lengths, lr=given))
                 continue
-            cell = Cell(task, model, length)
-            configs = tuple(self.run_config(cell, seed, lr) for lr in self.tune.lrs for seed in self.tune.seeds)
-            plans.append(TaskTuning(task, source, length, self.tune.lrs, configs))
+            configs = tuple(self.run_config(Cell(task, model, length), seed, lr)
+                            for length in lengths for lr in self.tune.lrs for seed in self.tune.seeds)
+            plans.append(TaskTuning(task, source, lengths, self.tune.lrs, configs))
         return plans
 
     def write_tuning_plans(self, root: Path = Path(".")) -> int:
@@ -226,8 +226,8 @@ class Study:
         _, results = read_tuning(path)
         plan = next(p for p in self.tuning_plan(model) if p.task == task)
         for result in results:
-            if (result.task, result.source, result.length, result.lrs, result.configs) == \
-                    (plan.task, plan.source, plan.length, plan.lrs, plan.configs) and result.lr is not None:
+            if (result.task, result.source, result.lengths, result.lrs, result.configs) == \
+                    (plan.task, plan.source, plan.lengths, plan.lrs, plan.configs) and result.lr is not None:
                 return result.lr
         raise ConfigError(f"tuning: {str(path)!r} has no lr for {task} under the current params; run `dvc repro` "
                           f"(stage tune@{model})")
@@ -306,8 +306,9 @@ def require_points_fit(study: "Study") -> None:
     samples = study.data.n_train + study.data.n_val + study.data.n_test
     for task, length in study.all_points():
         require_fits_in_memory(f"points: {point_name(task, length)}", samples, length)
-    for task, length in study.tune.points.items():
-        require_fits_in_memory(f"tune.points: {point_name(task, length)}", samples, length)
+    for task, lengths in study.tune.points.items():
+        for length in lengths:
+            require_fits_in_memory(f"tune.points: {point_name(task, length)}", samples, length)
 
 
 def parse_points(key: str, value: Any) -> tuple[tuple[str, int], ...]:
@@ -362,9 +363,9 @@ def parse_tune(value: Any, seeds: tuple[int, ...], tasks: list[str]) -> Tuning:
     shared = sorted(set(tune_seeds) & set(seeds))
     if shared:
         raise ConfigError(f"tune.seeds: {shared} are also study seeds; tuning seeds must be disjoint from `seeds`")
-    points = dict(parse_points("tune.points", block.get("points", [])))
-    if len(points) != len(require_list("tune.points", block.get("points", []), "<task>-<length>")):
-        raise ConfigError("tune.points: one tuning point per task")
+    points: dict[str, tuple[int, ...]] = {}
+    for task, length in parse_points("tune.points", block.get("points", [])):
+        points[task] = tuple(sorted((*points.get(task, ()), length)))
     for task in tasks:
         if task not in points:
             raise ConfigError(f"tune.points: no tuning point for task {task!r}; add e.g. {task}-<length>")

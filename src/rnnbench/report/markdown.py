@@ -212,7 +212,7 @@ def tuning_section(tuning: pd.DataFrame) -> str:
         sweep = "; ".join(f"{number(r.lr, 3)}: {int(r.val_solved)}/{int(r.seeds)}, {number(r.median_steps_to_solve)} steps, "
                           f"{number(r.median_val_metric, 3)}" for r in group.sort_values("lr").itertuples())
         edge = "yes: the best lr may lie outside the sweep" if bool(group["at_edge"].iloc[0]) else "no"
-        rows.append([task, model, f"tuned at T={int(group['length'].iloc[0])}", lr, sweep, edge])
+        rows.append([task, model, f"tuned at T={', '.join(str(group['lengths'].iloc[0]).split())}", lr, sweep, edge])
     hand = tuning[tuning["source"] == "hand-set"]
     text = table(["task", "model", "lr from", "lr", "sweep: lr: val solved, median steps to solve, median val metric",
                   "at the sweep's edge"], rows)

@@ -12,7 +12,7 @@ from ..study import Study, tuning_result_file
 from ..tasks import resolve_task
 from ..training.tuning import lr_table
 
-TUNING_COLUMNS = ["task", "model", "source", "length", "lr", "selected", "at_edge", "seeds", "val_solved",
+TUNING_COLUMNS = ["task", "model", "source", "lengths", "lr", "selected", "at_edge", "seeds", "val_solved",
                   "solved_fraction", "median_steps_to_solve", "median_val_metric", "diverged"]
 
 
@@ -25,7 +25,8 @@ def tuning_table(study: Study, root: Path) -> pd.DataFrame:
         except ConfigError:  # not tuned yet (a study run by hand): its cells' lrs are in results.csv
             continue
         for result in results:
-            base = {"task": result.task, "model": model, "source": result.source, "length": result.length}
+            base = {"task": result.task, "model": model, "source": result.source,
+                    "lengths": " ".join(str(n) for n in result.lengths)}  # pooled by the rule
             if result.source != TUNED:
                 rows.append({**base, "lr": result.lr, "selected": True, "at_edge": False})
                 continue

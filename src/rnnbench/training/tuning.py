@@ -1,8 +1,8 @@
 """The tuning protocol: one learning-rate sweep per (task, model), judged on validation only.
 
 Every tuned model gets the same sweep (params `tune`): each lr of `tune.lrs` trains on every tuning
-seed (disjoint from the study's seeds) at the task's tuning length, with the cell's own budget and
-early stopping. The rule, in order (`choose_lr`):
+seed (disjoint from the study's seeds) at each of the task's tuning lengths, with the cell's own
+budget and early stopping. The rule, over the runs of every tuning length pooled (`choose_lr`):
   1. the highest fraction of seeds whose validation metric met the task's solved rule;
   2. then the fewest steps to solve (median over the seeds that solved);
   3. then the best final validation metric (median; a diverged run counts as the worst);
@@ -36,7 +36,7 @@ def run_summary(config: RunConfig, dataset: Dataset, redraw: bool = True) -> dic
     task = resolve_task(config.task.name)
     bar = TrainingBar(f"tune {config.model.name} {config.task.name} T={config.task.length} lr={config.train.lr:g} "
                       f"s{config.seed}", task.headline.name, redraw=redraw)
-    summary = {"lr": config.train.lr, "seed": config.seed}
+    summary = {"length": config.task.length, "lr": config.train.lr, "seed": config.seed}
     try:
         final = train(config, dataset, on_eval=bar).final
     except Exception as error:  # noqa: BLE001 -- reported; the tune stage then fails as a whole
@@ -83,25 +83,28 @@ def tune_task(plan: TaskTuning, seed_processes: int | str = "auto") -> TaskTunin
         return plan
     first = plan.configs[0]
     task = resolve_task(first.task.name)
-    dataset = task.build(first.task.length, first.data, first.task.options)  # deterministic: generate's arrays
+    datasets = {length: task.build(length, first.data, first.task.options)  # deterministic: generate's arrays
+                for length in plan.lengths}
     device = resolve_device(first.train.device)
     processes = seed_process_count(seed_processes, len(plan.configs), device)
     if processes == 1:
         with one_torch_thread():
-            runs = [run_summary(config, dataset) for config in plan.configs]
+            runs = [run_summary(config, datasets[config.task.length]) for config in plan.configs]
     else:
-        run_one = functools.partial(run_indexed, plan.configs, dataset)
+        run_one = functools.partial(run_indexed, plan.configs, datasets)
         done = in_processes(run_one, range(len(plan.configs)), processes, device)
-        runs = [done.get(i) or {"lr": c.train.lr, "seed": c.seed, "failed": "the process training it died"}
+        runs = [done.get(i) or {"length": c.task.length, "lr": c.train.lr, "seed": c.seed,
+                                "failed": "the process training it died"}
                 for i, c in enumerate(plan.configs)]
     failed = [r for r in runs if r.get("failed")]
     if failed:
         raise TuningFailed(f"{len(failed)} of {len(runs)} tuning runs of {first.model.name} on {first.task.name} "
-                           f"failed (first: lr={failed[0]['lr']:g} seed {failed[0]['seed']}: {failed[0]['failed']})")
+                           f"failed (first: T={failed[0]['length']} lr={failed[0]['lr']:g} seed {failed[0]['seed']}: "
+                           f"{failed[0]['failed']})")
     lr, at_edge = choose_lr(runs, task.headline.higher_is_better)
-    return TaskTuning(plan.task, plan.source, plan.length, plan.lrs, plan.configs, lr, at_edge, tuple(runs))
+    return TaskTuning(plan.task, plan.source, plan.lengths, plan.lrs, plan.configs, lr, at_edge, tuple(runs))
 
 
-def run_indexed(configs: Sequence[RunConfig], dataset: Dataset, index: int, redraw: bool) -> dict:
+def run_indexed(configs: Sequence[RunConfig], datasets: Mapping[int, Dataset], index: int, redraw: bool) -> dict:
     """run_summary by position, the form the process pool calls."""
-    return run_summary(configs[index], dataset, redraw)
+    return run_summary(configs[index], datasets[configs[index].task.length], redraw)

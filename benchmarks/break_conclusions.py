@@ -1,0 +1,71 @@
+"""Try to break the report's readings: rerun a cell with another lr, more steps or other seeds.
+
+Each probe is `<task>-<length>:<model>[:key=value,...]` with `steps`, `lr`, `seeds` (e.g.
+`5-9`) as keys; everything else is the cell's config as the study resolved it (tuned lr included).
+
+    python benchmarks/break_conclusions.py 'adding-100:rnn:steps=9000' 'xor-20:lstm:lr=0.003'
+
+Prints the solved count per probe beside the study's and writes the table into
+benchmarks/results.md ("Probes against the report's readings").
+"""
+import argparse
+import dataclasses
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from results_file import machine_line, write_section
+from rnnbench.study import Cell, load_study
+from rnnbench.tasks import resolve_task
+from rnnbench.training.sweep import train_cell
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def parse_probe(text: str):
+    point, model, *rest = text.split(":")
+    task, _, length = point.rpartition("-")
+    changes = dict(item.split("=", 1) for item in (rest[0].split(",") if rest else []))
+    return Cell(task, model, int(length)), changes
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("probes", nargs="+")
+    args = parser.parse_args()
+    study = load_study(ROOT / "params.yaml")
+    lrs = study.chosen_lrs(ROOT)
+    summary = pd.read_csv(ROOT / "reports" / "summary.csv")
+    rows = []
+    for text in args.probes:
+        cell, changes = parse_probe(text)
+        seeds = study.seeds
+        if "seeds" in changes:
+            first, last = map(int, changes["seeds"].split("-"))
+            seeds = tuple(range(first, last + 1))
+        configs = [study.run_config(cell, seed, lrs.get((cell.model, cell.task))) for seed in seeds]
+        train = {k: (float(v) if k == "lr" else int(v)) for k, v in changes.items() if k in ("lr", "steps")}
+        configs = [dataclasses.replace(c, train=dataclasses.replace(c.train, **train)) for c in configs]
+        dataset = resolve_task(cell.task).build(cell.length, study.data, study.task_plan(cell.task).options)
+        start = time.perf_counter()
+        with tempfile.TemporaryDirectory() as folder:
+            records = train_cell(configs, dataset, Path(folder) / "cell", study.execution.seed_processes)
+        solved = sum(bool(r.get("solved")) for r in records)
+        steps = sorted(r["solved_step"] for r in records if r.get("solved") and r.get("solved_step"))
+        own = summary[(summary.task == cell.task) & (summary.model == cell.model) & (summary.length == cell.length)]
+        study_text = f"{int(own.solved.iloc[0])}/{int(own.seeds.iloc[0])} at lr {own.lr.iloc[0]:g}" if len(own) else "—"
+        rows.append(f"| `{text}` | lr {configs[0].train.lr:g}, {configs[0].train.steps} steps, seeds "
+                    f"{seeds[0]}–{seeds[-1]} | {solved}/{len(records)} | {steps or '—'} | {study_text} | "
+                    f"{time.perf_counter() - start:.0f} |")
+        print(rows[-1], flush=True)
+    lines = ["## Probes against the report's readings (`python benchmarks/break_conclusions.py …`)", "",
+             f"{machine_line()}. Each probe reruns one cell as the study resolved it, with the changes named.", "",
+             "| probe | settings | solved | solve steps | the study's cell | s |", "|---|---|---|---|---|---|", *rows]
+    write_section("probes", "\n".join(lines))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
