@@ -58,7 +58,7 @@ def main() -> None:
     in_stages = sum(s["process_s"] or 0 for s in stages)
     rows = [("data generation", parts["generate_s"]),
             ("planning the lr tuning", parts["plan_s"]),
-            ("lr tuning sweeps (every tuned model, 8 runs per task)", parts["tune_s"]),
+            ("lr tuning sweeps (every tuned model)", parts["tune_s"]),
             ("resolving the cells' run configs", parts["configure_s"]),
             *((f"cells of {model}: training, test, diagnostics, outputs", seconds)
               for model, seconds in per_model.items()),
