@@ -170,3 +170,22 @@ def test_study_with_no_report_trains_only_and_report_writes_it_later(tmp_path, m
     assert main(["report", "--params", str(params), "--root", str(root)]) == 0
     results = pd.read_csv(root / "reports" / "results.csv")
     assert (results["model"].tolist(), results["steps"].tolist()) == (["gru"], [5])
+
+
+def test_train_from_params_takes_the_studys_tuned_lr_and_says_so_when_there_is_none(tmp_path, capsys):
+    import dataclasses
+
+    from rnnbench.config import write_tuning
+    from rnnbench.study import load_study, tuning_result_file
+
+    params = tmp_path / "params.yaml"
+    params.write_text(Path(TINY).read_text())
+    args = ["train", "--task", "adding", "--model", "gru", "--length", "5", "--steps", "10", "--eval-every", "10",
+            "--params", str(params)]
+    assert main([*args, "--out", str(tmp_path / "untuned")]) == 0
+    assert "gru's lr on adding is chosen by the study's tuning, which has not run here" in capsys.readouterr().err
+    study = load_study(params)
+    chosen = [dataclasses.replace(plan, lr=0.0042) for plan in study.tuning_plan("gru")]
+    write_tuning(tmp_path / tuning_result_file("gru"), "gru", chosen)
+    assert main([*args, "--out", str(tmp_path / "tuned")]) == 0
+    assert json.loads((tmp_path / "tuned" / "metrics.json").read_text())["config"]["train"]["lr"] == 0.0042

@@ -101,6 +101,9 @@ def test_an_interrupt_ends_a_train_stage_at_once_and_keeps_the_cell_that_was_the
             os.kill(pid, signal.SIGINT)
         assert stage.wait(timeout=20) == 130  # not after a million steps
         assert "interrupted" in (tmp_path / "stderr.log").read_text()
+        deadline = time.time() + 10  # SIGKILLed by the stage as it left; the kernel takes a moment to end them
+        while any(alive(w) for w in workers) and time.time() < deadline:
+            time.sleep(0.1)
         assert not [w for w in workers if alive(w)]
         assert previous.read_text() == '{"from": "the previous run"}'
         assert sorted(p.name for p in (tmp_path / cell.run_folder).parent.iterdir()) == ["lstm"]  # no staging left

@@ -472,7 +472,7 @@ def test_a_failed_seed_fails_its_stage_and_the_next_repro_trains_it_again(tmp_pa
     (root / "params.yaml").write_text(yaml.safe_dump(params))
     tuned = run(root, "dvc", "repro", check=False)  # its sweep fails first: no lr is chosen from what is left
     assert tuned.returncode != 0
-    assert ("2 of 2 tuning runs of mypkg.cells.Broken on adding failed (first: lr=0.003 seed 100: "
+    assert ("2 of 2 tuning runs of mypkg.cells.Broken on adding failed (first: T=5 lr=0.003 seed 100: "
             "RuntimeError: broken on purpose)") in tuned.stderr
     assert not (root / "tuning" / "mypkg.cells.Broken.json").exists()
     params["per_model"] = {"mypkg.cells.Broken": {"train": {"lr": 0.01}}}  # hand-set: no sweep

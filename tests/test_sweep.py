@@ -58,10 +58,10 @@ def test_seeds_in_processes_write_the_runs_they_write_one_after_another(tmp_path
 def test_a_seed_that_raises_in_its_process_is_recorded_failed_and_the_others_finish(tmp_path, monkeypatch):
     real_train = sweep.train
 
-    def train_failing_seed_1(config, dataset, on_eval=None):
+    def train_failing_seed_1(config, dataset, on_eval=None, probe=None):
         if config.seed == 1:
             raise FloatingPointError("seed 1 broke")
-        return real_train(config, dataset, on_eval)
+        return real_train(config, dataset, on_eval, probe)
 
     monkeypatch.setattr(sweep, "train", train_failing_seed_1)  # forked workers inherit the patch
     study = tiny_study(3)
@@ -75,10 +75,10 @@ def test_a_seed_that_raises_in_its_process_is_recorded_failed_and_the_others_fin
 def test_a_seed_whose_process_dies_fails_alone_and_the_other_seeds_are_trained(tmp_path, monkeypatch):
     real_train = sweep.train
 
-    def train_dying_on_seed_1(config, dataset, on_eval=None):
+    def train_dying_on_seed_1(config, dataset, on_eval=None, probe=None):
         if config.seed == 1:
             os._exit(9)  # what a kill or a native crash looks like to the pool
-        return real_train(config, dataset, on_eval)
+        return real_train(config, dataset, on_eval, probe)
 
     monkeypatch.setattr(sweep, "train", train_dying_on_seed_1)
     study = tiny_study(3)

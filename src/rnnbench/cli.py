@@ -174,11 +174,13 @@ def resolved_config(args) -> RunConfig:
     chosen.validate_length(args.length, "task.length")
     task = chosen.name
     tuned = None
-    if args.lr is None and study.lr_source(model, task) not in (HAND_SET, SHARED):
+    if args.lr is None and task in study.model_tasks(model) and study.lr_source(model, task) not in (HAND_SET, SHARED):
         try:  # the study's own choice, where its tune stage has made it
             tuned = study.tuned_lr(model, task, args.params.parent)
-        except ConfigError as err:
-            raise ConfigError(f"--lr: {model}'s lr on {task} is tuned by the study and {err}; or give --lr") from None
+        except ConfigError:  # not tuned yet: the untuned layering, said so once training starts
+            args.lr_note = (f"rnnbench: note: {model}'s lr on {task} is chosen by the study's tuning, which has not "
+                            f"run here (no {args.params.parent / 'tuning' / (model + '.json')}); training with "
+                            "train.lr instead (`dvc repro` tunes it, --lr sets it)")
     config = study.run_config(Cell(task, model, args.length), args.seed, tuned)
     options = dict(parse_option(o) for o in args.option)
     if options:
@@ -225,6 +227,8 @@ def command_train(args) -> int:
     dataset = (Dataset.load_checked(args.data, config.task.name, config.task.length) if args.data
                else task.build(config.task.length, config.data, config.task.options))
     require_free_out(args.out, args.replace)
+    if getattr(args, "lr_note", None):  # after every check: a refusal stays one line
+        print(args.lr_note, file=sys.stderr)
     print(f"train {config.model.name} on {config.task.name} T={config.task.length} seed {config.seed}: "
           f"lr {config.train.lr}, {config.train.steps} steps, batch {config.train.batch_size}, "
           f"hidden {config.model.hidden_size}, device {config.train.device} -> {args.out}", file=sys.stderr)

@@ -224,7 +224,9 @@ class Study:
             return self.tuned_lr(source[len(FROM):], task, root)
         path = root / tuning_result_file(model)
         _, results = read_tuning(path)
-        plan = next(p for p in self.tuning_plan(model) if p.task == task)
+        plan = next((p for p in self.tuning_plan(model) if p.task == task), None)
+        if plan is None:
+            raise ConfigError(f"tuning: {model} has no cells of {task} in the study, so no tuned lr")
         for result in results:
             if (result.task, result.source, result.lengths, result.lrs, result.configs) == \
                     (plan.task, plan.source, plan.lengths, plan.lrs, plan.configs) and result.lr is not None:

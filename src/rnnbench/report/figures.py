@@ -182,7 +182,7 @@ def solved_heatmap(study: Study, summary: pd.DataFrame, critical: pd.DataFrame, 
         ax.set_title(f"{task}: seeds solved (framed: critical length)", fontsize=10)
     if image is not None:
         fig.colorbar(image, ax=axes[0].tolist(), label="solved fraction", shrink=0.8)
-    fig.suptitle("Where each model stops solving", fontsize=11)
+    fig.suptitle("Where each model stops solving", fontsize=11, y=1.04)  # above the panel titles
     fig.savefig(path, dpi=DPI, bbox_inches="tight")
     plt.close(fig)
     return path
