@@ -112,7 +112,7 @@ def summarise(results: pd.DataFrame, curves: pd.DataFrame | None = None) -> pd.D
             "median_steps_to_solve": float(solved_steps.median()) if len(solved_steps) else math.nan,
             **budget,
             "lr": float(first_value(group, "lr")), "lr_source": first_value(group, "lr_source"),
-            "max_steps": first_value(group, "max_steps"),
+            "max_steps": first_value(group, "max_steps"), "batch_size": first_value(group, "batch_size"),
             "n_params": first_value(group, "n_params"),
             "mean_wall_s": float(ok["wall_s"].astype(float).mean()) if len(ok) else math.nan,
             "mean_steps_per_s": float(ok["steps_per_s"].astype(float).mean()) if len(ok) else math.nan,

@@ -135,7 +135,7 @@ def published_section(anchors: pd.DataFrame) -> str:
     for r in anchors.itertuples():
         ours = (f"{number(r.our_median)} at T={number(r.our_length)}, {number(r.our_solved)}/{number(r.our_seeds)} "
                 f"seeds solved (baseline {number(r.our_baseline)}; {number(r.our_params)} parameters, "
-                f"{number(r.our_steps)} steps of batch 64)"
+                f"{number(r.our_steps)} steps of batch {number(r.our_batch)})"
                 if not missing(r.our_length) else "not run in this study")
         rows.append([r.task, r.model, r.setting, f"T={r.their_length}: {r.metric} {number(r.their_value)} "
                      f"({r.their_note}; {r.their_params})", ours])
@@ -336,6 +336,10 @@ def render(study: Study, results: pd.DataFrame, summary: pd.DataFrame, critical:
             continue
         rows = summary[(summary["task"] == grid.task) & summary["length"].isin(grid.lengths)
                        & summary["model"].isin(side_grid_models(study, name))]
+        copied = [m for m in grid.models if study.lr_source(m, grid.task).startswith("from ")]
+        if name == "ablations" and copied:
+            text += (f" {', '.join(copied)} take the lr tuned for another model (`lr_from`), not one tuned for "
+                     "them: a variant that fails may fail for its lr.")
         parts += [f"## {title} ({grid.task})", "", text, "", table(SUMMARY_HEADER, summary_rows(rows, results)), ""]
     parts += ["## Gradient decay", "",
               "Median over seeds, solved and unsolved seeds apart. Half-life: steps back in time over which ‖∂L/∂h_t‖ "

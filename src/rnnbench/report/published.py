@@ -48,13 +48,13 @@ def anchors_beside_ours(summary: pd.DataFrame) -> pd.DataFrame:
                "their_value": anchor.value, "their_note": anchor.note, "their_params": anchor.params,
                "source": anchor.source, "budget": anchor.budget, "setting": "not run here",
                "our_length": None, "our_median": math.nan, "our_solved": math.nan, "our_seeds": math.nan,
-               "our_baseline": math.nan, "our_params": math.nan, "our_steps": math.nan}
+               "our_baseline": math.nan, "our_params": math.nan, "our_steps": math.nan, "our_batch": math.nan}
         if len(ours):
             below = ours[ours["length"] <= anchor.length]
             nearest = below.loc[below["length"].idxmax()] if len(below) else ours.loc[ours["length"].idxmin()]
             row.update(our_length=int(nearest["length"]), our_median=nearest["median"], our_solved=nearest["solved"],
                        our_seeds=nearest["seeds"], our_baseline=nearest["baseline"], our_params=nearest["n_params"],
-                       our_steps=nearest.get("max_steps", math.nan),
+                       our_steps=nearest.get("max_steps", math.nan), our_batch=nearest.get("batch_size", math.nan),
                        setting="same length" if int(nearest["length"]) == anchor.length else "different setting")
         rows.append(row)
     return pd.DataFrame(rows)
