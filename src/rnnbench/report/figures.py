@@ -188,48 +188,42 @@ def solved_heatmap(study: Study, summary: pd.DataFrame, critical: pd.DataFrame, 
     return path
 
 
-def read_histories(results: pd.DataFrame, root: Path, task: str, model: str, length: int) -> list[tuple]:
-    rows = results[(results["task"] == task) & (results["model"] == model) & (results["length"] == length)]
-    out = []
-    for row in rows.itertuples():
-        path = root / row.run_dir / "history.csv"
-        if path.is_file():
-            history = pd.read_csv(path)
-            if "grad_ratio" in history:
-                out.append((history, row.solved_step if row.solved else None))
-    return out
-
-
-def gradient_ratio_training(study: Study, results: pd.DataFrame, root: Path, path: Path) -> Path:
-    """‖∂L/∂h₀‖/‖∂L/∂h_T‖ on a fixed validation batch at every evaluation, per seed, with each
-    solved seed's solve step marked: when (and whether) a model opens its gradient path."""
+def gradient_ratio_training(study: Study, results: pd.DataFrame, curves: pd.DataFrame, path: Path) -> Path:
+    """‖∂L/∂h₀‖/‖∂L/∂h_T‖ on a fixed validation batch at every evaluation (curves.csv), per seed,
+    with each solved seed's solve step marked: when (and whether) a model opens its gradient path."""
     tasks = main_tasks(study)
     fig, axes = plt.subplots(1, len(tasks), figsize=(5.6 * len(tasks), 4.0), squeeze=False)
     for ax, task in zip(axes[0], tasks):
         length = max(study.lengths(task))
-        drawn = False
+        cell = curves[(curves["task"] == task) & (curves["length"] == length) & curves["grad_ratio"].notna()]
+        runs = results[(results["task"] == task) & (results["length"] == length) & results["solved"]]
         for model in study.models:
-            for i, (history, solved_step) in enumerate(read_histories(results, root, task, model, length)):
-                ratio = history["grad_ratio"].astype(float).clip(lower=1e-300)
-                ax.plot(history["step"], ratio, color=colour(model), alpha=0.7, linewidth=1,
+            solve_steps = dict(zip(runs.loc[runs["model"] == model, "seed"], runs.loc[runs["model"] == model, "solved_step"]))
+            for i, (seed, curve) in enumerate(cell[cell["model"] == model].groupby("seed")):
+                ratio = curve["grad_ratio"].astype(float).clip(lower=1e-300)
+                ax.plot(curve["step"], ratio, color=colour(model), alpha=0.7, linewidth=1,
                         label=model if i == 0 else None)
-                if solved_step is not None and not pd.isna(solved_step):
-                    at = history.loc[history["step"] == solved_step, "grad_ratio"]
-                    if len(at):
-                        ax.scatter([solved_step], [max(float(at.iloc[0]), 1e-300)], color=colour(model), marker="*",
-                                   s=80, zorder=3, edgecolors="black", linewidths=0.5)
-                drawn = True
-        if not drawn:
+                at = ratio[curve["step"] == solve_steps.get(seed)]
+                if len(at):
+                    ax.scatter([solve_steps[seed]], [float(at.iloc[0])], color=colour(model), marker="*",
+                               s=80, zorder=3, edgecolors="black", linewidths=0.5)
+        if cell.empty:
             empty_panel(ax, f"{task} T={length}: no gradient ratios recorded")
             continue
-        ax.set_yscale("log")
-        ax.set_xlabel("training step")
-        ax.set_ylabel(r"$\|\partial L/\partial h_0\| / \|\partial L/\partial h_T\|$")
-        ax.set_title(f"{task}, T={length}: one line per seed, star = solved", fontsize=10)
-        ax.legend(fontsize=7)
-        ax.grid(alpha=0.3)
+        finish_log_panel(ax, "training step", r"$\|\partial L/\partial h_0\| / \|\partial L/\partial h_T\|$",
+                         f"{task}, T={length}: one line per seed, star = solved")
     fig.suptitle("The gradient path during training (fixed validation batch)", fontsize=11)
     return save(fig, path)
+
+
+def finish_log_panel(ax, xlabel: str, ylabel: str, title: str, legend_columns: int = 1) -> None:
+    """A panel whose values span orders of magnitude: log y, labels, title, legend, grid."""
+    ax.set_yscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=7, ncol=legend_columns)
+    ax.grid(alpha=0.3)
 
 
 def read_flow(results: pd.DataFrame, root: Path, task: str, model: str, length: int) -> pd.DataFrame | None:
@@ -266,12 +260,8 @@ def gradient_flow(study: Study, results: pd.DataFrame, root: Path, path: Path) -
         if not drawn:
             empty_panel(ax, f"{task} T={length}: no gradient-flow data")
             continue
-        ax.set_yscale("log")
-        ax.set_xlabel("time step t (loss read at the last step)")
-        ax.set_ylabel(r"$\|\partial L / \partial h_t\|$ (batch mean)")
-        ax.set_title(f"{task}, T={length}: median over seeds", fontsize=10)
-        ax.legend(fontsize=7, ncol=2)
-        ax.grid(alpha=0.3)
+        finish_log_panel(ax, "time step t (loss read at the last step)", r"$\|\partial L / \partial h_t\|$ (batch mean)",
+                         f"{task}, T={length}: median over seeds", legend_columns=2)
     fig.suptitle("Gradient flow back through time: dashed at initialisation, solid after training", fontsize=11)
     return save(fig, path)
 

@@ -18,7 +18,6 @@ TUNING_COLUMNS = ["task", "model", "source", "lengths", "lr", "selected", "at_ed
 
 def tuning_table(study: Study, root: Path) -> pd.DataFrame:
     rows = []
-    chosen: dict[tuple[str, str], float] = {}
     for model in study.every_model():
         try:
             _, results = read_tuning(root / tuning_result_file(model))
@@ -27,15 +26,20 @@ def tuning_table(study: Study, root: Path) -> pd.DataFrame:
         for result in results:
             base = {"task": result.task, "model": model, "source": result.source,
                     "lengths": " ".join(str(n) for n in result.lengths)}  # pooled by the rule
-            if result.source != TUNED:
+            if result.source.startswith(FROM):  # the tuned lr of the model it names
+                rows.append({**base, "lr": copied_lr(study, model, result.task, root), "selected": True, "at_edge": False})
+            elif result.source != TUNED:
                 rows.append({**base, "lr": result.lr, "selected": True, "at_edge": False})
-                continue
-            chosen[(model, result.task)] = result.lr
-            higher = resolve_task(result.task).headline.higher_is_better
-            for row in sorted(lr_table(result.runs, higher), key=lambda r: r["lr"]):
-                rows.append({**base, **row, "selected": row["lr"] == result.lr, "at_edge": result.at_edge})
-    for row in rows:  # a copied lr is the tuned lr of the model it names
-        if str(row["source"]).startswith(FROM):
-            row["lr"] = chosen.get((row["source"][len(FROM):], row["task"]), math.nan)
+            else:
+                higher = resolve_task(result.task).headline.higher_is_better
+                for row in sorted(lr_table(result.runs, higher), key=lambda r: r["lr"]):
+                    rows.append({**base, **row, "selected": row["lr"] == result.lr, "at_edge": result.at_edge})
     frame = pd.DataFrame(rows, columns=TUNING_COLUMNS)
     return frame.replace([math.inf], math.nan)  # no seed solved: no steps to solve
+
+
+def copied_lr(study: Study, model: str, task: str, root: Path) -> float:
+    try:
+        return study.tuned_lr(model, task, root)
+    except ConfigError:  # the model it copies is not tuned yet
+        return math.nan

@@ -46,7 +46,7 @@ def write_report(study: Study, root: Path, out: Path) -> list[Path]:
         figures.learning_curves(study, summary, curves, folder / "learning_curves.png"),
         figures.solved_heatmap(study, summary, critical, folder / "solved_heatmap.png"),
         figures.metric_vs_length(study, results, summary, folder / "metric_vs_length.png"),
-        figures.gradient_ratio_training(study, results, root, folder / "grad_ratio_training.png"),
+        figures.gradient_ratio_training(study, results, curves, folder / "grad_ratio_training.png"),
         figures.gradient_flow(study, results, root, folder / "gradient_flow.png"),
         figures.gate_traces(study, results, root, folder / "gate_traces.png"),
         figures.grad_norm(study, curves, folder / "grad_norm.png"),
