@@ -128,9 +128,9 @@ def build_parser(params: Path = Path("params.yaml")) -> argparse.ArgumentParser:
     check.add_argument("--hidden-size", type=int, default=16)
     check.add_argument("--steps", type=int, default=300, help="smoke training steps on adding T=10")
 
-    sample = sub.add_parser("sample", help="sample text from a trained charlm run (rnn or lstm) with a temperature")
+    sample = sub.add_parser("sample", help="sample text from a trained charlm run with a temperature (rnn, lstm: by the NumPy reference)")
     sample.add_argument("--run", type=Path, required=True, help="a charlm run folder (metrics.json + model.pt)")
-    sample.add_argument("--prime", default="def ", help="text fed in before sampling starts")
+    sample.add_argument("--prime", default="ROMEO:", help="text fed in before sampling starts")
     sample.add_argument("--length", type=int, default=300, help="characters to draw")
     sample.add_argument("--temperature", type=float, default=0.7, help="<1 sharper, >1 flatter")
     sample.add_argument("--seed", type=int, default=0)
@@ -341,6 +341,7 @@ def command_study(args) -> int:
         if cell.point not in datasets:
             datasets[cell.point] = resolve_task(cell.task).build(cell.length, study.data,
                                                                  study.task_plan(cell.task).options)
+            datasets[cell.point].save(args.root / cell.data_folder)  # where the report reads its baselines
         train_cell(study.resolved_configs(cell, lrs), datasets[cell.point], args.root / cell.run_folder,
                    study.execution.seed_processes)
     print(f"study: {len(study.cells())} cells x {len(study.seeds)} seeds in {(time.perf_counter() - start) / 60:.1f} min")

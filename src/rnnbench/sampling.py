@@ -1,4 +1,6 @@
-"""Text from a trained charlm run, sampled by the NumPy reference with a temperature."""
+"""Text from a trained charlm run, sampled with a temperature: by the NumPy reference for the cells
+it implements (rnn, lstm: the from-scratch forward pass reads the trained weights), by the torch
+model itself for every other model."""
 from __future__ import annotations
 
 import json
@@ -7,16 +9,34 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .config import ConfigError, ModelConfig, require_choice
+from .config import ConfigError, ModelConfig
 from .models import build_network
 from .models.reference.network import ReferenceNet
 from .training.run_outputs import MODEL_FILE
 
-SAMPLEABLE = ("rnn", "lstm", "rnn-numpy", "lstm-numpy")  # the cells the NumPy reference implements
+REFERENCE_CELLS = ("rnn", "lstm", "rnn-numpy", "lstm-numpy")  # the cells the NumPy reference implements
 
 
-def load_charlm_run(folder: Path) -> tuple[ReferenceNet, str]:
-    """The run's trained weights in the NumPy reference, and its vocabulary (code -> character)."""
+class TorchSampler:
+    """ReferenceNet.sample's contract for any torch network: the whole text so far is fed at each
+    step (quadratic in the sample's length, which is short), so no model needs a step API."""
+
+    def __init__(self, net: torch.nn.Module):
+        self.net = net.eval()
+
+    @torch.no_grad()
+    def sample(self, prime: list[int], length: int, temperature: float, rng: np.random.Generator) -> list[int]:
+        codes = list(prime)
+        for _ in range(length):
+            logits = self.net(torch.tensor([codes]))[0, -1].double().numpy() / temperature
+            p = np.exp(logits - logits.max())
+            codes.append(int(rng.choice(p.size, p=p / p.sum())))
+        return codes[len(prime):]
+
+
+def load_charlm_run(folder: Path) -> tuple[ReferenceNet | TorchSampler, str]:
+    """The run's trained weights in a sampler (the NumPy reference where it applies), and its
+    vocabulary (code -> character)."""
     try:
         record = json.loads((folder / "metrics.json").read_text())
     except OSError:
@@ -28,7 +48,6 @@ def load_charlm_run(folder: Path) -> tuple[ReferenceNet, str]:
     if task.get("name") != "charlm":
         raise ConfigError(f"run: {str(folder)!r} is a {task.get('name')!r} run; sampling needs a charlm run")
     model = config["model"]
-    require_choice("run.model", model["name"], SAMPLEABLE)
     vocab = record.get("vocab")  # the run's own: the corpus file may have changed since
     if not vocab:
         raise ConfigError(f"--run: {str(folder)!r} records no vocabulary (trained by an older rnnbench); train it again")
@@ -39,10 +58,10 @@ def load_charlm_run(folder: Path) -> tuple[ReferenceNet, str]:
     except (OSError, RuntimeError) as err:
         raise ConfigError(f"--run: {str(folder / MODEL_FILE)!r} does not load into this run's model "
                           f"({type(err).__name__})") from None
-    return ReferenceNet.from_torch(net), vocab
+    return (ReferenceNet.from_torch(net) if model["name"] in REFERENCE_CELLS else TorchSampler(net)), vocab
 
 
-def sample_text(net: ReferenceNet, vocab: str, prime: str, length: int, temperature: float, seed: int) -> str:
+def sample_text(net: ReferenceNet | TorchSampler, vocab: str, prime: str, length: int, temperature: float, seed: int) -> str:
     unknown = sorted(set(prime) - set(vocab))
     if unknown:
         raise ConfigError(f"prime: characters {unknown!r} are not in the run's vocabulary")

@@ -84,6 +84,11 @@ def first_value(group: pd.DataFrame, column: str):
     return values.iloc[0] if len(values) else math.nan
 
 
+def median_of(runs: pd.DataFrame, column: str) -> float:
+    values = pd.to_numeric(runs[column], errors="coerce").dropna() if column in runs else pd.Series(dtype=float)
+    return float(values.median()) if len(values) else math.nan
+
+
 def summarise(results: pd.DataFrame, curves: pd.DataFrame | None = None) -> pd.DataFrame:
     """Per task x model x length: the median and range of the test metric over completed seeds (no
     t-intervals: metrics here are bounded and often bimodal), the solved count with its exact
@@ -114,6 +119,7 @@ def summarise(results: pd.DataFrame, curves: pd.DataFrame | None = None) -> pd.D
             "lr": float(first_value(group, "lr")), "lr_source": first_value(group, "lr_source"),
             "max_steps": first_value(group, "max_steps"), "batch_size": first_value(group, "batch_size"),
             "n_params": first_value(group, "n_params"),
+            **{f"gate_{g}_mean": median_of(ok, f"gate_{g}_mean") for g in ("f", "i", "z")},
             "mean_wall_s": float(ok["wall_s"].astype(float).mean()) if len(ok) else math.nan,
             "mean_steps_per_s": float(ok["steps_per_s"].astype(float).mean()) if len(ok) else math.nan,
             "diverged": int(group["diverged"].sum()), "failed": int(group["failed"].sum()),

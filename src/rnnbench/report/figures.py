@@ -1,11 +1,12 @@
 """The report's figures (PNG). One colour per model in every figure; every axis labelled; each
 figure says in its title what it shows, so it reads without the text.
 
-Inputs are the report's own tables (summary, curves) plus, for the two diagnostics figures, the
-per-run gradflow.csv and gates.npz files of the study's run folders.
+Inputs are the report's own tables (summary, curves) plus, for the diagnostics and task figures,
+the run folders' gradflow.csv, gates.npz, metrics.json (per-position test metric) and model.pt.
 """
 from __future__ import annotations
 
+import json
 import zlib
 from pathlib import Path
 
@@ -15,9 +16,12 @@ matplotlib.use("Agg")  # files only; never a window
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+import torch  # noqa: E402
 
+from ..config import ModelConfig  # noqa: E402
+from ..models import build_network  # noqa: E402
 from ..study import Study  # noqa: E402
-from ..tasks import Metric, resolve_task  # noqa: E402
+from ..tasks import Dataset, Metric, resolve_task  # noqa: E402
 from .tables import cell_metric_and_baseline, seed_table, side_grid_models  # noqa: E402
 
 # The classic models keep the colours readers know from the report; any other model gets a colour
@@ -392,4 +396,128 @@ def reference_curves(study: Study, curves: pd.DataFrame, summary: pd.DataFrame, 
                      f"validation {metric_label(side.task, metric)}", log_scale(side.task, metric))
         ax.set_title(f"{fused} (torch fused) vs {reference} (NumPy), {side.task} T={length}", fontsize=9)
     fig.suptitle("The from-scratch NumPy models learn like the fused ones: same init, same batches", fontsize=11)
+    return save(fig, path)
+
+
+def read_record(root: Path, row) -> dict:
+    """A run's metrics.json record ({} when it cannot be read)."""
+    try:
+        return json.loads((root / row.run_dir / "metrics.json").read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def recall_by_position(study: Study, results: pd.DataFrame, root: Path, path: Path) -> Path:
+    """Copy memory: test accuracy at each recall position (the last S steps), per model and length,
+    every seed thin and the mean thick: where recall breaks down along the copied string."""
+    lengths = study.lengths("copy")
+    fig, axes = plt.subplots(1, max(len(lengths), 1), figsize=(4.2 * max(len(lengths), 1), 3.4), squeeze=False,
+                             sharey=True)
+    axes = axes[0]
+    if not lengths:
+        empty_panel(axes[0], "copy is not in this study's grid")
+        return save(fig, path)
+    for ax, length in zip(axes, lengths):
+        for model in study.models:
+            runs = results[(results["task"] == "copy") & (results["model"] == model) & (results["length"] == length)
+                           & ~results["failed"]]
+            curves = []
+            for row in runs.itertuples():
+                record = read_record(root, row)
+                held = int(record.get("config", {}).get("task", {}).get("options", {}).get("symbols", 10))
+                by_position = record.get("test_by_position") or []
+                if len(by_position) >= held:
+                    curves.append(by_position[-held:])
+            for curve in curves:
+                ax.plot(np.arange(1, len(curve) + 1), curve, color=colour(model), alpha=0.25, linewidth=0.8)
+            if curves:
+                ax.plot(np.arange(1, len(curves[0]) + 1), np.mean(curves, axis=0), color=colour(model), linewidth=2,
+                        marker="o", markersize=3, label=f"{model} ({len(curves)} seeds)")
+        ax.axhline(1 / 8, color="grey", linestyle="--", linewidth=1, label="chance (1/8)")
+        ax.set_ylim(0, 1.03)
+        ax.set_title(f"copy, T={length}: recall accuracy per position", fontsize=10)
+        ax.set_xlabel("recall position (1 = first symbol copied)")
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("test accuracy")
+    axes[0].legend(fontsize=7)
+    return save(fig, path)
+
+
+def sine_predictions(study: Study, results: pd.DataFrame, root: Path, path: Path) -> Path:
+    """Tutorial 003's picture, from the study's runs: one test series, the next-value targets and
+    each model's predictions (first seed, shortest sine length)."""
+    fig, ax = plt.subplots(figsize=(11, 3.6))
+    lengths = study.lengths("sine")
+    if not lengths:
+        empty_panel(ax, "sine is not in this study's grid")
+        return save(fig, path)
+    length = lengths[0]
+    folder = root / "data" / f"sine-{length}"
+    try:
+        data = Dataset.load(folder)
+    except (OSError, ValueError, KeyError):
+        empty_panel(ax, f"no sine data at {folder}")
+        return save(fig, path)
+    x, y = data.splits["test"]
+    steps = np.arange(1, length + 1)
+    ax.plot(steps, y[0], color="black", linewidth=2, label="target x(t+1) (noisy)")
+    for model in study.models:
+        runs = results[(results["task"] == "sine") & (results["model"] == model) & (results["length"] == length)
+                       & ~results["failed"] & ~results["diverged"]].sort_values("seed")
+        if runs.empty:
+            continue
+        row = runs.iloc[0]
+        record = read_record(root, row)
+        spec = record.get("config", {}).get("model", {})
+        try:
+            net = build_network(ModelConfig(spec["name"], spec["hidden_size"], spec["num_layers"]), 1, 1, per_step=True)
+            net.load_state_dict(torch.load(root / row.run_dir / "model.pt", map_location="cpu", weights_only=True))
+        except (OSError, RuntimeError, KeyError):
+            continue
+        with torch.no_grad():
+            predicted = net.eval()(torch.from_numpy(x[:1]))[0].numpy().reshape(-1)
+        ax.plot(steps, predicted, color=colour(model), linewidth=1.3,
+                label=f"{model} (seed {int(row.seed)}, test MSE {row.test_metric:.3g})")
+    ax.set_xlabel("time step t")
+    ax.set_ylabel("value")
+    ax.set_title(f"sine, T={length}: next-value predictions on test series 0 against the truth", fontsize=10)
+    ax.legend(fontsize=7, ncol=2)
+    ax.grid(alpha=0.3)
+    return save(fig, path)
+
+
+def gate_correlations(study: Study, results: pd.DataFrame, root: Path, path: Path) -> Path:
+    """Tutorial 003's gate pictures, from a solved LSTM run where memory matters (the longest solved
+    length of the first memory task with one): the correlation of the gates' activations over
+    every unit, step and traced test sequence, and the cell state's evolution along one sequence."""
+    picked = None
+    for task in study.task_names():
+        if resolve_task(task).memory_task:
+            picked = pick_gate_run(results, root, task, "lstm")
+            if picked and "c" in picked[2]:
+                break
+            picked = None
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.2), gridspec_kw={"width_ratios": [1, 1.8]})
+    if picked is None:
+        empty_panel(left, "no solved lstm run with gate traces")
+        empty_panel(right, "")
+        return save(fig, path)
+    length, seed, traces = picked
+    gates = [g for g in ("i", "f", "g", "o") if g in traces]
+    matrix = np.corrcoef(np.stack([traces[g].reshape(-1) for g in gates]))
+    image = left.imshow(matrix, cmap="RdBu_r", vmin=-1, vmax=1)
+    left.set_xticks(range(len(gates)), gates), left.set_yticks(range(len(gates)), gates)
+    for (a, b), value in np.ndenumerate(matrix):
+        left.text(b, a, f"{value:.2f}", ha="center", va="center", fontsize=9)
+    fig.colorbar(image, ax=left, fraction=0.046)
+    left.set_title(f"gate correlation (Pearson), lstm {task} T={length} seed {seed}", fontsize=9)
+    cell = traces["c"][0]  # [T, H]
+    spread = np.abs(cell).max(axis=0)
+    for unit in np.argsort(spread)[::-1][:GATE_UNITS]:
+        right.plot(cell[:, unit], linewidth=1, label=f"unit {unit}")
+    right.set_xlabel("time step t")
+    right.set_ylabel("cell state c")
+    right.set_title(f"cell state along test sequence 0: the {GATE_UNITS} units with the largest |c|", fontsize=9)
+    right.legend(fontsize=7)
+    right.grid(alpha=0.3)
     return save(fig, path)

@@ -13,7 +13,10 @@ from datetime import datetime, timezone
 import pandas as pd
 
 from ..study import Study
+from .baselines import beaten_by
 from .budget import BUDGET_SHARE, IMPROVEMENT, LAST_SHARE
+from .claims import VERDICTS
+from .samples import CHARACTERS, PRIME, SAMPLING_SEED
 from .tables import NON_EXPONENTIAL_R2, P_SIGNIFICANT, SOLVED_MAJORITY, side_grid_models
 
 NONE = "—"
@@ -45,7 +48,7 @@ def cell_note(row) -> str:
     return "; ".join(notes)
 
 
-SUMMARY_HEADER = ["model", "T", "lr", "median", "seeds' values", "solved", "95% CI (exact)",
+SUMMARY_HEADER = ["model", "params", "T", "lr", "median", "seeds' values", "solved", "95% CI (exact)",
                   "median steps to solve", "budget used", "flags", "note"]
 
 
@@ -72,7 +75,7 @@ def summary_rows(rows: pd.DataFrame, results: pd.DataFrame) -> list[list[str]]:
     out = []
     for row in rows.itertuples():
         lr = number(row.lr, 3) + ("" if row.lr_source == "tuned" else f" ({row.lr_source})")
-        out.append([row.model, str(row.length), lr, number(row.median),
+        out.append([row.model, NONE if missing(row.n_params) else f"{int(row.n_params):,}", str(row.length), lr, number(row.median),
                     seed_values(results, row.task, row.model, row.length), f"{row.solved}/{row.seeds}",
                     interval(row), number(row.median_steps_to_solve),
                     NONE if missing(row.budget_used) else f"{row.budget_used:.0%}", cell_flags(row), cell_note(row)])
@@ -169,6 +172,48 @@ def contrast_lines(pairs: pd.DataFrame, task: str) -> list[str]:
     if unclear:
         lines.append("  - differences these seeds cannot tell apart: " + "; ".join(unclear) + ".")
     return lines
+
+
+def claims_section(claims: pd.DataFrame) -> str:
+    if claims.empty:
+        return "No claims file was read."
+    counts = claims["verdict"].value_counts()
+    head = ("Each quantitative claim of the five tutorials (src/rnnbench/report/claims.yaml: the tutorial's words and "
+            "how it is measured), with the verdict computed from this report's tables (reports/claims.csv): "
+            + ", ".join(f"{counts.get(v, 0)} {v}" for v in VERDICTS) + ".")
+    rows = [[r.id, r.source.split("_")[0], r.claim.replace("|", "/"), r.measured.replace("|", "/"), f"**{r.verdict}**",
+             r.note.replace("|", "/")] for r in claims.itertuples()]
+    return head + "\n\n" + table(["claim", "tutorial", "their words", "measured here", "verdict", "rests on"], rows)
+
+
+def predictors_section(main: pd.DataFrame, results: pd.DataFrame, baselines: pd.DataFrame) -> str:
+    """Tasks read against reference predictors, not a critical length: each model's median beside them."""
+    parts = []
+    for (task, length), predictors in baselines.groupby(["task", "length"], sort=False):
+        rows = main[(main["task"] == task) & (main["length"] == length)]
+        if rows.empty:
+            continue
+        higher = bool(results.loc[results["task"] == task, "higher_is_better"].iloc[0]) if (results["task"] == task).any() else False
+        metric = rows["metric"].iloc[0]
+        table_rows = [[p.predictor, number(p.value)] for p in predictors.itertuples()]
+        table_rows += [[f"**{r.model}** (median of {r.completed} seeds)", number(r.median)] for r in rows.itertuples()]
+        beats = [f"{r.model} beats {', '.join(beaten_by(r.median, predictors, higher)) or 'none of them'}"
+                 for r in rows.itertuples()]
+        parts += [f"### {task}, T={length}: test {metric}", "", table(["predictor", metric], table_rows), "",
+                  "; ".join(beats) + ".", ""]
+    return "\n".join(parts) if parts else "No task of this study records reference predictors."
+
+
+def samples_section(samples: pd.DataFrame) -> str:
+    if samples.empty:
+        return "No charlm run to sample."
+    parts = [f"Prime {samples['text'].iloc[0][:len(PRIME)]!r}, {CHARACTERS} characters, sampling seed {SAMPLING_SEED}, "
+             "the first seed's run of each model (reports/samples.csv)."]
+    for (model, length), rows in samples.groupby(["model", "length"], sort=False):
+        parts += ["", f"**{model}** (charlm T={length}, sampled by the {rows['sampler'].iloc[0]}):", ""]
+        for r in rows.itertuples():
+            parts += [f"temperature {r.temperature}:", "", "```", r.text, "```", ""]
+    return "\n".join(parts)
 
 
 def findings(critical: pd.DataFrame, summary: pd.DataFrame, pairs: pd.DataFrame, study: Study) -> str:
@@ -295,6 +340,11 @@ FIGURES = [
     ("ablations.png", "LSTM ablations: final metric per variant beside the standard LSTM (median, min–max), with "
      "solved counts."),
     ("reference.png", "The NumPy reference models against the fused torch models: same initial weights, same batches."),
+    ("copy_recall.png", "Copy memory: test accuracy at each recall position, every seed (thin) and the mean (thick); "
+     "dashed: chance."),
+    ("sine_predictions.png", "Sine: next-value predictions of each model on one test series against the noisy target."),
+    ("gate_correlations.png", "A trained LSTM where memory matters: correlation of its gates' activations, and the "
+     "cell state of its most active units along one test sequence."),
 ]
 
 
@@ -308,7 +358,7 @@ def baseline_line(rows: pd.DataFrame) -> str:
 
 def render(study: Study, results: pd.DataFrame, summary: pd.DataFrame, critical: pd.DataFrame,
            decay: pd.DataFrame, anchors: pd.DataFrame, tuning: pd.DataFrame, pairs: pd.DataFrame,
-           course: pd.DataFrame) -> str:
+           course: pd.DataFrame, baselines: pd.DataFrame, claims: pd.DataFrame, samples: pd.DataFrame) -> str:
     main = summary[summary["model"].isin(study.models)]
     parts = [header(results, study), "", definitions(study, results), "",
              "## Findings", "",
@@ -317,6 +367,7 @@ def render(study: Study, results: pd.DataFrame, summary: pd.DataFrame, critical:
              "Per task and model, the lr the protocol chose (highest validation solved fraction, then fewest steps "
              "to solve, then best validation metric, then the smaller lr); reports/tuning.csv has every figure.", "",
              tuning_section(tuning), "",
+             "## The tutorials' claims, tested", "", claims_section(claims), "",
              "## Critical length", "", critical_section(critical), ""]
     for task in study.task_names():
         rows = main[main["task"] == task]
@@ -341,6 +392,12 @@ def render(study: Study, results: pd.DataFrame, summary: pd.DataFrame, critical:
             text += (f" {', '.join(copied)} take the lr tuned for another model (`lr_from`), not one tuned for "
                      "them: a variant that fails may fail for its lr.")
         parts += [f"## {title} ({grid.task})", "", text, "", table(SUMMARY_HEADER, summary_rows(rows, results)), ""]
+    parts += ["## Short-range prediction and language modelling", "",
+              "These tasks measure prediction from recent context, not long memory: no critical length is read for "
+              "them. Each model's median is set against reference predictors fitted on the training split and read "
+              "on the same test windows (reports/baselines.csv).", "",
+              predictors_section(main, results, baselines), "",
+              "## Samples (charlm)", "", samples_section(samples), ""]
     parts += ["## Gradient decay", "",
               "Median over seeds, solved and unsolved seeds apart. Half-life: steps back in time over which ‖∂L/∂h_t‖ "
               "halves (from the fitted slope of log-norm against t; \"no decay\" when it does not fall); fit R² "

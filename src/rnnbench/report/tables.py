@@ -6,6 +6,7 @@ import math
 
 import pandas as pd
 
+from ..tasks import resolve_task
 from .aggregate import KEY
 from .statistics import fisher_p
 
@@ -19,12 +20,22 @@ BELOW = "below"                # failed at the shortest length tested: < it
 SINGLE_LENGTH = "single_length"  # one length tested: no critical length at all
 
 
+def is_memory_task(task: str) -> bool:
+    """Whether the report reads a critical length for this task (Task.memory_task)."""
+    try:
+        return resolve_task(task).memory_task
+    except Exception:  # noqa: BLE001 -- a task that no longer imports: read it as a memory task
+        return True
+
+
 def critical_lengths(summary: pd.DataFrame) -> pd.DataFrame:
-    """Per task x model: the longest length at which at least half the seeds solved the task, how
+    """Per memory task x model (tasks with memory_task False get none): the longest length at which at least half the seeds solved the task, how
     the grid censors it, and whether solved fractions fall monotonically with length (any rise, even
     0/5 -> 1/5, is flagged). Cells with no completed run say nothing either way."""
     rows = []
     for (task, model), group in summary.groupby(["task", "model"], sort=False):
+        if not is_memory_task(task):
+            continue
         tested = group[group["completed"] > 0].sort_values("length")
         majority = tested.loc[tested["solved_fraction"] >= SOLVED_MAJORITY, "length"]
         none = tested.loc[tested["solved_fraction"] == 0, "length"]

@@ -8,9 +8,12 @@ from pathlib import Path
 from ..training.run_outputs import write_atomic
 from ..study import Study
 from . import figures
+from .baselines import baselines_table
+from .claims import Tables, claims_table
 from .aggregate import collect_results, learning_curves, metrics_tree, summarise
 from .markdown import render
 from .published import anchors_beside_ours
+from .samples import charlm_samples
 from .tables import (contrasts, critical_lengths, gradient_decay, gradient_ratio_course, mean_learning_curves,
                      metric_by_length)
 from .tuning_table import tuning_table
@@ -28,15 +31,19 @@ def write_report(study: Study, root: Path, out: Path) -> list[Path]:
     anchors = anchors_beside_ours(summary)
     tuning = tuning_table(study, root)
     pairs = contrasts(study, summary)
+    baselines = baselines_table(study, root)
+    claims = claims_table(Tables(summary, critical, decay, pairs, study.data.n_train))
+    samples = charlm_samples(study, root)
     tables = {"results.csv": results, "summary.csv": summary, "curves.csv": curves,
               "critical_length.csv": critical, "gradient_decay.csv": decay, "published.csv": anchors,
-              "tuning.csv": tuning, "contrasts.csv": pairs}
+              "tuning.csv": tuning, "contrasts.csv": pairs,
+              "baselines.csv": baselines, "claims.csv": claims, "samples.csv": samples}
     tables["plots/learning_curves.csv"] = mean_learning_curves(study, summary, curves)  # for `dvc plots show`
     tables["plots/metric_vs_length.csv"] = metric_by_length(study, summary)
     written = {name: frame.to_csv(index=False, float_format=CSV_FORMAT) for name, frame in tables.items()}
     written["metrics.json"] = json.dumps(metrics_tree(summary, critical), indent=2) + "\n"
     written["report.md"] = render(study, results, summary, critical, decay, anchors, tuning, pairs,
-                                  gradient_ratio_course(study, results, curves))
+                                  gradient_ratio_course(study, results, curves), baselines, claims, samples)
     for name, text in written.items():
         write_atomic(out / name, text.encode())
 
@@ -52,5 +59,8 @@ def write_report(study: Study, root: Path, out: Path) -> list[Path]:
         figures.grad_norm(study, curves, folder / "grad_norm.png"),
         figures.side_grid_bars(study, summary, folder / "ablations.png", "ablations", "LSTM ablations"),
         figures.reference_curves(study, curves, summary, folder / "reference.png"),
+        figures.recall_by_position(study, results, root, folder / "copy_recall.png"),
+        figures.sine_predictions(study, results, root, folder / "sine_predictions.png"),
+        figures.gate_correlations(study, results, root, folder / "gate_correlations.png"),
     ]
     return [out / name for name in written] + drawn

@@ -55,6 +55,9 @@ class Task:
     Options: type  # a frozen dataclass of the task's options
     solved_option: str  # the Options field holding the default solved rule's threshold
     solved_by: str = ""  # the metric that rule reads; the headline when empty
+    # Whether the task is a test of long memory: the report reads a critical length only for these.
+    # Short-range prediction (sine) and language modelling (charlm) are measured, never given one.
+    memory_task: bool = True
 
     @property
     def headline(self) -> Metric:
@@ -129,6 +132,15 @@ class Task:
         if self.output_kind in (REGRESSION_LAST, REGRESSION_SEQ):
             return F.mse_loss(out, y)
         return F.cross_entropy(out.reshape(-1, out.shape[-1]), y.reshape(-1))
+
+    def by_position(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor | None:
+        """Per-step tasks: the [T] sum over the batch of accuracy (classes) or squared error
+        (regression) at each position, so sums over batches divided by N are exact; None otherwise."""
+        if self.output_kind == CLASS_SEQ:
+            return (out.argmax(-1) == y).float().sum(0)
+        if self.output_kind == REGRESSION_SEQ:
+            return ((out - y) ** 2).sum(0)
+        return None
 
     def evaluate(self, out: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
         """The loss and every metric of `metrics` on one batch, as 0-d tensors (no host sync)."""

@@ -55,6 +55,21 @@ def evaluate(model: nn.Module, task: Task, x: torch.Tensor, y: torch.Tensor, bat
     return dict(zip(names, values))
 
 
+@torch.no_grad()
+def by_position(model: nn.Module, task: Task, x: torch.Tensor, y: torch.Tensor, batch_size: int) -> list[float]:
+    """Task.by_position over the whole split (accuracy or MSE at each step); [] for last-step tasks."""
+    was_training = model.training
+    model.eval()
+    total = None
+    for start in range(0, x.shape[0], batch_size):
+        part = task.by_position(model(x[start : start + batch_size]), y[start : start + batch_size])
+        if part is None:
+            return []
+        total = part if total is None else total + part
+    model.train(was_training)
+    return [] if total is None else (total / x.shape[0]).tolist()
+
+
 def batch_order(n: int, steps: int, batch_size: int, generator: torch.Generator) -> torch.Tensor:
     """[steps, batch_size] sample indices: successive shuffled epochs, drawn once."""
     epochs = math.ceil(steps * batch_size / n)
@@ -154,5 +169,6 @@ def train(config: RunConfig, dataset: Dataset, on_eval: EvalCallback | None = No
         "solved_step": solved_step, "diverged": diverged, "steps": step,
         "wall_s": wall, "steps_per_s": step / wall if wall > 0 else math.nan,
         "device": str(device), "n_params": parameter_count(model),
+        "test_by_position": [] if diverged else by_position(model, task, x_test, y_test, cfg.eval_batch_size),
     }
     return RunResult(history=history, final=final, model=model)

@@ -1,0 +1,268 @@
+"""The tutorials' claims (claims.yaml), each measured from the report's tables and given a verdict.
+
+Every measure reads only summary.csv, critical_length.csv, gradient_decay.csv and contrasts.csv
+(never the run folders), so a test recomputes claims.csv from the committed tables alone. A
+measure returns (measured, verdict, note): what the study saw, in words and numbers; one of
+VERDICTS; and what the verdict rests on or depends on.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import pandas as pd
+import yaml
+
+from .tables import P_SIGNIFICANT, SOLVED_MAJORITY, is_memory_task
+
+CLAIMS_FILE = Path(__file__).with_name("claims.yaml")
+CONFIRMED, REFUTED, DEPENDS, NOT_MEASURED = "confirmed", "refuted", "depends", "not measured"
+VERDICTS = (CONFIRMED, REFUTED, DEPENDS, NOT_MEASURED)
+COLUMNS = ["id", "claim", "source", "measured", "verdict", "note"]
+
+
+@dataclass(frozen=True)
+class Tables:
+    summary: pd.DataFrame
+    critical: pd.DataFrame
+    decay: pd.DataFrame
+    contrasts: pd.DataFrame
+    n_train: int
+
+    def cell(self, task: str, model: str, length: int):
+        rows = self.summary[(self.summary["task"] == task) & (self.summary["model"] == model)
+                            & (self.summary["length"] == length) & (self.summary["completed"] > 0)]
+        return rows.iloc[0] if len(rows) else None
+
+    def memory_tasks(self) -> list[str]:
+        return [t for t in dict.fromkeys(self.summary["task"]) if is_memory_task(t)]
+
+
+def inside(value: float, low: float, high: float) -> str:
+    return CONFIRMED if low <= value <= high else REFUTED
+
+
+def fmt(value: float, digits: int = 3) -> str:
+    return "∞" if value == math.inf else f"{value:.{digits}g}"
+
+
+# --- measures --------------------------------------------------------------------------------
+def at_baseline(t: Tables, task, model, length, tolerance):
+    row = t.cell(task, model, length)
+    if row is None:
+        return f"no {model} run at {task} T={length}", NOT_MEASURED, ""
+    gap = abs(row["median"] / row["baseline"] - 1)
+    measured = (f"{model} {task} T={length}: median test {row['metric']} {fmt(row['median'])} vs chance "
+                f"{fmt(row['baseline'])} ({gap:.0%} apart), {int(row['solved'])}/{int(row['seeds'])} solved")
+    return measured, CONFIRMED if gap <= tolerance and row["solved"] == 0 else REFUTED, \
+        f"within {tolerance:.0%} of chance and no seed solved"
+
+
+def solves_within_epochs(t: Tables, task, model, length, epochs):
+    row = t.cell(task, model, length)
+    if row is None:
+        return f"no {model} run at {task} T={length}", NOT_MEASURED, ""
+    solved = int(row["solved"])
+    steps = row["median_steps_to_solve"]
+    used = steps * row["batch_size"] / t.n_train if solved else math.nan
+    measured = (f"{model} {task} T={length}: {solved}/{int(row['seeds'])} solved; median "
+                f"{fmt(steps, 4)} steps = {fmt(used, 2)} epochs of {t.n_train} samples" if solved else
+                f"{model} {task} T={length}: 0/{int(row['seeds'])} solved in {int(row['max_steps'])} steps")
+    ok = solved / row["seeds"] >= SOLVED_MAJORITY and used <= epochs
+    return measured, CONFIRMED if ok else REFUTED, f"at least half the seeds solve within {epochs} epochs"
+
+
+def variant_fails_like(t: Tables, variant, like):
+    rows = t.summary[t.summary["model"] == variant]
+    if rows.empty:
+        return f"no {variant} run", NOT_MEASURED, ""
+    row = rows.iloc[0]
+    other = t.cell(row["task"], like, int(row["length"]))
+    measured = f"{variant} {row['task']} T={int(row['length'])}: {int(row['solved'])}/{int(row['seeds'])} solved"
+    if other is not None:
+        measured += f"; {like}: {int(other['solved'])}/{int(other['seeds'])}"
+    fails = row["solved_fraction"] < SOLVED_MAJORITY
+    return measured, CONFIRMED if fails else REFUTED, \
+        f"tested at T={int(row['length'])} (the claim names 100) with forget bias 0 and the LSTM's lr"
+
+
+def accuracy_pair(t: Tables, task, low_model, low, tolerance, high_model, high, claimed_length):
+    lengths = sorted(t.summary.loc[t.summary["task"] == task, "length"].unique())
+    if not lengths:
+        return f"no {task} run", NOT_MEASURED, ""
+    length = int(max(n for n in lengths if n <= claimed_length) if min(lengths) <= claimed_length else lengths[0])
+    a, b = t.cell(task, low_model, length), t.cell(task, high_model, length)
+    if a is None or b is None:
+        return f"no {low_model}/{high_model} pair at {task} T={length}", NOT_MEASURED, ""
+    measured = (f"{task} T={length}: {low_model} median accuracy {fmt(a['median'])}, "
+                f"{high_model} {fmt(b['median'])}")
+    ok = abs(a["median"] - low) <= tolerance and b["median"] >= high
+    note = f"the claim is for {claimed_length} steps; the longest {task} length here is {length}"
+    return measured, (CONFIRMED if ok else REFUTED) if length >= claimed_length else (CONFIRMED if ok else DEPENDS), note
+
+
+def gradient_factor(t: Tables, task, pairs, tolerance):
+    """The per-step factor exp(-rate) of ||dL/dh_t||, trained models, at the task's longest length."""
+    rows = t.decay[t.decay["task"] == task]
+    if rows.empty:
+        return f"no gradient measurement on {task}", NOT_MEASURED, ""
+    length = int(rows["length"].max())
+    parts, verdicts = [], []
+    for model, claimed in pairs.items():
+        picked = rows[(rows["model"] == model) & (rows["length"] == length)]
+        if picked.empty:
+            return f"no {model} gradient measurement at {task} T={length}", NOT_MEASURED, ""
+        half = float(pd.to_numeric(picked["half_life_trained"]).median())
+        if math.isnan(half):
+            return f"no {model} gradient fit at {task} T={length}", NOT_MEASURED, ""
+        factor = 0.5 ** (1 / half) if half > 0 else 0.0
+        parts.append(f"{model} {fmt(factor)} per step (half-life {fmt(half)} steps)")
+        verdicts.append(abs(factor - claimed) <= tolerance)
+    measured = f"{task} T={length}, trained: " + "; ".join(parts)
+    return measured, CONFIRMED if all(verdicts) else REFUTED, f"within ±{tolerance} of the claimed factor"
+
+
+def gate_mean(t: Tables, model, gate, low, high):
+    column = f"gate_{gate}_mean"
+    rows = t.summary[(t.summary["model"] == model) & t.summary["task"].isin(t.memory_tasks())]
+    if column not in rows or rows[column].dropna().empty:
+        return f"no {model} gate {gate} measurement", NOT_MEASURED, ""
+    values = rows.dropna(subset=[column])
+    by_task = values.groupby("task")[column].median()
+    measured = f"{model} mean {gate} gate (median over cells): " + ", ".join(f"{k} {v:.2f}" for k, v in by_task.items())
+    inside_all = ((by_task >= low) & (by_task <= high))
+    if inside_all.all():
+        return measured, CONFIRMED, f"every memory task inside [{low}, {high}]"
+    if not inside_all.any():
+        return measured, REFUTED, f"no memory task inside [{low}, {high}]"
+    return measured, DEPENDS, f"on the task: inside [{low}, {high}] for {', '.join(by_task.index[inside_all])} only"
+
+
+def collapse_between(t: Tables, model, low, high):
+    """Per memory task, the lengths between which the model goes from solved to failed."""
+    rows = t.critical[(t.critical["model"] == model) & t.critical["task"].isin(t.memory_tasks())]
+    if rows.empty:
+        return f"no {model} critical length", NOT_MEASURED, ""
+    parts, verdicts = [], []
+    for row in rows.itertuples():
+        last = row.critical_length
+        first_fail = row.first_length_none_solved
+        parts.append(f"{row.task}: {row.reading}" + ("" if pd.isna(first_fail) else f" (0 seeds from T={int(first_fail)})"))
+        if row.censored == "above" or (not pd.isna(last) and last > high):
+            verdicts.append(REFUTED)  # still learning beyond the claimed collapse
+        elif not pd.isna(first_fail) and first_fail <= low and (pd.isna(last) or last < low):
+            verdicts.append(REFUTED)  # collapsed before it
+        else:
+            verdicts.append(DEPENDS)  # the grid brackets the claimed range
+    verdict = verdicts[0] if len(set(verdicts)) == 1 else DEPENDS
+    note = ("refuted: collapses outside the claimed range; depends: the grid's lengths bracket it" if verdict != DEPENDS
+            else "on the task and the grid: " + ", ".join(f"{r.task} {v}" for r, v in zip(rows.itertuples(), verdicts)))
+    return "; ".join(parts), verdict, note
+
+
+def speed_ratio(t: Tables, slow, fast, low, high):
+    """Median over the cells both models trained of steps/s(fast) / steps/s(slow)."""
+    a = t.summary[t.summary["model"] == slow].set_index(["task", "length"])["mean_steps_per_s"]
+    b = t.summary[t.summary["model"] == fast].set_index(["task", "length"])["mean_steps_per_s"]
+    both = pd.concat([a, b], axis=1, keys=["slow", "fast"]).dropna()
+    if both.empty:
+        return f"no cell trained by both {slow} and {fast}", NOT_MEASURED, ""
+    ratio = float((both["fast"] / both["slow"]).median())
+    measured = f"{fast} trains {fmt(ratio)}x as many steps/s as {slow} (median over {len(both)} cells)"
+    return measured, inside(ratio, low, high), \
+        "CPU, hidden 64, seeds sharing the cores; a GPU or larger hidden size changes the ratio"
+
+
+def parameter_ratio(t: Tables, larger, smaller, low, high):
+    """n_params(larger) / n_params(smaller) in every cell both trained."""
+    a = t.summary[t.summary["model"] == larger][["task", "length", "n_params"]]
+    b = t.summary[t.summary["model"] == smaller][["task", "length", "n_params"]]
+    both = a.merge(b, on=["task", "length"], suffixes=("_l", "_s")).dropna()
+    if both.empty:
+        return f"no cell with both {larger} and {smaller}", NOT_MEASURED, ""
+    ratios = sorted(set((both["n_params_l"] / both["n_params_s"]).round(3)))
+    measured = (f"{larger}/{smaller} parameters: {fmt(min(ratios))}" + (f" to {fmt(max(ratios))}" if len(ratios) > 1 else "")
+                + f" over {len(both)} cells (the task's input and output sizes vary)")
+    verdicts = {inside(r, low, high) for r in ratios}
+    return measured, verdicts.pop() if len(verdicts) == 1 else DEPENDS, \
+        "the recurrent weights alone give exactly 4 (LSTM/RNN) and 4/3 (LSTM/GRU); input and output layers move it"
+
+
+def no_significant_difference(t: Tables, a, b):
+    pairs = t.contrasts[(((t.contrasts["model_a"] == a) & (t.contrasts["model_b"] == b))
+                         | ((t.contrasts["model_a"] == b) & (t.contrasts["model_b"] == a)))
+                        & t.contrasts["task"].isin(t.memory_tasks())]
+    if pairs.empty:
+        return f"no {a}/{b} contrast", NOT_MEASURED, ""
+    different = pairs[pairs["p_value"] < P_SIGNIFICANT]
+    measured = (f"{len(pairs)} {a}-vs-{b} cells on memory tasks; {len(different)} with Fisher p < {P_SIGNIFICANT}"
+                + ("" if different.empty else ": " + ", ".join(f"{r.task} T={r.length}" for r in different.itertuples())))
+    return measured, CONFIRMED if different.empty else REFUTED, \
+        f"solved counts per cell, {int(pairs['seeds_a'].max())} seeds: only large differences can show"
+
+
+def perplexity(t: Tables, ranges):
+    rows = t.summary[t.summary["task"] == "charlm"]
+    if rows.empty:
+        return "no charlm run", NOT_MEASURED, ""
+    length = int(rows["length"].max())
+    parts, verdicts = [], []
+    for model, (low, high) in ranges.items():
+        row = t.cell("charlm", model, length)
+        if row is None:
+            return f"no {model} charlm run", NOT_MEASURED, ""
+        ppl = 2 ** row["median"]
+        parts.append(f"{model} {fmt(ppl)} (bpc {fmt(row['median'])})")
+        verdicts.append(inside(ppl, low, high))
+    verdict = verdicts[0] if len(set(verdicts)) == 1 else REFUTED
+    return f"charlm T={length}, per-character perplexity 2^bpc: " + "; ".join(parts), verdict, \
+        "our corpus, hidden size and budget; the tutorial names none of its own"
+
+
+def outlasts(t: Tables, models, baseline):
+    """On every memory task, each gated model solves at a longer length than the baseline, with a
+    significant contrast at some length."""
+    parts, verdicts = [], []
+    for task in t.memory_tasks():
+        base = t.critical[(t.critical["task"] == task) & (t.critical["model"] == baseline)]
+        if base.empty:
+            continue
+        for model in models:
+            row = t.critical[(t.critical["task"] == task) & (t.critical["model"] == model)]
+            if row.empty:
+                continue
+            c = t.contrasts[(t.contrasts["task"] == task) & (t.contrasts["p_value"] < P_SIGNIFICANT)
+                            & t.contrasts["model_a"].isin([model, baseline]) & t.contrasts["model_b"].isin([model, baseline])]
+            wins = [r for r in c.itertuples() if (r.solved_a > r.solved_b) == (r.model_a == model)]
+            parts.append(f"{task} {model} {row.iloc[0]['reading']} vs {baseline} {base.iloc[0]['reading']}"
+                         f" ({len(wins)} length(s) with p < {P_SIGNIFICANT})")
+            verdicts.append(bool(wins))
+    if not verdicts:
+        return "no memory task with both", NOT_MEASURED, ""
+    return "; ".join(parts), CONFIRMED if all(verdicts) else (REFUTED if not any(verdicts) else DEPENDS), \
+        "a significant Fisher contrast in the gated model's favour on every memory task"
+
+
+MEASURES: dict[str, Callable[..., tuple[str, str, str]]] = {f.__name__: f for f in (
+    at_baseline, solves_within_epochs, variant_fails_like, accuracy_pair, gradient_factor, gate_mean,
+    collapse_between, speed_ratio, parameter_ratio, no_significant_difference, perplexity, outlasts)}
+
+
+def read_claims(path: Path = CLAIMS_FILE) -> list[dict[str, Any]]:
+    claims = yaml.safe_load(path.read_text())
+    for claim in claims:
+        if claim["measure"] not in MEASURES:
+            raise ValueError(f"{path}: claim {claim['id']!r} names measure {claim['measure']!r}; "
+                             f"known: {', '.join(MEASURES)}")
+    return claims
+
+
+def claims_table(tables: Tables, claims: list[dict[str, Any]] | None = None) -> pd.DataFrame:
+    rows = []
+    for claim in claims if claims is not None else read_claims():
+        measured, verdict, note = MEASURES[claim["measure"]](tables, **claim.get("args", {}))
+        rows.append({"id": claim["id"], "claim": claim["words"], "source": claim["source"], "measured": measured,
+                     "verdict": verdict, "note": note})
+    return pd.DataFrame(rows, columns=COLUMNS)
