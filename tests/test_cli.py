@@ -120,11 +120,31 @@ def test_sample_with_the_same_seed_repeats_and_another_seed_differs(tmp_path, ca
     assert texts[0] == texts[1] != texts[2]
 
 
-def test_sample_refuses_a_gru_run_naming_the_sampleable_models(tmp_path):
+def test_a_gru_run_samples_through_torch_with_its_own_vocabulary(tmp_path, capsys):
     run = train_charlm(tmp_path, "gru")
-    result = run_cli("sample", "--run", str(run))
-    assert result.returncode == 2
-    assert "run.model: unknown value 'gru'; allowed: rnn, lstm, rnn-numpy, lstm-numpy" in result.stderr
+    capsys.readouterr()
+    assert main(["sample", "--run", str(run), "--prime", "the ", "--length", "50", "--seed", "4"]) == 0
+    text = capsys.readouterr().out[:-1]
+    vocab = json.loads((run / "metrics.json").read_text())["vocab"]
+    assert text.startswith("the ") and len(text) == 54 and set(text) <= set(vocab)
+
+
+def test_the_torch_sampler_draws_what_the_numpy_reference_draws_from_the_same_lstm(tmp_path):
+    """Two implementations of one distribution: with the same generator they draw the same text."""
+    import numpy as np
+
+    from rnnbench.sampling import TorchSampler, load_charlm_run
+
+    run = train_charlm(tmp_path, "lstm")
+    reference, _ = load_charlm_run(run)
+    assert not isinstance(reference, TorchSampler)
+    record = json.loads((run / "metrics.json").read_text())
+    from rnnbench.config import ModelConfig
+    from rnnbench.models import build_network
+    net = build_network(ModelConfig("lstm", 16, 1), len(record["vocab"]), len(record["vocab"]), per_step=True)
+    net.load_state_dict(torch.load(run / "model.pt", weights_only=True))
+    torch_draws = TorchSampler(net).sample([1, 2, 3], 40, 1.0, np.random.default_rng(9))
+    assert torch_draws == reference.sample([1, 2, 3], 40, 1.0, np.random.default_rng(9))
 
 
 def test_sample_refuses_a_run_of_another_task(tmp_path):

@@ -12,7 +12,9 @@ import yaml
 
 from rnnbench.cli import main
 from rnnbench.report.aggregate import summarise
-from rnnbench.report.markdown import half_life_text
+from rnnbench.report.claims import VERDICTS
+from rnnbench.report.markdown import FIGURES, half_life_text
+from rnnbench.report.samples import CHARACTERS, PRIME, TEMPERATURES
 from rnnbench.report.published import anchors_beside_ours
 from rnnbench.report.tables import contrasts, critical_lengths, gradient_decay
 from rnnbench.report.write import write_report
@@ -144,7 +146,7 @@ def test_every_referenced_figure_exists_as_a_readable_png(trained):
     study, root = trained
     text, _, out = report_of(study, root)
     referenced = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)
-    assert len(referenced) == 9
+    assert len(referenced) == len(FIGURES) == 12
     for name in referenced:
         image = matplotlib.image.imread(out / name)
         assert image.shape[0] > 200 and image.shape[1] > 400
@@ -248,3 +250,57 @@ def test_published_anchor_sits_beside_our_longest_length_up_to_its_own_marked_as
     assert lstm["setting"] == "different setting" and lstm["our_params"] == 17_000
     copy = anchors[anchors["task"] == "copy"]
     assert copy["our_length"].isna().all() and set(copy["setting"]) == {"not run here"}
+
+
+def test_the_claims_section_shows_every_claim_of_claims_csv_with_its_computed_verdict(trained):
+    study, root = trained
+    text, _, out = report_of(study, root)
+    claims = pd.read_csv(out / "claims.csv", keep_default_na=False)
+    rows = markdown_tables(text)["The tutorials' claims, tested"]
+    assert [r["claim"] for r in rows] == list(claims["id"])
+    assert [r["verdict"].strip("*") for r in rows] == list(claims["verdict"])
+    assert set(claims["verdict"]) <= set(VERDICTS) and len(claims) >= 10
+
+
+def test_sine_and_charlm_get_no_critical_length_and_are_read_against_their_reference_predictors(trained):
+    study, root = trained
+    text, _, out = report_of(study, root)
+    critical = pd.read_csv(out / "critical_length.csv")
+    assert {"adding", "xor", "copy"} <= set(critical["task"]) and not {"sine", "charlm"} & set(critical["task"])
+    baselines = pd.read_csv(out / "baselines.csv")
+    assert {"AR(2) least squares", "noise floor σ²"} <= set(baselines.loc[baselines.task == "sine", "predictor"])
+    assert {"4-gram counts (Witten-Bell)", "5-gram counts (Witten-Bell)"} <= set(
+        baselines.loc[baselines.task == "charlm", "predictor"])
+    section = text.split("## Short-range prediction and language modelling")[1].split("\n## ")[0]
+    cells = {}  # (task, row label) -> value, one "### <task>, T=<length>" table per point
+    for part in section.split("### ")[1:]:
+        task = part.split(",")[0]
+        cells.update({(task, line.split("|")[1].strip()): line.split("|")[2].strip() for line in part.splitlines()
+                      if line.startswith("| ") and not line.startswith("| predictor")})
+    for row in baselines.itertuples():
+        assert same(cells[(row.task, row.predictor)], row.value)
+    summary = recomputed_summary(out)
+    for row in summary[summary.task.isin(["sine", "charlm"])].itertuples():
+        assert same(cells[(row.task, f"**{row.model}** (median of {row.completed} seeds)")], row.median)
+
+
+def test_the_per_cell_tables_give_each_models_parameter_count(trained):
+    study, root = trained
+    text, results, _ = report_of(study, root)
+    rows = markdown_tables(text)["adding: test mse per model and length"]
+    counts = results.groupby("model")["n_params"].first()
+    assert {r["model"]: int(r["params"].replace(",", "")) for r in rows} == counts[["rnn", "lstm", "gru"]].to_dict()
+    assert counts["lstm"] > counts["gru"] > counts["rnn"]
+
+
+def test_every_model_gets_charlm_samples_at_three_temperatures_each_from_the_prime(trained):
+    study, root = trained
+    text, _, out = report_of(study, root)
+    samples = pd.read_csv(out / "samples.csv", keep_default_na=False)
+    assert sorted(samples.groupby("model")["temperature"].apply(tuple).to_dict().items()) == \
+        sorted((m, TEMPERATURES) for m in study.models)
+    assert set(samples.loc[samples.model.isin(["rnn", "lstm"]), "sampler"]) == {"NumPy reference"}
+    assert set(samples.loc[samples.model == "gru", "sampler"]) == {"torch"}
+    for sample in samples.itertuples():
+        assert sample.text.startswith(PRIME) and len(sample.text) == len(PRIME) + CHARACTERS
+        assert sample.text in text

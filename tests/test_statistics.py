@@ -58,3 +58,16 @@ def test_a_cell_with_an_unsolved_seed_still_improving_is_budget_limited():
     runs = runs_frame([{"seed": 0, "solved": False, "val_solved": False, "solved_step": None}])
     use = budget_use(runs, curves)
     assert use["still_improving"] == 1 and use["budget_limited"] and math.isnan(use["budget_used"])
+
+
+def test_progress_is_judged_on_the_metric_the_solved_rule_reads_not_the_headline():
+    """Copy memory: the headline (cross-entropy) has flattened while recall accuracy, what the
+    0.99 rule reads, is still climbing towards it: the cell is budget-limited."""
+    steps = np.arange(100, 3001, 100)
+    curves = pd.DataFrame({"seed": 0, "step": steps, "val_metric": np.full(steps.size, 0.04),
+                           "val_rule_metric": np.linspace(0.2, 0.95, steps.size)})
+    runs = runs_frame([{"seed": 0, "solved": False, "val_solved": False, "solved_step": None,
+                        "solved_threshold": 0.99, "higher_is_better": True}])
+    assert budget_use(runs, curves)["budget_limited"]
+    flat = curves.assign(val_rule_metric=0.5)
+    assert not budget_use(runs, flat)["budget_limited"]

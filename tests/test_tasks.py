@@ -7,8 +7,12 @@ import pytest
 
 from rnnbench.config import DataConfig
 from rnnbench.tasks import TASKS, resolve_task
-from rnnbench.tasks.charlm import stdlib_text
+from rnnbench.config import ConfigError
+from rnnbench.tasks import charlm
+from rnnbench.tasks.charlm import bundled_text, block_regions
 from rnnbench.tasks.copy import DELIMITER, memoryless_cross_entropy
+from rnnbench.tasks.ngram import ngram_bits
+from rnnbench.tasks.sine import autoregressive_mse
 
 BIG = 100_000
 
@@ -127,18 +131,124 @@ def test_charlm_windows_are_next_character_pairs_from_the_corpus():
     np.testing.assert_array_equal(x[:, 1:], y[:, :-1])
     vocab = ds.extra["vocab"]
     text = "".join(vocab[i] for i in np.concatenate([x[0], y[0, -1:]]))
-    assert text in stdlib_text(50_000)
+    assert text in bundled_text(50_000)
 
 
-def test_charlm_baseline_is_the_corpus_unigram_entropy(tmp_path):
+def test_charlm_baseline_is_the_unigram_count_model_which_matches_the_corpus_entropy(tmp_path):
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("abracadabra " * 1000, encoding="utf-8")
-    ds = resolve_task("charlm").build(8, DataConfig(20, 5, 5), resolve_task("charlm").Options(corpus=str(corpus)))
+    ds = resolve_task("charlm").build(8, DataConfig(20, 5, 200), resolve_task("charlm").Options(corpus=str(corpus)))
     counts = collections.Counter(corpus.read_text())
     n = sum(counts.values())
     expected = -sum(c / n * math.log2(c / n) for c in counts.values())
-    assert ds.baseline == pytest.approx(expected, abs=1e-9)
+    assert ds.baseline == ds.extra["ngram_bpc"]["1"] == pytest.approx(expected, rel=0.02)
     assert ds.input_size == ds.output_size == len(counts)
+    # The text is periodic: a few characters of context nearly fix the next one (only a window's
+    # first positions, with less context, still cost bits).
+    assert ds.extra["ngram_bpc"]["5"] < 0.15 * ds.baseline < ds.extra["ngram_bpc"]["1"]
+
+
+def test_the_bundled_corpus_is_the_pinned_bytes_and_a_changed_copy_is_refused(tmp_path, monkeypatch):
+    import gzip
+    import hashlib
+
+    text = bundled_text(10**7)
+    assert len(text) == 1_115_394 and text.startswith("First Citizen:")
+    assert hashlib.sha256(text.encode()).hexdigest() == charlm.BUNDLED_SHA256
+    changed = tmp_path / "changed.txt.gz"
+    changed.write_bytes(gzip.compress(text.replace("ROMEO", "ROMEA", 1).encode()))
+    monkeypatch.setattr(charlm, "BUNDLED", changed)
+    with pytest.raises(ConfigError, match="does not match its pinned SHA-256"):
+        bundled_text(100)
+
+
+def test_charlm_splits_are_interleaved_blocks_so_validation_and_test_span_the_corpus_apart_from_training():
+    size = 1_115_394
+    regions = block_regions(size)
+    covered = sorted(r for split in regions.values() for r in split)
+    assert covered[0][0] == 0 and covered[-1][1] == size
+    assert all(a[1] == b[0] for a, b in zip(covered, covered[1:]))  # a partition: no character twice
+    for split in ("val", "test"):
+        starts = [lo for lo, _ in regions[split]]
+        assert len(starts) >= 5 and max(starts) - min(starts) > 0.7 * size  # spread over the whole text
+    ds = resolve_task("charlm").build(50, DataConfig(200, 100, 100), resolve_task("charlm").Options())
+    train_text = {tuple(w) for w in ds.splits["train"][0][:, :20]}
+    assert not any(tuple(w) in train_text for w in ds.splits["test"][0][:, :20])
+    # A small corpus still gets every split: blocks shrink to a twentieth of it.
+    assert all(block_regions(50_000)[split] for split in ("train", "val", "test"))
+
+
+def naive_witten_bell(train: str, context: str, char: str, order: int, vocab: str) -> float:
+    """P(char | context) by the textbook recursion over dictionaries: the specification of ngram_bits."""
+    if order == 1:
+        return (train.count(char) + 1) / (len(train) + len(vocab))
+    lower = naive_witten_bell(train, context, char, order - 1, vocab)
+    if len(context) < order - 1:
+        return lower
+    h = context[len(context) - (order - 1):]
+    followers = [train[i + len(h)] for i in range(len(train) - len(h)) if train[i:i + len(h)] == h]
+    if not followers:
+        return lower
+    return (followers.count(char) + len(set(followers)) * lower) / (len(followers) + len(set(followers)))
+
+
+@pytest.mark.parametrize("order", [1, 2, 3])
+def test_ngram_bits_is_the_witten_bell_recursion_position_by_position(order):
+    rng = np.random.default_rng(order)
+    vocab = "abcd"
+    train = "".join(rng.choice(list("aabbbcd"), 400))
+    windows = ["".join(rng.choice(list(vocab), 7)) for _ in range(5)]
+    codes = {c: i for i, c in enumerate(vocab)}
+    arr = np.array([[codes[c] for c in w] for w in windows])
+    bits = [-math.log2(naive_witten_bell(train, w[:t + 1], w[t + 1], order, vocab))
+            for w in windows for t in range(6)]
+    got = ngram_bits(np.array([codes[c] for c in train]), arr[:, :-1], arr[:, 1:], len(vocab), order)
+    assert got == pytest.approx(np.mean(bits), rel=1e-9)
+
+
+def test_sine_ar_baselines_fall_with_order_but_stay_above_the_noise_floor():
+    ds = resolve_task("sine").build(50, DataConfig(2000, 10, 2000), resolve_task("sine").Options())
+    ar = ds.extra["ar_mse"]
+    assert ds.extra["noise_floor"] == pytest.approx(0.01)
+    assert ds.extra["noise_floor"] < ar["8"] <= ar["4"] <= ar["2"] < ar["1"] <= ds.baseline * 1.01
+    assert ar["2"] < 0.7 * ds.baseline  # two past values already carry most of the signal
+
+
+def test_ar2_predicts_a_noiseless_sinusoid_of_known_frequency_almost_exactly():
+    x, y = generate("sine", 500, 40, min_frequency=0.05, max_frequency=0.05, noise_std=0.0)
+    repeat_last = float(np.mean((x[..., 0] - y) ** 2))
+    # Only position 0 (one value seen, AR(1)) cannot be exact.
+    assert autoregressive_mse(x[..., 0], y, x[..., 0], y, 2) < 0.05 * repeat_last
+
+
+def test_copy_holds_as_many_symbols_as_asked_and_recall_accuracy_reads_only_the_recall_steps():
+    import torch
+
+    x, y = generate("copy", 200, 7, symbols=3)
+    assert x.shape == y.shape == (200, 13)
+    np.testing.assert_array_equal(y[:, -3:], x[:, :3])
+    assert (x[:, 9] == DELIMITER).all() and (y[:, :-3] == 0).all()
+    task = resolve_task("copy")
+    yt = torch.from_numpy(y)
+    perfect = torch.nn.functional.one_hot(yt, 9).float()
+    blanks = torch.nn.functional.one_hot(torch.zeros_like(yt), 9).float()
+    assert float(task.evaluate(perfect, yt)["recall_accuracy"]) == 1.0
+    assert float(task.evaluate(blanks, yt)["recall_accuracy"]) == 0.0
+    assert float(task.evaluate(blanks, yt)["accuracy"]) == pytest.approx(10 / 13)
+    assert memoryless_cross_entropy(7, 3) == pytest.approx(3 * math.log(8) / 13)
+
+
+def test_a_per_step_run_records_its_test_metric_at_every_position(tmp_path):
+    from rnnbench.cli import main
+
+    out = tmp_path / "run"
+    assert main(["train", "--task", "copy", "--model", "gru", "--length", "4", "--option", "symbols=2", "--steps", "20",
+                 "--eval-every", "10", "--hidden-size", "8", "--out", str(out)]) == 0
+    import json
+    record = json.loads((out / "metrics.json").read_text())
+    assert len(record["test_by_position"]) == 4 + 2 * 2
+    assert np.mean(record["test_by_position"]) == pytest.approx(record["test_accuracy"], abs=1e-6)
+    assert np.mean(record["test_by_position"][-2:]) == pytest.approx(record["test_recall_accuracy"], abs=1e-6)
 
 
 @pytest.mark.parametrize("task", sorted(TASKS.names()))

@@ -129,7 +129,7 @@ def summarise(results: pd.DataFrame, curves: pd.DataFrame | None = None) -> pd.D
 
 def learning_curves(study: Study, root: Path) -> pd.DataFrame:
     """Long-form validation curves of every run: what `dvc plots show` and the figures read."""
-    frames = []
+    frames, rule_metrics = [], {}
     for cell in study.cells():
         for seed in study.seeds:
             path = root / cell.seed_folder(seed) / "history.csv"
@@ -138,16 +138,22 @@ def learning_curves(study: Study, root: Path) -> pd.DataFrame:
                 continue
             history = pd.read_csv(path)
             metric = record["metric"]
+            # The solved rule may read another metric than the headline (copy: recall accuracy);
+            # the budget rules judge progress on the rule's own metric.
+            rule = rule_metrics.setdefault(cell.task, resolve_task(cell.task).solved_rule(
+                study.task_plan(cell.task).options).metric)
             frames.append(pd.DataFrame({
                 "task": cell.task, "model": cell.model, "length": cell.length, "seed": seed,
-                "step": history["step"], "val_metric": history[f"val_{metric}"], "train_loss": history["train_loss"],
+                "step": history["step"], "val_metric": history[f"val_{metric}"],
+                "val_rule_metric": history.get(f"val_{rule}", history[f"val_{metric}"]), "train_loss": history["train_loss"],
                 "grad_norm": history["grad_norm"],
                 "grad_ratio": history["grad_ratio"] if "grad_ratio" in history else math.nan,
             }))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=CURVE_COLUMNS)
 
 
-CURVE_COLUMNS = ["task", "model", "length", "seed", "step", "val_metric", "train_loss", "grad_norm", "grad_ratio"]
+CURVE_COLUMNS = ["task", "model", "length", "seed", "step", "val_metric", "val_rule_metric", "train_loss", "grad_norm",
+                 "grad_ratio"]
 
 
 def finite(value):

@@ -30,6 +30,11 @@ def still_improving(steps: np.ndarray, values: np.ndarray, threshold: float, hig
     return bool(late.min() < (1 - IMPROVEMENT) * early.min())
 
 
+def rule_column(curve: pd.DataFrame) -> str:
+    """The curve of the metric the solved rule reads (older curves.csv files have only the headline)."""
+    return "val_rule_metric" if "val_rule_metric" in curve else "val_metric"
+
+
 def budget_use(runs: pd.DataFrame, curves: pd.DataFrame | None) -> dict:
     """runs: one cell's results rows; curves: its rows of curves.csv (None: not judged)."""
     ok = runs[~runs["failed"] & ~runs["diverged"]]
@@ -41,7 +46,7 @@ def budget_use(runs: pd.DataFrame, curves: pd.DataFrame | None) -> dict:
         higher = bool(ok["higher_is_better"].iloc[0]) if "higher_is_better" in ok and len(ok) else False
         for row in ok[~ok["solved"] & ~ok["val_solved"]].itertuples():
             curve = curves[curves["seed"] == row.seed].sort_values("step")
-            if len(curve) and still_improving(curve["step"].to_numpy(float), curve["val_metric"].to_numpy(float),
+            if len(curve) and still_improving(curve["step"].to_numpy(float), curve[rule_column(curve)].to_numpy(float),
                                               float(row.solved_threshold), higher, int(row.max_steps)):
                 improving += 1
     share = float(used.max()) if len(used) else math.nan

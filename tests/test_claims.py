@@ -1,0 +1,119 @@
+"""Specifications of the tutorials' claims: the claims file, each measure's verdict rule, and the
+committed reports/claims.csv recomputed from the committed tables."""
+import inspect
+import math
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from rnnbench.report import claims as c
+from rnnbench.report.tables import contrasts, critical_lengths
+from rnnbench.study import load_study
+
+REPO = Path(__file__).resolve().parents[1]
+REPORTS = REPO / "reports"
+
+
+def cell(task="adding", model="rnn", length=100, **values):
+    row = {"task": task, "model": model, "length": length, "metric": "mse", "seeds": 5, "completed": 5,
+           "median": 0.1, "baseline": 0.167, "solved": 0, "solved_fraction": 0.0, "median_steps_to_solve": math.nan,
+           "batch_size": 64, "max_steps": 3000, "n_params": 1000, "mean_steps_per_s": 100.0, "budget_limited": False,
+           "gate_f_mean": math.nan, "gate_i_mean": math.nan}
+    row.update(values)
+    row["solved_fraction"] = row["solved"] / row["seeds"]
+    return row
+
+
+def tables(rows, decay=None, n_train=10_000):
+    summary = pd.DataFrame(rows)
+    study = type("S", (), {"models": tuple(dict.fromkeys(summary["model"]))})()
+    return c.Tables(summary, critical_lengths(summary), decay if decay is not None else pd.DataFrame(
+        columns=["task", "model", "length", "half_life_trained"]), contrasts(study, summary), n_train)
+
+
+def test_the_claims_file_holds_at_least_ten_claims_from_every_tutorial_each_with_a_known_measure():
+    claims = c.read_claims()
+    assert len(claims) >= 10
+    assert {claim["source"][:3] for claim in claims} == {"000", "001", "002", "003", "004"}
+    assert len({claim["id"] for claim in claims}) == len(claims)
+    for claim in claims:
+        measure = c.MEASURES[claim["measure"]]
+        inspect.signature(measure).bind(None, **claim.get("args", {}))  # every argument named, none missing
+        assert claim["words"].strip()
+
+
+def test_a_claims_file_naming_an_unknown_measure_is_refused_naming_the_known_ones(tmp_path):
+    path = tmp_path / "claims.yaml"
+    path.write_text(yaml.safe_dump([{"id": "x", "source": "000", "words": "w", "measure": "vibes"}]))
+    with pytest.raises(ValueError, match="names measure 'vibes'; known: at_baseline"):
+        c.read_claims(path)
+
+
+def test_stuck_at_baseline_is_confirmed_only_near_chance_with_no_seed_solved():
+    near = tables([cell(median=0.16)])
+    assert c.at_baseline(near, "adding", "rnn", 100, 0.1)[1] == c.CONFIRMED
+    worse = tables([cell(median=0.19)])  # worse than guessing is still guessing
+    assert c.at_baseline(worse, "adding", "rnn", 100, 0.1)[1] == c.CONFIRMED
+    assert c.at_baseline(tables([cell(median=0.16, solved=1)]), "adding", "rnn", 100, 0.1)[1] == c.REFUTED
+    learnt = tables([cell(median=0.05)])
+    assert c.at_baseline(learnt, "adding", "rnn", 100, 0.1)[1] == c.REFUTED
+    assert c.at_baseline(learnt, "adding", "rnn", 200, 0.1)[1] == c.NOT_MEASURED
+
+
+def test_solving_within_epochs_converts_steps_with_the_batch_and_training_set_sizes():
+    # 1500 steps x 64 / 10,000 = 9.6 epochs: inside 10; 1600 steps = 10.24: outside.
+    assert c.solves_within_epochs(tables([cell(model="lstm", solved=5, median_steps_to_solve=1500)]),
+                                  "adding", "lstm", 100, 10)[1] == c.CONFIRMED
+    assert c.solves_within_epochs(tables([cell(model="lstm", solved=5, median_steps_to_solve=1600)]),
+                                  "adding", "lstm", 100, 10)[1] == c.REFUTED
+
+
+def test_a_collapse_claim_is_refuted_by_a_collapse_before_it_and_depends_when_the_grid_brackets_it():
+    before = tables([cell(length=5, solved=5), cell(length=10, solved=0), cell(length=40, solved=0)])
+    assert c.collapse_between(before, "rnn", 25, 30)[1] == c.REFUTED
+    bracket = tables([cell(length=10, solved=5), cell(length=50, solved=0)])
+    assert c.collapse_between(bracket, "rnn", 25, 30)[1] == c.DEPENDS
+    later = tables([cell(length=10, solved=5), cell(length=100, solved=5)])
+    assert c.collapse_between(later, "rnn", 25, 30)[1] == c.REFUTED
+
+
+def test_a_gate_claim_depends_on_the_task_when_some_tasks_are_inside_its_range_and_others_not():
+    rows = [cell(task="adding", model="lstm", gate_f_mean=0.95), cell(task="xor", model="lstm", gate_f_mean=0.5)]
+    measured, verdict, note = c.gate_mean(tables(rows), "lstm", "f", 0.9, 1.0)
+    assert verdict == c.DEPENDS and "adding" in note and "xor" not in note.split("for")[-1]
+    assert c.gate_mean(tables(rows[:1]), "lstm", "f", 0.9, 1.0)[1] == c.CONFIRMED
+
+
+def test_ratios_read_every_shared_cell_and_a_split_verdict_is_depends():
+    rows = [cell(model="lstm", n_params=4000, mean_steps_per_s=50.0), cell(model="rnn", n_params=1000),
+            cell(task="xor", model="lstm", n_params=3000, mean_steps_per_s=50.0), cell(task="xor", model="rnn", n_params=1000)]
+    assert c.parameter_ratio(tables(rows[:2]), "lstm", "rnn", 3.5, 4.5)[1] == c.CONFIRMED
+    assert c.parameter_ratio(tables(rows), "lstm", "rnn", 3.5, 4.5)[1] == c.DEPENDS
+    measured, verdict, _ = c.speed_ratio(tables(rows), "lstm", "rnn", 2.0, 4.0)
+    assert verdict == c.CONFIRMED and "2x" in measured
+
+
+def test_similar_performance_is_refuted_by_one_significant_contrast():
+    same = tables([cell(model="lstm", solved=5), cell(model="gru", solved=4)])
+    assert c.no_significant_difference(same, "lstm", "gru")[1] == c.CONFIRMED
+    apart = tables([cell(model="lstm", solved=5), cell(model="gru", solved=0)])
+    assert c.no_significant_difference(apart, "lstm", "gru")[1] == c.REFUTED
+
+
+def test_the_per_step_gradient_factor_comes_from_the_half_life():
+    decay = pd.DataFrame([{"task": "adding", "model": "rnn", "length": 100, "half_life_trained": math.log(2) / -math.log(0.3)}])
+    measured, verdict, _ = c.gradient_factor(tables([cell()], decay), "adding", {"rnn": 0.3}, 0.01)
+    assert verdict == c.CONFIRMED and "0.3 per step" in measured
+
+
+def test_the_committed_claims_are_what_the_committed_tables_give():
+    """Every verdict in reports/claims.csv recomputed from the committed tables (no run folders)."""
+    committed = pd.read_csv(REPORTS / "claims.csv", keep_default_na=False)
+    study = load_study(REPO / "params.yaml")
+    read = lambda name: pd.read_csv(REPORTS / name)  # noqa: E731
+    recomputed = c.claims_table(c.Tables(read("summary.csv"), read("critical_length.csv"),
+                                         read("gradient_decay.csv"), read("contrasts.csv"), study.data.n_train))
+    assert len(committed) >= 10
+    pd.testing.assert_frame_equal(recomputed.reset_index(drop=True), committed, check_dtype=False)
