@@ -26,8 +26,8 @@ def params(**changes):
 def test_main_grid_is_every_model_at_every_point_in_params_order():
     study = parse_study(params())
     main = [(c.task, c.model, c.length) for c in study.cells() if not c.group]
-    assert main == [(t, m, n) for t in ("adding", "xor") for m in TINY["models"]
-                    for n in {"adding": [5, 8], "xor": [5]}[t]]
+    lengths = {"adding": [5, 8], "xor": [5], "copy": [3], "sine": [5], "charlm": [10]}
+    assert main == [(t, m, n) for t in lengths for m in TINY["models"] for n in lengths[t]]
 
 
 def test_a_cell_is_named_by_its_point_in_stage_folder_and_configs_file():
