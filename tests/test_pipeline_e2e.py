@@ -83,11 +83,15 @@ def project(tmp_path_factory):
     return root, first.stdout
 
 
-def mlflow_runs(root: Path) -> pd.DataFrame:
+def mlflow_runs(root: Path, level: str = "seed") -> pd.DataFrame:
+    """The store's seed runs (`level="seed"`) or cell runs (`"cell"`)."""
     import mlflow
 
     mlflow.set_tracking_uri(f"sqlite:///{root / 'mlflow.db'}")
-    return mlflow.search_runs(search_all_experiments=True, max_results=10_000)
+    runs = mlflow.search_runs(search_all_experiments=True, max_results=10_000)
+    if runs.empty:
+        return runs
+    return runs[runs["tags.run_key" if level == "seed" else "tags.cell_key"].notna()].reset_index(drop=True)
 
 
 def test_repro_runs_every_stage_of_the_grid(project):
@@ -180,8 +184,12 @@ def test_mlflow_has_each_run_once_with_params_tags_and_metric_history(project):
     runs = mlflow_runs(root)
     assert len(runs) == len(study.cells()) * len(study.seeds)
     assert runs["tags.run_key"].is_unique
+    cells = mlflow_runs(root, "cell")
+    assert len(cells) == len(study.cells()) and set(runs["tags.mlflow.parentRunId"]) == set(cells["run_id"])
     one = runs[runs["tags.mlflow.runName"] == "lstm-T8-s1"].iloc[0]
-    assert one["tags.task"] == "adding" and one["tags.dvc_stage"] == "train@lstm-adding-8"
+    assert one["tags.task"] == "adding" and one["tags.dvc.stage"] == "train@lstm-adding-8"
+    parent = cells[cells["run_id"] == one["tags.mlflow.parentRunId"]].iloc[0]
+    assert parent["tags.mlflow.runName"] == "lstm-T8" and parent["metrics.cell/seeds"] == len(study.seeds)
     assert one["params.train.lr"] == "0.01" and one["params.model.hidden_size"] == "8"
     assert one["tags.device"] == "cpu" and len(one["tags.data_checksum"]) == 16
 
@@ -189,11 +197,11 @@ def test_mlflow_has_each_run_once_with_params_tags_and_metric_history(project):
 
     client = MlflowClient(tracking_uri=f"sqlite:///{root / 'mlflow.db'}")
     history = pd.read_csv(root / "runs/adding-8/lstm/seed1/history.csv")
-    logged = client.get_metric_history(one["run_id"], "val_mse")
+    logged = client.get_metric_history(one["run_id"], "val/mse")
     assert [m.step for m in logged] == history["step"].tolist()
     assert [m.value for m in logged] == pytest.approx(history["val_mse"].tolist())
     experiments = {e.name for e in client.search_experiments()}
-    assert {"adding", "xor"} <= experiments
+    assert experiments - {"Default"} == {f"rnnbench/{task}" for task in {c.task for c in study.cells()}}
 
 
 def test_deleted_store_is_rebuilt_by_sync_with_every_run_exactly_once(project, tmp_path):
@@ -328,7 +336,7 @@ def test_the_study_logs_to_a_real_mlflow_server_on_localhost(project, tmp_path):
             time.sleep(0.5)
         run(root, *TRAIN_RNN_ADDING_5, MLFLOW_TRACKING_URI=base)
         run(root, "python", "stages/report.py", MLFLOW_TRACKING_URI=base)
-        with urllib.request.urlopen(f"{base}/api/2.0/mlflow/experiments/get-by-name?experiment_name=adding") as r:
+        with urllib.request.urlopen(f"{base}/api/2.0/mlflow/experiments/get-by-name?experiment_name=rnnbench/adding") as r:
             experiment_id = _json.load(r)["experiment"]["experiment_id"]
         body = _json.dumps({"experiment_ids": [experiment_id], "max_results": 100}).encode()
         request = urllib.request.Request(f"{base}/api/2.0/mlflow/runs/search", data=body,
@@ -337,12 +345,13 @@ def test_the_study_logs_to_a_real_mlflow_server_on_localhost(project, tmp_path):
             runs = _json.load(r)["runs"]
         study = tiny_study()
         names = sorted(r["info"]["run_name"] for r in runs)
-        assert names == sorted(f"{c.model}-T{c.length}-s{s}" for c in study.cells() if c.task == "adding"
-                               for s in study.seeds)
+        adding = [c for c in study.cells() if c.task == "adding"]
+        assert names == sorted([f"{c.model}-T{c.length}-s{s}" for c in adding for s in study.seeds]
+                               + [f"{c.model}-T{c.length}" for c in adding])
         rnn = next(r for r in runs if r["info"]["run_name"] == "rnn-T5-s0")
         tags = {t["key"]: t["value"] for t in rnn["data"]["tags"]}
-        assert tags["task"] == "adding" and tags["dvc_stage"] == "train@rnn-adding-5"
-        assert any(m["key"] == "val_mse" for m in rnn["data"]["metrics"])
+        assert tags["task"] == "adding" and tags["dvc.stage"] == "train@rnn-adding-5"
+        assert any(m["key"] == "val/mse" for m in rnn["data"]["metrics"])
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
@@ -512,3 +521,31 @@ def test_a_name_with_dots_in_params_cannot_make_a_single_stage_repro_delete_anot
     result = run(root, "dvc", "repro", "-s", "train-ablations@../../src-adding-5", check=False)
     assert result.returncode != 0 and "leaves the repository" in result.stdout + result.stderr
     assert (root / "src" / "rnnbench" / "config.py").is_file()  # DVC deleted src before its outputs persisted
+
+
+def test_an_experiment_that_adds_a_seed_trains_and_logs_only_that_seed(tmp_path):
+    import json
+
+    params = yaml.safe_load((REPO / "studies" / "tiny.yaml").read_text())
+    params.update(points=["adding-5"], models=["rnn", "lstm"])
+    params["tune"]["points"] = ["adding-5"]
+    (tmp_path / "small.yaml").write_text(yaml.safe_dump(params))
+    root = make_project(tmp_path / "study", tmp_path / "small.yaml")
+    run(root, "dvc", "repro")
+    run(root, "git", "add", "-A")
+    run(root, "git", "commit", "-qm", "study run")
+    before = {p: p.read_bytes() for p in root.glob("runs/*/*/seed*/metrics.json")}
+    cells = len(before) // 2  # rnn, lstm and the two side-grid models at adding-5
+    assert cells == 4 and len(mlflow_runs(root)) == 2 * cells
+
+    added = run(root, "dvc", "exp", "run", "-n", "three-seeds", "-S", "seeds=[0,1,2]")
+    assert (added.stdout + added.stderr).count("reused seeds [0, 1]") == cells
+    assert {p: p.read_bytes() for p in before} == before  # the old seeds' records, byte for byte
+    runs = mlflow_runs(root)
+    assert len(runs) == 3 * cells and runs["tags.run_key"].is_unique
+    new = runs[runs["tags.seed"] == "2"]
+    assert len(new) == cells and set(new["tags.dvc.exp_name"]) == {"three-seeds"}
+    parents = mlflow_runs(root, "cell")
+    assert len(parents) == cells and set(parents["metrics.cell/seeds"]) == {3}
+    assert f"0 runs logged now, {3 * cells} already" in run(root, "rnnbench", "sync-mlflow").stdout
+    assert json.loads((root / "runs/adding-5/lstm/seed2/metrics.json").read_text())["seed"] == 2

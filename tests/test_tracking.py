@@ -42,8 +42,8 @@ def test_four_concurrent_writers_on_a_fresh_store_lose_no_run(tmp_path):
     assert len(runs) == 20
     assert len({r.data.tags["run_key"] for r in runs}) == 20
     for r in runs:  # every run sits in its task's experiment, none in Default
-        assert r.info.experiment_id == experiments[r.data.tags["task"]]
-    assert experiments.keys() >= {"adding", "xor"}
+        assert r.info.experiment_id == experiments["rnnbench/" + r.data.tags["task"]]
+    assert experiments.keys() >= {"rnnbench/adding", "rnnbench/xor"}
     default = experiments.get("Default")
     assert default is None or not client.search_runs([default])
 
@@ -86,21 +86,89 @@ def test_a_run_beyond_one_log_batch_keeps_every_param_and_metric_value(tmp_path)
     run_id, _ = tracker.log_run(tmp_path, record, history)
     client = MlflowClient(tracking_uri=tracker.uri)
     assert client.get_run(run_id).data.params == {k: str(v) for k, v in config.items()}
-    logged = client.get_metric_history(run_id, "val_mse")
+    logged = client.get_metric_history(run_id, "val/mse")
     assert sorted((m.step, m.value) for m in logged) == [(step, 1 / step) for step in range(1, 601)]
-    assert len(client.get_metric_history(run_id, "train_loss")) == 600
+    assert len(client.get_metric_history(run_id, "train/loss")) == 600
 
 
-def test_a_rerun_of_the_same_config_is_logged_as_a_new_run(tmp_path):
+def test_the_same_config_data_and_code_are_one_run_and_a_code_change_is_a_new_one(tmp_path):
     from rnnbench.tracking import open_tracker
 
     os.environ.pop("MLFLOW_TRACKING_URI", None)
     tracker = open_tracker(["adding"], tmp_path)
     record = {"task": "adding", "model": "rnn", "length": 5, "seed": 0, "steps": 3, "solved": True,
-              "diverged": False, "data_checksum": "x", "config": {"seed": 0}, "finished_at": "2026-11-23T02:00:00+00:00"}
+              "diverged": False, "data_checksum": "x", "code_checksum": "c1", "config": {"seed": 0},
+              "finished_at": "2026-11-23T02:00:00+00:00"}
     first, _ = tracker.log_run(tmp_path, record, [])
-    rerun, created = tracker.log_run(tmp_path, {**record, "finished_at": "2026-11-23T03:00:00+00:00"}, [])
-    assert created and rerun != first
+    retrained, created = tracker.log_run(tmp_path, {**record, "finished_at": "2026-11-23T03:00:00+00:00"}, [])
+    assert not created and retrained == first
+    changed, created = tracker.log_run(tmp_path, {**record, "code_checksum": "c2"}, [])
+    assert created and changed != first
+
+
+def seed_record(seed: int, **extra) -> dict:
+    return {"task": "adding", "model": "lstm", "length": 10, "seed": seed, "steps": 200, "metric": "mse",
+            "test_metric": 0.001 * (seed + 1), "baseline": 1 / 6, "solved": seed != 2, "diverged": False,
+            "wall_s": 12.5, "finished_at": "2026-11-23T02:00:00+00:00", "data_checksum": "d", "code_checksum": "c",
+            "config": {"seed": seed, "task": {"name": "adding", "length": 10}, "train": {"lr": 0.01, "steps": 300}},
+            **extra}
+
+
+def write_seed(folder, record, history):
+    import json
+
+    folder.mkdir(parents=True)
+    (folder / "metrics.json").write_text(json.dumps(record))
+    (folder / "history.csv").write_text("step,val_mse,train_loss,elapsed_s\n" + "".join(
+        f"{row['step']},{row['val_mse']},{row['train_loss']},{row['elapsed_s']}\n" for row in history))
+    (folder / "gradflow.csv").write_text("t,phase,norm_h,norm_c\n0,init,0.001,0.002\n1,init,0.01,0.02\n"
+                                         "0,trained,0.1,0.2\n1,trained,0.2,0.3\n")
+    (folder / "model.pt").write_bytes(b"weights")
+    return folder, record
+
+
+def test_a_cell_is_one_parent_run_with_its_seeds_nested_and_a_new_seed_is_the_only_new_run(tmp_path):
+    from mlflow.tracking import MlflowClient
+    from rnnbench.tracking import open_tracker
+
+    os.environ.pop("MLFLOW_TRACKING_URI", None)
+    history = [{"step": 100, "val_mse": 0.1, "train_loss": 0.2, "elapsed_s": 4.0},
+               {"step": 200, "val_mse": 0.01, "train_loss": 0.02, "elapsed_s": 10.0}]
+    seeds = [write_seed(tmp_path / f"seed{s}", seed_record(s), history) for s in range(3)]
+    assert open_tracker(["adding"], tmp_path).log_cell(seeds[:2], stage="train@lstm-adding-10") == (2, 0)
+    tracker = open_tracker(["adding"], tmp_path)
+    assert tracker.log_cell(seeds, stage="train@lstm-adding-10") == (1, 2)
+    assert tracker.log_cell(seeds) == (0, 3)
+
+    client = MlflowClient(tracking_uri=tracker.uri)
+    experiment = client.get_experiment_by_name("rnnbench/adding")
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
+    runs = client.search_runs([experiment.experiment_id])
+    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    assert [p.info.run_name for p in parents] == ["lstm-T10"] and len(children) == 3
+    parent = parents[0]
+    assert {c.data.tags["mlflow.parentRunId"] for c in children} == {parent.info.run_id}
+    # The summary was logged for 2 seeds and again for 3: the latest value is the whole cell's.
+    assert parent.data.metrics["cell/seeds"] == 3 and parent.data.metrics["cell/solved_fraction"] == 2 / 3
+    assert parent.data.metrics["cell/median_test_mse"] == 0.002
+    assert [m.step for m in client.get_metric_history(parent.info.run_id, "cell/seeds")] == [2, 3]
+    assert "2/3 seeds solved" in parent.data.tags["mlflow.note.content"]
+    assert "gradient_flow.png" in [a.path for a in client.list_artifacts(parent.info.run_id)]
+
+    child = next(c for c in children if c.data.tags["seed"] == "0")
+    assert child.data.tags["mlflow.source.git.commit"] and child.data.tags["dvc.stage"] == "train@lstm-adding-10"
+    assert "test mse 0.001" in child.data.tags["mlflow.note.content"]
+    # Real times: the run ends when it finished and lasted its wall time; each point at its elapsed time.
+    end = 1795399200000  # 2026-11-23T02:00:00Z
+    assert child.info.end_time == end and child.info.start_time == end - 12500
+    points = client.get_metric_history(child.info.run_id, "val/mse")
+    assert sorted((m.step, m.timestamp) for m in points) == [(100, end - 12500 + 4000), (200, end - 12500 + 10000)]
+    assert {"train/loss", "test/metric", "final/solved", "time/wall_s"} <= child.data.metrics.keys()
+    assert [d.dataset.name for d in child.inputs.dataset_inputs] == ["adding-10"]
+    assert child.inputs.dataset_inputs[0].dataset.digest == "d"
+    artifacts = {a.path for a in client.list_artifacts(child.info.run_id)}
+    assert {"history.csv", "metrics.json", "gradflow.csv", "model"} <= artifacts
 
 
 def test_project_root_maps_dvc_temporary_experiment_copies_to_the_real_repository(tmp_path):

@@ -1,8 +1,11 @@
 """MLflow tracking: the only module that imports mlflow.
 
-One experiment per task; one MLflow run per (model, length, seed) named `<model>-T<len>-s<seed>`,
-identified by a `run_key` tag (a hash of the resolved config and the data checksum). Logging a run
-whose key is already in the store does nothing, so re-syncing from the DVC outputs never duplicates.
+One experiment per task of the study, `rnnbench/<task>`. A parent run per cell (`<model>-T<len>`,
+the cell's summary, its gradient-flow figure) with one nested run per seed (`<model>-T<len>-s<seed>`:
+params, the history as metrics stamped with the run's own times, the dataset as an input, files and
+the model). A run is identified by a `run_key` tag, a hash of its config, data checksum and training
+code checksum; a run whose key is in the store is not logged again, so re-syncing, DVC restoring
+outputs from its cache, or a study gaining a seed never duplicates a run.
 """
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ import json
 import math
 import os
 import sqlite3
+import statistics
 import subprocess
 import sys
 import time
@@ -32,6 +36,14 @@ ARTIFACT_FOLDER = "mlartifacts"
 BATCH_PARAMS = 100  # MLflow's limits per log_batch call
 BATCH_ENTRIES = 1000
 RUN_ARTIFACTS = ("history.csv", "metrics.json", "gradflow.csv")
+MODEL_ARTIFACT = "model.pt"
+EXPERIMENT_PREFIX = "rnnbench/"
+TIME_METRICS = ("elapsed_s", "steps_per_s", "wall_s")
+EXPERIMENT_NOTE = ("rnnbench runs on the {task} task: one parent run per cell (model x length), its seeds nested "
+                   "below. Compare models at one length: filter `tags.length = '100'`, Group by `model`, "
+                   "open the val/ charts.")
+# Marks an experiment as model training, so the UI opens its runs table, not the GenAI views.
+EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}
 
 
 def project_root(start: Path | None = None) -> Path:
@@ -97,17 +109,58 @@ def check_folder(uri: str) -> None:
         raise store_error(uri, f"{path} is not a writable folder")
 
 
-def run_key(record: dict[str, Any]) -> str:
-    """One key per produced run: its config, its data and when it finished. Syncing the same
-    outputs again (e.g. restored from DVC's cache) finds the key; a rerun of the same config after a
-    code change writes new outputs with a new finish time, and is logged as the new run it is."""
-    blob = json.dumps({"config": record["config"], "data": record.get("data_checksum"),
-                       "finished_at": record.get("finished_at")}, sort_keys=True)
+def without_seed(config: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in config.items() if k != "seed"}
+
+
+def content_key(config: dict[str, Any], record: dict[str, Any]) -> str:
+    """A hash of what a result depends on: config, data and training code. A record written before
+    runs carried their code checksum is keyed by its finish time instead (a retrain is then new)."""
+    code = record.get("code_checksum")
+    blob = json.dumps({"config": config, "data": record.get("data_checksum"),
+                       "code": code if code else {"finished_at": record.get("finished_at")}}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
 
-def run_name(model: str, length: int, seed: int) -> str:
-    return f"{model}-T{length}-s{seed}"
+def run_key(record: dict[str, Any]) -> str:
+    """One key per run: the same config, data and code are the same run (bit for bit on CPU),
+    logged once however often it is synced, restored from DVC's cache or copied into a study that
+    gains a seed; a change to any of them is a new run."""
+    return content_key(record["config"], record)
+
+
+def cell_key(record: dict[str, Any]) -> str:
+    """The key of a seed's cell: its config without the seed, data and code. A study that gains a
+    seed finds the cell run its other seeds hang under."""
+    return content_key(without_seed(record["config"]), record)
+
+
+def run_name(model: str, length: int, seed: int | None = None) -> str:
+    return f"{model}-T{length}" + (f"-s{seed}" if seed is not None else "")
+
+
+def experiment_name(task: str) -> str:
+    """Namespaced, so that a shared team server can hold other projects' `adding`."""
+    return f"{EXPERIMENT_PREFIX}{task}"
+
+
+def metric_name(name: str) -> str:
+    """History columns and record keys grouped by prefix, as the MLflow UI sections its charts:
+    val/, train/, test/, grad/, gates/, time/ and final/ (single values at the last step)."""
+    for prefix, group in (("val_", "val/"), ("train_", "train/"), ("test_", "test/"), ("grad_", "grad/"),
+                          ("gate_", "gates/")):
+        if name.startswith(prefix):
+            return group + name[len(prefix):]
+    return ("time/" if name in TIME_METRICS else "final/") + name
+
+
+def epoch_ms(iso: str | None) -> int | None:
+    from datetime import datetime
+
+    try:
+        return int(datetime.fromisoformat(iso).timestamp() * 1000) if iso else None
+    except ValueError:
+        return None
 
 
 def git_commit(root: Path) -> str:
@@ -116,6 +169,12 @@ def git_commit(root: Path) -> str:
     except (OSError, subprocess.TimeoutExpired):
         return "unknown"
     return out.stdout.strip() if out.returncode == 0 else "unknown"
+
+
+def dvc_tags() -> dict[str, str]:
+    """The DVC experiment a sync runs in: `dvc exp run` sets these for its stages' commands."""
+    names = {"DVC_EXP_NAME": "dvc.exp_name", "DVC_EXP_BASELINE_REV": "dvc.baseline_rev"}
+    return {tag: os.environ[var] for var, tag in names.items() if os.environ.get(var)}
 
 
 @contextlib.contextmanager
@@ -130,13 +189,29 @@ def store_lock(root: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def run_description(record: dict[str, Any], folder: str) -> str:
+    config = record.get("config", {})
+    train = config.get("train", {})
+    status = ("diverged" if record.get("diverged") else
+              f"solved at step {record.get('solved_step')}" if record.get("solved") else "not solved")
+    metric = record.get("metric", "metric")
+    return (f"{record['model']} on {record['task']} at T={record['length']}, seed {record['seed']}: test {metric} "
+            f"{format_number(record.get('test_metric'))} (memoryless baseline {format_number(record.get('baseline'))}), "
+            f"{status}; lr {train.get('lr')}, {record.get('steps')} of {train.get('steps')} steps, "
+            f"{record.get('n_params')} parameters. Outputs: `{folder}` (DVC).")
+
+
+def format_number(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, (int, float)) and not isinstance(value, bool) else str(value)
+
+
 @dataclass
 class Tracker:
     uri: str
     root: Path
     experiments: dict[str, str]
     commit: str
-    logged: dict[str, str] = field(default_factory=dict)  # run_key -> run_id, found or logged here
+    logged: dict[str, str] = field(default_factory=dict)  # run_key / cell_key -> run_id, found or logged here
 
     @property
     def client(self):
@@ -144,55 +219,174 @@ class Tracker:
 
         return MlflowClient(tracking_uri=self.uri)
 
-    def find_run(self, task: str, key: str) -> str | None:
+    def find_run(self, task: str, tag: str, key: str) -> str | None:
         # One filtered query per run (~9 ms in a 510-run store). Reading every run's key up front
         # instead took 1.25 s there, and grows with the store's history.
         if key not in self.logged:
-            runs = self.client.search_runs([self.experiments[task]], filter_string=f"tags.run_key = '{key}'",
+            runs = self.client.search_runs([self.experiments[task]], filter_string=f"tags.{tag} = '{key}'",
                                            max_results=1)
             if not runs:
                 return None
             self.logged[key] = runs[0].info.run_id
         return self.logged[key]
 
+    def common_tags(self, record: dict[str, Any], stage: str | None) -> dict[str, str]:
+        return {"task": record["task"], "model": record["model"], "length": str(record["length"]),
+                "mlflow.source.git.commit": self.commit, "mlflow.source.name": "stages/train.py",
+                "mlflow.source.type": "LOCAL", "dvc.stage": stage or "",
+                "data_checksum": record.get("data_checksum") or "", "code_checksum": record.get("code_checksum") or "",
+                **dvc_tags()}
+
     def log_run(self, folder: Path, record: dict[str, Any], history: list[dict[str, float]],
-                stage: str | None = None) -> tuple[str, bool]:
-        """Log one finished run (its metrics.json record and history) unless its key is already
-        there. Returns (run_id, created)."""
+                stage: str | None = None, parent: str | None = None) -> tuple[str, bool]:
+        """Log one finished run (its metrics.json record, history and files) unless its key is
+        already there, under the cell run `parent` if given. Returns (run_id, created)."""
         from mlflow.entities import Metric, Param
 
         config = record["config"]
         key = run_key(record)
         task = record["task"]
-        existing = self.find_run(task, key)
+        existing = self.find_run(task, "run_key", key)
         if existing:
             return existing, False
-        tags = {
-            "task": task, "model": record["model"], "length": str(record["length"]), "seed": str(record["seed"]),
-            "git_commit": self.commit, "dvc_stage": stage or "", "data_checksum": record.get("data_checksum") or "",
-            "device": record.get("device", ""), "run_key": key, "solved": str(record.get("solved")),
-            "diverged": str(record.get("diverged")), "host": one_line(record["host"]) if record.get("host") else "",
-        }
+        end = epoch_ms(record.get("finished_at")) or int(time.time() * 1000)
+        start = end - int(1000 * (record.get("wall_s") or 0))
+        tags = {**self.common_tags(record, stage), "seed": str(record["seed"]), "run_key": key,
+                "device": record.get("device", ""), "solved": str(record.get("solved")),
+                "diverged": str(record.get("diverged")), "host": one_line(record["host"]) if record.get("host") else "",
+                "mlflow.note.content": run_description(record, relative(folder, self.root)),
+                **({"mlflow.parentRunId": parent} if parent else {})}
         client = self.client
-        run = client.create_run(self.experiments[task], run_name=run_name(record["model"], record["length"], record["seed"]),
-                                tags=tags)
+        run = client.create_run(self.experiments[task], start_time=start, tags=tags,
+                                run_name=run_name(record["model"], record["length"], record["seed"]))
         run_id = run.info.run_id
-        now = int(time.time() * 1000)
         params = [Param(k, str(v)) for k, v in flatten(config).items()]
-        metrics = [Metric(k, float(v), now, int(row["step"])) for row in history for k, v in row.items() if k != "step"]
+        columns = {k for row in history for k in row}
+        # Each point at the moment the run reached it: the history's own elapsed seconds.
+        metrics = [Metric(metric_name(k), float(v), start + int(1000 * row.get("elapsed_s", 0)), int(row["step"]))
+                   for row in history for k, v in row.items() if k != "step"]
         for name, value in record.items():
             if isinstance(value, bool):
                 value = float(value)
-            if isinstance(value, (int, float)) and name not in ("length", "seed") and value is not None:
-                metrics.append(Metric(f"final_{name}", float(value), now, int(record.get("steps") or 0)))
+            if (isinstance(value, (int, float)) and name not in ("length", "seed") and name not in columns
+                    and value is not None):
+                metrics.append(Metric(metric_name(name), float(value), end, int(record.get("steps") or 0)))
         for batch_params, batch_metrics in log_batches(params, metrics):
             client.log_batch(run_id, params=batch_params, metrics=batch_metrics)
+        log_dataset(client, run_id, record, folder)
         for name in RUN_ARTIFACTS:
             if (folder / name).is_file():
                 client.log_artifact(run_id, str(folder / name))
-        client.set_terminated(run_id, "FAILED" if record.get("diverged") else "FINISHED")
+        if (folder / MODEL_ARTIFACT).is_file():  # the state dict; load with weights_only=True
+            client.log_artifact(run_id, str(folder / MODEL_ARTIFACT), artifact_path="model")
+        client.set_terminated(run_id, "FAILED" if record.get("diverged") else "FINISHED", end_time=end)
         self.logged[key] = run_id
         return run_id, True
+
+    def log_cell(self, seeds: list[tuple[Path, dict[str, Any]]], stage: str | None = None) -> tuple[int, int]:
+        """Log one cell: a parent run per (config without seed, data, code) carrying the cell's
+        summary, and each seed run nested under it (mlflow.parentRunId). Seeds already in the store
+        are not logged again; the summary is logged again when the cell gained a seed.
+        Returns (seed runs logged now, seed runs already there)."""
+        first = seeds[0][1]
+        key = cell_key(first)
+        parent = self.find_run(first["task"], "cell_key", key)
+        client = self.client
+        if parent is None:
+            tags = {**self.common_tags(first, stage), "cell_key": key, "rnnbench.level": "cell"}
+            parent = client.create_run(self.experiments[first["task"]], run_name=run_name(first["model"], first["length"]),
+                                       tags=tags, start_time=min(seed_start(r) for _, r in seeds)).info.run_id
+            self.logged[key] = parent
+        created = [self.log_run(folder, record, history_rows(folder / "history.csv"), stage, parent)[1]
+                   for folder, record in seeds]
+        if any(created):
+            log_cell_summary(client, parent, [record for _, record in seeds], relative(seeds[0][0].parent, self.root))
+            log_gradient_flow(client, parent, seeds)
+        return sum(created), len(created) - sum(created)
+
+
+def relative(path: Path, root: Path) -> str:
+    try:
+        return Path(path).resolve().relative_to(root).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def seed_start(record: dict[str, Any]) -> int:
+    end = epoch_ms(record.get("finished_at")) or int(time.time() * 1000)
+    return end - int(1000 * (record.get("wall_s") or 0))
+
+
+def log_dataset(client, run_id: str, record: dict[str, Any], folder: Path) -> None:
+    """The run's dataset as an MLflow input: task and length by name, its checksum as digest."""
+    from mlflow.entities import Dataset, DatasetInput, InputTag
+
+    point = f"{record['task']}-{record['length']}"
+    profile = {"task": record["task"], "length": record["length"], **record.get("config", {}).get("data", {}),
+               "options": record.get("config", {}).get("task", {}).get("options", {})}
+    dataset = Dataset(name=point, digest=record.get("data_checksum") or "unknown", source_type="local",
+                      source=json.dumps({"uri": f"data/{point}"}), profile=json.dumps(profile, sort_keys=True))
+    client.log_inputs(run_id, datasets=[DatasetInput(dataset, tags=[InputTag("mlflow.data.context", "training")])])
+
+
+def log_cell_summary(client, parent: str, records: list[dict[str, Any]], folder: str) -> None:
+    """The cell's headline on its parent run: seeds, solved fraction, median test metric; each
+    logged at step = number of seeds, so a cell that gained a seed keeps its earlier summary too."""
+    from mlflow.entities import Metric
+
+    finished = [r for r in records if r.get("test_metric") is not None]
+    values = sorted(float(r["test_metric"]) for r in finished)
+    solved = sum(bool(r.get("solved")) for r in records)
+    metric = records[0].get("metric", "metric")
+    median = statistics.median(values) if values else math.nan
+    now, n = int(time.time() * 1000), len(records)
+    summary = {"cell/seeds": n, "cell/solved": solved, "cell/solved_fraction": solved / n,
+               "cell/diverged": sum(bool(r.get("diverged")) for r in records), f"cell/median_test_{metric}": median,
+               "cell/median_wall_s": statistics.median(float(r.get("wall_s") or 0) for r in records)}
+    client.log_batch(parent, metrics=[Metric(k, float(v), now, n) for k, v in summary.items()])
+    first = records[0]
+    note = (f"{first['model']} on {first['task']} at T={first['length']}: {solved}/{n} seeds solved, median test "
+            f"{metric} {format_number(median)} (memoryless baseline {format_number(first.get('baseline'))}); "
+            f"seeds {', '.join(str(r['seed']) for r in records)}, nested below. Outputs: `{folder}` (DVC).")
+    client.set_tag(parent, "mlflow.note.content", note)
+    client.set_tag(parent, "seeds", ",".join(str(r["seed"]) for r in records))
+    client.set_terminated(parent, "FINISHED", end_time=max(epoch_ms(r.get("finished_at")) or now for r in records))
+
+
+def log_gradient_flow(client, parent: str, seeds: list[tuple[Path, dict[str, Any]]]) -> None:
+    """The cell's gradient flow through time (‖∂L/∂h_t‖ at init and trained, every seed) as a figure."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    drawn = False
+    for folder, record in seeds:
+        rows = history_rows_text(folder / "gradflow.csv")
+        for phase, style in (("init", ":"), ("trained", "-")):
+            points = [(float(r["t"]), float(r["norm_h"])) for r in rows if r.get("phase") == phase]
+            if points:
+                ax.plot(*zip(*points), style, lw=1, color=f"C{record['seed'] % 10}",
+                        label=f"seed {record['seed']} {phase}")
+                drawn = True
+    if drawn:
+        first = seeds[0][1]
+        ax.set(yscale="log", xlabel="time step t", ylabel="‖∂L/∂h_t‖",
+               title=f"{first['model']} {first['task']} T={first['length']}: gradient flow")
+        ax.legend(fontsize=6, ncol=2)
+        fig.tight_layout()
+        client.log_figure(parent, fig, "gradient_flow.png")
+    plt.close(fig)
+
+
+def history_rows_text(path: Path) -> list[dict[str, str]]:
+    import csv
+
+    if not path.is_file():
+        return []
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
 
 
 def log_batches(params: list, metrics: list) -> Iterator[tuple[list, list]]:
@@ -220,11 +414,12 @@ def open_tracker(tasks: list[str], root: Path | None = None, locked: bool = Fals
         if uri == f"sqlite:///{root / STORE_FILE}" and (root / STORE_FILE).is_file():
             relocate_artifacts(root)
         for task in sorted(set(tasks)):
-            found = client.get_experiment_by_name(task)
+            name = experiment_name(task)
+            found = client.get_experiment_by_name(name)
             if found is None:
                 location = (root / ARTIFACT_FOLDER / task).as_uri() if local else None
-                experiments[task] = client.create_experiment(task, artifact_location=location,
-                                                             tags={"project": "rnnbench"})
+                experiments[task] = client.create_experiment(name, artifact_location=location, tags={
+                    "project": "rnnbench", "mlflow.note.content": EXPERIMENT_NOTE.format(task=task), **EXPERIMENT_KIND})
             else:
                 experiments[task] = found.experiment_id
     return Tracker(uri=uri, root=root, experiments=experiments, commit=git_commit(root))
@@ -274,6 +469,7 @@ def sync_study(study: Study, root: Path | None = None) -> tuple[int, int]:
     with store_lock(root):
         tracker = open_tracker(list(dict.fromkeys(cell.task for cell in study.cells())), root, locked=True)
         for cell in study.cells():
+            seeds = []
             for seed in study.seeds:
                 folder = root / cell.seed_folder(seed)
                 path = folder / "metrics.json"
@@ -284,9 +480,10 @@ def sync_study(study: Study, root: Path | None = None) -> tuple[int, int]:
                 except json.JSONDecodeError:
                     print(f"mlflow: skipping {path}: not JSON (an interrupted write?)", file=sys.stderr)
                     continue
-                if record.get("failed"):
-                    continue
-                _, new = tracker.log_run(folder, record, history_rows(folder / "history.csv"), stage=cell.stage)
+                if not record.get("failed"):
+                    seeds.append((folder, record))
+            if seeds:
+                new, old = tracker.log_cell(seeds, stage=cell.stage)
                 created += new
-                existing += not new
+                existing += old
     return created, existing

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import functools
+import hashlib
 import io
 import json
 import math
@@ -28,6 +30,39 @@ HISTORY_FILE = "history.csv"
 MODEL_FILE = "model.pt"
 GRADFLOW_FILE = "gradflow.csv"
 GATES_FILE = "gates.npz"
+
+
+# What a run's result depends on besides its config and data: the train stage's code deps in
+# dvc.yaml (a model or task named by import path has its own source hash in the config).
+TRAINING_CODE = ("config.py", "registry.py", "tasks", "models", "training")
+
+
+@functools.cache
+def code_checksum() -> str:
+    """SHA-256 (first 16 hex) of the package's training code: every file under TRAINING_CODE, by
+    relative path and bytes. Two runs with the same config, data and code checksum are the same run
+    on CPU, so a finished one is reused instead of retrained and MLflow logs it once."""
+    package = Path(__file__).resolve().parents[1]
+    digest = hashlib.sha256()
+    for name in TRAINING_CODE:
+        root = package / name
+        files = sorted(p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts) \
+            if root.is_dir() else [root]
+        for path in files:
+            digest.update(path.relative_to(package).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
+def reusable_record(folder: Path, config: RunConfig, data_checksum: str) -> dict[str, Any] | None:
+    """The finished record in `folder` when it is this very run (same config, data and training
+    code, not failed), else None: adding a seed to a study then trains only that seed."""
+    try:
+        record = json.loads((folder / METRICS_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    same = (isinstance(record, dict) and not record.get("failed") and record.get("config") == config.to_dict()
+            and record.get("data_checksum") == data_checksum and record.get("code_checksum") == code_checksum())
+    return record if same and all((folder / name).is_file() for name in (HISTORY_FILE, MODEL_FILE)) else None
 
 
 def json_safe(value: Any) -> Any:
@@ -119,7 +154,7 @@ def write_run(folder: Path, config: RunConfig, result: RunResult, data_checksum:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     record = {**result.final, **(diagnosis.metrics if diagnosis else {}), "data_checksum": data_checksum,
-              "host": describe(result.final["device"]),
+              "code_checksum": code_checksum(), "host": describe(result.final["device"]),
               "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "config": config.to_dict(),
               **({"vocab": vocab} if vocab else {})}  # symbol tasks: code -> character, for sampling
     if diagnosis is not None and diagnosis.flow_rows:  # none when the model's diagnostics are unavailable

@@ -18,6 +18,7 @@ import ctypes
 import functools
 import multiprocessing
 import os
+import shutil
 import signal
 import sys
 import traceback
@@ -32,7 +33,7 @@ from ..config import RunConfig, seed_folder
 from ..progress import TrainingBar, finished_line
 from ..tasks import Dataset, resolve_task
 from .diagnostics.diagnose import diagnose, gradient_ratio_probe, unavailable
-from .run_outputs import staged_folder, write_record, write_run
+from .run_outputs import reusable_record, staged_folder, write_record, write_run
 from .trainer import initial_model, resolve_device, train
 
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
@@ -99,22 +100,29 @@ def train_cell(configs: list[RunConfig], dataset: Dataset, out: Path, seed_proce
     """Train every seed's config of one cell into out/seed<s>/; returns the final records in seed order.
 
     The seeds write into a staging folder beside `out`, which replaces `out` whole once every seed
-    is done: a stage that is killed leaves its output folder as it was, never half a cell."""
+    is done: a stage that is killed leaves its output folder as it was, never half a cell. A seed
+    already in `out` with the same config, data and training code is copied over, not retrained
+    (a study that gains a seed trains only that seed; on CPU the copy is what training would give)."""
     with staged_folder(Path(out)) as staging:
-        return train_cell_into(configs, dataset, staging, seed_processes)
+        return train_cell_into(configs, dataset, staging, seed_processes, previous=Path(out))
 
 
-def train_cell_into(configs: list[RunConfig], dataset: Dataset, out: Path, seed_processes: int | str) -> list[dict]:
+def train_cell_into(configs: list[RunConfig], dataset: Dataset, out: Path, seed_processes: int | str,
+                    previous: Path | None = None) -> list[dict]:
     device = resolve_device(configs[0].train.device)
     checksum = dataset.checksum()  # once per cell: every seed trains on the same arrays
-    processes = seed_process_count(seed_processes, len(configs), device)
+    records = reuse_seeds(configs, checksum, previous, out) if previous is not None else {}
+    todo = [config for config in configs if config.seed not in records]
+    processes = seed_process_count(seed_processes, len(todo), device) if todo else 1
     if processes == 1:
         with one_torch_thread():
-            return [train_seed(config, dataset, checksum, seed_folder(out, config.seed)) for config in configs]
-    by_seed = {config.seed: config for config in configs}
+            records.update({config.seed: train_seed(config, dataset, checksum, seed_folder(out, config.seed))
+                            for config in todo})
+        return [records[config.seed] for config in configs]
+    by_seed = {config.seed: config for config in todo}
     train_one = functools.partial(train_config_seed, by_seed, dataset, checksum, out)
-    records = in_processes(train_one, list(by_seed), processes, device)
-    lost = [seed for seed in by_seed if seed not in records]
+    trained = in_processes(train_one, list(by_seed), processes, device)
+    lost = [seed for seed in by_seed if seed not in trained]
     if lost:
         # A worker died (killed, out of memory, a crash in native code) and took the pool down with
         # it, and with it the progress of every seed it had not finished: each of those restarts
@@ -122,10 +130,25 @@ def train_cell_into(configs: list[RunConfig], dataset: Dataset, out: Path, seed_
         print(f"a seed's process died; retrying seeds {lost} one at a time from step 0", file=sys.stderr, flush=True)
     for seed in lost:
         retried = in_processes(train_one, (seed,), 1, device)
-        records[seed] = retried.get(seed) or record_failure(
+        trained[seed] = retried.get(seed) or record_failure(
             by_seed[seed], seed_folder(out, seed),
             "the process training this seed died (killed, out of memory or a native crash)")
+    records.update(trained)
     return [records[config.seed] for config in configs]
+
+
+def reuse_seeds(configs: list[RunConfig], checksum: str, previous: Path, out: Path) -> dict[int, dict]:
+    """Copy each seed of `previous` that is the same run (config, data, training code) into `out`."""
+    reused = {}
+    for config in configs:
+        record = reusable_record(seed_folder(previous, config.seed), config, checksum)
+        if record is not None:
+            shutil.copytree(seed_folder(previous, config.seed), seed_folder(out, config.seed))
+            reused[config.seed] = record
+    if reused:
+        print(f"reused seeds {sorted(reused)} of {previous}: same config, data and training code",
+              file=sys.stderr, flush=True)
+    return reused
 
 
 def train_config_seed(by_seed: dict[int, RunConfig], dataset: Dataset, checksum: str, out: Path, seed: int,
