@@ -17,6 +17,7 @@ from rnnbench.progress import stage_done
 from rnnbench.study import EXECUTION_FILE
 from rnnbench.tasks import Dataset
 from rnnbench.tracking import check_reachable, tracking_uri
+from rnnbench.training.study_progress import study_line
 from rnnbench.training.sweep import train_cell
 
 
@@ -37,6 +38,7 @@ def main() -> None:
     cell_start = time.perf_counter()
     records = train_cell(configs, dataset, args.out, execution.seed_processes)
     # Seeds train concurrently, so their training, diagnostics and outputs overlap: timed as one.
+    print(study_line() or "", file=sys.stderr, flush=True)  # the whole study's progress, read from disk
     stage_done(f"train {args.out}", cell=time.perf_counter() - cell_start, tracking_check=check_s)
     failed = [r["seed"] for r in records if r.get("failed")]
     if failed:  # a failure is never a result: DVC records no failed stage, so the next repro retries it

@@ -109,3 +109,60 @@ def test_an_explicit_count_is_capped_by_the_number_of_seeds():
 def test_seed_processes_must_be_auto_or_a_positive_integer(value):
     with pytest.raises(ConfigError, match=r"seed_processes: must be 'auto' or a positive integer"):
         tiny_study(value)
+
+
+def test_a_cell_that_gains_a_seed_trains_only_that_seed_and_keeps_the_others_byte_for_byte(tmp_path, monkeypatch, capfd):
+    cell, dataset = cell_and_dataset(tiny_study(1))
+    train_cell(tiny_study(1, seeds=(0, 1)), cell, dataset, tmp_path)
+    before = {s: (seed_folder(tmp_path, s) / "metrics.json").read_bytes() for s in (0, 1)}
+    trained = []
+    real_train = sweep.train
+    monkeypatch.setattr(sweep, "train", lambda config, *a, **k: trained.append(config.seed) or real_train(config, *a, **k))
+    capfd.readouterr()
+    records = train_cell(tiny_study(1, seeds=(0, 1, 2)), cell, dataset, tmp_path)
+    assert trained == [2] and [r["seed"] for r in records] == [0, 1, 2]
+    assert {s: (seed_folder(tmp_path, s) / "metrics.json").read_bytes() for s in (0, 1)} == before
+    assert "reused seeds [0, 1]" in capfd.readouterr().err
+
+
+def test_a_seed_is_retrained_when_its_config_data_or_code_changed_or_it_failed(tmp_path, monkeypatch):
+    from dataclasses import replace
+
+    from rnnbench.training import run_outputs
+
+    study = tiny_study(1, seeds=(0,))
+    cell, dataset = cell_and_dataset(study)
+    [config] = study.resolved_configs(cell)
+    train_cell(study, cell, dataset, tmp_path)
+    folder = seed_folder(tmp_path, 0)
+    assert run_outputs.reusable_record(folder, config, dataset.checksum()) is not None
+    assert run_outputs.reusable_record(folder, replace(config, train=replace(config.train, lr=0.5)), dataset.checksum()) is None
+    assert run_outputs.reusable_record(folder, config, "other data") is None
+    monkeypatch.setattr(run_outputs, "code_checksum", lambda: "other code")
+    assert run_outputs.reusable_record(folder, config, dataset.checksum()) is None
+    monkeypatch.undo()
+    record = json.loads((folder / "metrics.json").read_text())
+    (folder / "metrics.json").write_text(json.dumps({**record, "failed": True}))
+    assert run_outputs.reusable_record(folder, config, dataset.checksum()) is None
+
+
+NO_SIDE_GRIDS = {"reference": {"models": [], "points": []}, "ablations": {"models": [], "points": []}}
+
+
+def test_the_study_line_counts_cells_whose_every_seed_is_current_and_estimates_the_rest(tmp_path):
+    from rnnbench.training.study_progress import study_line
+
+    study = parse_study({**TINY, "points": ["adding-5", "adding-8"], "models": ["gru"], "side_grids": NO_SIDE_GRIDS,
+                         "tune": {"lrs": [], "seeds": [100], "points": []}, "seed_processes": 1, "per_model": {}})
+    assert study.write_configs(tmp_path) == 2
+    assert study_line(tmp_path) == "study: 0/2 train cells done (0%)"
+    first = study.cells()[0]
+    data = resolve_task("adding").build(5, study.data, study.task_plan("adding").options)
+    sweep.train_cell(study.resolved_configs(first), data, tmp_path / first.run_folder, 1)
+    line = study_line(tmp_path)
+    assert line.startswith("study: 1/2 train cells done (50%), ~") and line.endswith(" min of training left")
+    stale = parse_study({**TINY, "points": ["adding-5", "adding-8"], "models": ["gru"], "side_grids": NO_SIDE_GRIDS,
+                         "tune": {"lrs": [], "seeds": [100], "points": []}, "seed_processes": 1, "per_model": {},
+                         "train": {**TINY["train"], "steps": 20}})
+    stale.write_configs(tmp_path)  # the cell's config changed: its runs are no longer current
+    assert study_line(tmp_path) == "study: 0/2 train cells done (0%)"

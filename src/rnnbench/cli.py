@@ -229,12 +229,9 @@ def command_train(args) -> int:
     require_free_out(args.out, args.replace)
     if getattr(args, "lr_note", None):  # after every check: a refusal stays one line
         print(args.lr_note, file=sys.stderr)
-    print(f"train {config.model.name} on {config.task.name} T={config.task.length} seed {config.seed}: "
-          f"lr {config.train.lr}, {config.train.steps} steps, batch {config.train.batch_size}, "
-          f"hidden {config.model.hidden_size}, device {config.train.device} -> {args.out}", file=sys.stderr)
     # Staged as a study cell is: the old --out stays until the new run is written, then is replaced whole.
     with staged_folder(args.out) as staging, one_torch_thread():  # one thread, as every study run
-        record = train_seed(config, dataset, dataset.checksum(), staging)
+        record = train_seed(config, dataset, dataset.checksum(), staging, shown_as=args.out)
     return 1 if record.get("failed") else 0
 
 
@@ -337,13 +334,16 @@ def command_study(args) -> int:
                      [tune_task(plan, study.execution.seed_processes) for plan in study.tuning_plan(model)])
     lrs = study.chosen_lrs(args.root)
     datasets = {}
-    for cell in study.cells():
+    cells, train_start = study.cells(), time.perf_counter()
+    for done, cell in enumerate(cells, 1):
         if cell.point not in datasets:
             datasets[cell.point] = resolve_task(cell.task).build(cell.length, study.data,
                                                                  study.task_plan(cell.task).options)
             datasets[cell.point].save(args.root / cell.data_folder)  # where the report reads its baselines
         train_cell(study.resolved_configs(cell, lrs), datasets[cell.point], args.root / cell.run_folder,
                    study.execution.seed_processes)
+        left = (time.perf_counter() - train_start) / done * (len(cells) - done)
+        print(f"study: {done}/{len(cells)} cells done, ~{left / 60:.1f} min left", file=sys.stderr, flush=True)
     print(f"study: {len(study.cells())} cells x {len(study.seeds)} seeds in {(time.perf_counter() - start) / 60:.1f} min")
     if not args.no_report:
         write_study_report(study, args.root)

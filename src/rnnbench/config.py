@@ -214,6 +214,11 @@ def point_name(task: str, length: int) -> str:
     return f"{task}-{length}"
 
 
+CONFIGS = Path("configs")
+EXECUTION_FILE = CONFIGS / "execution.json"
+CELL_LIST = CONFIGS / "cells.json"  # the study's cells (task, configs file, run folder): for its progress line
+
+
 def seed_folder(cell_folder: Path, seed: int) -> Path:
     """Where one seed of a cell writes its run: the one rule the writer and every reader share."""
     return Path(cell_folder) / f"seed{seed}"

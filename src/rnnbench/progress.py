@@ -3,6 +3,7 @@ finished run. Written to stderr so stdout stays parseable."""
 from __future__ import annotations
 
 import os
+import statistics
 import sys
 from pathlib import Path
 from typing import TextIO
@@ -15,27 +16,72 @@ def format_value(value) -> str:
 
 
 class TrainingBar:
-    def __init__(self, label: str, metric: str, stream: TextIO | None = None, width: int = 24, redraw: bool = True):
-        """redraw=False prints a line per update even on a terminal: bars of concurrent processes
-        redrawing one line would overwrite each other."""
+    """One run's progress. On a terminal a tqdm bar (at row `position` when several processes draw at
+    once), redrawn at each evaluation; in a log (CI, a file, a pipe) a plain line at each quarter of
+    the budget, so that a study's log stays readable. tqdm is imported only for a terminal: the
+    training core needs torch and numpy alone, and without tqdm a terminal gets the plain lines."""
+
+    def __init__(self, label: str, metric: str, stream: TextIO | None = None, redraw: bool = True,
+                 position: int | None = None):
         stream = stream or sys.stderr  # looked up per bar: a default argument would pin the one at import
-        self.label, self.metric, self.stream, self.width = label, metric, stream, width
-        self.interactive = redraw and stream.isatty()
+        self.label, self.metric, self.stream = label, metric, stream
+        self.bar = None
+        self.next_quarter = 1
+        if redraw and stream.isatty():
+            try:
+                from tqdm import tqdm
+            except ImportError:
+                return
+            self.bar = tqdm(total=None, desc=label, file=stream, position=position, leave=position is None,
+                            dynamic_ncols=True, unit="step", bar_format=BAR_FORMAT)
 
     def __call__(self, record: dict[str, float], total_steps: int) -> None:
-        done = record["step"] / total_steps
-        filled = int(done * self.width)
-        bar = "#" * filled + "." * (self.width - filled)
-        line = (f"{self.label} [{bar}] {record['step']}/{total_steps} "
-                f"val_{self.metric}={format_value(record['val_' + self.metric])} "
-                f"{record['steps_per_s']:.0f} steps/s")
-        # On a terminal redraw one line; in a log (CI, dvc) print each update on its own line.
-        self.stream.write(("\r" + line) if self.interactive else line + "\n")
-        self.stream.flush()
+        value = f"val_{self.metric}={format_value(record['val_' + self.metric])}"
+        if self.bar is not None:
+            self.bar.total = total_steps
+            self.bar.update(int(record["step"]) - self.bar.n)
+            self.bar.set_postfix_str(value, refresh=True)
+            return
+        if record["step"] * 4 < self.next_quarter * total_steps and record["step"] < total_steps:
+            return
+        self.next_quarter = int(record["step"] * 4 // total_steps) + 1
+        self.write(f"{self.label}: {record['step']}/{total_steps} steps, {value}, "
+                   f"{record['steps_per_s']:.0f} steps/s")
+
+    def write(self, line: str) -> None:
+        """A line that does not tear a bar drawn on the terminal."""
+        if self.bar is not None:
+            self.bar.write(line, file=self.stream)
+        else:
+            self.stream.write(line + "\n")
+            self.stream.flush()
 
     def close(self) -> None:
-        if self.interactive:
-            self.stream.write("\n")
+        if self.bar is not None:
+            self.bar.close()
+
+
+BAR_FORMAT = "{desc} {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}, {rate_fmt}] {postfix}"
+
+
+def start_line(config, n_params: int, device: str, folder: Path | str) -> str:
+    """The line a run starts with: what trains, with what, where its outputs go."""
+    train = config.train
+    return (f"start {config.model.name} {config.task.name} T={config.task.length} seed={config.seed}: "
+            f"{n_params:,} parameters, lr {train.lr:g}, up to {train.steps} steps of batch {train.batch_size}"
+            f"{' (early stop)' if train.early_stop else ''}, {device} -> {folder}")
+
+
+def cell_line(records: list[dict], seconds: float, reused: int = 0) -> str:
+    """A cell's summary once its seeds are done."""
+    done = [r for r in records if not r.get("failed")]
+    first = (done or records)[0]
+    values = [r["test_metric"] for r in done if r.get("test_metric") is not None]
+    failed = len(records) - len(done)
+    return (f"cell {first['task']}-{first['length']} {first['model']}: {sum(bool(r.get('solved')) for r in done)}/"
+            f"{len(records)} seeds solved, median test {first.get('metric', 'metric')} "
+            f"{format_value(statistics.median(values)) if values else 'n/a'}"
+            f"{f', {failed} FAILED' if failed else ''}{f', {reused} reused' if reused else ''}, {seconds:.1f} s")
 
 
 def finished_line(final: dict) -> str:

@@ -17,6 +17,7 @@ sweep, judged on validation only; docs/architecture.md) unless params set it by 
 """
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,9 +25,11 @@ from typing import Any, Mapping
 
 import yaml
 
-from .config import (FROM, HAND_SET, SHARED, TUNED, TUNING, ConfigError, DataConfig, Execution, ModelConfig,
+from .config import (CELL_LIST, CONFIGS, EXECUTION_FILE, FROM, HAND_SET, SHARED, TUNED, TUNING, ConfigError,
+                     DataConfig, Execution, ModelConfig,
                      RunConfig, TaskConfig, TaskTuning, TrainConfig, from_mapping, point_name, read_tuning,
-                     require_choice, require_positive, seed_folder, write_run_configs, write_tuning)
+                     require_choice, require_positive, seed_folder, write_if_changed, write_run_configs,
+                     write_tuning)
 from .models import MODELS
 from .tasks import TASKS, Task, resolve_task
 
@@ -37,8 +40,6 @@ PER_MODEL_KEYS = ("model", "train", "lr_from")
 TUNE_KEYS = ("lrs", "seeds", "points")
 SIDE_GRIDS = ("reference", "ablations")  # dvc.yaml has a train-<name> matrix for each
 SIDE_GRID_KEYS = ("models", "points")
-CONFIGS = Path("configs")
-EXECUTION_FILE = CONFIGS / "execution.json"
 TUNING_PLANS = TUNING / "plans"
 
 
@@ -174,6 +175,16 @@ class Study:
         for cell in self.cells():
             write_run_configs(root / cell.configs_file, self.resolved_configs(cell, lrs))
         self.execution.write(root / EXECUTION_FILE)
+        listing = [{"task": c.task, "configs": c.configs_file.as_posix(), "runs": c.run_folder.as_posix()}
+                   for c in self.cells()]
+        write_if_changed(root / CELL_LIST, json.dumps(listing, indent=1) + "\n")
+        current = {root / c.configs_file for c in self.cells()}
+        for stale in (root / CONFIGS).glob("*/*.json"):  # cells no longer in the study: nothing stray
+            if stale not in current:
+                stale.unlink()
+        for folder in (root / CONFIGS).glob("*/"):
+            if folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
         return len(self.cells())
 
     # --- tuning ------------------------------------------------------------------------------

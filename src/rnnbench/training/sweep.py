@@ -16,11 +16,13 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import functools
+import importlib.util
 import multiprocessing
 import os
 import shutil
 import signal
 import sys
+import time
 import traceback
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -30,7 +32,8 @@ from typing import Callable
 import torch
 
 from ..config import RunConfig, seed_folder
-from ..progress import TrainingBar, finished_line
+from ..models import parameter_count
+from ..progress import TrainingBar, cell_line, finished_line, start_line
 from ..tasks import Dataset, resolve_task
 from .diagnostics.diagnose import diagnose, gradient_ratio_probe, unavailable
 from .run_outputs import reusable_record, staged_folder, write_record, write_run
@@ -52,23 +55,26 @@ def record_failure(config: RunConfig, folder: Path, error: BaseException | str) 
     return record
 
 
-def train_seed(config: RunConfig, dataset: Dataset, data_checksum: str, folder: Path, redraw: bool = True) -> dict:
+def train_seed(config: RunConfig, dataset: Dataset, data_checksum: str, folder: Path, redraw: bool = True,
+               position: int | None = None, shown_as: Path | None = None) -> dict:
     """Train one run into `folder`; returns its final record (failed or not).
 
     Everything after the arguments is guarded: a seed that raises in training or while writing its
     outputs is recorded as failed with its cause, and a failure of the diagnostics (which run
     after training, on user code too) costs only the diagnostics."""
     bar = TrainingBar(f"{config.model.name} {config.task.name} T={config.task.length} s{config.seed}",
-                      resolve_task(config.task.name).headline.name, redraw=redraw)
+                      resolve_task(config.task.name).headline.name, redraw=redraw, position=position)
     try:
         task = resolve_task(config.task.name)
-        probe = gradient_ratio_probe(task, dataset, initial_model(config, dataset))
+        first = initial_model(config, dataset)
+        bar.write(start_line(config, parameter_count(first), str(resolve_device(config.train.device)),
+                             shown_as or folder))
+        probe = gradient_ratio_probe(task, dataset, first)
         result = train(config, dataset, on_eval=bar, probe=probe)
     except Exception as error:  # noqa: BLE001 -- one bad run must not end the sweep
         bar.close()
         traceback.print_exc(file=sys.stderr)
         return record_failure(config, folder, error)
-    bar.close()
     try:
         diagnosis = diagnose(resolve_task(config.task.name), dataset, initial_model(config, dataset),
                              None if result.final["diverged"] else result.model)
@@ -79,8 +85,10 @@ def train_seed(config: RunConfig, dataset: Dataset, data_checksum: str, folder: 
         record = write_run(folder, config, result, data_checksum, diagnosis, dataset.extra.get("vocab"))
     except Exception as error:  # noqa: BLE001
         traceback.print_exc(file=sys.stderr)
+        bar.close()
         return record_failure(config, folder, error)
-    print(finished_line(result.final), flush=True)
+    bar.close()
+    bar.write(finished_line(result.final))
     return record
 
 
@@ -109,32 +117,37 @@ def train_cell(configs: list[RunConfig], dataset: Dataset, out: Path, seed_proce
 
 def train_cell_into(configs: list[RunConfig], dataset: Dataset, out: Path, seed_processes: int | str,
                     previous: Path | None = None) -> list[dict]:
+    start = time.perf_counter()
+    shown = previous or out  # where the seeds will be once the cell lands: what the lines name
     device = resolve_device(configs[0].train.device)
     checksum = dataset.checksum()  # once per cell: every seed trains on the same arrays
     records = reuse_seeds(configs, checksum, previous, out) if previous is not None else {}
+    reused = len(records)
     todo = [config for config in configs if config.seed not in records]
     processes = seed_process_count(seed_processes, len(todo), device) if todo else 1
     if processes == 1:
         with one_torch_thread():
-            records.update({config.seed: train_seed(config, dataset, checksum, seed_folder(out, config.seed))
-                            for config in todo})
-        return [records[config.seed] for config in configs]
-    by_seed = {config.seed: config for config in todo}
-    train_one = functools.partial(train_config_seed, by_seed, dataset, checksum, out)
-    trained = in_processes(train_one, list(by_seed), processes, device)
-    lost = [seed for seed in by_seed if seed not in trained]
-    if lost:
-        # A worker died (killed, out of memory, a crash in native code) and took the pool down with
-        # it, and with it the progress of every seed it had not finished: each of those restarts
-        # from step 0 alone, so that only the seed that kills its own process is recorded as failed.
-        print(f"a seed's process died; retrying seeds {lost} one at a time from step 0", file=sys.stderr, flush=True)
-    for seed in lost:
-        retried = in_processes(train_one, (seed,), 1, device)
-        trained[seed] = retried.get(seed) or record_failure(
-            by_seed[seed], seed_folder(out, seed),
-            "the process training this seed died (killed, out of memory or a native crash)")
-    records.update(trained)
-    return [records[config.seed] for config in configs]
+            records.update({config.seed: train_seed(config, dataset, checksum, seed_folder(out, config.seed),
+                                                    shown_as=seed_folder(shown, config.seed)) for config in todo})
+    else:
+        by_seed = {config.seed: config for config in todo}
+        train_one = functools.partial(train_config_seed, by_seed, dataset, checksum, out, shown)
+        trained = in_processes(train_one, list(by_seed), processes, device)
+        lost = [seed for seed in by_seed if seed not in trained]
+        if lost:
+            # A worker died (killed, out of memory, a crash in native code) and took the pool down with
+            # it, and with it the progress of every seed it had not finished: each of those restarts
+            # from step 0 alone, so that only the seed that kills its own process is recorded as failed.
+            print(f"a seed's process died; retrying seeds {lost} one at a time from step 0", file=sys.stderr, flush=True)
+        for seed in lost:
+            retried = in_processes(train_one, (seed,), 1, device)
+            trained[seed] = retried.get(seed) or record_failure(
+                by_seed[seed], seed_folder(out, seed),
+                "the process training this seed died (killed, out of memory or a native crash)")
+        records.update(trained)
+    ordered = [records[config.seed] for config in configs]
+    print(cell_line(ordered, time.perf_counter() - start, reused), file=sys.stderr, flush=True)
+    return ordered
 
 
 def reuse_seeds(configs: list[RunConfig], checksum: str, previous: Path, out: Path) -> dict[int, dict]:
@@ -151,13 +164,14 @@ def reuse_seeds(configs: list[RunConfig], checksum: str, previous: Path, out: Pa
     return reused
 
 
-def train_config_seed(by_seed: dict[int, RunConfig], dataset: Dataset, checksum: str, out: Path, seed: int,
-                      redraw: bool) -> dict:
+def train_config_seed(by_seed: dict[int, RunConfig], dataset: Dataset, checksum: str, out: Path, shown: Path,
+                      seed: int, position: int | None) -> dict:
     """train_seed by seed number, the form the process pool calls."""
-    return train_seed(by_seed[seed], dataset, checksum, seed_folder(out, seed), redraw)
+    return train_seed(by_seed[seed], dataset, checksum, seed_folder(out, seed), redraw=position is not None,
+                      position=position, shown_as=seed_folder(shown, seed))
 
 
-def start_worker(parent: int) -> None:
+def start_worker(parent: int, bar_lock=None) -> None:
     """A seed's process: one torch thread, and killed when the stage that started it dies (SIGKILL,
     the OOM killer, a scheduler), so that it never writes on into outputs DVC has moved on from.
     Ctrl-C is the stage's to handle (it ends the workers at once): a worker ignores SIGINT, so that
@@ -165,6 +179,10 @@ def start_worker(parent: int) -> None:
     torch.set_num_threads(1)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     die_with_parent(parent)
+    if bar_lock is not None:  # the seeds' bars share one terminal: tqdm draws each under this lock
+        from tqdm import tqdm
+
+        tqdm.set_lock(bar_lock)
 
 
 def die_with_parent(parent: int) -> None:
@@ -186,18 +204,22 @@ def one_torch_thread():
         torch.set_num_threads(before)
 
 
-def in_processes(train_one: Callable[[int, bool], dict], seeds, processes: int, device: torch.device) -> dict[int, dict]:
-    """Seeds trained `processes` at a time by train_one(seed, redraw); a seed whose process died has no entry."""
+def in_processes(train_one: Callable[[int, int | None], dict], seeds, processes: int,
+                 device: torch.device) -> dict[int, dict]:
+    """Seeds trained `processes` at a time by train_one(seed, position); a seed whose process died has
+    no entry. position: the seed's bar row on a terminal, None for plain lines (a log)."""
     # fork shares the imported torch; CUDA cannot be forked, and macOS forbids forking after threads.
     # One thread per worker, as every seed has; forking needs it too: a child that starts OpenMP
     # threads after its parent used them hangs (libgomp), which is why DataLoader workers run single-threaded.
     method = "fork" if device.type == "cpu" and sys.platform.startswith("linux") else "spawn"
+    context = multiprocessing.get_context(method)
+    bars = sys.stderr.isatty() and importlib.util.find_spec("tqdm") is not None
     sys.stdout.flush(), sys.stderr.flush()  # a forked child would print the parent's buffer again
     records = {}
-    pool = ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context(method),
-                               initializer=start_worker, initargs=(os.getpid(),))
+    pool = ProcessPoolExecutor(processes, mp_context=context, initializer=start_worker,
+                               initargs=(os.getpid(), context.RLock() if bars else None))
     try:
-        futures = {seed: pool.submit(train_one, seed, False) for seed in seeds}
+        futures = {seed: pool.submit(train_one, seed, i % processes if bars else None) for i, seed in enumerate(seeds)}
         for seed, future in futures.items():
             try:
                 records[seed] = future.result()

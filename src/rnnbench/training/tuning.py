@@ -31,11 +31,11 @@ class TuningFailed(RuntimeError):
     """A sweep run failed: the sweep has no result (never a choice made on the runs that remain)."""
 
 
-def run_summary(config: RunConfig, dataset: Dataset, redraw: bool = True) -> dict:
+def run_summary(config: RunConfig, dataset: Dataset, redraw: bool = True, position: int | None = None) -> dict:
     """Train one sweep run; what the rule needs (validation only), or its failure's cause."""
     task = resolve_task(config.task.name)
     bar = TrainingBar(f"tune {config.model.name} {config.task.name} T={config.task.length} lr={config.train.lr:g} "
-                      f"s{config.seed}", task.headline.name, redraw=redraw)
+                      f"s{config.seed}", task.headline.name, redraw=redraw, position=position)
     summary = {"length": config.task.length, "lr": config.train.lr, "seed": config.seed}
     try:
         final = train(config, dataset, on_eval=bar).final
@@ -105,6 +105,7 @@ def tune_task(plan: TaskTuning, seed_processes: int | str = "auto") -> TaskTunin
     return TaskTuning(plan.task, plan.source, plan.lengths, plan.lrs, plan.configs, lr, at_edge, tuple(runs))
 
 
-def run_indexed(configs: Sequence[RunConfig], datasets: Mapping[int, Dataset], index: int, redraw: bool) -> dict:
-    """run_summary by position, the form the process pool calls."""
-    return run_summary(configs[index], datasets[configs[index].task.length], redraw)
+def run_indexed(configs: Sequence[RunConfig], datasets: Mapping[int, Dataset], index: int,
+                position: int | None) -> dict:
+    """run_summary by index in the sweep, the form the process pool calls (position: its bar's row)."""
+    return run_summary(configs[index], datasets[configs[index].task.length], position is not None, position)
