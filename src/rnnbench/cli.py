@@ -76,11 +76,23 @@ def params_defaults(path: Path) -> dict[str, Any]:
         return {}
 
 
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Every flag's default in its help, unless it has none or its help already says it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if (not action.option_strings or "default" in text or action.default is None or action.default is False
+                or action.default == [] or action.default is argparse.SUPPRESS):
+            return text
+        return f"{text} (default: %(default)s)"
+
+
 def build_parser(params: Path = Path("params.yaml")) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="rnnbench", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(prog="rnnbench", description=__doc__, formatter_class=HelpFormatter)
     parser.add_argument("--version", action="version", version=f"rnnbench {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
+    add_parser = sub.add_parser
+    sub.add_parser = lambda *a, **k: add_parser(*a, formatter_class=HelpFormatter, **k)
     models = ", ".join(MODELS.names())
     tasks = ", ".join(TASKS.names())
 
@@ -88,7 +100,7 @@ def build_parser(params: Path = Path("params.yaml")) -> argparse.ArgumentParser:
     gen.add_argument("--task", required=True, help=f"{tasks}, or an import path pkg.module.Class")
     gen.add_argument("--length", type=int, required=True, help="sequence length T")
     gen.add_argument("--option", action="append", default=[], metavar="KEY=VALUE", help="a task option (repeatable)")
-    gen.add_argument("--params", type=Path, default=params, help="data sizes and task options from here (default: %(default)s)")
+    gen.add_argument("--params", type=Path, default=params, help="data sizes and task options from here")
     gen.add_argument("--out", type=Path, required=True, help="folder for train/val/test.npz + meta.json")
 
     shared = params_defaults(params)
@@ -99,33 +111,37 @@ def build_parser(params: Path = Path("params.yaml")) -> argparse.ArgumentParser:
         return f"default: {shared.get(name, fallback)!r} ({source}value; tasks.<t>.train / per_model.<m> entries win)"
 
     tr = sub.add_parser("train", help="train one run exactly as the study does, outputs and diagnostics included")
-    tr.add_argument("--config", type=Path, help="a cell's configs file (configs/<task>-<length>/<model>.json): "
+    what = tr.add_argument_group("what to train")
+    what.add_argument("--config", type=Path, help="a cell's configs file (configs/<task>-<length>/<model>.json): "
                     "reproduces that study run bit for bit on CPU")
-    tr.add_argument("--task", help=f"{tasks}, or an import path pkg.module.Class")
-    tr.add_argument("--model", help=f"{models}, or an import path pkg.module.Class (or pkg.module:Class)")
-    tr.add_argument("--length", type=int, help="sequence length T")
-    tr.add_argument("--seed", type=int, default=0, help="default: %(default)s")
-    tr.add_argument("--out", type=Path, required=True, help="the run folder: metrics.json, history.csv, model.pt, "
-                    "gradflow.csv, gates.npz")
-    tr.add_argument("--replace", action="store_true", help="replace an existing non-empty --out folder whole")
-    tr.add_argument("--data", type=Path, help="a folder written by `rnnbench generate` or the study "
-                    "(default: generate in memory)")
-    tr.add_argument("--params", type=Path, default=params, help="the study whose settings a cell gets")
-    tr.add_argument("--option", action="append", default=[], metavar="KEY=VALUE", help="a task option (repeatable)")
+    what.add_argument("--task", help=f"{tasks}, or an import path pkg.module.Class")
+    what.add_argument("--model", help=f"{models}, or an import path pkg.module.Class (or pkg.module:Class)")
+    what.add_argument("--length", type=int, help="sequence length T")
+    what.add_argument("--seed", type=int, default=0, help="the run's seed (init, batches)")
+    what.add_argument("--params", type=Path, default=params, help="the study whose settings a cell gets")
+    what.add_argument("--option", action="append", default=[], metavar="KEY=VALUE", help="a task option (repeatable)")
+    files = tr.add_argument_group("data and outputs")
+    files.add_argument("--out", type=Path, required=True, help="the run folder: metrics.json, history.csv, model.pt, "
+                       "gradflow.csv, gates.npz")
+    files.add_argument("--replace", action="store_true", help="replace an existing non-empty --out folder whole")
+    files.add_argument("--data", type=Path, help="a folder written by `rnnbench generate` or the study "
+                       "(default: generate in memory)")
+    net = tr.add_argument_group("model (override the study's values)")
     for name in ("hidden_size", "num_layers"):
-        tr.add_argument(f"--{name.replace('_', '-')}", type=int, help=default(name, getattr(m, name)))
-    tr.add_argument("--forget-bias", type=float, help=default("forget_bias", m.forget_bias))
+        net.add_argument(f"--{name.replace('_', '-')}", type=int, help=default(name, getattr(m, name)))
+    net.add_argument("--forget-bias", type=float, help=default("forget_bias", m.forget_bias))
+    opt = tr.add_argument_group("training (override the study's values)")
     for name in ("steps", "batch_size", "eval_every"):
-        tr.add_argument(f"--{name.replace('_', '-')}", type=int, help=default(name, getattr(t, name)))
-    tr.add_argument("--lr", type=float, help=default("lr", t.lr))
-    tr.add_argument("--clip-norm", type=float, help=default("clip_norm", t.clip_norm) + "; 0 turns clipping off")
-    tr.add_argument("--no-early-stop", action="store_true", help="train the whole budget even once solved")
-    tr.add_argument("--device", choices=("auto", "cpu", "cuda"), help=default("device", t.device))
+        opt.add_argument(f"--{name.replace('_', '-')}", type=int, help=default(name, getattr(t, name)))
+    opt.add_argument("--lr", type=float, help=default("lr", t.lr))
+    opt.add_argument("--clip-norm", type=float, help=default("clip_norm", t.clip_norm) + "; 0 turns clipping off")
+    opt.add_argument("--no-early-stop", action="store_true", help="train the whole budget even once solved")
+    opt.add_argument("--device", choices=("auto", "cpu", "cuda"), help=default("device", t.device))
 
     check = sub.add_parser("check-model", help="check a model: shapes, backward, a short smoke training, "
                            "parameter count, diagnostics")
     check.add_argument("model", help=f"{models}, or an import path pkg.module.Class")
-    check.add_argument("--hidden-size", type=int, default=16)
+    check.add_argument("--hidden-size", type=int, default=16, help="the cell's hidden size")
     check.add_argument("--steps", type=int, default=300, help="smoke training steps on adding T=10")
 
     sample = sub.add_parser("sample", help="sample text from a trained charlm run with a temperature (rnn, lstm: by the NumPy reference)")
@@ -133,20 +149,20 @@ def build_parser(params: Path = Path("params.yaml")) -> argparse.ArgumentParser:
     sample.add_argument("--prime", default="ROMEO:", help="text fed in before sampling starts")
     sample.add_argument("--length", type=int, default=300, help="characters to draw")
     sample.add_argument("--temperature", type=float, default=0.7, help="<1 sharper, >1 flatter")
-    sample.add_argument("--seed", type=int, default=0)
+    sample.add_argument("--seed", type=int, default=0, help="the sampling generator's seed")
 
     study = sub.add_parser("study", help="run a whole study without DVC or MLflow (e.g. on an offline GPU machine)")
-    study.add_argument("--params", type=Path, default=params)
+    study.add_argument("--params", type=Path, default=params, help="the study file")
     study.add_argument("--root", type=Path, default=Path("."), help="where runs/ and reports/ go")
     study.add_argument("--no-report", action="store_true",
                        help="train every cell only (a machine without pandas/scipy/matplotlib); `rnnbench report` later")
 
     report = sub.add_parser("report", help="write reports/ from the runs of a study already on disk")
-    report.add_argument("--params", type=Path, default=params)
+    report.add_argument("--params", type=Path, default=params, help="the study file")
     report.add_argument("--root", type=Path, default=Path("."), help="where runs/ is and reports/ goes")
 
     sync = sub.add_parser("sync-mlflow", help="log every run of the study found on disk that MLflow lacks")
-    sync.add_argument("--params", type=Path, default=params)
+    sync.add_argument("--params", type=Path, default=params, help="the study file")
     return parser
 
 

@@ -17,6 +17,7 @@ sweep, judged on validation only; docs/architecture.md) unless params set it by 
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from dataclasses import dataclass, field
@@ -34,7 +35,7 @@ from .models import MODELS
 from .tasks import TASKS, Task, resolve_task
 
 TOP_LEVEL_KEYS = ("seeds", "seed_processes", "models", "points", "data", "model", "train", "tasks", "per_model",
-                  "side_grids", "tune")
+                  "side_grids", "tune", "smoke_test")
 TASK_KEYS = ("options", "train")
 PER_MODEL_KEYS = ("model", "train", "lr_from")
 TUNE_KEYS = ("lrs", "seeds", "points")
@@ -129,6 +130,8 @@ class Study:
     model_sources: Mapping[str, str] = field(default_factory=dict)  # import-path model -> source sha256
     tune: Tuning = field(default_factory=Tuning)
     lr_from: Mapping[str, str] = field(default_factory=dict)  # model -> the model whose tuned lr it takes
+    smoke_test: bool = False  # a grid that checks the pipeline (CI's): the report says its numbers are no result
+    source: str = "params.yaml"  # the file the study was read from, named in the report
 
     def task_names(self) -> list[str]:
         """The main grid's tasks, in the order params.yaml first names them."""
@@ -431,7 +434,7 @@ def parse_study(params: Any) -> Study:
     tune = parse_tune(params.get("tune"), seeds, list(used))
     study = Study(seeds=seeds, models=models, points=points, data=data, model=shared_model, train=shared_train,
                   tasks=tasks, per_model=per_model, side_grids=side_grids, execution=execution, model_sources=sources,
-                  tune=tune, lr_from=lr_from)
+                  tune=tune, lr_from=lr_from, smoke_test=require_bool("smoke_test", params.get("smoke_test", False)))
     if not study.cells():
         raise ConfigError("points: no cells to run; list at least one <task>-<length> point")
     require_lr_sources(study)
@@ -439,6 +442,12 @@ def parse_study(params: Any) -> Study:
     for cell in study.cells():
         study.run_config(cell, seeds[0]).validate()
     return study
+
+
+def require_bool(key: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(f"{key}: must be true or false, got {value!r}")
+    return value
 
 
 def require_lr_sources(study: Study) -> None:
@@ -464,4 +473,4 @@ def load_study(path: Path | str = "params.yaml") -> Study:
         mark = getattr(err, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
         raise ConfigError(f"params: {str(path)!r} is not valid YAML{where}") from None
-    return parse_study(params)
+    return dataclasses.replace(parse_study(params), source=path.as_posix())

@@ -29,7 +29,7 @@ from typing import Any, Iterator
 
 from .config import ConfigError, flatten
 from .study import Study
-from .training.host import one_line
+from .training.host import git_commit, one_line
 
 STORE_FILE = "mlflow.db"
 ARTIFACT_FOLDER = "mlartifacts"
@@ -161,14 +161,6 @@ def epoch_ms(iso: str | None) -> int | None:
         return int(datetime.fromisoformat(iso).timestamp() * 1000) if iso else None
     except ValueError:
         return None
-
-
-def git_commit(root: Path) -> str:
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.TimeoutExpired):
-        return "unknown"
-    return out.stdout.strip() if out.returncode == 0 else "unknown"
 
 
 def dvc_tags() -> dict[str, str]:

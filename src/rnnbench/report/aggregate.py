@@ -162,17 +162,21 @@ def finite(value):
     return None if value is None or (isinstance(value, float) and not math.isfinite(value)) else round(float(value), 6)
 
 
-def metrics_tree(summary: pd.DataFrame, critical: pd.DataFrame) -> dict:
-    """Nested {task: {model: {...}}} for `dvc metrics show` / `dvc exp show`: the critical length
-    with its censoring (the headline), then per length the solved fraction, its interval and the median."""
+def metrics_tree(summary: pd.DataFrame, critical: pd.DataFrame, models: list[str]) -> dict:
+    """The headline for `dvc metrics show` / `dvc exp show`, per task and main-grid model: on a
+    memory task the critical length, its censoring and the solved fraction at the task's longest
+    length; on the others the median test metric there. Per-length figures are in summary.csv
+    (a key per length would sort as text and multiply the columns)."""
     tree: dict = {}
-    for row in critical.itertuples():
-        tree.setdefault(row.task, {})[row.model] = {
-            "critical_length": None if pd.isna(row.critical_length) else int(row.critical_length),
-            "critical_censored": row.censored}
-    for row in summary.itertuples():
-        cell = {"solved_fraction": row.solved_fraction, "solved_ci_low": row.solved_ci_low,
-                "solved_ci_high": row.solved_ci_high, "median": row.median}
-        tree.setdefault(row.task, {}).setdefault(row.model, {})[f"T{row.length}"] = {
-            k: finite(v) for k, v in cell.items()}
+    reading = {(row.task, row.model): row for row in critical.itertuples()}
+    rows = summary[summary["model"].isin(models)]
+    for (task, model), cell in rows.groupby(["task", "model"], sort=False):
+        longest = cell.loc[cell["length"].idxmax()]
+        if (task, model) in reading:
+            row = reading[task, model]
+            entry = {"critical_length": None if pd.isna(row.critical_length) else int(row.critical_length),
+                     "critical_censored": row.censored, "solved_at_longest": finite(longest["solved_fraction"])}
+        else:
+            entry = {f"median_{longest['metric']}_at_longest": finite(longest["median"])}
+        tree.setdefault(task, {})[model] = entry
     return tree

@@ -3,6 +3,7 @@ report.md."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 from ..training.run_outputs import write_atomic
@@ -14,15 +15,14 @@ from .aggregate import collect_results, learning_curves, metrics_tree, summarise
 from .markdown import render
 from .published import anchors_beside_ours
 from .samples import charlm_samples
-from .tables import (contrasts, critical_lengths, gradient_decay, gradient_ratio_course, mean_learning_curves,
-                     metric_by_length)
+from .tables import contrasts, critical_lengths, gradient_decay, gradient_ratio_course, plot_files
 from .tuning_table import tuning_table
 
 CSV_FORMAT = "%.6g"
 
 
 def write_report(study: Study, root: Path, out: Path) -> list[Path]:
-    (out / "plots").mkdir(parents=True, exist_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
     results = collect_results(study, root)
     curves = learning_curves(study, root)
     summary = summarise(results, curves)
@@ -38,13 +38,14 @@ def write_report(study: Study, root: Path, out: Path) -> list[Path]:
               "critical_length.csv": critical, "gradient_decay.csv": decay, "published.csv": anchors,
               "tuning.csv": tuning, "contrasts.csv": pairs,
               "baselines.csv": baselines, "claims.csv": claims, "samples.csv": samples}
-    tables["plots/learning_curves.csv"] = mean_learning_curves(study, summary, curves)  # for `dvc plots show`
-    tables["plots/metric_vs_length.csv"] = metric_by_length(study, summary)
+    shutil.rmtree(out / "plots", ignore_errors=True)  # a task no longer in the study leaves no plot behind
+    tables.update(plot_files(study, summary, curves))  # for `dvc plots show`
     written = {name: frame.to_csv(index=False, float_format=CSV_FORMAT) for name, frame in tables.items()}
-    written["metrics.json"] = json.dumps(metrics_tree(summary, critical), indent=2) + "\n"
+    written["metrics.json"] = json.dumps(metrics_tree(summary, critical, study.models), indent=2) + "\n"
     written["report.md"] = render(study, results, summary, critical, decay, anchors, tuning, pairs,
                                   gradient_ratio_course(study, results, curves), baselines, claims, samples)
     for name, text in written.items():
+        (out / name).parent.mkdir(parents=True, exist_ok=True)
         write_atomic(out / name, text.encode())
 
     folder = out / "figures"

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import platform
+import subprocess
 from pathlib import Path
 
 import torch
@@ -34,3 +35,12 @@ def one_line(info: dict) -> str:
     where = f"{info['gpu']} GPU + " if info.get("gpu") else ""
     capability = f", {info['cpu_capability']}" if info.get("cpu_capability") else ""
     return f"{where}{info['cpu']} ({info['cores']} cores{capability}), torch {info['torch']}, Python {info['python']}"
+
+
+def git_commit(root: Path) -> str:
+    """The commit the code at `root` is on (the full hash), or "unknown" outside a git checkout."""
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+    return out.stdout.strip() if out.returncode == 0 else "unknown"
