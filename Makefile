@@ -6,7 +6,9 @@ BIN := $(VENV)/bin
 # Where torch comes from: the default index here; CI on GitHub passes the CPU wheel index.
 TORCH_INDEX ?=
 
-.PHONY: study test sync-mlflow mlflow-ui clean-venv
+.PHONY: study test try sync-mlflow mlflow-ui clean-venv
+# Where `make try` writes: outside the repository, so the committed reports/ stay as they are.
+TRY ?= /tmp/rnnbench-try
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +26,10 @@ study: $(VENV)/.installed
 
 test: $(VENV)/.installed
 	$(RUN) python -m pytest -q
+
+try: $(VENV)/.installed
+	$(RUN) rnnbench study --params studies/tiny.yaml --root $(TRY)
+	@echo "the smoke-test report: $(TRY)/reports/report.md"
 
 sync-mlflow: $(VENV)/.installed
 	$(RUN) rnnbench sync-mlflow

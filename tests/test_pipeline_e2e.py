@@ -122,11 +122,30 @@ def test_summary_and_dvc_metrics_agree_with_results(project):
     row = summary[(summary.task == "adding") & (summary.model == "lstm") & (summary.length == 8)].iloc[0]
     assert row["median"] == pytest.approx(cell["test_metric"].median(), rel=1e-4)
     assert row["seeds"] == 2
-    shown = run(root, "dvc", "metrics", "show", "--json").stdout
-    assert '"adding"' in shown and '"T8"' in shown
+    import json
+
+    shown = json.loads(run(root, "dvc", "metrics", "show", "--json").stdout)[""]["data"]["reports/metrics.json"]["data"]
     critical = pd.read_csv(root / "reports" / "critical_length.csv")
     lstm = critical[(critical.task == "adding") & (critical.model == "lstm")].iloc[0]
-    assert f'"critical_censored": "{lstm.censored}"' in shown.replace(" ", "").replace(":", ": ")
+    longest = summary[(summary.task == "adding") & (summary.model == "lstm")].sort_values("length").iloc[-1]
+    # The headline only: critical length, its censoring and the solved fraction at the longest length.
+    length = None if pd.isna(lstm.critical_length) else int(lstm.critical_length)  # "< 5" has none
+    expected = {"critical_length": length, "critical_censored": lstm.censored,
+                "solved_at_longest": pytest.approx(longest["solved_fraction"])}
+    assert shown["adding"]["lstm"] == {k: v for k, v in expected.items() if v is not None}  # DVC drops nulls
+    sine = summary[(summary.task == "sine") & (summary.model == "gru")].iloc[-1]
+    assert shown["sine"]["gru"] == {"median_mse_at_longest": pytest.approx(sine["median"], rel=1e-5)}
+    assert set(shown["adding"]) == set(tiny_study().models)
+
+
+def test_dvc_plots_show_works_offline_with_a_plot_per_task_and_the_figures(project, tmp_path):
+    root, _ = project
+    run(root, "dvc", "config", "plots.html_template", "plots/offline.html")
+    shutil.copy(REPO / ".dvc" / "plots" / "offline.html", root / ".dvc" / "plots" / "offline.html")
+    run(root, "dvc", "plots", "show", "-o", str(tmp_path / "page"))
+    page = (tmp_path / "page" / "index.html").read_text()
+    assert "cdn.jsdelivr" not in page and "vegaEmbed" in page  # the libraries are inline, no network
+    assert len(list((tmp_path / "page" / "static").glob("*.png"))) == len(FIGURES)
 
 
 def test_tuning_selects_exactly_one_lr_per_task_and_model_and_the_cells_train_with_it(project):
@@ -159,16 +178,23 @@ def test_repro_writes_the_report_with_every_figure_it_references(project):
         assert f"| {row.task} | {row.model} |" in text
 
 
-def test_dvc_plots_show_renders_curves_and_metric_vs_length_per_model(project):
+def test_dvc_plots_show_has_a_plot_per_task_on_the_axis_its_metric_declares(project):
     import json
 
+    from rnnbench.tasks import resolve_task
+
     root, _ = project
-    shown = json.loads(run(root, "dvc", "plots", "show", "--json").stdout)["data"]
-    assert set(shown) == {"reports/plots/learning_curves.csv", "reports/plots/metric_vs_length.csv"}
-    for name, plots in shown.items():
-        values = plots[0]["content"]["data"]["values"]
-        assert {v["model"] for v in values} == set(tiny_study().models), name
-        assert plots[0]["content"]["facet"]["column"]["field"] == "panel"
+    result = run(root, "dvc", "plots", "show", "--json")
+    assert "failed to load" not in result.stderr
+    shown = json.loads(result.stdout)["data"]
+    for task in {c.task for c in tiny_study().cells()}:
+        scale = "log" if resolve_task(task).headline.log_scale else "linear"
+        for kind in ("length", "curves"):
+            [plot] = shown[f"reports/plots/{kind}_{scale}/{task}.csv"]
+            assert {v["model"] for v in plot["content"]["data"]["values"]} == set(tiny_study().models)
+            y = plot["content"]["spec"]["layer"][0]["encoding"]["y"]
+            assert y.get("scale", {}).get("type", "linear") == scale
+    assert len([name for name in shown if name.startswith("reports/figures/")]) == len(FIGURES)
 
 
 def test_second_repro_does_nothing_and_status_is_clean(project):

@@ -225,23 +225,18 @@ def metric_by_length(study, summary: pd.DataFrame) -> pd.DataFrame:
     return frame.reset_index(drop=True)
 
 
-def spans_decades(values: pd.Series) -> bool:
-    """A log axis where the values are positive and span at least a factor of 10."""
-    values = values.dropna()
-    return bool(len(values)) and bool((values > 0).all()) and float(values.max()) >= 10 * float(values.min())
-
-
 def plot_files(study, summary: pd.DataFrame, curves: pd.DataFrame) -> dict[str, pd.DataFrame]:
     """`dvc plots show` data, one file per task (its own axes), under a folder per template:
     plots/length_<scale>/<task>.csv and plots/curves_<scale>/<task>.csv, scale `log` where the
-    task's values span decades (adding's MSE), else `linear` (accuracy, bits per character)."""
+    task's headline metric declares that its values span decades (MSE, cross-entropy), else `linear`
+    (accuracy, bits per character). A study with no task of one kind leaves that folder out, and
+    `dvc plots show` then warns that it found nothing there."""
     lengths, learning = metric_by_length(study, summary), mean_learning_curves(study, summary, curves)
     files = {}
     for task in study.task_names():
         by_length = lengths[lengths["panel"].str.startswith(f"{task} (")]
         during = learning[learning["panel"].str.startswith(f"{task} T=")]
-        values = pd.concat([by_length["low"], by_length["high"], during["val_metric"]])
-        scale = "log" if spans_decades(values) else "linear"
+        scale = "log" if resolve_task(task).headline.log_scale else "linear"
         files[f"plots/length_{scale}/{task}.csv"] = by_length.reset_index(drop=True)
         files[f"plots/curves_{scale}/{task}.csv"] = during.reset_index(drop=True)
     return files
