@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 # Where torch comes from: the default index here; CI on GitHub passes the CPU wheel index.
 TORCH_INDEX ?=
 
-.PHONY: study test try sync-mlflow mlflow-ui clean-venv
+.PHONY: study test try exp-show sync-mlflow mlflow-ui clean-venv
 # Where `make try` writes: outside the repository, so the committed reports/ stay as they are.
 TRY ?= /tmp/rnnbench-try
 
@@ -30,6 +30,10 @@ test: $(VENV)/.installed
 try: $(VENV)/.installed
 	$(RUN) rnnbench study --params studies/tiny.yaml --root $(TRY)
 	@echo "the smoke-test report: $(TRY)/reports/report.md"
+
+# The headline of `dvc exp show` (every param and dependency hash makes ~170 columns).
+exp-show: $(VENV)/.installed
+	$(RUN) dvc exp show --drop '.*' --keep '^(Experiment|Created|seeds|models|points|train\.steps)$$|critical_length|solved_at_longest|_at_longest'
 
 sync-mlflow: $(VENV)/.installed
 	$(RUN) rnnbench sync-mlflow

@@ -1,0 +1,89 @@
+"""Make the README's screenshots from real pages, in headless Chromium (Playwright driving a system
+Chromium; neither is a dependency of rnnbench):
+
+    python docs/screenshots.py --chromium /usr/bin/chromium
+
+1. `mlflow ui` on the repository's store (the committed default study's runs): experiment
+   rnnbench/adding, runs filtered to T=100, grouped by the `model` tag, chart view.
+2. The offline `dvc plots show` page (run `dvc plots show` first).
+"""
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PORT = 5055
+
+
+def wait_for(url: str, timeout_s: float = 60) -> None:
+    deadline = time.time() + timeout_s
+    while time.time() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except OSError:
+            time.sleep(0.5)
+    raise SystemExit(f"{url} did not answer in {timeout_s} s")
+
+
+def experiment_id(base: str, name: str) -> str:
+    import json
+
+    with urllib.request.urlopen(f"{base}/api/2.0/mlflow/experiments/get-by-name?experiment_name={name}") as reply:
+        return json.load(reply)["experiment"]["experiment_id"]
+
+
+def mlflow_group_by(page, base: str, out: Path, length: str) -> None:
+    eid = experiment_id(base, "rnnbench/adding")
+    page.goto(f"{base}/#/experiments/{eid}/runs")
+    page.wait_for_load_state("networkidle")
+    search = page.get_by_placeholder("metrics.rmse < 1 and params.model = \"tree\"", exact=False)
+    if not search.count():
+        search = page.locator("input[type=text], input[type=search]").first
+    search.fill(f"tags.length = '{length}'")
+    search.press("Enter")
+    page.wait_for_timeout(1500)
+    page.get_by_role("button", name="Group by", exact=False).first.click()
+    page.wait_for_timeout(500)
+    page.get_by_text("model", exact=True).last.click()
+    page.keyboard.press("Escape")
+    page.wait_for_timeout(1000)
+    page.get_by_text("Chart", exact=True).first.click()
+    page.wait_for_timeout(3000)
+    page.screenshot(path=str(out), full_page=False)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--chromium", default="/usr/bin/chromium", help="a Chromium or Chrome binary")
+    parser.add_argument("--length", default="100", help="the length the MLflow view filters")
+    args = parser.parse_args()
+    from playwright.sync_api import sync_playwright
+
+    mlflow = Path(sys.executable).parent / "mlflow"
+    server = subprocess.Popen([str(ROOT / ".venv" / "bin" / "mlflow") if not mlflow.exists() else str(mlflow), "ui",
+                               "--backend-store-uri", f"sqlite:///{ROOT / 'mlflow.db'}", "--host", "127.0.0.1",
+                               "--port", str(PORT)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        base = f"http://127.0.0.1:{PORT}"
+        wait_for(f"{base}/health")
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=args.chromium, args=["--no-sandbox"])
+            page = browser.new_page(viewport={"width": 1600, "height": 1000})
+            mlflow_group_by(page, base, ROOT / "docs" / "img" / "mlflow_group_by_model.png", args.length)
+            page.goto((ROOT / "dvc_plots" / "index.html").as_uri())
+            page.wait_for_timeout(3000)
+            page.screenshot(path=str(ROOT / "docs" / "img" / "dvc_plots_offline.png"), full_page=False)
+            browser.close()
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+if __name__ == "__main__":
+    main()
