@@ -39,21 +39,28 @@ def experiment_id(base: str, name: str) -> str:
 
 
 def mlflow_group_by(page, base: str, out: Path, length: str) -> None:
+    """The README's view: one length, runs grouped by model, the val/mse chart (mean over seeds)."""
     eid = experiment_id(base, "rnnbench/adding")
     page.goto(f"{base}/#/experiments/{eid}/runs")
-    page.wait_for_load_state("networkidle")
-    search = page.get_by_placeholder("metrics.rmse < 1 and params.model = \"tree\"", exact=False)
-    if not search.count():
-        search = page.locator("input[type=text], input[type=search]").first
+    page.wait_for_timeout(5000)  # the UI polls: it never goes network-idle
+    page.get_by_role("button", name="Model training").first.click()
+    page.wait_for_timeout(1000)
+    close = page.locator("[data-component-id='mlflow.assistant.chat_panel.close']")
+    if close.count():
+        close.first.click()
+    search = page.get_by_placeholder('metrics.rmse < 1 and params.model = "tree"')
     search.fill(f"tags.length = '{length}'")
     search.press("Enter")
-    page.wait_for_timeout(1500)
-    page.get_by_role("button", name="Group by", exact=False).first.click()
-    page.wait_for_timeout(500)
-    page.get_by_text("model", exact=True).last.click()
+    page.wait_for_timeout(2500)
+    page.get_by_role("button", name="Group by").first.click()
+    page.wait_for_timeout(1000)
+    page.get_by_role("menuitemcheckbox", name="model", exact=True).first.click()
+    page.wait_for_timeout(1000)
     page.keyboard.press("Escape")
     page.wait_for_timeout(1000)
-    page.get_by_text("Chart", exact=True).first.click()
+    page.goto(page.url + ("&" if "?" in page.url else "?") + "compareRunsMode=CHART")  # the Chart view
+    page.wait_for_timeout(5000)
+    page.get_by_placeholder("Search metric charts").fill("val/mse")
     page.wait_for_timeout(3000)
     page.screenshot(path=str(out), full_page=False)
 
