@@ -33,7 +33,7 @@ try: $(VENV)/.installed
 
 # The headline of `dvc exp show` (every param and dependency hash makes ~170 columns).
 exp-show: $(VENV)/.installed
-	$(RUN) dvc exp show --drop '.*' --keep '^(Experiment|Created|seeds|models|points|train\.steps)$$|critical_length|solved_at_longest|_at_longest'
+	$(RUN) dvc exp show --drop '.*' --keep 'Experiment|Created|seeds|points|.*critical_length|.*_at_longest'
 
 sync-mlflow: $(VENV)/.installed
 	$(RUN) rnnbench sync-mlflow
