@@ -209,3 +209,20 @@ def test_train_from_params_takes_the_studys_tuned_lr_and_says_so_when_there_is_n
     write_tuning(tmp_path / tuning_result_file("gru"), "gru", chosen)
     assert main([*args, "--out", str(tmp_path / "tuned")]) == 0
     assert json.loads((tmp_path / "tuned" / "metrics.json").read_text())["config"]["train"]["lr"] == 0.0042
+
+
+def test_version_help_defaults_and_errors_that_name_the_typed_flag(tmp_path):
+    from rnnbench import __version__
+
+    assert run_cli("--version").stdout.strip() == f"rnnbench {__version__}"
+    shown = run_cli("train", "--help").stdout
+    for group in ("what to train:", "data and outputs:", "model (override the study's values):",
+                  "training (override the study's values):"):
+        assert group in shown
+    assert "(default: 0)" in shown and "lstm-cifg" in shown and "charlm" in shown  # seed default, models, tasks
+    assert "(default: 300)" in run_cli("check-model", "--help").stdout
+    for args, flag in ((("study", "--params", str(tmp_path / "missing.yaml")), "--params"),
+                       (("sample", "--run", str(tmp_path), "--length", "0"), "--length")):
+        refused = run_cli(*args)
+        assert refused.returncode == 2 and refused.stderr.startswith(f"rnnbench: error: {flag}")
+        assert len(refused.stderr.strip().splitlines()) == 1

@@ -42,7 +42,7 @@ FLAGS = {"train.steps": "--steps", "train.batch_size": "--batch-size", "train.lr
          "train.clip_norm": "--clip-norm", "train.eval_every": "--eval-every", "train.device": "--device",
          "model.hidden_size": "--hidden-size", "model.num_layers": "--num-layers", "model.forget_bias": "--forget-bias",
          "model.name": "--model", "model": "--model", "task": "--task", "task.length": "--length",
-         "task.options": "--option", "seed": "--seed", "data": "--data"}
+         "task.options": "--option", "seed": "--seed", "data": "--data", "params": "--params"}
 TRAIN_FLAGS = ("steps", "batch_size", "lr", "clip_norm", "eval_every", "device")  # TrainConfig fields
 MODEL_FLAGS = ("hidden_size", "num_layers", "forget_bias")  # ModelConfig fields
 
@@ -318,7 +318,7 @@ def command_check_model(args) -> int:
 def command_sample(args) -> int:
     from .sampling import load_charlm_run, sample_text
 
-    require_positive("length", args.length)
+    require_positive("--length", args.length)
     net, vocab = load_charlm_run(args.run)
     print(sample_text(net, vocab, args.prime, args.length, args.temperature, args.seed))
     return 0
