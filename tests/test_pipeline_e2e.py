@@ -250,7 +250,7 @@ def cell_lrs(root: Path) -> dict[str, float]:
     import json
 
     return {p.relative_to(root).as_posix(): json.loads(p.read_text())[0]["train"]["lr"]
-            for p in (root / "configs").rglob("*.json") if p.name != "execution.json"}
+            for p in (root / "configs").glob("*/*.json")}  # configs/<point>/<model>.json: one per cell
 
 
 def test_changing_the_sweep_retunes_and_retrains_only_the_cells_whose_lr_changed(tmp_path):
