@@ -241,8 +241,7 @@ class Tracker:
         existing = self.find_run(task, "run_key", key)
         if existing:
             return existing, False
-        end = epoch_ms(record.get("finished_at")) or int(time.time() * 1000)
-        start = end - int(1000 * (record.get("wall_s") or 0))
+        start, end = run_times(record)
         tags = {**self.common_tags(record, stage), "seed": str(record["seed"]), "run_key": key,
                 "device": record.get("device", ""), "solved": str(record.get("solved")),
                 "diverged": str(record.get("diverged")), "host": one_line(record["host"]) if record.get("host") else "",
@@ -287,7 +286,7 @@ class Tracker:
         if parent is None:
             tags = {**self.common_tags(first, stage), "cell_key": key, "rnnbench.level": "cell"}
             parent = client.create_run(self.experiments[first["task"]], run_name=run_name(first["model"], first["length"]),
-                                       tags=tags, start_time=min(seed_start(r) for _, r in seeds)).info.run_id
+                                       tags=tags, start_time=min(run_times(r)[0] for _, r in seeds)).info.run_id
             self.logged[key] = parent
         created = [self.log_run(folder, record, history_rows(folder / "history.csv"), stage, parent)[1]
                    for folder, record in seeds]
@@ -304,9 +303,10 @@ def relative(path: Path, root: Path) -> str:
         return str(path)
 
 
-def seed_start(record: dict[str, Any]) -> int:
+def run_times(record: dict[str, Any]) -> tuple[int, int]:
+    """A run's (start, end) in epoch ms: it ended when it finished and lasted its wall time."""
     end = epoch_ms(record.get("finished_at")) or int(time.time() * 1000)
-    return end - int(1000 * (record.get("wall_s") or 0))
+    return end - int(1000 * (record.get("wall_s") or 0)), end
 
 
 def log_dataset(client, run_id: str, record: dict[str, Any], folder: Path) -> None:
