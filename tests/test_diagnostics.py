@@ -151,7 +151,7 @@ def test_a_trained_run_writes_gradflow_csv_and_gate_traces(tmp_path):
     task = resolve_task(config.task.name)
     write_run(tmp_path, config, result, ds.checksum(), diagnose(task, ds, initial_model(config, ds), result.model))
     flow = pd.read_csv(tmp_path / "gradflow.csv")
-    assert list(flow.columns) == ["t", "phase", "norm_h", "norm_c"]
+    assert list(flow.columns) == ["t", "phase", "norm_h", "norm_c", "norm_law"]
     assert (flow.groupby("phase").size() == 12).all() and set(flow.phase) == {"init", "trained"}
     with np.load(tmp_path / "gates.npz") as gates:
         assert gates["f"].shape == (4, 12, 16) and gates["x"].shape == (4, 12, 2)

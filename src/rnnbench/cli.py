@@ -265,7 +265,7 @@ def command_check_model(args) -> int:
                        data=DataConfig(n_train=2048, n_val=256, n_test=256)).validate()
     torch.manual_seed(0)
     try:
-        network = build_network(config.model, 2, 1, per_step=False)
+        network = build_network(config.model, 2, 1, per_step=False, max_length=10)
     except Exception as err:  # noqa: BLE001 -- the user's constructor: say what it raised
         raise ConfigError(f"model: {name}(input_size, hidden_size, num_layers) raised {type(err).__name__}: {err}") from None
     x = torch.rand(4, 7, 2)

@@ -39,6 +39,7 @@ class FusedUnroll:
 @MODELS.register("rnn")
 class RNN(FusedUnroll, nn.RNN):
     kind = "rnn"
+    memory_law = ""  # dh_t/dh_{t-1} = diag(1 - h_t^2) W_hh: a full matrix, no per-unit law
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int):
         super().__init__(input_size, hidden_size, num_layers, batch_first=True, nonlinearity="tanh")
@@ -47,6 +48,7 @@ class RNN(FusedUnroll, nn.RNN):
 @MODELS.register("lstm")
 class LSTM(FusedUnroll, nn.LSTM):
     kind = "lstm"
+    memory_law = "prod f_t (cell state)"  # the constant error carousel; the paths through h_t come on top
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int, forget_bias: float = 1.0):
         super().__init__(input_size, hidden_size, num_layers, batch_first=True)
@@ -56,6 +58,7 @@ class LSTM(FusedUnroll, nn.LSTM):
 @MODELS.register("gru")
 class GRU(FusedUnroll, nn.GRU):
     kind = "gru"
+    memory_law = "prod z_t (direct path)"  # h_t = (1 - z) n + z h_{t-1}; the paths through r and n come on top
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int):
         super().__init__(input_size, hidden_size, num_layers, batch_first=True)

@@ -2,7 +2,7 @@
 recurrent cell, and a linear head read at the last step or at every step.
 
 The cell contract (what `models: [mypkg.cells.MyCell]` must satisfy):
-    cell = MyCell(input_size, hidden_size, num_layers)    # + forget_bias=..., if it takes one
+    cell = MyCell(input_size, hidden_size, num_layers)    # + forget_bias=..., max_length=..., if it takes them
     out, state = cell(x)     # x [B, T, input_size] float -> out [B, T, hidden_size]; state unused
 the call convention of `nn.RNN(..., batch_first=True)`. Optional capability, for the diagnostics
 (gradient flow through time, gate activity):
@@ -51,16 +51,27 @@ class Network(nn.Module):
         return self.read_out(hidden)
 
 
-def build_cell(config: ModelConfig, input_size: int) -> nn.Module:
+def build_cell(config: ModelConfig, input_size: int, max_length: int | None = None) -> nn.Module:
+    """max_length: the sequence length the cell will see, for cells whose initialisation depends on
+    it (chrono's T_max, IndRNN's bound); None when a network is only rebuilt to load its weights."""
     cls = MODELS.resolve(config.name, "model.name")
-    kwargs = {"forget_bias": config.forget_bias} if "forget_bias" in inspect.signature(cls).parameters else {}
+    accepts = inspect.signature(cls).parameters
+    kwargs = {"forget_bias": config.forget_bias} if "forget_bias" in accepts else {}
+    if max_length is not None and "max_length" in accepts:
+        kwargs["max_length"] = max_length
     return cls(input_size, config.hidden_size, config.num_layers, **kwargs)
 
 
-def build_network(config: ModelConfig, input_size: int, output_size: int, per_step: bool) -> Network:
+def build_network(config: ModelConfig, input_size: int, output_size: int, per_step: bool,
+                  max_length: int | None = None) -> Network:
     """The cell first, then the head: under one seed the initial weights depend on this order."""
-    cell = build_cell(config, input_size)
+    cell = build_cell(config, input_size, max_length)
     return Network(cell, input_size, config.hidden_size, output_size, per_step)
+
+
+def memory_law(name: str) -> str:
+    """The per-unit factor a model's memory follows by its equations ("prod (1 - z_t)"), "" when none."""
+    return getattr(MODELS.resolve(name), "memory_law", "")
 
 
 def parameter_count(model: nn.Module) -> int:

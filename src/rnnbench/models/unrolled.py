@@ -35,11 +35,17 @@ GATES = {**LSTM_GATES, "gru": ("r", "z", "n"), "rnn": ("h",)}
 @dataclass
 class Unrolled:
     """What one pass returns: outputs [B, T, H], and per step the graph nodes h_t (and c_t for
-    LSTMs) of the last layer, plus gate activations [B, T, H] when traced."""
+    LSTMs) of the last layer, plus, when traced, gate activations [B, T, H] and the retention.
+
+    retention [B, T, N]: the factor r_t by which the model's analytic memory law carries the state
+    it is measured on (c_t for an LSTM, else h_t) from step t-1 to t, so that the law predicts
+    dL/ds_t = dL/ds_T * prod_{k>t} r_k: the forget gate f_t of an LSTM, the update gate z_t of a
+    GRU (its direct path only). None for a cell without such a law (the tanh RNN)."""
     output: torch.Tensor
     hidden: list[torch.Tensor]
     cell: list[torch.Tensor] = field(default_factory=list)
     gates: dict[str, torch.Tensor] = field(default_factory=dict)
+    retention: torch.Tensor | None = None
 
 
 class UnrolledLayer(nn.Module):
@@ -94,7 +100,8 @@ class UnrolledLayer(nn.Module):
                 for name, value in gates.items():
                     traces[name].append(value.detach())
         stacked = {k: torch.stack(v, 1) for k, v in traces.items() if v} if trace else {}
-        return Unrolled(torch.stack(hidden, 1), hidden, cells, stacked)
+        retention = stacked.get("f" if lstm else "z")
+        return Unrolled(torch.stack(hidden, 1), hidden, cells, stacked, retention)
 
     def lstm_step(self, xw, hw, c):
         a = dict(zip(self.gate_names, (xw + hw).chunk(len(self.gate_names), -1)))
@@ -160,7 +167,8 @@ def register_ablation(kind: str) -> type[UnrolledStack]:
     def __init__(self, input_size: int, hidden_size: int, num_layers: int, forget_bias: float = 1.0):
         UnrolledStack.__init__(self, kind, input_size, hidden_size, num_layers, forget_bias)
 
-    cls = type(f"Unrolled_{kind.replace('-', '_')}", (UnrolledStack,), {"__init__": __init__})
+    cls = type(f"Unrolled_{kind.replace('-', '_')}", (UnrolledStack,),
+               {"__init__": __init__, "memory_law": "prod f_t (cell state)"})
     return MODELS.register(kind)(cls)
 
 

@@ -11,6 +11,12 @@ blanks, the model itself must count the S recall steps since the delimiter, so t
 that counting; the delimiter variant hands the model a "recall now" signal at every step. We keep the
 original convention because the published LSTM/RNN numbers we compare with use it.
 `symbols` below 10 makes the same task shorter to learn (fewer bits to hold), not a different one.
+
+Selective copy (`selective: true`; the S4 and Mamba papers, Gu et al. 2022 and Gu & Dao 2023):
+the S symbols sit at random positions, in order, among the T+S-1 steps before the delimiter,
+instead of at the start; the target is the same. A model must decide from the input which steps
+to keep: the skill input-dependent gates (minGRU, minLSTM, Mamba's selection) are built for and a
+time-invariant linear recurrence (the LRU's) lacks.
 """
 from __future__ import annotations
 
@@ -36,6 +42,7 @@ def memoryless_cross_entropy(length: int, symbols: int = 10) -> float:
 @dataclass(frozen=True)
 class CopyOptions:
     symbols: int = 10  # how many symbols to hold and recall
+    selective: bool = False  # symbols scattered over the delay instead of at the start
     solved_recall_accuracy: float = 0.99
 
 
@@ -57,7 +64,11 @@ class CopyMemory(Task):
         held = options.symbols
         symbols = rng.integers(1, N_CATEGORIES + 1, (n, held))
         x = np.full((n, length + 2 * held), BLANK, dtype=np.int64)
-        x[:, :held] = symbols
+        if options.selective:  # drawn after the symbols: the plain task's data stay as they were
+            positions = np.sort(rng.random((n, length + held - 1)).argsort(axis=1)[:, :held], axis=1)
+            np.put_along_axis(x, positions, symbols, axis=1)
+        else:
+            x[:, :held] = symbols
         x[:, length + held - 1] = DELIMITER
         y = np.full((n, length + 2 * held), BLANK, dtype=np.int64)
         y[:, -held:] = symbols

@@ -83,7 +83,8 @@ Probe = Callable[[nn.Module], dict[str, float]]  # measured on the model at each
 
 def network_for(config: ModelConfig, dataset: Dataset) -> Network:
     """The model of `config` shaped for `dataset`: its input and output sizes and output reading."""
-    return build_network(config, dataset.input_size, dataset.output_size, dataset.output_kind in PER_STEP)
+    return build_network(config, dataset.input_size, dataset.output_size, dataset.output_kind in PER_STEP,
+                         max_length=dataset.splits["train"][0].shape[1])
 
 
 def initial_model(config: RunConfig, dataset: Dataset) -> Network:

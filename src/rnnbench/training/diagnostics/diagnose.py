@@ -19,7 +19,7 @@ TRACE_SEQUENCES = 4
 
 @dataclass
 class Diagnosis:
-    flow_rows: list[dict[str, float]]  # gradflow.csv: t, phase, norm_h, norm_c
+    flow_rows: list[dict[str, float]]  # gradflow.csv: t, phase, norm_h, norm_c, norm_law
     metrics: dict[str, float | str]  # grad_* and gate_* summaries, merged into the final record
     traces: dict[str, np.ndarray] = field(default_factory=dict)  # gates.npz
 
@@ -53,8 +53,8 @@ def diagnose(task: Task, dataset: Dataset, initial: Network, trained: Network | 
         if model is None:
             continue
         flow = gradient_flow(model, task, x, y)
-        rows += [{"t": t, "phase": phase, "norm_h": float(h), "norm_c": float(c)}
-                 for t, (h, c) in enumerate(zip(flow.norm_h, flow.norm_c))]
+        rows += [{"t": t, "phase": phase, "norm_h": float(h), "norm_c": float(c), "norm_law": float(law)}
+                 for t, (h, c, law) in enumerate(zip(flow.norm_h, flow.norm_c, flow.norm_law))]
         metrics.update({f"grad_{k}_{phase}": v for k, v in flow.summary().items()})
     traces = {}
     if trained is not None:

@@ -44,16 +44,34 @@ def decay_fit(norms: np.ndarray) -> tuple[float, float, float]:
     return float(slope), (math.log(2) / slope if slope > 0 else math.inf), r2
 
 
+def law_norms(last_gradient: torch.Tensor, retention: torch.Tensor) -> np.ndarray:
+    """What a memory law predicts for ||dL/ds_t||: the measured gradient at the last step carried
+    back by the law's per-unit factors only, dL/ds_t = dL/ds_T * prod_{k>t} r_k, norm over units,
+    mean over the batch. last_gradient [B, N] (complex for a complex state), retention [B, T, N]."""
+    later = torch.cat([retention[:, 1:], torch.ones_like(retention[:, :1])], dim=1)
+    carried = later.flip(1).cumprod(1).flip(1)  # [:, t] = prod over k > t
+    return (last_gradient.abs().unsqueeze(1) * carried).norm(dim=-1).mean(0).double().cpu().numpy()
+
+
 @dataclass
 class GradientFlow:
+    """norm_h: ||dL/dh_t||; norm_c: ||dL/dc_t|| (nan without a cell state); norm_law: the model's
+    memory law for the state it governs (c for an LSTM, else h), nan for a model without one."""
     norm_h: np.ndarray  # [T]
-    norm_c: np.ndarray  # [T]; nan for cells without a cell state
+    norm_c: np.ndarray  # [T]
+    norm_law: np.ndarray  # [T]
 
     def summary(self) -> dict[str, float]:
         slope, half_life, r2 = decay_fit(self.norm_h)
         last = self.norm_h[-1]
-        return {"decay_rate": slope, "half_life": half_life, "fit_r2": r2,
-                "ratio_first_last": float(self.norm_h[0] / last) if last > 0 else math.nan}
+        result = {"decay_rate": slope, "half_life": half_life, "fit_r2": r2,
+                  "ratio_first_last": float(self.norm_h[0] / last) if last > 0 else math.nan}
+        if np.isfinite(self.norm_law).any():
+            # Law against measurement on the same state, fitted the same way.
+            state = self.norm_c if np.isfinite(self.norm_c).any() else self.norm_h
+            result["state_decay_rate"] = decay_fit(state)[0]
+            result["law_decay_rate"] = decay_fit(self.norm_law)[0]
+        return result
 
 
 def final_step_loss(task: Task, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -72,8 +90,12 @@ def gradient_flow(model: Network, task: Task, x: torch.Tensor, y: torch.Tensor) 
     if y.is_floating_point():
         y = y.double()
     with torch.enable_grad():
-        unrolled = net.rnn.unroll(net.encode(x))
+        unrolled = net.rnn.unroll(net.encode(x), trace=True)
         loss = final_step_loss(task, net.read_out(unrolled.output), y)
         norm_h = state_gradient_norms(loss, unrolled.hidden)
         norm_c = state_gradient_norms(loss, unrolled.cell) if unrolled.cell else np.full_like(norm_h, np.nan)
-    return GradientFlow(norm_h, norm_c)
+        norm_law = np.full_like(norm_h, np.nan)
+        if unrolled.retention is not None:
+            last = (unrolled.cell or unrolled.hidden)[-1]
+            norm_law = law_norms(torch.autograd.grad(loss, last, retain_graph=True)[0], unrolled.retention)
+    return GradientFlow(norm_h, norm_c, norm_law)
