@@ -1,11 +1,13 @@
 """A stack of recurrent layers that each have a parallel form and a step-by-step form, behind
 nn.RNN's call convention: the models trained by a scan (minGRU, minLSTM, LRU) and IndRNN.
 
-Training runs every layer's `forward(x) -> out` (the scan); the diagnostics run the earlier layers
-the same way and the last layer's `unroll(x, trace) -> Unrolled`, the step-by-step form whose h_t
-are graph nodes (a scan never materialises them one by one). The two forms compute the same
-function (tests/test_models.py), so the gradients measured through the step form are the trained
-model's.
+Each layer has `forward(x) -> out` (the parallel scan) and `unroll(x, trace) -> Unrolled` (the
+step-by-step form, whose h_t are graph nodes for the diagnostics). The two compute the same
+function and gradients (tests/test_modern_models.py), so which one trains is a matter of speed:
+the scan on a GPU, where its few large operations pay; the step loop on a CPU, where the scan was
+measured 2.8-5x slower than the loop at T = 100-1000 (one thread, batch 64, hidden 64:
+`python benchmarks/scan_speed.py`, benchmarks/results.md) -- logcumsumexp and the doubling scan's
+log2(T) full-size copies cost more than T small steps there.
 """
 from __future__ import annotations
 
@@ -23,8 +25,9 @@ class LayerStack(nn.Module):
         self.layers = nn.ModuleList(layers)
 
     def forward(self, x: torch.Tensor):
+        scan = x.device.type != "cpu"
         for layer in self.layers:
-            x = layer(x)
+            x = layer(x) if scan else layer.unroll(x).output
         return x, None
 
     def unroll(self, x: torch.Tensor, trace: bool = False) -> Unrolled:

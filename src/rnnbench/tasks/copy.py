@@ -93,3 +93,15 @@ def recall_mask(y: torch.Tensor) -> torch.Tensor:
     mask = torch.zeros_like(y, dtype=torch.bool)
     mask[:, y.shape[1] - held:] = True
     return mask
+
+
+@dataclass(frozen=True)
+class SelectiveCopyOptions(CopyOptions):
+    selective: bool = True
+
+
+@TASKS.register("selective-copy")
+class SelectiveCopy(CopyMemory):
+    """Copy memory with `selective: true` by default: its own name, so that one study holds both
+    (points `copy-200` and `selective-copy-200`)."""
+    Options = SelectiveCopyOptions
