@@ -16,7 +16,7 @@ from rnnbench.report.claims import VERDICTS
 from rnnbench.report.markdown import FIGURES, half_life_text
 from rnnbench.report.samples import CHARACTERS, PRIME, TEMPERATURES
 from rnnbench.report.published import anchors_beside_ours
-from rnnbench.report.tables import contrasts, critical_lengths, gradient_decay
+from rnnbench.report.tables import contrasts, critical_lengths, gradient_decay, memory_laws
 from rnnbench.report.write import write_report
 from rnnbench.study import load_study
 
@@ -131,6 +131,33 @@ def test_gradient_decay_table_matches_medians_of_results_csv(trained):
         assert same(row["‖∂L/∂h₀‖/‖∂L/∂h_T‖ init"], own["ratio_init"], 2)
 
 
+def test_the_memory_law_table_sets_each_law_beside_the_measured_half_life_from_results_csv(trained):
+    study, root = trained
+    text, results, _ = report_of(study, root)
+    rows = markdown_tables(text)["Memory laws: analytic vs measured"]
+    with_law = results[results["grad_law_decay_rate_trained"].notna()]
+    assert {r["model"] for r in rows} == set(with_law["model"]) and "rnn" not in {r["model"] for r in rows}
+    for row in rows:
+        own = with_law[(with_law["task"] == row["task"]) & (with_law["model"] == row["model"])
+                       & (with_law["length"] == int(row["T"]))]
+        assert int(row["runs"]) == len(own)
+        assert row["law half-life trained"] == half_life_text(math.log(2) / own["grad_law_decay_rate_trained"].median())
+        assert row["measured half-life trained"] == half_life_text(
+            math.log(2) / own["grad_state_decay_rate_trained"].median())
+
+
+def test_a_law_exact_by_construction_reads_one_and_one_that_leaves_paths_out_does_not():
+    rates = {"mingru": (0.3, 0.3), "lstm": (0.2, 0.1)}  # (measured on the state, law)
+    results = pd.DataFrame([{"task": "adding", "model": m, "length": 50, "seed": s,
+                             **{f"grad_state_decay_rate_{p}": r[0] for p in ("init", "trained")},
+                             **{f"grad_law_decay_rate_{p}": r[1] for p in ("init", "trained")}}
+                            for m, r in rates.items() for s in range(3)])
+    laws = memory_laws(results).set_index("model")
+    assert laws.loc["mingru", "law_over_measured"] == pytest.approx(1.0)
+    assert laws.loc["lstm", "law_over_measured"] == pytest.approx(2.0)  # half-life ln2/0.1 over ln2/0.2
+    assert laws.loc["lstm", "law"] == "prod f_t (cell state)" and laws.loc["mingru", "runs"] == 3
+
+
 def test_the_tuning_section_shows_every_selected_lr_of_tuning_csv(trained):
     study, root = trained
     text, _, out = report_of(study, root)
@@ -146,7 +173,7 @@ def test_every_referenced_figure_exists_as_a_readable_png(trained):
     study, root = trained
     text, _, out = report_of(study, root)
     referenced = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)
-    assert len(referenced) == len(FIGURES) == 12
+    assert len(referenced) == len(FIGURES) == 13
     for name in referenced:
         image = matplotlib.image.imread(out / name)
         assert image.shape[0] > 200 and image.shape[1] > 400

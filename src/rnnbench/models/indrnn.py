@@ -45,7 +45,7 @@ class IndRNNLayer(nn.Module):
 
 @MODELS.register("indrnn")
 class IndRNN(LayerStack):
-    memory_law = "|u|^t"
+    memory_law = "abs(u)^t"
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int, max_length: int = 100):
         super().__init__([IndRNNLayer(input_size if k == 0 else hidden_size, hidden_size, max_length)

@@ -86,6 +86,8 @@ class RNNNumpy(NumpyBackedStack):
 
 @MODELS.register("lstm-numpy")
 class LSTMNumpy(NumpyBackedStack):
+    memory_law = "prod f_t (cell state)"
+
     def __init__(self, input_size: int, hidden_size: int, num_layers: int, forget_bias: float = 1.0):
         super().__init__("lstm", input_size, hidden_size, num_layers)
         set_forget_bias(self, forget_bias)

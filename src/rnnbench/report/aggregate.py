@@ -24,7 +24,8 @@ RESULT_COLUMNS = [
     "solved_threshold", "higher_is_better", "solved", "val_solved", "solved_step", "diverged", "failed", "error", "steps", "wall_s",
     "steps_per_s", "n_params", "device", "hidden_size", "num_layers", "forget_bias", "lr", "lr_source", "batch_size",
     "clip_norm", "max_steps", "grad_ratio_first_last_init", "grad_ratio_first_last_trained", "grad_decay_rate_init",
-    "grad_decay_rate_trained", "grad_fit_r2_init", "grad_fit_r2_trained",
+    "grad_decay_rate_trained", "grad_fit_r2_init", "grad_fit_r2_trained", "grad_state_decay_rate_init",
+    "grad_state_decay_rate_trained", "grad_law_decay_rate_init", "grad_law_decay_rate_trained",
     "gate_f_mean", "gate_f_above_0.9", "gate_i_mean", "gate_z_mean", "data_checksum", "host", "cpu_capability",
     "finished_at", "run_dir",
 ]

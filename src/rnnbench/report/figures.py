@@ -19,7 +19,7 @@ import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 
 from ..config import ModelConfig  # noqa: E402
-from ..models import build_network  # noqa: E402
+from ..models import build_network, memory_law  # noqa: E402
 from ..study import Study  # noqa: E402
 from ..tasks import Dataset, Metric, resolve_task  # noqa: E402
 from .tables import cell_metric_and_baseline, seed_table, side_grid_models  # noqa: E402
@@ -267,6 +267,40 @@ def gradient_flow(study: Study, results: pd.DataFrame, root: Path, path: Path) -
         finish_log_panel(ax, "time step t (loss read at the last step)", r"$\|\partial L / \partial h_t\|$ (batch mean)",
                          f"{task}, T={length}: median over seeds", legend_columns=2)
     fig.suptitle("Gradient flow back through time: dashed at initialisation, solid after training", fontsize=11)
+    return save(fig, path)
+
+
+def geometric_median(flow: pd.DataFrame, column: str) -> pd.Series:
+    """Per t over seeds: the norms span dozens of orders of magnitude."""
+    return flow.groupby("t")[column].apply(lambda v: 10 ** np.median(np.log10(v.clip(lower=1e-300))))
+
+
+def memory_laws(study: Study, results: pd.DataFrame, root: Path, path: Path) -> Path:
+    """Per model with a memory law, at the longest length of the first memory task: the law's
+    prediction beside the gradient measured on the state it governs, trained, median over seeds."""
+    task = "adding" if "adding" in main_tasks(study) else main_tasks(study)[0]
+    length = max(study.lengths(task))
+    panels = []
+    for model in study.models:
+        flow = read_flow(results, root, task, model, length)
+        if flow is None or "norm_law" not in flow or flow["norm_law"].isna().all():
+            continue
+        panels.append((model, flow[flow["phase"] == "trained"]))
+    columns = min(4, max(1, len(panels)))
+    rows = max(1, -(-len(panels) // columns))
+    fig, axes = plt.subplots(rows, columns, figsize=(4.2 * columns, 3.4 * rows), squeeze=False)
+    for ax in axes.flat[len(panels):]:
+        ax.axis("off")
+    if not panels:
+        empty_panel(axes[0][0], f"{task} T={length}: no model with a memory law")
+    for ax, (model, flow) in zip(axes.flat, panels):
+        state = "norm_c" if flow["norm_c"].notna().any() else "norm_h"
+        measured, law = geometric_median(flow, state), geometric_median(flow, "norm_law")
+        ax.plot(measured.index, measured.values, "-", color=colour(model), linewidth=3, label="measured")
+        ax.plot(law.index, law.values, "--", color="black", linewidth=1, label=f"law {memory_law(model)}")
+        finish_log_panel(ax, "time step t", r"$\|\partial L / \partial c_t\|$" if state == "norm_c"
+                         else r"$\|\partial L / \partial h_t\|$", model, legend_columns=1)
+    fig.suptitle(f"Analytic vs measured gradient decay, {task} T={length}, trained", fontsize=11)
     return save(fig, path)
 
 

@@ -6,6 +6,7 @@ import math
 
 import pandas as pd
 
+from ..models import memory_law
 from ..tasks import resolve_task
 from .aggregate import KEY
 from .statistics import fisher_p
@@ -137,6 +138,34 @@ def gradient_decay(results: pd.DataFrame) -> pd.DataFrame:
 
 DECAY_TABLE_COLUMNS = ["task", "model", "length", "outcome", "half_life_init", "half_life_trained", "fit_r2_init",
                        "fit_r2_trained", "ratio_init", "ratio_trained", "runs"]
+
+
+def memory_laws(results: pd.DataFrame) -> pd.DataFrame:
+    """Per task x model x length, for every model with a memory law (its per-unit factor by its
+    equations: prod f_t, |lambda|^t, ...): the half-life of the law's prediction beside the measured
+    half-life of the gradient on the state the law governs (c for an LSTM, else h), both from the
+    same fit, medians over seeds, at initialisation and trained. `law_over_measured` > 1: the law
+    promises a longer memory than the gradient has (what it leaves out shortens it)."""
+    rows = []
+    if "grad_law_decay_rate_trained" not in results:
+        return pd.DataFrame(columns=MEMORY_LAW_COLUMNS)
+    have = results[pd.to_numeric(results["grad_law_decay_rate_init"], errors="coerce").notna()]
+    for (task, model, length), group in have.groupby(KEY, sort=False):
+        row = {"task": task, "model": model, "length": int(length), "law": memory_law(model)}
+        for phase in DECAY_PHASES:
+            for source, column in (("measured", "grad_state_decay_rate"), ("law", "grad_law_decay_rate")):
+                rates = pd.to_numeric(group[f"{column}_{phase}"], errors="coerce").dropna()
+                row[f"{source}_half_life_{phase}"] = half_life(float(rates.median())) if len(rates) else math.nan
+        measured, law = row["measured_half_life_trained"], row["law_half_life_trained"]
+        row["law_over_measured"] = (law / measured if math.isfinite(measured) and measured > 0 and math.isfinite(law)
+                                    else math.nan)
+        row["runs"] = len(group)
+        rows.append(row)
+    return pd.DataFrame(rows, columns=MEMORY_LAW_COLUMNS)
+
+
+MEMORY_LAW_COLUMNS = ["task", "model", "length", "law", "measured_half_life_init", "law_half_life_init",
+                      "measured_half_life_trained", "law_half_life_trained", "law_over_measured", "runs"]
 
 
 def gradient_ratio_course(study, results: pd.DataFrame, curves: pd.DataFrame) -> pd.DataFrame:

@@ -15,7 +15,7 @@ from .aggregate import collect_results, learning_curves, metrics_tree, summarise
 from .markdown import render
 from .published import anchors_beside_ours
 from .samples import charlm_samples
-from .tables import contrasts, critical_lengths, gradient_decay, gradient_ratio_course, plot_files
+from .tables import contrasts, critical_lengths, gradient_decay, gradient_ratio_course, memory_laws, plot_files
 from .tuning_table import tuning_table
 
 CSV_FORMAT = "%.6g"
@@ -28,6 +28,7 @@ def write_report(study: Study, root: Path, out: Path) -> list[Path]:
     summary = summarise(results, curves)
     critical = critical_lengths(summary)
     decay = gradient_decay(results)
+    laws = memory_laws(results)
     anchors = anchors_beside_ours(summary)
     tuning = tuning_table(study, root)
     pairs = contrasts(study, summary)
@@ -35,7 +36,7 @@ def write_report(study: Study, root: Path, out: Path) -> list[Path]:
     claims = claims_table(Tables(summary, critical, decay, pairs, study.data.n_train))
     samples = charlm_samples(study, root)
     tables = {"results.csv": results, "summary.csv": summary, "curves.csv": curves,
-              "critical_length.csv": critical, "gradient_decay.csv": decay, "published.csv": anchors,
+              "critical_length.csv": critical, "gradient_decay.csv": decay, "memory_laws.csv": laws, "published.csv": anchors,
               "tuning.csv": tuning, "contrasts.csv": pairs,
               "baselines.csv": baselines, "claims.csv": claims, "samples.csv": samples}
     shutil.rmtree(out / "plots", ignore_errors=True)  # a task no longer in the study leaves no plot behind
@@ -43,7 +44,7 @@ def write_report(study: Study, root: Path, out: Path) -> list[Path]:
     written = {name: frame.to_csv(index=False, float_format=CSV_FORMAT) for name, frame in tables.items()}
     written["metrics.json"] = json.dumps(metrics_tree(summary, critical, study.models), indent=2) + "\n"
     written["report.md"] = render(study, results, summary, critical, decay, anchors, tuning, pairs,
-                                  gradient_ratio_course(study, results, curves), baselines, claims, samples)
+                                  gradient_ratio_course(study, results, curves), baselines, claims, samples, laws)
     for name, text in written.items():
         (out / name).parent.mkdir(parents=True, exist_ok=True)
         write_atomic(out / name, text.encode())
@@ -57,6 +58,7 @@ def write_report(study: Study, root: Path, out: Path) -> list[Path]:
         figures.gradient_ratio_training(study, results, curves, folder / "grad_ratio_training.png"),
         figures.gradient_flow(study, results, root, folder / "gradient_flow.png"),
         figures.gate_traces(study, results, root, folder / "gate_traces.png"),
+        figures.memory_laws(study, results, root, folder / "memory_laws.png"),
         figures.grad_norm(study, curves, folder / "grad_norm.png"),
         figures.side_grid_bars(study, summary, folder / "ablations.png", "ablations", "LSTM ablations"),
         figures.reference_curves(study, curves, summary, folder / "reference.png"),
