@@ -1,7 +1,8 @@
 """ms per training step (forward + backward + Adam, adding task, batch 64, hidden 64, one torch
-thread) of every model, in the form the trainer runs it (fused kernel: rnn/lstm/gru/lstm-chrono;
-parallel scan: mingru/minlstm/lru; step loop: indrnn) and in its step-by-step form (`unroll`, what
-the diagnostics run), at several lengths.
+thread) of every model in each of its forms, at several lengths: `fused` (torch's kernel:
+rnn/lstm/gru/lstm-chrono), `scan` (the parallel scan: mingru/minlstm/lru), `step` (the step-by-step
+form, `unroll`: what the diagnostics run, what IndRNN always runs, and what the scan models train
+with on a CPU).
 
     python benchmarks/scan_speed.py --lengths 100 500 1000 --steps 20
 """
@@ -28,7 +29,14 @@ def ms_per_step(model: str, length: int, form: str, steps: int, batch: int, hidd
 
     def step():
         encoded = net.encode(x)
-        hidden_states = net.rnn(encoded)[0] if form == "trained" else net.rnn.unroll(encoded).output
+        if form == "step":
+            hidden_states = net.rnn.unroll(encoded).output
+        elif form == "scan":
+            hidden_states = encoded
+            for layer in net.rnn.layers:
+                hidden_states = layer(hidden_states)
+        else:
+            hidden_states = net.rnn(encoded)[0]
         loss = task.loss(net.read_out(hidden_states), y)
         optimizer.zero_grad()
         loss.backward()
@@ -63,7 +71,8 @@ def main() -> None:
     print("| model | form | " + " | ".join(f"T={n}" for n in args.lengths) + " |")
     print("|---|---|" + "---|" * len(args.lengths))
     for model in args.models:
-        forms = ["trained"] + (["step"] if model not in ("indrnn",) else [])  # indrnn trains in its step form
+        forms = {"indrnn": ["step"], "mingru": ["scan", "step"], "minlstm": ["scan", "step"],
+                 "lru": ["scan", "step"]}.get(model, ["fused", "step"])
         for form in forms:
             cells = [f"{ms_per_step(model, n, form, args.steps, args.batch, args.hidden, args.device):.1f}"
                      for n in args.lengths]
