@@ -268,3 +268,17 @@ def test_saved_dataset_loads_back_identically(tmp_path):
     back = type(ds).load(tmp_path / "d")
     assert back.checksum() == ds.checksum()
     assert back.solved == ds.solved and back.baseline == ds.baseline and back.extra == ds.extra
+
+
+def test_selective_copy_scatters_the_symbols_in_order_over_the_delay_and_keeps_the_copy_target():
+    length, held = 30, 4
+    x, y = generate("selective-copy", 2000, length, symbols=held)
+    before = x[:, : length + held - 1]
+    assert ((before > 0).sum(axis=1) == held).all()  # exactly the symbols, nowhere else before the delimiter
+    assert (x[:, length + held - 1] == DELIMITER).all() and (x[:, length + held :] == 0).all()
+    recalled = np.stack([row[row > 0] for row in before])
+    np.testing.assert_array_equal(y[:, -held:], recalled)  # in the order they appeared
+    first = np.argmax(before > 0, axis=1)
+    assert first.min() == 0 and first.max() > length // 2  # positions spread over the delay
+    plain, _ = generate("copy", 2000, length, symbols=held)
+    np.testing.assert_array_equal(plain[:, :held], generate("copy", 2000, length, symbols=held, selective=True)[1][:, -held:])
