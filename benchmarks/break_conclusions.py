@@ -1,9 +1,12 @@
 """Try to break the report's readings: rerun a cell with another lr, more steps or other seeds.
 
 Each probe is `<task>-<length>:<model>[:key=value,...]` with `steps`, `lr`, `seeds` (e.g.
-`5-9`) as keys; everything else is the cell's config as the study resolved it (tuned lr included).
+`5-9`), `layers` as keys; everything else is the cell's config as the study resolved it (tuned lr
+included). `--params` / `--root` name another study and the folder its tuning results are in.
 
     python benchmarks/break_conclusions.py 'adding-100:rnn:steps=9000' 'xor-20:lstm:lr=0.003'
+    python benchmarks/break_conclusions.py --params studies/long-cpu.yaml --root /tmp/long-cpu \
+        --section probes-long 'adding-50:indrnn:layers=2'
 
 Prints the solved count per probe beside the study's and writes the table into
 benchmarks/results.md ("Probes against the report's readings").
@@ -35,10 +38,13 @@ def parse_probe(text: str):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("probes", nargs="+")
+    parser.add_argument("--params", type=Path, default=ROOT / "params.yaml")
+    parser.add_argument("--root", type=Path, default=ROOT, help="holds the study's tuning/ and reports/")
+    parser.add_argument("--section", default="probes", help="the benchmarks/results.md section to (re)write")
     args = parser.parse_args()
-    study = load_study(ROOT / "params.yaml")
-    lrs = study.chosen_lrs(ROOT)
-    summary = pd.read_csv(ROOT / "reports" / "summary.csv")
+    study = load_study(args.params)
+    lrs = study.chosen_lrs(args.root)
+    summary = pd.read_csv(args.root / "reports" / "summary.csv")
     rows = []
     for text in args.probes:
         cell, changes = parse_probe(text)
@@ -49,6 +55,9 @@ def main() -> None:
         configs = [study.run_config(cell, seed, lrs.get((cell.model, cell.task))) for seed in seeds]
         train = {k: (float(v) if k == "lr" else int(v)) for k, v in changes.items() if k in ("lr", "steps")}
         configs = [dataclasses.replace(c, train=dataclasses.replace(c.train, **train)) for c in configs]
+        if "layers" in changes:
+            configs = [dataclasses.replace(c, model=dataclasses.replace(c.model, num_layers=int(changes["layers"])))
+                       for c in configs]
         dataset = resolve_task(cell.task).build(cell.length, study.data, study.task_plan(cell.task).options)
         start = time.perf_counter()
         with tempfile.TemporaryDirectory() as folder:
@@ -57,14 +66,16 @@ def main() -> None:
         steps = sorted(r["solved_step"] for r in records if r.get("solved") and r.get("solved_step"))
         own = summary[(summary.task == cell.task) & (summary.model == cell.model) & (summary.length == cell.length)]
         study_text = f"{int(own.solved.iloc[0])}/{int(own.seeds.iloc[0])} at lr {own.lr.iloc[0]:g}" if len(own) else "—"
-        rows.append(f"| `{text}` | lr {configs[0].train.lr:g}, {configs[0].train.steps} steps, seeds "
+        rows.append(f"| `{text}` | lr {configs[0].train.lr:g}, {configs[0].train.steps} steps, "
+                    f"{configs[0].model.num_layers} layer(s), seeds "
                     f"{seeds[0]}–{seeds[-1]} | {solved}/{len(records)} | {steps or '—'} | {study_text} | "
                     f"{time.perf_counter() - start:.0f} |")
         print(rows[-1], flush=True)
-    lines = ["## Probes against the report's readings (`python benchmarks/break_conclusions.py …`)", "",
+    lines = [f"## Probes against the report's readings (`python benchmarks/break_conclusions.py --params "
+             f"{args.params.relative_to(ROOT) if args.params.is_relative_to(ROOT) else args.params} …`)", "",
              f"{machine_line()}. Each probe reruns one cell as the study resolved it, with the changes named.", "",
              "| probe | settings | solved | solve steps | the study's cell | s |", "|---|---|---|---|---|---|", *rows]
-    write_section("probes", "\n".join(lines))
+    write_section(args.section, "\n".join(lines))
 
 
 if __name__ == "__main__":
