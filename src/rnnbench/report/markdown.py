@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..study import Study
+from ..tasks import resolve_task
 from ..training.host import git_commit
 from .baselines import beaten_by
 from .budget import BUDGET_SHARE, IMPROVEMENT, LAST_SHARE
@@ -314,8 +315,8 @@ def header(results: pd.DataFrame, study: Study) -> str:
 
 
 DEFINITIONS = """How to read this report:
-- **Solved** (one definition): a run's final model meets the task's rule on the **test** split (adding: MSE ≤ {adding};
-  temporal XOR: accuracy ≥ {xor}; rules per task in the README). Training stops early at the first evaluation where
+- **Solved** (one definition): a run's final model meets the task's rule on the **test** split ({rules};
+  rules per task in the README). Training stops early at the first evaluation where
   the **validation** split meets it, and tuning judges validation only; a run that met the rule on validation but
   missed it on test is counted unsolved and flagged "met the rule on validation only".
 - **Critical length**: the longest T at which at least {majority:.0%} of the seeds solved the task. Censored when the
@@ -332,9 +333,17 @@ DEFINITIONS = """How to read this report:
 - **Baselines**: the analytic chance value and the best constant predictor on the test split itself, both shown."""
 
 
+def solved_rules(study: Study) -> str:
+    """Each task's rule as the study resolved it: `adding: mse ≤ 0.01`."""
+    rules = []
+    for task in study.task_names():
+        rule = resolve_task(task).solved_rule(study.task_plan(task).options)
+        rules.append(f"{task}: {rule.metric} {'≥' if rule.higher_is_better else '≤'} {number(rule.threshold)}")
+    return "; ".join(rules)
+
+
 def definitions(study: Study, results: pd.DataFrame) -> str:
-    thresholds = results.groupby("task")["solved_threshold"].first().to_dict()
-    return DEFINITIONS.format(adding=number(thresholds.get("adding")), xor=number(thresholds.get("xor")),
+    return DEFINITIONS.format(rules=solved_rules(study),
                               majority=SOLVED_MAJORITY, seeds=len(study.seeds), p=P_SIGNIFICANT, share=BUDGET_SHARE,
                               last=LAST_SHARE, improvement=IMPROVEMENT)
 
