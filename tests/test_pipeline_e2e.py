@@ -3,6 +3,7 @@
 The project is copied into a temp git repo with the tiny grid (studies/tiny.yaml) as params.yaml;
 `dvc repro` runs there once for the whole module and each test checks one behaviour of the result.
 """
+import json
 import os
 import re
 import shutil
@@ -94,6 +95,72 @@ def mlflow_runs(root: Path, level: str = "seed") -> pd.DataFrame:
     return runs[runs["tags.run_key" if level == "seed" else "tags.cell_key"].notna()].reset_index(drop=True)
 
 
+TIMINGS = ["wall_s", "steps_per_s", "finished_at"]  # what may differ between two runs of the same cell
+
+
+@pytest.fixture(scope="module")
+def dispatched(project, tmp_path_factory):
+    """A copy of the study after `dvc repro`, with five cells' run folders deleted and dispatched
+    again by `rnnbench dispatch` on the local executor."""
+    root, _ = project
+    copy = tmp_path_factory.mktemp("dispatch") / "study"
+    shutil.copytree(root, copy, symlinks=True)
+    for model in ("rnn", "lstm", "gru", "lstm-numpy", "lstm-cifg"):
+        shutil.rmtree(copy / "runs" / "adding-5" / model)
+    return copy, run(copy, "rnnbench", "dispatch", "--executor", "local", "--jobs", "2")
+
+
+def test_dispatch_trains_the_stale_cells_and_leaves_dvc_status_clean(dispatched):
+    copy, result = dispatched
+    assert result.stdout.strip().splitlines()[-1] == "dispatched 5 cells"
+    assert "dispatch: 5 stale cells of 20 on the local executor, 2 processes" in result.stderr
+    assert "up to date" in run(copy, "dvc", "status").stdout
+
+
+def test_dispatched_cells_equal_dvc_repros_run_for_run_but_their_timings(project, dispatched):
+    (root, _), (copy, _) = project, dispatched
+    expected = pd.read_csv(root / "reports" / "results.csv").drop(columns=TIMINGS)
+    got = pd.read_csv(copy / "reports" / "results.csv").drop(columns=TIMINGS)
+    pd.testing.assert_frame_equal(got, expected)
+    for seed in ("seed0", "seed1"):  # the weights too, bit for bit
+        assert (copy / "runs/adding-5/gru" / seed / "model.pt").read_bytes() == \
+            (root / "runs/adding-5/gru" / seed / "model.pt").read_bytes()
+
+
+def test_a_second_dispatch_dispatches_nothing(dispatched):
+    copy, _ = dispatched
+    again = run(copy, "rnnbench", "dispatch", "--jobs", "2")
+    assert again.stdout.strip().splitlines()[-1] == "dispatched 0 cells"
+
+
+def test_ray_dispatch_on_a_local_cluster_bound_to_loopback_equals_dvc_repro(project, dispatched):
+    (root, _), (copy, _) = project, dispatched
+    for model in ("rnn", "lstm", "gru"):
+        shutil.rmtree(copy / "runs" / "xor-5" / model)
+    result = run(copy, "rnnbench", "dispatch", "--executor", "ray", "--jobs", "2")
+    assert result.stdout.strip().splitlines()[-1] == "dispatched 3 cells"
+    assert "on the ray executor on a local cluster on 127.0.0.1 (2 CPUs, 0 GPUs)" in result.stderr
+    assert "up to date" in run(copy, "dvc", "status").stdout
+    expected = pd.read_csv(root / "reports" / "results.csv").drop(columns=TIMINGS)
+    pd.testing.assert_frame_equal(pd.read_csv(copy / "reports" / "results.csv").drop(columns=TIMINGS), expected)
+
+
+def test_a_cell_that_fails_in_a_dispatch_is_reported_and_not_recorded(tmp_path):
+    root = make_project(tmp_path / "study")
+    shutil.copytree(Path(__file__).parent / "plugins" / "mypkg", root / "src" / "mypkg")
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    params.update(models=["lstm", "mypkg.cells.Broken"], points=["adding-5"], per_model={}, tune={"lrs": []},
+                  side_grids={"reference": {"models": [], "points": []}, "ablations": {"models": [], "points": []}})
+    (root / "params.yaml").write_text(yaml.safe_dump(params))
+    result = run(root, "rnnbench", "dispatch", "--jobs", "2", check=False)
+    assert result.returncode == 1 and result.stdout.strip().splitlines()[-1] == "dispatched 2 cells"
+    assert ("dispatch: FAILED train@mypkg.cells.Broken-adding-5: seed 0: RuntimeError: broken on purpose; "
+            "seed 1: RuntimeError: broken on purpose; not recorded, it stays stale") in result.stderr
+    assert not (root / "runs/adding-5/mypkg.cells.Broken").exists()  # a failure is never a result
+    stale = json.loads(run(root, "dvc", "status", "--json").stdout)
+    assert "train@mypkg.cells.Broken-adding-5" in stale and "train@lstm-adding-5" not in stale
+
+
 def test_repro_runs_every_stage_of_the_grid(project):
     root, output = project
     study = tiny_study()
@@ -122,8 +189,6 @@ def test_summary_and_dvc_metrics_agree_with_results(project):
     row = summary[(summary.task == "adding") & (summary.model == "lstm") & (summary.length == 8)].iloc[0]
     assert row["median"] == pytest.approx(cell["test_metric"].median(), rel=1e-4)
     assert row["seeds"] == 2
-    import json
-
     shown = json.loads(run(root, "dvc", "metrics", "show", "--json").stdout)[""]["data"]["reports/metrics.json"]["data"]
     critical = pd.read_csv(root / "reports" / "critical_length.csv")
     lstm = critical[(critical.task == "adding") & (critical.model == "lstm")].iloc[0]
@@ -179,8 +244,6 @@ def test_repro_writes_the_report_with_every_figure_it_references(project):
 
 
 def test_dvc_plots_show_has_a_plot_per_task_on_the_axis_its_metric_declares(project):
-    import json
-
     from rnnbench.tasks import resolve_task
 
     root, _ = project
@@ -247,8 +310,6 @@ def test_deleted_store_is_rebuilt_by_sync_with_every_run_exactly_once(project, t
 
 
 def cell_lrs(root: Path) -> dict[str, float]:
-    import json
-
     return {p.relative_to(root).as_posix(): json.loads(p.read_text())[0]["train"]["lr"]
             for p in (root / "configs").glob("*/*.json")}  # configs/<point>/<model>.json: one per cell
 
@@ -408,8 +469,6 @@ def test_a_stage_that_leaves_by_its_fast_exit_keeps_its_piped_output_and_files(t
 
 
 def test_train_with_a_cells_configs_file_reproduces_the_study_run_bit_for_bit(project, tmp_path):
-    import json
-
     import torch
 
     root, _ = project
@@ -448,8 +507,6 @@ def test_a_model_and_a_task_by_import_path_run_through_dvc_repro(tmp_path):
     assert len(results) == 4 * 2 and not results["failed"].any()
     assert set(results.task) == {"adding", "mypkg.tasks.FirstBit"}
     own = root / "runs" / "mypkg.tasks.FirstBit-6" / "mypkg.cells.MyCell" / "seed0"
-    import json
-
     record = json.loads((own / "metrics.json").read_text())
     assert record["diagnostics"].startswith("unavailable: the cell MyCell has no unroll")
     assert not (own / "gradflow.csv").exists() and (own / "model.pt").is_file()
@@ -517,8 +574,6 @@ def test_a_failed_seed_fails_its_stage_and_the_next_repro_trains_it_again(tmp_pa
     first = run(root, "dvc", "repro", check=False)
     assert first.returncode != 0
     assert "seeds [0, 1] of runs/adding-5/mypkg.cells.Broken failed" in first.stderr
-    import json
-
     record = json.loads((root / "runs/adding-5/mypkg.cells.Broken/seed0/metrics.json").read_text())
     assert record["failed"] and record["error"] == "RuntimeError: broken on purpose"
     again = run(root, "dvc", "repro", check=False)
@@ -550,8 +605,6 @@ def test_a_name_with_dots_in_params_cannot_make_a_single_stage_repro_delete_anot
 
 
 def test_an_experiment_that_adds_a_seed_trains_and_logs_only_that_seed(tmp_path):
-    import json
-
     params = yaml.safe_load((REPO / "studies" / "tiny.yaml").read_text())
     params.update(points=["adding-5"], models=["rnn", "lstm"])
     params["tune"]["points"] = ["adding-5"]

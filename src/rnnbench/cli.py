@@ -37,6 +37,7 @@ from .training.trainer import resolve_device, train
 EXIT_BAD_INPUT = 2
 EXIT_FAILED_RUN = 1  # a run raised: its record says why; never cached as a result
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports it
+EXECUTORS = ("local", "ray")
 # The flag a user typed for each config key, so that an error names what was typed.
 FLAGS = {"train.steps": "--steps", "train.batch_size": "--batch-size", "train.lr": "--lr",
          "train.clip_norm": "--clip-norm", "train.eval_every": "--eval-every", "train.device": "--device",
@@ -160,6 +161,18 @@ def build_parser(params: Path = Path("params.yaml")) -> argparse.ArgumentParser:
     report = sub.add_parser("report", help="write reports/ from the runs of a study already on disk")
     report.add_argument("--params", type=Path, default=params, help="the study file")
     report.add_argument("--root", type=Path, default=Path("."), help="where runs/ is and reports/ goes")
+
+    disp = sub.add_parser("dispatch", help="train the study's stale cells on an executor (processes here, or Ray) "
+                          "and leave the repository as `dvc repro` would")
+    disp.add_argument("--executor", choices=EXECUTORS, default="local",
+                      help="local: worker processes on this machine; ray: a Ray cluster (local on 127.0.0.1 "
+                      "unless --address or RAY_ADDRESS)")
+    disp.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
+                      help="cells at once (local), or the CPUs of a local Ray cluster; default: the CPU count")
+    disp.add_argument("--address", help="a running Ray cluster's address (ray only; default RAY_ADDRESS)")
+    disp.add_argument("--cpus-per-cell", type=float, default=1.0, help="Ray CPUs each cell asks for (ray only)")
+    disp.add_argument("--gpus-per-cell", type=float, default=0.0, help="Ray GPUs each cell asks for, fractions "
+                      "allowed (ray only); a fraction also caps the cell's share of GPU memory")
 
     sync = sub.add_parser("sync-mlflow", help="log every run of the study found on disk that MLflow lacks")
     sync.add_argument("--params", type=Path, default=params, help="the study file")
@@ -379,6 +392,41 @@ def write_study_report(study, root: Path) -> None:
         print(f"wrote {path}")
 
 
+def command_dispatch(args) -> int:
+    """Parsed and checked here, before DVC or any worker starts."""
+    from .dispatch.driver import DispatchError, dispatch
+
+    if args.jobs < 1:
+        raise ConfigError(f"--jobs: must be a positive integer, got {args.jobs}")
+    for flag in ("cpus_per_cell", "gpus_per_cell"):
+        value = getattr(args, flag)
+        if not math.isfinite(value) or value < 0 or (flag == "cpus_per_cell" and value == 0):
+            raise ConfigError(f"--{flag.replace('_', '-')}: must be a finite number "
+                              f"{'> 0' if flag == 'cpus_per_cell' else '>= 0'}, got {value}")
+    if args.executor != "ray" and (args.address or args.cpus_per_cell != 1.0 or args.gpus_per_cell):
+        raise ConfigError("--address, --cpus-per-cell, --gpus-per-cell: only with --executor ray")
+    require_modules(("dvc",), "dispatch", "; install the study extra")
+    study = load_study("params.yaml")  # the study DVC runs: params.yaml in the repository root
+    if args.executor == "ray":
+        require_modules(("ray",), "--executor ray", "; pip install 'rnnbench[ray]'")
+        from .dispatch.executors import RayExecutor
+
+        executor = RayExecutor(args.jobs, args.address, args.cpus_per_cell, args.gpus_per_cell)
+    else:
+        from .dispatch.executors import LocalExecutor
+
+        executor = LocalExecutor(args.jobs)
+    try:
+        return dispatch(study, executor)
+    except DispatchError as err:
+        print(f"rnnbench: dispatch stopped: {err}", file=sys.stderr)
+        return EXIT_FAILED_RUN
+    except KeyboardInterrupt:
+        print("rnnbench: dispatch interrupted; the cells that landed are committed, the rest stay stale",
+              file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
 def command_sync_mlflow(args) -> int:
     from .tracking import sync_study
 
@@ -413,7 +461,7 @@ def stage_main(body) -> None:
 
 COMMANDS = {"generate": command_generate, "train": command_train, "check-model": command_check_model,
             "sample": command_sample, "study": command_study, "report": command_report,
-            "sync-mlflow": command_sync_mlflow}
+            "sync-mlflow": command_sync_mlflow, "dispatch": command_dispatch}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

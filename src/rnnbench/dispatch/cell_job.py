@@ -1,0 +1,45 @@
+"""One train cell as a job an executor can run anywhere: its inputs travel with it, its outputs
+come back as bytes, and it writes nothing outside a temporary folder of its own."""
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..config import RunConfig
+from ..tasks import Dataset
+from ..training.sweep import train_cell_into
+
+
+@dataclass(frozen=True)
+class CellJob:
+    stage: str              # the DVC stage, e.g. train@lstm-adding-100
+    run_folder: Path        # where the cell lands, relative to the repository root
+    configs: tuple[RunConfig, ...]
+    dataset: Dataset        # loaded (and checksum-checked) by the driver from the stage's data folder
+
+
+@dataclass(frozen=True)
+class CellOutput:
+    stage: str
+    records: list[dict]          # each seed's final record, in seed order (a failed seed's says why)
+    files: dict[str, bytes]      # the cell's folder: path relative to it -> content
+
+    @property
+    def failed_seeds(self) -> list[int]:
+        return [record["seed"] for record in self.records if record.get("failed")]
+
+    def cause(self) -> str:
+        return "; ".join(f"seed {r['seed']}: {r.get('error', 'failed')}" for r in self.records if r.get("failed"))
+
+
+def run_cell_job(job: CellJob) -> CellOutput:
+    """Train every seed of the cell one after another (the executor runs cells side by side) into a
+    temporary folder, and return its files. The lines name the cell's real folder; a seed already
+    in that folder with the same config, data and code (on a worker that shares the repository's
+    disk) is copied, not retrained, exactly as the train stage does."""
+    with tempfile.TemporaryDirectory(prefix="rnnbench-cell-") as tmp:
+        out = Path(tmp) / "cell"
+        out.mkdir()
+        records = train_cell_into(list(job.configs), job.dataset, out, seed_processes=1, previous=job.run_folder)
+        files = {path.relative_to(out).as_posix(): path.read_bytes() for path in sorted(out.rglob("*"))
+                 if path.is_file()}
+    return CellOutput(job.stage, records, files)

@@ -1,0 +1,106 @@
+"""The dispatch driver: the only process that runs DVC or writes the repository.
+
+1. `dvc repro` of the stages upstream of training (generate, plan-tuning, the tune sweeps,
+   configure): DVC runs and records them as it always does.
+2. `dvc status --json`: the train stages DVC would run now, each a cell of the study.
+3. One job per stale cell (its resolved configs and its checksum-checked dataset) to the executor;
+   each cell that comes back with every seed trained replaces its run folder whole (a folder is
+   at every moment the old or the new cell); a cell with a failed seed is reported with its cause
+   and neither written nor recorded, so that it stays stale (a failure is never a result).
+4. One `dvc commit` of the landed cells (also on Ctrl-C, for those that landed before it), which
+   records them in dvc.lock and the cache exactly as their stages would have.
+5. When every cell landed, `dvc repro report`: the report stage, whose sync logs MLflow.
+The repository is then what `dvc repro` leaves: `dvc status` is clean and a second dispatch
+dispatches nothing."""
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from ..config import ConfigError, read_run_configs, require_inside
+from ..study import Cell, Study
+from ..tasks import Dataset
+from ..tracking import check_reachable, tracking_uri
+from ..training.run_outputs import staged_folder
+from .cell_job import CellJob, CellOutput
+
+UPSTREAM = ("generate", "configure")  # their `dvc repro` runs plan-tuning and every tune stage too
+TRAIN_GROUPS = ("train", "train-")    # stage names of the train matrices: train@..., train-<grid>@...
+
+
+def dvc(*args: str) -> str:
+    """Run a DVC command in the repository; its own output goes to the terminal, a failure ends the
+    dispatch with DVC's message."""
+    capture = args[0] == "status"
+    result = subprocess.run(["dvc", *args], capture_output=capture, text=True)
+    if result.returncode != 0:
+        detail = (result.stderr or "").strip().splitlines()[-1:] if capture else []
+        raise DispatchError(f"`dvc {' '.join(args)}` failed (exit {result.returncode}){': ' + detail[0] if detail else ''}")
+    return result.stdout if capture else ""
+
+
+class DispatchError(Exception):
+    """A DVC step failed: the dispatch stops there, with what landed committed."""
+
+
+def stale_cells(study: Study) -> list[Cell]:
+    """The study's cells whose train stage DVC reports as changed (never run, deps or outs changed)."""
+    changed = json.loads(dvc("status", "--json") or "{}")
+    by_stage = {cell.stage: cell for cell in study.cells()}
+    unknown = sorted(s for s in changed if s.startswith(TRAIN_GROUPS) and "@" in s and s not in by_stage)
+    if unknown:
+        raise DispatchError(f"dvc.yaml has train stages params.yaml does not list ({', '.join(unknown[:3])}); "
+                            "run `dvc repro` once")
+    return [cell for stage, cell in by_stage.items() if stage in changed]
+
+
+def cell_job(cell: Cell) -> CellJob:
+    require_inside("run folder", cell.run_folder, Path.cwd())
+    configs = read_run_configs(cell.configs_file)
+    dataset = Dataset.load_checked(cell.data_folder, cell.task, cell.length, key=str(cell.data_folder))
+    return CellJob(cell.stage, cell.run_folder, tuple(configs), dataset)
+
+
+def land(output: CellOutput, run_folder: Path) -> None:
+    """Write a returned cell into its folder, replacing the previous one whole."""
+    with staged_folder(run_folder) as staging:
+        for name, content in output.files.items():
+            path = staging / name
+            require_inside("cell output", Path(name), staging)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(content)
+
+
+def dispatch(study: Study, executor) -> int:
+    """Run the study's stale cells on `executor`; returns the exit status (0, or 1 when a cell failed)."""
+    check_reachable(tracking_uri())  # an unreachable store stops the dispatch before any work
+    dvc("repro", *UPSTREAM)
+    cells = stale_cells(study)
+    jobs = {cell.stage: cell_job(cell) for cell in cells}
+    print(f"dispatch: {len(jobs)} stale cells of {len(study.cells())} on the {executor.describe()}",
+          file=sys.stderr, flush=True)
+    landed, failed, start = [], {}, time.perf_counter()
+    try:
+        for done, (job, outcome) in enumerate(executor.run(list(jobs.values())), 1):
+            if isinstance(outcome, CellOutput) and not outcome.failed_seeds:
+                land(outcome, job.run_folder)
+                landed.append(job.stage)
+            else:
+                failed[job.stage] = outcome.cause() if isinstance(outcome, CellOutput) else outcome
+                print(f"dispatch: FAILED {job.stage}: {failed[job.stage]}; not recorded, it stays stale",
+                      file=sys.stderr, flush=True)
+            left = (time.perf_counter() - start) / done * (len(jobs) - done)
+            print(f"dispatch: {done}/{len(jobs)} cells back ({len(failed)} failed), ~{left / 60:.1f} min left",
+                  file=sys.stderr, flush=True)
+    finally:
+        executor.close()
+        if landed:  # recorded even when interrupted: a landed cell is a finished stage
+            dvc("commit", "--force", *landed)
+    if failed:
+        print(f"dispatch: {len(failed)} cells failed ({', '.join(failed)}); the report stage waits for them: "
+              "fix the cause and dispatch again", file=sys.stderr)
+    else:
+        dvc("repro", "report")
+    print(f"dispatched {len(jobs)} cells")
+    return 1 if failed else 0

@@ -1,0 +1,116 @@
+"""The executors of `rnnbench dispatch`, with real worker processes and a real local Ray cluster.
+An executor returns each cell whole or says why it could not: a worker killed mid-cell is run again,
+one that keeps dying is reported, an error is the cell's cause, and stopping the driver stops the
+workers. (The dispatch against DVC itself is tested end to end in test_pipeline_e2e.py.)"""
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from rnnbench.dispatch.cell_job import CellJob, CellOutput, run_cell_job
+from rnnbench.dispatch.executors import ATTEMPTS, LocalExecutor
+
+from conftest import build_dataset, make_config
+
+
+def cell(tmp_path: Path, stage: str = "train@lstm-adding-6") -> CellJob:
+    configs = tuple(make_config(length=6, hidden_size=4, seed=seed, steps=10, eval_every=5,
+                                data=None) for seed in (0, 1))
+    return CellJob(stage, tmp_path / stage, configs, build_dataset(configs[0]))
+
+
+def die_once(job: CellJob) -> CellOutput:
+    """SIGKILL its own process the first time (mid-cell: after a marker is written), then train."""
+    marker = job.run_folder.parent / f"{job.stage}.died"
+    if not marker.exists():
+        marker.write_text(str(os.getpid()))
+        os.kill(os.getpid(), signal.SIGKILL)
+    return run_cell_job(job)
+
+
+def always_die(job: CellJob) -> CellOutput:
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def raise_error(job: CellJob) -> CellOutput:
+    raise RuntimeError("no cell today")
+
+
+def hang_if_slow(job: CellJob) -> CellOutput:
+    if job.stage.endswith("slow"):
+        (job.run_folder.parent / "slow.pid").write_text(str(os.getpid()))
+        time.sleep(600)
+    return run_cell_job(job)
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z" if sys.platform.startswith("linux") else True
+
+
+def test_a_cell_comes_back_whole_as_files_and_the_worker_writes_nothing_outside(tmp_path):
+    job = cell(tmp_path)
+    [(returned, output)] = list(LocalExecutor(2).run([job]))
+    assert returned is job and isinstance(output, CellOutput) and not output.failed_seeds
+    assert [r["seed"] for r in output.records] == [0, 1]
+    assert {"seed0/metrics.json", "seed1/metrics.json", "seed0/model.pt", "seed0/history.csv"} <= set(output.files)
+    assert not job.run_folder.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_a_worker_killed_mid_cell_is_run_again_and_the_cell_comes_back_whole(tmp_path, capfd):
+    jobs = [cell(tmp_path, "train@a"), cell(tmp_path, "train@b")]
+    outcomes = dict((job.stage, output) for job, output in LocalExecutor(2, work=die_once).run(jobs))
+    assert all(isinstance(o, CellOutput) and len(o.records) == 2 for o in outcomes.values())
+    assert (tmp_path / "train@a.died").exists() and "running it again from step 0" in capfd.readouterr().err
+    alone = run_cell_job(jobs[0])  # the retried cell is the cell, bit for bit
+    assert outcomes["train@a"].files["seed1/model.pt"] == alone.files["seed1/model.pt"]
+
+
+def test_a_cell_whose_worker_keeps_dying_is_reported_after_the_last_attempt(tmp_path):
+    [(_, outcome)] = list(LocalExecutor(1, work=always_die).run([cell(tmp_path)]))
+    assert outcome == f"its worker process died {ATTEMPTS} times (killed, out of memory or a native crash)"
+
+
+def test_an_error_in_a_cell_is_its_cause_and_the_other_cells_go_on(tmp_path):
+    jobs = [cell(tmp_path, "train@a"), cell(tmp_path, "train@b")]
+    outcomes = [output for _, output in LocalExecutor(2, work=raise_error).run(jobs)]
+    assert outcomes == ["RuntimeError: no cell today"] * 2
+
+
+def test_stopping_the_driver_stops_the_workers_at_once(tmp_path):
+    jobs = [cell(tmp_path, "train@fast"), cell(tmp_path, "train@slow")]
+    outcomes = LocalExecutor(2, work=hang_if_slow).run(jobs)
+    job, _ = next(outcomes)
+    assert job.stage == "train@fast"
+    while not (tmp_path / "slow.pid").exists():
+        time.sleep(0.05)
+    pid = int((tmp_path / "slow.pid").read_text())
+    outcomes.close()  # what Ctrl-C in the driver does to the generator
+    deadline = time.monotonic() + 10
+    while alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not alive(pid)
+
+
+def test_ray_reruns_a_cell_whose_worker_was_killed_on_a_local_cluster_bound_to_loopback(tmp_path):
+    if "ray" in sys.modules:
+        pytest.skip("ray was imported before the executor could keep its cluster on loopback")
+    from rnnbench.dispatch.executors import RayExecutor
+
+    executor = RayExecutor(2, work=die_once)
+    import ray
+
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # Ray workers cannot import this test file
+    try:
+        assert {node["NodeManagerAddress"] for node in ray.nodes()} == {"127.0.0.1"}
+        [(_, output)] = list(executor.run([cell(tmp_path)]))
+    finally:
+        executor.close()
+    assert not ray.is_initialized()
+    assert isinstance(output, CellOutput) and not output.failed_seeds and (tmp_path / "train@lstm-adding-6.died").exists()
