@@ -3,6 +3,7 @@
 The project is copied into a temp git repo with the tiny grid (studies/tiny.yaml) as params.yaml;
 `dvc repro` runs there once for the whole module and each test checks one behaviour of the result.
 """
+import contextlib
 import json
 import os
 import re
@@ -133,12 +134,14 @@ def test_a_second_dispatch_dispatches_nothing(dispatched):
     assert again.stdout.strip().splitlines()[-1] == "dispatched 0 cells"
 
 
-def test_ray_dispatch_on_a_local_cluster_bound_to_loopback_equals_dvc_repro(project, dispatched):
+def test_ray_dispatch_on_a_local_cluster_bound_to_loopback_logging_to_a_server_equals_dvc_repro(project, dispatched):
     (root, _), (copy, _) = project, dispatched
     for model in ("rnn", "lstm", "gru"):
         shutil.rmtree(copy / "runs" / "xor-5" / model)
-    result = run(copy, "rnnbench", "dispatch", "--executor", "ray", "--jobs", "2")
+    with mlflow_server(copy / "mlflow.db") as base:  # the team recipe: a tracking server on 127.0.0.1
+        result = run(copy, "rnnbench", "dispatch", "--executor", "ray", "--jobs", "2", MLFLOW_TRACKING_URI=base)
     assert result.stdout.strip().splitlines()[-1] == "dispatched 3 cells"
+    assert "mlflow: 0 runs logged now, 40 already in the store" in result.stdout  # same runs, same keys
     assert "on the ray executor on a local cluster on 127.0.0.1 (2 CPUs, 0 GPUs)" in result.stderr
     assert "up to date" in run(copy, "dvc", "status").stdout
     expected = pd.read_csv(root / "reports" / "results.csv").drop(columns=TIMINGS)
@@ -386,28 +389,18 @@ def test_broken_params_yaml_is_refused_with_the_offending_key(tmp_path):
     assert not (root / "data").exists()
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def test_the_study_logs_to_a_real_mlflow_server_on_localhost(project, tmp_path):
-    """Runs last in this module: it rewrites one cell's outputs (same config, same results) and the
-    report. The train stage checks the server; the report stage logs every run of the study."""
-    import json as _json
+@contextlib.contextmanager
+def mlflow_server(store: Path):
+    """A real `mlflow server` on 127.0.0.1 over the SQLite file `store`; yields its address."""
     import signal
     import time
     import urllib.request
 
-    root, _ = project
     port = free_port()
     server = subprocess.Popen(
-        [str(BIN / "mlflow"), "server", "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}",
+        [str(BIN / "mlflow"), "server", "--backend-store-uri", f"sqlite:///{store}",
          "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
-        cwd=tmp_path, env=env_for(tmp_path), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        cwd=store.parent, env=env_for(store.parent), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -421,6 +414,28 @@ def test_the_study_logs_to_a_real_mlflow_server_on_localhost(project, tmp_path):
                 pass
             assert time.time() < deadline and server.poll() is None, "mlflow server did not come up"
             time.sleep(0.5)
+        yield base
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_the_study_logs_to_a_real_mlflow_server_on_localhost(project, tmp_path):
+    """Runs last in this module: it rewrites one cell's outputs (same config, same results) and the
+    report. The train stage checks the server; the report stage logs every run of the study."""
+    import json as _json
+    import urllib.request
+
+    root, _ = project
+    with mlflow_server(tmp_path / "server.db") as base:
         run(root, *TRAIN_RNN_ADDING_5, MLFLOW_TRACKING_URI=base)
         run(root, "python", "stages/report.py", MLFLOW_TRACKING_URI=base)
         with urllib.request.urlopen(f"{base}/api/2.0/mlflow/experiments/get-by-name?experiment_name=rnnbench/adding") as r:
@@ -439,10 +454,6 @@ def test_the_study_logs_to_a_real_mlflow_server_on_localhost(project, tmp_path):
         tags = {t["key"]: t["value"] for t in rnn["data"]["tags"]}
         assert tags["task"] == "adding" and tags["dvc.stage"] == "train@rnn-adding-5"
         assert any(m["key"] == "val/mse" for m in rnn["data"]["metrics"])
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
-    assert server.returncode is not None
 
 
 def test_a_train_stage_refuses_to_run_without_its_cells_configs_file(tmp_path):
