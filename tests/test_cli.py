@@ -43,7 +43,7 @@ def test_train_reads_a_generated_dataset_folder(tmp_path):
 
 
 BAD_INPUTS = [
-    (["--task", "addding"], "--task (task)", "adding, charlm, copy, sine, xor, or an import path"),
+    (["--task", "addding"], "--task (task)", "adding, charlm, copy, selective-copy, sine, xor, or an import path"),
     (["--model", "lsmt"], "--model (model)", "rnn, lstm, gru"),
     (["--length", "1"], "--length (task.length)", ">= 2"),
     (["--length", "0", "--task", "copy"], "--length (task.length)", ">= 1"),
