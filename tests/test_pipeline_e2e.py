@@ -238,7 +238,7 @@ def test_repro_writes_the_report_with_every_figure_it_references(project):
     root, _ = project
     text = (root / "reports" / "report.md").read_text()
     figures = re.findall(r"\]\((figures/[^)]+)\)", text)
-    assert len(figures) == len(FIGURES) == 12
+    assert len(figures) == len(FIGURES) == 13
     for name in figures:
         assert matplotlib.image.imread(root / "reports" / name).shape[1] > 400, name
     critical = pd.read_csv(root / "reports" / "critical_length.csv")
