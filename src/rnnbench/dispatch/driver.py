@@ -55,11 +55,17 @@ def stale_cells(study: Study) -> list[Cell]:
     return [cell for stage, cell in by_stage.items() if stage in changed]
 
 
-def cell_job(cell: Cell) -> CellJob:
-    require_inside("run folder", cell.run_folder, Path.cwd())
-    configs = read_run_configs(cell.configs_file)
-    dataset = Dataset.load_checked(cell.data_folder, cell.task, cell.length, key=str(cell.data_folder))
-    return CellJob(cell.stage, cell.run_folder, tuple(configs), dataset)
+def cell_jobs(cells: list[Cell]) -> dict[str, CellJob]:
+    """Each cell's job; a point's data folder is read and checked once for all its models."""
+    datasets, jobs = {}, {}
+    for cell in cells:
+        require_inside("run folder", cell.run_folder, Path.cwd())
+        if cell.data_folder not in datasets:
+            datasets[cell.data_folder] = Dataset.load_checked(cell.data_folder, cell.task, cell.length,
+                                                              key=str(cell.data_folder))
+        jobs[cell.stage] = CellJob(cell.stage, cell.run_folder, tuple(read_run_configs(cell.configs_file)),
+                                   datasets[cell.data_folder])
+    return jobs
 
 
 def land(output: CellOutput, run_folder: Path) -> None:
@@ -77,7 +83,7 @@ def dispatch(study: Study, executor) -> int:
     check_reachable(tracking_uri())  # an unreachable store stops the dispatch before any work
     dvc("repro", *UPSTREAM)
     cells = stale_cells(study)
-    jobs = {cell.stage: cell_job(cell) for cell in cells}
+    jobs = cell_jobs(cells)
     print(f"dispatch: {len(jobs)} stale cells of {len(study.cells())} on the {executor.describe()}",
           file=sys.stderr, flush=True)
     landed, failed, start = [], {}, time.perf_counter()

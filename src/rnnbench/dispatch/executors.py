@@ -3,8 +3,8 @@ the jobs and yields (job, CellOutput) as each finishes, or (job, cause) for a jo
 a job whose worker died (killed, out of memory, a native crash) is run again from the start, up to
 ATTEMPTS times, and a job is never half-returned. Closing the generator (Ctrl-C in the driver,
 or any error) stops the workers at once."""
-import multiprocessing
 import dataclasses
+import multiprocessing
 import os
 import sys
 from collections import Counter
@@ -29,8 +29,6 @@ def worker_died(job: CellJob, attempt: int) -> None:
 
 class LocalExecutor:
     """`jobs` worker processes on this machine, one cell each at a time, one torch thread each."""
-    name = "local"
-
     def __init__(self, jobs: int, work: Work = run_cell_job):
         self.jobs, self.work = jobs, work
 
@@ -81,8 +79,6 @@ class RayExecutor:
     (or RAY_ADDRESS) names a running one. Each cell asks for `cpus` CPUs and `gpus` GPUs; a
     fractional GPU also caps the process's share of the GPU memory to that fraction. Ray reruns a
     task whose worker died (max_retries); an error raised by the job itself is not retried."""
-    name = "ray"
-
     def __init__(self, jobs: int, address: str | None = None, cpus: float = 1.0, gpus: float = 0.0,
                  work: Work = run_cell_job):
         self.address = address or os.environ.get("RAY_ADDRESS") or None
