@@ -6,14 +6,19 @@ test_pipeline_e2e.py. Ray's rerun of a killed worker is Ray's own `max_retries`:
 tried by hand, but the rerun took 1.5-2 min here, too long for CI; see benchmarks/results.md.)"""
 import os
 import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
+
+import pytest
 
 from rnnbench.dispatch.cell_job import CellJob, CellOutput, run_cell_job
 from rnnbench.dispatch.executors import ATTEMPTS, LocalExecutor
 
 from conftest import build_dataset, make_config
+
+TINY = Path(__file__).resolve().parents[1] / "studies" / "tiny.yaml"
 
 
 def cell(tmp_path: Path, stage: str = "train@lstm-adding-6") -> CellJob:
@@ -96,3 +101,32 @@ def test_stopping_the_driver_stops_the_workers_at_once(tmp_path):
     while alive(pid) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not alive(pid)
+
+
+BAD_FLAGS = [
+    (["--executor", "dask"], "--executor", "'local', 'ray'"),
+    (["--jobs", "0"], "--jobs", "positive integer"),
+    (["--executor", "ray", "--cpus-per-cell", "0"], "--cpus-per-cell", "> 0"),
+    (["--executor", "ray", "--gpus-per-cell", "nan"], "--gpus-per-cell", ">= 0"),
+    (["--gpus-per-cell", "1"], "--address, --cpus-per-cell, --gpus-per-cell", "only with --executor ray"),
+]
+
+
+@pytest.mark.parametrize("flags,flag,allowed", BAD_FLAGS, ids=[" ".join(b[0]) for b in BAD_FLAGS])
+def test_a_bad_dispatch_flag_is_one_line_naming_it_exit_2_before_any_work(tmp_path, flags, flag, allowed):
+    (tmp_path / "params.yaml").write_text(TINY.read_text())
+    result = subprocess.run([sys.executable, "-m", "rnnbench.cli", "dispatch", *flags], cwd=tmp_path,
+                            capture_output=True, text=True)
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert flag in result.stderr and allowed in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["params.yaml"]
+
+
+def test_an_unreachable_tracking_server_stops_a_ray_dispatch_before_dvc_or_ray_start(tmp_path):
+    (tmp_path / "params.yaml").write_text(TINY.read_text())
+    result = subprocess.run([sys.executable, "-m", "rnnbench.cli", "dispatch", "--executor", "ray"], cwd=tmp_path,
+                            capture_output=True, text=True,
+                            env={**os.environ, "MLFLOW_TRACKING_URI": "http://127.0.0.1:9"})
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "127.0.0.1:9" in result.stderr  # one line naming the store; no Ray banner, no DVC output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["params.yaml"]

@@ -88,8 +88,15 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
         return f"{text} (default: %(default)s)"
 
 
+class Parser(argparse.ArgumentParser):
+    """A bad flag is one line (`--help` shows the usage), exit 2; its subcommands' parsers are Parsers too."""
+
+    def error(self, message: str):
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message}\n")
+
+
 def build_parser(params: Path = Path("params.yaml")) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="rnnbench", description=__doc__, formatter_class=HelpFormatter)
+    parser = Parser(prog="rnnbench", description=__doc__, formatter_class=HelpFormatter)
     parser.add_argument("--version", action="version", version=f"rnnbench {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     add_parser = sub.add_parser
@@ -411,13 +418,15 @@ def command_dispatch(args) -> int:
         require_modules(("ray",), "--executor ray", "; pip install 'rnnbench[ray]'")
         from .dispatch.executors import RayExecutor
 
-        executor = RayExecutor(args.jobs, args.address, args.cpus_per_cell, args.gpus_per_cell)
+        def open_executor():
+            return RayExecutor(args.jobs, args.address, args.cpus_per_cell, args.gpus_per_cell)
     else:
         from .dispatch.executors import LocalExecutor
 
-        executor = LocalExecutor(args.jobs)
+        def open_executor():
+            return LocalExecutor(args.jobs)
     try:
-        return dispatch(study, executor)
+        return dispatch(study, open_executor)
     except DispatchError as err:
         print(f"rnnbench: dispatch stopped: {err}", file=sys.stderr)
         return EXIT_FAILED_RUN

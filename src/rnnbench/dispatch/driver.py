@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Callable
 
 from ..config import ConfigError, read_run_configs, require_inside
 from ..study import Cell, Study
@@ -24,6 +25,9 @@ from ..tasks import Dataset
 from ..tracking import check_reachable, tracking_uri
 from ..training.run_outputs import staged_folder
 from .cell_job import CellJob, CellOutput
+
+if TYPE_CHECKING:
+    from .executors import Executor
 
 UPSTREAM = ("generate", "configure")  # their `dvc repro` runs plan-tuning and every tune stage too
 TRAIN_GROUPS = ("train", "train-")    # stage names of the train matrices: train@..., train-<grid>@...
@@ -78,14 +82,28 @@ def land(output: CellOutput, run_folder: Path) -> None:
             path.write_bytes(content)
 
 
-def dispatch(study: Study, executor) -> int:
-    """Run the study's stale cells on `executor`; returns the exit status (0, or 1 when a cell failed)."""
+def dispatch(study: Study, open_executor: Callable[[], "Executor"]) -> int:
+    """Run the study's stale cells on the executor `open_executor()` starts (only when a cell is
+    stale: a dispatch with nothing to do starts no worker or cluster); returns the exit status
+    (0, or 1 when a cell failed)."""
     check_reachable(tracking_uri())  # an unreachable store stops the dispatch before any work
     dvc("repro", *UPSTREAM)
-    cells = stale_cells(study)
-    jobs = cell_jobs(cells)
-    print(f"dispatch: {len(jobs)} stale cells of {len(study.cells())} on the {executor.describe()}",
-          file=sys.stderr, flush=True)
+    jobs = cell_jobs(stale_cells(study))
+    failed = run_jobs(jobs, open_executor, len(study.cells())) if jobs else {}
+    if failed:
+        print(f"dispatch: {len(failed)} cells failed ({', '.join(failed)}); the report stage waits for them: "
+              "fix the cause and dispatch again", file=sys.stderr)
+    else:
+        dvc("repro", "report")
+    print(f"dispatched {len(jobs)} cells")
+    return 1 if failed else 0
+
+
+def run_jobs(jobs: dict[str, CellJob], open_executor: Callable[[], "Executor"], cells: int) -> dict[str, str]:
+    """Run the jobs, land each cell that comes back whole and commit the landed ones; returns the
+    failed cells' causes by stage."""
+    executor = open_executor()
+    print(f"dispatch: {len(jobs)} stale cells of {cells} on the {executor.describe()}", file=sys.stderr, flush=True)
     landed, failed, start = [], {}, time.perf_counter()
     try:
         for done, (job, outcome) in enumerate(executor.run(list(jobs.values())), 1):
@@ -103,10 +121,4 @@ def dispatch(study: Study, executor) -> int:
         executor.close()
         if landed:  # recorded even when interrupted: a landed cell is a finished stage
             dvc("commit", "--force", *landed)
-    if failed:
-        print(f"dispatch: {len(failed)} cells failed ({', '.join(failed)}); the report stage waits for them: "
-              "fix the cause and dispatch again", file=sys.stderr)
-    else:
-        dvc("repro", "report")
-    print(f"dispatched {len(jobs)} cells")
-    return 1 if failed else 0
+    return failed

@@ -10,7 +10,7 @@ import sys
 from collections import Counter
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Protocol
 
 from ..training.sweep import end_workers, start_worker
 from .cell_job import CellJob, CellOutput, run_cell_job
@@ -20,6 +20,12 @@ DIED = "its worker process died {n} times (killed, out of memory or a native cra
 Outcome = tuple[CellJob, "CellOutput | str"]
 SINGLE_NODE_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"  # "0": Ray binds a local cluster to 127.0.0.1 only
 Work = Callable[[CellJob], CellOutput]  # what a worker does with a job: run_cell_job (tests pass others)
+
+
+class Executor(Protocol):
+    def describe(self) -> str: ...
+    def run(self, jobs: list[CellJob]) -> Iterator[Outcome]: ...
+    def close(self) -> None: ...
 
 
 def worker_died(job: CellJob, attempt: int) -> None:
