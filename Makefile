@@ -24,8 +24,10 @@ RUN := PATH="$(CURDIR)/$(BIN):$$PATH"
 study: $(VENV)/.installed
 	$(RUN) dvc repro
 
+# Two pytest workers, a test file each at a time: the two end-to-end files (conftest puts them
+# first) run beside each other and the unit files, which keeps CI on 2 cores under its 20 minutes.
 test: $(VENV)/.installed
-	$(RUN) python -m pytest -q
+	$(RUN) python -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder
 
 try: $(VENV)/.installed
 	$(RUN) rnnbench study --params studies/tiny.yaml --root $(TRY)

@@ -25,6 +25,12 @@ def build_dataset(config):
     return resolve_task(config.task.name).build(config.task.length, config.data, config.task.options)
 
 
+def pytest_collection_modifyitems(items):
+    """The end-to-end files first (in file order): under `make test` (pytest-xdist, one file per
+    worker at a time) each starts on a worker at once and the unit files fill in around them."""
+    items.sort(key=lambda item: item.get_closest_marker("e2e") is None)
+
+
 @pytest.fixture
 def small_config():
     return make_config

@@ -1,15 +1,14 @@
 """The study as a pipeline, end to end with the real `dvc` CLI and a real MLflow store.
 
 The project is copied into a temp git repo with the tiny grid (studies/tiny.yaml) as params.yaml;
-`dvc repro` runs there once for the whole module and each test checks one behaviour of the result.
+`dvc repro` runs there once for the whole module and each test checks one behaviour of the result
+(a test that changes the project changes a copy of it). Studies of their own are in
+test_pipeline_variants.py.
 """
-import contextlib
 import json
-import os
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import matplotlib.image
@@ -17,65 +16,11 @@ import pandas as pd
 import pytest
 import yaml
 
+from dvc_project import (PIPELINE, REPO, TIMINGS, TRAIN_RNN_ADDING_5, copy_of, env_for, make_project, mlflow_runs,
+                         mlflow_server, run, stages_run, tiny_study, tune_stages)
 from rnnbench.report.markdown import FIGURES
 
 pytestmark = pytest.mark.e2e
-
-REPO = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
-
-
-def env_for(project: Path, **extra) -> dict:
-    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
-    env.update(PATH=f"{BIN}{os.pathsep}{env['PATH']}", DVC_NO_ANALYTICS="1", GIT_AUTHOR_NAME="t",
-               GIT_AUTHOR_EMAIL="t@t", GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@t", **extra)
-    return env
-
-
-def run(project: Path, *cmd, check=True, **extra_env) -> subprocess.CompletedProcess:
-    result = subprocess.run(cmd, cwd=project, env=env_for(project, **extra_env), capture_output=True, text=True)
-    if check and result.returncode != 0:
-        raise AssertionError(f"{cmd} failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
-    return result
-
-
-TRAIN_RNN_ADDING_5 = ("python", "stages/train.py", "configs/adding-5/rnn.json", "--data", "data/adding-5",
-                      "--out", "runs/adding-5/rnn")
-
-
-def stages_run(repro_output: str) -> set[str]:
-    return set(re.findall(r"Running stage '([^']+)'", repro_output))
-
-
-def make_project(dest: Path, params: Path = REPO / "studies" / "tiny.yaml") -> Path:
-    dest.mkdir()
-    for name in ("dvc.yaml", ".dvcignore", "stages", "src"):
-        source = REPO / name
-        if source.is_dir():
-            shutil.copytree(source, dest / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
-        else:
-            shutil.copy(source, dest / name)
-    shutil.copy(params, dest / "params.yaml")
-    run(dest, "git", "init", "-q")
-    run(dest, "dvc", "init", "-q")
-    shutil.copytree(REPO / ".dvc" / "plots", dest / ".dvc" / "plots")  # the plot templates
-    run(dest, "git", "add", "-A")
-    run(dest, "git", "commit", "-qm", "tiny study")
-    return dest
-
-
-def tiny_study():
-    from rnnbench.study import load_study
-
-    return load_study(REPO / "studies" / "tiny.yaml")
-
-
-PIPELINE = {"generate", "plan-tuning", "configure", "report"}  # the stages every params change reruns
-
-
-def tune_stages(study) -> set[str]:
-    grids = {m: f"tune-{name}" for name, grid in study.side_grids.items() for m in grid.models}
-    return {f"{grids.get(m, 'tune')}@{m}" for m in study.every_model()}
 
 
 @pytest.fixture(scope="module")
@@ -85,27 +30,11 @@ def project(tmp_path_factory):
     return root, first.stdout
 
 
-def mlflow_runs(root: Path, level: str = "seed") -> pd.DataFrame:
-    """The store's seed runs (`level="seed"`) or cell runs (`"cell"`)."""
-    import mlflow
-
-    mlflow.set_tracking_uri(f"sqlite:///{root / 'mlflow.db'}")
-    runs = mlflow.search_runs(search_all_experiments=True, max_results=10_000)
-    if runs.empty:
-        return runs
-    return runs[runs["tags.run_key" if level == "seed" else "tags.cell_key"].notna()].reset_index(drop=True)
-
-
-TIMINGS = ["wall_s", "steps_per_s", "finished_at"]  # what may differ between two runs of the same cell
-
-
 @pytest.fixture(scope="module")
 def dispatched(project, tmp_path_factory):
     """A copy of the study after `dvc repro`, with five cells' run folders deleted and dispatched
     again by `rnnbench dispatch` on the local executor."""
-    root, _ = project
-    copy = tmp_path_factory.mktemp("dispatch") / "study"
-    shutil.copytree(root, copy, symlinks=True)
+    copy = copy_of(project, tmp_path_factory.mktemp("dispatch") / "study")
     for model in ("rnn", "lstm", "gru", "lstm-numpy", "lstm-cifg"):
         shutil.rmtree(copy / "runs" / "adding-5" / model)
     return copy, run(copy, "rnnbench", "dispatch", "--executor", "local", "--jobs", "2")
@@ -146,22 +75,6 @@ def test_ray_dispatch_on_a_local_cluster_bound_to_loopback_logging_to_a_server_e
     assert "up to date" in run(copy, "dvc", "status").stdout
     expected = pd.read_csv(root / "reports" / "results.csv").drop(columns=TIMINGS)
     pd.testing.assert_frame_equal(pd.read_csv(copy / "reports" / "results.csv").drop(columns=TIMINGS), expected)
-
-
-def test_a_cell_that_fails_in_a_dispatch_is_reported_and_not_recorded(tmp_path):
-    root = make_project(tmp_path / "study")
-    shutil.copytree(Path(__file__).parent / "plugins" / "mypkg", root / "src" / "mypkg")
-    params = yaml.safe_load((root / "params.yaml").read_text())
-    params.update(models=["lstm", "mypkg.cells.Broken"], points=["adding-5"], per_model={}, tune={"lrs": []},
-                  side_grids={"reference": {"models": [], "points": []}, "ablations": {"models": [], "points": []}})
-    (root / "params.yaml").write_text(yaml.safe_dump(params))
-    result = run(root, "rnnbench", "dispatch", "--jobs", "2", check=False)
-    assert result.returncode == 1 and result.stdout.strip().splitlines()[-1] == "dispatched 2 cells"
-    assert ("dispatch: FAILED train@mypkg.cells.Broken-adding-5: seed 0: RuntimeError: broken on purpose; "
-            "seed 1: RuntimeError: broken on purpose; not recorded, it stays stale") in result.stderr
-    assert not (root / "runs/adding-5/mypkg.cells.Broken").exists()  # a failure is never a result
-    stale = json.loads(run(root, "dvc", "status", "--json").stdout)
-    assert "train@mypkg.cells.Broken-adding-5" in stale and "train@lstm-adding-5" not in stale
 
 
 def test_repro_runs_every_stage_of_the_grid(project):
@@ -296,20 +209,19 @@ def test_mlflow_has_each_run_once_with_params_tags_and_metric_history(project):
     assert experiments - {"Default"} == {f"rnnbench/{task}" for task in {c.task for c in study.cells()}}
 
 
-def test_deleted_store_is_rebuilt_by_sync_with_every_run_exactly_once(project, tmp_path):
-    root, _ = project
-    shutil.copy(root / "mlflow.db", tmp_path / "saved.db")
-    try:
-        (root / "mlflow.db").unlink()
-        out = run(root, "rnnbench", "sync-mlflow").stdout
-        n = len(tiny_study().cells()) * len(tiny_study().seeds)
-        assert f"{n} runs logged now, 0 already" in out
-        again = run(root, "rnnbench", "sync-mlflow").stdout
-        assert f"0 runs logged now, {n} already" in again
-        runs = mlflow_runs(root)
-        assert len(runs) == n and runs["tags.run_key"].is_unique
-    finally:
-        shutil.copy(tmp_path / "saved.db", root / "mlflow.db")
+def test_a_deleted_store_is_rebuilt_by_concurrent_syncs_with_every_run_exactly_once(project, tmp_path):
+    root = copy_of(project, tmp_path / "study")
+    (root / "mlflow.db").unlink()
+    syncs = [subprocess.Popen(["rnnbench", "sync-mlflow"], cwd=root, env=env_for(root), stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    outputs = [s.communicate(timeout=300) for s in syncs]
+    assert all(s.returncode == 0 for s in syncs), outputs
+    n = len(tiny_study().cells()) * len(tiny_study().seeds)
+    logged = [int(out.split(" runs logged now")[0].rsplit(" ", 1)[-1]) for out, _ in outputs]
+    assert sum(logged) == n  # each run logged by one of them
+    runs = mlflow_runs(root)
+    assert len(runs) == n and runs["tags.run_key"].is_unique
+    assert f"0 runs logged now, {n} already" in run(root, "rnnbench", "sync-mlflow").stdout
 
 
 def cell_lrs(root: Path) -> dict[str, float]:
@@ -317,9 +229,8 @@ def cell_lrs(root: Path) -> dict[str, float]:
             for p in (root / "configs").glob("*/*.json")}  # configs/<point>/<model>.json: one per cell
 
 
-def test_changing_the_sweep_retunes_and_retrains_only_the_cells_whose_lr_changed(tmp_path):
-    root = make_project(tmp_path / "study")
-    run(root, "dvc", "repro")
+def test_changing_the_sweep_retunes_and_retrains_only_the_cells_whose_lr_changed(project, tmp_path):
+    root = copy_of(project, tmp_path / "study")
     before = cell_lrs(root)
     params = yaml.safe_load((root / "params.yaml").read_text())
     params["tune"]["lrs"] = [0.01, 0.03]
@@ -336,9 +247,8 @@ def test_changing_the_sweep_retunes_and_retrains_only_the_cells_whose_lr_changed
     assert set(tuning.loc[tuning.source == "tuned", "lr"]) == {0.01, 0.03}
 
 
-def test_changing_one_models_hyperparameter_reruns_only_that_models_cells(tmp_path):
-    root = make_project(tmp_path / "study")
-    run(root, "dvc", "repro")
+def test_changing_one_models_hyperparameter_reruns_only_that_models_cells(project, tmp_path):
+    root = copy_of(project, tmp_path / "study")
     params = yaml.safe_load((root / "params.yaml").read_text())
     params.setdefault("per_model", {})["gru"] = {"train": {"lr": 0.02}}  # hand-set: gru's sweep is dropped
     (root / "params.yaml").write_text(yaml.safe_dump(params))
@@ -378,66 +288,15 @@ def test_unreachable_tracking_server_fails_the_stage_before_training(project, tm
     assert sorted(p.read_bytes() for p in target.rglob("*.json")) == before
 
 
-def test_broken_params_yaml_is_refused_with_the_offending_key(tmp_path):
-    root = make_project(tmp_path / "study")
-    params = yaml.safe_load((root / "params.yaml").read_text())
-    params["models"] = ["rnn", "lsmt"]
-    (root / "params.yaml").write_text(yaml.safe_dump(params))
-    result = run(root, "python", "stages/generate.py", check=False)
-    assert result.returncode == 2
-    assert "models[1]: unknown model 'lsmt'; allowed:" in result.stderr and "rnn, lstm, gru" in result.stderr
-    assert not (root / "data").exists()
-
-
-@contextlib.contextmanager
-def mlflow_server(store: Path):
-    """A real `mlflow server` on 127.0.0.1 over the SQLite file `store`; yields its address."""
-    import signal
-    import time
-    import urllib.request
-
-    port = free_port()
-    server = subprocess.Popen(
-        [str(BIN / "mlflow"), "server", "--backend-store-uri", f"sqlite:///{store}",
-         "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
-        cwd=store.parent, env=env_for(store.parent), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + 90
-        while True:
-            try:
-                with urllib.request.urlopen(base + "/health", timeout=2) as reply:
-                    if reply.status == 200:
-                        break
-            except OSError:
-                pass
-            assert time.time() < deadline and server.poll() is None, "mlflow server did not come up"
-            time.sleep(0.5)
-        yield base
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_the_study_logs_to_a_real_mlflow_server_on_localhost(project, tmp_path):
-    """Runs last in this module: it rewrites one cell's outputs (same config, same results) and the
-    report. The train stage checks the server; the report stage logs every run of the study."""
+    """The train stage checks the server; the sync (the report stage's last step) logs every run."""
     import json as _json
     import urllib.request
 
-    root, _ = project
+    root = copy_of(project, tmp_path / "study")
     with mlflow_server(tmp_path / "server.db") as base:
         run(root, *TRAIN_RNN_ADDING_5, MLFLOW_TRACKING_URI=base)
-        run(root, "python", "stages/report.py", MLFLOW_TRACKING_URI=base)
+        run(root, "rnnbench", "sync-mlflow", MLFLOW_TRACKING_URI=base)  # the report stage's sync
         with urllib.request.urlopen(f"{base}/api/2.0/mlflow/experiments/get-by-name?experiment_name=rnnbench/adding") as r:
             experiment_id = _json.load(r)["experiment"]["experiment_id"]
         body = _json.dumps({"experiment_ids": [experiment_id], "max_results": 100}).encode()
@@ -454,29 +313,6 @@ def test_the_study_logs_to_a_real_mlflow_server_on_localhost(project, tmp_path):
         tags = {t["key"]: t["value"] for t in rnn["data"]["tags"]}
         assert tags["task"] == "adding" and tags["dvc.stage"] == "train@rnn-adding-5"
         assert any(m["key"] == "val/mse" for m in rnn["data"]["metrics"])
-
-
-def test_a_train_stage_refuses_to_run_without_its_cells_configs_file(tmp_path):
-    root = make_project(tmp_path / "study")
-    result = run(root, "python", "stages/train.py", "configs/adding-5/gru.json", "--data", "data/adding-5",
-                 "--out", "runs/adding-5/gru", check=False)
-    assert result.returncode == 2
-    assert "config: cannot read 'configs/adding-5/gru.json'" in result.stderr
-    assert not (root / "runs").exists()
-
-
-def test_a_stage_that_leaves_by_its_fast_exit_keeps_its_piped_output_and_files(tmp_path):
-
-    root = make_project(tmp_path / "study")
-    result = run(root, "python", "stages/plan_tuning.py")  # stdout is a pipe here: block-buffered
-    study = tiny_study()
-    assert f"planned the tuning of {len(study.every_model())} models" in result.stdout
-    from rnnbench.config import read_tuning
-    from rnnbench.study import tuning_plan_file
-
-    assert len(list((root / "tuning" / "plans").glob("*.json"))) == len(study.every_model())
-    for model in study.every_model():
-        assert read_tuning(root / tuning_plan_file(model)) == (model, study.tuning_plan(model))
 
 
 def test_train_with_a_cells_configs_file_reproduces_the_study_run_bit_for_bit(project, tmp_path):
@@ -500,100 +336,23 @@ def test_train_with_a_cells_configs_file_reproduces_the_study_run_bit_for_bit(pr
     assert refused.returncode == 2 and "--out" in refused.stderr and "--replace" in refused.stderr
 
 
-def test_a_model_and_a_task_by_import_path_run_through_dvc_repro(tmp_path):
-    """One file each in the project's src/ plus params lines: no edit to dvc.yaml or rnnbench."""
-    root = make_project(tmp_path / "study")
-    shutil.copytree(Path(__file__).parent / "plugins" / "mypkg", root / "src" / "mypkg")
-    params = yaml.safe_load((root / "params.yaml").read_text())
-    params.update(models=["lstm", "mypkg.cells.MyCell"], points=["adding-5", "mypkg.tasks.FirstBit-6"],
-                  side_grids={"reference": {"models": [], "points": []}, "ablations": {"models": [], "points": []}},
-                  tune={**params["tune"], "points": ["adding-5", "mypkg.tasks.FirstBit-6"]}, per_model={})
-    (root / "params.yaml").write_text(yaml.safe_dump(params))
-    first = run(root, "dvc", "repro")
-    cells = {f"train@{m}-{p}" for m in params["models"] for p in params["points"]}
-    tunes = {f"tune@{m}" for m in params["models"]}
-    assert stages_run(first.stdout) == cells | tunes | PIPELINE
-
-    results = pd.read_csv(root / "reports" / "results.csv")
-    assert len(results) == 4 * 2 and not results["failed"].any()
-    assert set(results.task) == {"adding", "mypkg.tasks.FirstBit"}
-    own = root / "runs" / "mypkg.tasks.FirstBit-6" / "mypkg.cells.MyCell" / "seed0"
-    record = json.loads((own / "metrics.json").read_text())
-    assert record["diagnostics"].startswith("unavailable: the cell MyCell has no unroll")
-    assert not (own / "gradflow.csv").exists() and (own / "model.pt").is_file()
-    assert (root / "runs" / "mypkg.tasks.FirstBit-6" / "lstm" / "seed0" / "gradflow.csv").is_file()
-    assert "mypkg.tasks.FirstBit" in (root / "reports" / "report.md").read_text()
-
-    # Editing the user's model file reruns exactly its cells, through its hash in the configs files.
-    cells_file = root / "src" / "mypkg" / "cells.py"
-    cells_file.write_text(cells_file.read_text() + "\n# edited\n")
-    again = run(root, "dvc", "repro")
-    assert stages_run(again.stdout) == {c for c in cells if "MyCell" in c} | {
-        "plan-tuning", "tune@mypkg.cells.MyCell", "configure", "report"}
-    assert "up to date" in run(root, "dvc", "status").stdout
-
-
-def test_concurrent_syncs_log_each_run_exactly_once(project, tmp_path):
-    root, _ = project
-    shutil.copy(root / "mlflow.db", tmp_path / "saved.db")
-    try:
-        (root / "mlflow.db").unlink()
-        syncs = [subprocess.Popen(["rnnbench", "sync-mlflow"], cwd=root, env=env_for(root), stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, text=True) for _ in range(4)]
-        outputs = [s.communicate(timeout=300) for s in syncs]
-        assert all(s.returncode == 0 for s in syncs), outputs
-        runs = mlflow_runs(root)
-        assert len(runs) == len(tiny_study().cells()) * len(tiny_study().seeds) and runs["tags.run_key"].is_unique
-    finally:
-        shutil.copy(tmp_path / "saved.db", root / "mlflow.db")
-
-
 def test_a_corrupt_store_stops_training_before_it_starts_and_never_costs_the_report(project, tmp_path):
-    root, _ = project
-    shutil.copy(root / "mlflow.db", tmp_path / "saved.db")
+    root = copy_of(project, tmp_path / "study")
     target = root / "runs/adding-5/rnn"
     before = sorted(p.read_bytes() for p in target.rglob("*.json"))
-    try:
-        (root / "mlflow.db").write_bytes(b"this is not a database" * 100)
-        refused = run(root, *TRAIN_RNN_ADDING_5, check=False)
-        lines = refused.stderr.strip().splitlines()
-        assert refused.returncode == 2 and len(lines) == 1 and "MLFLOW_TRACKING_URI" in lines[0] and "mlflow.db" in lines[0]
-        assert sorted(p.read_bytes() for p in target.rglob("*.json")) == before
-        (root / "reports" / "report.md").unlink()
-        report = run(root, "python", "stages/report.py", check=False)
-        assert report.returncode == 2 and "the report is written" in report.stderr
-        assert (root / "reports" / "report.md").is_file()
-    finally:
-        shutil.copy(tmp_path / "saved.db", root / "mlflow.db")
-    run(root, "python", "stages/report.py")  # as it was, for the tests after this one
+    (root / "mlflow.db").write_bytes(b"this is not a database" * 100)
+    refused = run(root, *TRAIN_RNN_ADDING_5, check=False)
+    lines = refused.stderr.strip().splitlines()
+    assert refused.returncode == 2 and len(lines) == 1 and "MLFLOW_TRACKING_URI" in lines[0] and "mlflow.db" in lines[0]
+    assert sorted(p.read_bytes() for p in target.rglob("*.json")) == before
+    (root / "reports" / "report.md").unlink()
+    report = run(root, "python", "stages/report.py", check=False)
+    assert report.returncode == 2 and "the report is written" in report.stderr
+    assert (root / "reports" / "report.md").is_file()
 
 
-def test_a_failed_seed_fails_its_stage_and_the_next_repro_trains_it_again(tmp_path):
-    root = make_project(tmp_path / "study")
-    shutil.copytree(Path(__file__).parent / "plugins" / "mypkg", root / "src" / "mypkg")
-    params = yaml.safe_load((root / "params.yaml").read_text())
-    params.update(models=["mypkg.cells.Broken"], points=["adding-5"], per_model={},
-                  side_grids={"reference": {"models": [], "points": []}, "ablations": {"models": [], "points": []}})
-    (root / "params.yaml").write_text(yaml.safe_dump(params))
-    tuned = run(root, "dvc", "repro", check=False)  # its sweep fails first: no lr is chosen from what is left
-    assert tuned.returncode != 0
-    assert ("2 of 2 tuning runs of mypkg.cells.Broken on adding failed (first: T=5 lr=0.003 seed 100: "
-            "RuntimeError: broken on purpose)") in tuned.stderr
-    assert not (root / "tuning" / "mypkg.cells.Broken.json").exists()
-    params["per_model"] = {"mypkg.cells.Broken": {"train": {"lr": 0.01}}}  # hand-set: no sweep
-    (root / "params.yaml").write_text(yaml.safe_dump(params))
-    first = run(root, "dvc", "repro", check=False)
-    assert first.returncode != 0
-    assert "seeds [0, 1] of runs/adding-5/mypkg.cells.Broken failed" in first.stderr
-    record = json.loads((root / "runs/adding-5/mypkg.cells.Broken/seed0/metrics.json").read_text())
-    assert record["failed"] and record["error"] == "RuntimeError: broken on purpose"
-    again = run(root, "dvc", "repro", check=False)
-    assert "train@mypkg.cells.Broken-adding-5" in stages_run(again.stdout)  # not restored as a result
-
-
-def test_a_misspelled_params_key_fails_repro_naming_it_and_costs_no_data_or_configs(tmp_path):
-    root = make_project(tmp_path / "study")
-    run(root, "dvc", "repro")
+def test_a_misspelled_params_key_fails_repro_naming_it_and_costs_no_data_or_configs(project, tmp_path):
+    root = copy_of(project, tmp_path / "study")
     kept = {p: p.read_bytes() for folder in ("data", "configs") for p in (root / folder).rglob("*") if p.is_file()}
     params = yaml.safe_load((root / "params.yaml").read_text())
     params["seed"] = params.pop("seeds")
@@ -603,9 +362,8 @@ def test_a_misspelled_params_key_fails_repro_naming_it_and_costs_no_data_or_conf
     assert {p: p.read_bytes() for p in kept} == kept
 
 
-def test_a_name_with_dots_in_params_cannot_make_a_single_stage_repro_delete_another_folder(tmp_path):
-    root = make_project(tmp_path / "study")
-    run(root, "dvc", "repro", "generate", "configure")
+def test_a_name_with_dots_in_params_cannot_make_a_single_stage_repro_delete_another_folder(project, tmp_path):
+    root = copy_of(project, tmp_path / "study")
     params = yaml.safe_load((root / "params.yaml").read_text())
     params["side_grids"]["ablations"] = {"models": ["../../src"], "points": ["adding-5"]}  # hand-edited
     (root / "params.yaml").write_text(yaml.safe_dump(params))
@@ -613,29 +371,3 @@ def test_a_name_with_dots_in_params_cannot_make_a_single_stage_repro_delete_anot
     result = run(root, "dvc", "repro", "-s", "train-ablations@../../src-adding-5", check=False)
     assert result.returncode != 0 and "leaves the repository" in result.stdout + result.stderr
     assert (root / "src" / "rnnbench" / "config.py").is_file()  # DVC deleted src before its outputs persisted
-
-
-def test_an_experiment_that_adds_a_seed_trains_and_logs_only_that_seed(tmp_path):
-    params = yaml.safe_load((REPO / "studies" / "tiny.yaml").read_text())
-    params.update(points=["adding-5"], models=["rnn", "lstm"])
-    params["tune"]["points"] = ["adding-5"]
-    (tmp_path / "small.yaml").write_text(yaml.safe_dump(params))
-    root = make_project(tmp_path / "study", tmp_path / "small.yaml")
-    run(root, "dvc", "repro")
-    run(root, "git", "add", "-A")
-    run(root, "git", "commit", "-qm", "study run")
-    before = {p: p.read_bytes() for p in root.glob("runs/*/*/seed*/metrics.json")}
-    cells = len(before) // 2  # rnn, lstm and the two side-grid models at adding-5
-    assert cells == 4 and len(mlflow_runs(root)) == 2 * cells
-
-    added = run(root, "dvc", "exp", "run", "-n", "three-seeds", "-S", "seeds=[0,1,2]")
-    assert (added.stdout + added.stderr).count("reused seeds [0, 1]") == cells
-    assert {p: p.read_bytes() for p in before} == before  # the old seeds' records, byte for byte
-    runs = mlflow_runs(root)
-    assert len(runs) == 3 * cells and runs["tags.run_key"].is_unique
-    new = runs[runs["tags.seed"] == "2"]
-    assert len(new) == cells and set(new["tags.dvc.exp_name"]) == {"three-seeds"}
-    parents = mlflow_runs(root, "cell")
-    assert len(parents) == cells and set(parents["metrics.cell/seeds"]) == {3}
-    assert f"0 runs logged now, {3 * cells} already" in run(root, "rnnbench", "sync-mlflow").stdout
-    assert json.loads((root / "runs/adding-5/lstm/seed2/metrics.json").read_text())["seed"] == 2

@@ -1,0 +1,146 @@
+"""End-to-end tests that need a study of their own (a plugin model or task, a broken cell, a
+broken params file, an added seed) rather than the tiny grid's `dvc repro` in test_pipeline_e2e.py.
+"""
+import json
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from dvc_project import PIPELINE, REPO, make_project, mlflow_runs, run, stages_run, tiny_study
+
+pytestmark = pytest.mark.e2e
+
+
+def test_a_cell_that_fails_in_a_dispatch_is_reported_and_not_recorded(tmp_path):
+    root = make_project(tmp_path / "study")
+    shutil.copytree(Path(__file__).parent / "plugins" / "mypkg", root / "src" / "mypkg")
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    params.update(models=["lstm", "mypkg.cells.Broken"], points=["adding-5"], per_model={}, tune={"lrs": []},
+                  side_grids={"reference": {"models": [], "points": []}, "ablations": {"models": [], "points": []}})
+    (root / "params.yaml").write_text(yaml.safe_dump(params))
+    result = run(root, "rnnbench", "dispatch", "--jobs", "2", check=False)
+    assert result.returncode == 1 and result.stdout.strip().splitlines()[-1] == "dispatched 2 cells"
+    assert ("dispatch: FAILED train@mypkg.cells.Broken-adding-5: seed 0: RuntimeError: broken on purpose; "
+            "seed 1: RuntimeError: broken on purpose; not recorded, it stays stale") in result.stderr
+    assert not (root / "runs/adding-5/mypkg.cells.Broken").exists()  # a failure is never a result
+    stale = json.loads(run(root, "dvc", "status", "--json").stdout)
+    assert "train@mypkg.cells.Broken-adding-5" in stale and "train@lstm-adding-5" not in stale
+
+
+def test_broken_params_yaml_is_refused_with_the_offending_key(tmp_path):
+    root = make_project(tmp_path / "study")
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    params["models"] = ["rnn", "lsmt"]
+    (root / "params.yaml").write_text(yaml.safe_dump(params))
+    result = run(root, "python", "stages/generate.py", check=False)
+    assert result.returncode == 2
+    assert "models[1]: unknown model 'lsmt'; allowed:" in result.stderr and "rnn, lstm, gru" in result.stderr
+    assert not (root / "data").exists()
+
+
+def test_a_train_stage_refuses_to_run_without_its_cells_configs_file(tmp_path):
+    root = make_project(tmp_path / "study")
+    result = run(root, "python", "stages/train.py", "configs/adding-5/gru.json", "--data", "data/adding-5",
+                 "--out", "runs/adding-5/gru", check=False)
+    assert result.returncode == 2
+    assert "config: cannot read 'configs/adding-5/gru.json'" in result.stderr
+    assert not (root / "runs").exists()
+
+
+def test_a_stage_that_leaves_by_its_fast_exit_keeps_its_piped_output_and_files(tmp_path):
+
+    root = make_project(tmp_path / "study")
+    result = run(root, "python", "stages/plan_tuning.py")  # stdout is a pipe here: block-buffered
+    study = tiny_study()
+    assert f"planned the tuning of {len(study.every_model())} models" in result.stdout
+    from rnnbench.config import read_tuning
+    from rnnbench.study import tuning_plan_file
+
+    assert len(list((root / "tuning" / "plans").glob("*.json"))) == len(study.every_model())
+    for model in study.every_model():
+        assert read_tuning(root / tuning_plan_file(model)) == (model, study.tuning_plan(model))
+
+
+def test_a_model_and_a_task_by_import_path_run_through_dvc_repro(tmp_path):
+    """One file each in the project's src/ plus params lines: no edit to dvc.yaml or rnnbench."""
+    root = make_project(tmp_path / "study")
+    shutil.copytree(Path(__file__).parent / "plugins" / "mypkg", root / "src" / "mypkg")
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    params.update(models=["lstm", "mypkg.cells.MyCell"], points=["adding-5", "mypkg.tasks.FirstBit-6"],
+                  side_grids={"reference": {"models": [], "points": []}, "ablations": {"models": [], "points": []}},
+                  tune={**params["tune"], "points": ["adding-5", "mypkg.tasks.FirstBit-6"]}, per_model={})
+    (root / "params.yaml").write_text(yaml.safe_dump(params))
+    first = run(root, "dvc", "repro")
+    cells = {f"train@{m}-{p}" for m in params["models"] for p in params["points"]}
+    tunes = {f"tune@{m}" for m in params["models"]}
+    assert stages_run(first.stdout) == cells | tunes | PIPELINE
+
+    results = pd.read_csv(root / "reports" / "results.csv")
+    assert len(results) == 4 * 2 and not results["failed"].any()
+    assert set(results.task) == {"adding", "mypkg.tasks.FirstBit"}
+    own = root / "runs" / "mypkg.tasks.FirstBit-6" / "mypkg.cells.MyCell" / "seed0"
+    record = json.loads((own / "metrics.json").read_text())
+    assert record["diagnostics"].startswith("unavailable: the cell MyCell has no unroll")
+    assert not (own / "gradflow.csv").exists() and (own / "model.pt").is_file()
+    assert (root / "runs" / "mypkg.tasks.FirstBit-6" / "lstm" / "seed0" / "gradflow.csv").is_file()
+    assert "mypkg.tasks.FirstBit" in (root / "reports" / "report.md").read_text()
+
+    # Editing the user's model file reruns exactly its cells, through its hash in the configs files.
+    cells_file = root / "src" / "mypkg" / "cells.py"
+    cells_file.write_text(cells_file.read_text() + "\n# edited\n")
+    again = run(root, "dvc", "repro")
+    assert stages_run(again.stdout) == {c for c in cells if "MyCell" in c} | {
+        "plan-tuning", "tune@mypkg.cells.MyCell", "configure", "report"}
+    assert "up to date" in run(root, "dvc", "status").stdout
+
+
+def test_a_failed_seed_fails_its_stage_and_the_next_repro_trains_it_again(tmp_path):
+    root = make_project(tmp_path / "study")
+    shutil.copytree(Path(__file__).parent / "plugins" / "mypkg", root / "src" / "mypkg")
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    params.update(models=["mypkg.cells.Broken"], points=["adding-5"], per_model={},
+                  side_grids={"reference": {"models": [], "points": []}, "ablations": {"models": [], "points": []}})
+    (root / "params.yaml").write_text(yaml.safe_dump(params))
+    tuned = run(root, "dvc", "repro", check=False)  # its sweep fails first: no lr is chosen from what is left
+    assert tuned.returncode != 0
+    assert ("2 of 2 tuning runs of mypkg.cells.Broken on adding failed (first: T=5 lr=0.003 seed 100: "
+            "RuntimeError: broken on purpose)") in tuned.stderr
+    assert not (root / "tuning" / "mypkg.cells.Broken.json").exists()
+    params["per_model"] = {"mypkg.cells.Broken": {"train": {"lr": 0.01}}}  # hand-set: no sweep
+    (root / "params.yaml").write_text(yaml.safe_dump(params))
+    first = run(root, "dvc", "repro", check=False)
+    assert first.returncode != 0
+    assert "seeds [0, 1] of runs/adding-5/mypkg.cells.Broken failed" in first.stderr
+    record = json.loads((root / "runs/adding-5/mypkg.cells.Broken/seed0/metrics.json").read_text())
+    assert record["failed"] and record["error"] == "RuntimeError: broken on purpose"
+    again = run(root, "dvc", "repro", check=False)
+    assert "train@mypkg.cells.Broken-adding-5" in stages_run(again.stdout)  # not restored as a result
+
+
+def test_an_experiment_that_adds_a_seed_trains_and_logs_only_that_seed(tmp_path):
+    params = yaml.safe_load((REPO / "studies" / "tiny.yaml").read_text())
+    params.update(points=["adding-5"], models=["rnn", "lstm"])
+    params["tune"]["points"] = ["adding-5"]
+    (tmp_path / "small.yaml").write_text(yaml.safe_dump(params))
+    root = make_project(tmp_path / "study", tmp_path / "small.yaml")
+    run(root, "dvc", "repro")
+    run(root, "git", "add", "-A")
+    run(root, "git", "commit", "-qm", "study run")
+    before = {p: p.read_bytes() for p in root.glob("runs/*/*/seed*/metrics.json")}
+    cells = len(before) // 2  # rnn, lstm and the two side-grid models at adding-5
+    assert cells == 4 and len(mlflow_runs(root)) == 2 * cells
+
+    added = run(root, "dvc", "exp", "run", "-n", "three-seeds", "-S", "seeds=[0,1,2]")
+    assert (added.stdout + added.stderr).count("reused seeds [0, 1]") == cells
+    assert {p: p.read_bytes() for p in before} == before  # the old seeds' records, byte for byte
+    runs = mlflow_runs(root)
+    assert len(runs) == 3 * cells and runs["tags.run_key"].is_unique
+    new = runs[runs["tags.seed"] == "2"]
+    assert len(new) == cells and set(new["tags.dvc.exp_name"]) == {"three-seeds"}
+    parents = mlflow_runs(root, "cell")
+    assert len(parents) == cells and set(parents["metrics.cell/seeds"]) == {3}
+    assert f"0 runs logged now, {3 * cells} already" in run(root, "rnnbench", "sync-mlflow").stdout
+    assert json.loads((root / "runs/adding-5/lstm/seed2/metrics.json").read_text())["seed"] == 2
