@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -38,7 +39,9 @@ def stages_run(repro_output: str) -> set[str]:
     return set(re.findall(r"Running stage '([^']+)'", repro_output))
 
 
-def make_project(dest: Path, params: Path = REPO / "studies" / "tiny.yaml") -> Path:
+def make_project(dest: Path, params: Path = REPO / "studies" / "tiny.yaml", **changes) -> Path:
+    """A new project at `dest` whose params.yaml is the study file `params` with the top-level
+    `changes` applied, committed to git; nothing run yet."""
     dest.mkdir()
     for name in ("dvc.yaml", ".dvcignore", "stages", "src"):
         source = REPO / name
@@ -46,7 +49,8 @@ def make_project(dest: Path, params: Path = REPO / "studies" / "tiny.yaml") -> P
             shutil.copytree(source, dest / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
         else:
             shutil.copy(source, dest / name)
-    shutil.copy(params, dest / "params.yaml")
+    study = yaml.safe_load(params.read_text())
+    (dest / "params.yaml").write_text(yaml.safe_dump({**study, **changes}, sort_keys=False))
     run(dest, "git", "init", "-q")
     run(dest, "dvc", "init", "-q")
     shutil.copytree(REPO / ".dvc" / "plots", dest / ".dvc" / "plots")  # the plot templates

@@ -9,7 +9,6 @@ import json
 import re
 import shutil
 import subprocess
-from pathlib import Path
 
 import matplotlib.image
 import pandas as pd
@@ -222,29 +221,6 @@ def test_a_deleted_store_is_rebuilt_by_concurrent_syncs_with_every_run_exactly_o
     runs = mlflow_runs(root)
     assert len(runs) == n and runs["tags.run_key"].is_unique
     assert f"0 runs logged now, {n} already" in run(root, "rnnbench", "sync-mlflow").stdout
-
-
-def cell_lrs(root: Path) -> dict[str, float]:
-    return {p.relative_to(root).as_posix(): json.loads(p.read_text())[0]["train"]["lr"]
-            for p in (root / "configs").glob("*/*.json")}  # configs/<point>/<model>.json: one per cell
-
-
-def test_changing_the_sweep_retunes_and_retrains_only_the_cells_whose_lr_changed(project, tmp_path):
-    root = copy_of(project, tmp_path / "study")
-    before = cell_lrs(root)
-    params = yaml.safe_load((root / "params.yaml").read_text())
-    params["tune"]["lrs"] = [0.01, 0.03]
-    (root / "params.yaml").write_text(yaml.safe_dump(params))
-    again = run(root, "dvc", "repro")
-    after = cell_lrs(root)
-    changed = {path for path in before if before[path] != after[path]}
-    study = tiny_study()
-    assert changed  # the tiny study's sweep chose 0.003 somewhere, which the new sweep lacks
-    retrained = {c.stage for c in study.cells() if c.configs_file.as_posix() in changed}
-    copying = {"tune-reference@lstm-numpy"}  # its plan copies lstm's lr: unchanged, not rerun
-    assert stages_run(again.stdout) == retrained | (tune_stages(study) - copying) | PIPELINE
-    tuning = pd.read_csv(root / "reports" / "tuning.csv")
-    assert set(tuning.loc[tuning.source == "tuned", "lr"]) == {0.01, 0.03}
 
 
 def test_changing_one_models_hyperparameter_reruns_only_that_models_cells(project, tmp_path):

@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from dvc_project import PIPELINE, REPO, make_project, mlflow_runs, run, stages_run, tiny_study
+from dvc_project import PIPELINE, REPO, make_project, mlflow_runs, run, stages_run, tiny_study, tune_stages
+from rnnbench.study import load_study
 
 pytestmark = pytest.mark.e2e
 
@@ -144,3 +145,35 @@ def test_an_experiment_that_adds_a_seed_trains_and_logs_only_that_seed(tmp_path)
     assert len(parents) == cells and set(parents["metrics.cell/seeds"]) == {3}
     assert f"0 runs logged now, {3 * cells} already" in run(root, "rnnbench", "sync-mlflow").stdout
     assert json.loads((root / "runs/adding-5/lstm/seed2/metrics.json").read_text())["seed"] == 2
+
+
+def cell_lrs(root: Path) -> dict[str, float]:
+    return {p.relative_to(root).as_posix(): json.loads(p.read_text())[0]["train"]["lr"]
+            for p in (root / "configs").glob("*/*.json")}  # configs/<point>/<model>.json: one per cell
+
+
+def tiny_study_params() -> dict:
+    return yaml.safe_load((REPO / "studies" / "tiny.yaml").read_text())
+
+
+def test_changing_the_sweep_retunes_and_retrains_only_the_cells_whose_lr_changed(tmp_path):
+    no_grid = {"models": [], "points": []}
+    root = make_project(tmp_path / "study", models=["rnn", "lstm"], points=["adding-5", "xor-5"],
+                        tune={**tiny_study_params()["tune"], "points": ["adding-5", "xor-5"]},
+                        side_grids={"reference": {"models": ["lstm-numpy"], "points": ["adding-5"]},
+                                    "ablations": no_grid})
+    run(root, "dvc", "repro")
+    study = load_study(root / "params.yaml")
+    before = cell_lrs(root)
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    params["tune"]["lrs"] = [0.01, 0.03]
+    (root / "params.yaml").write_text(yaml.safe_dump(params))
+    again = run(root, "dvc", "repro")
+    after = cell_lrs(root)
+    changed = {path for path in before if before[path] != after[path]}
+    assert changed  # the first sweep chose 0.003 somewhere, which the new sweep lacks
+    retrained = {c.stage for c in study.cells() if c.configs_file.as_posix() in changed}
+    copying = {"tune-reference@lstm-numpy"}  # its plan copies lstm's lr: unchanged, not rerun
+    assert stages_run(again.stdout) == retrained | (tune_stages(study) - copying) | PIPELINE
+    tuning = pd.read_csv(root / "reports" / "tuning.csv")
+    assert set(tuning.loc[tuning.source == "tuned", "lr"]) == {0.01, 0.03}

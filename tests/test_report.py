@@ -33,6 +33,11 @@ def trained(tmp_path_factory):
 
 def report_of(study, root):
     write_report(study, root, root / "reports")
+    return report_in(root)
+
+
+def report_in(root):
+    """The report a study root holds (the `trained` one was written by `rnnbench study`)."""
     out = root / "reports"
     return (out / "report.md").read_text(), pd.read_csv(out / "results.csv"), out
 
@@ -68,7 +73,7 @@ def same(text: str, value, digits: int = 4) -> bool:
 
 def test_every_summary_number_in_report_md_comes_from_results_csv(trained):
     study, root = trained
-    text, results, out = report_of(study, root)
+    text, results, out = report_in(root)
     summary = recomputed_summary(out).set_index(["task", "model", "length"])
     tables = markdown_tables(text)
     checked = 0
@@ -91,7 +96,7 @@ def test_every_summary_number_in_report_md_comes_from_results_csv(trained):
 
 def test_critical_length_table_matches_a_recomputation_from_results_csv(trained):
     study, root = trained
-    text, _, out = report_of(study, root)
+    text, _, out = report_in(root)
     expected = critical_lengths(recomputed_summary(out)).set_index(["task", "model"])
     rows = markdown_tables(text)["Critical length"]
     assert len(rows) == len(expected)
@@ -103,7 +108,7 @@ def test_critical_length_table_matches_a_recomputation_from_results_csv(trained)
 
 def test_every_p_value_in_the_findings_is_a_fisher_test_of_the_counts_beside_it(trained):
     study, root = trained
-    text, _, out = report_of(study, root)
+    text, _, out = report_in(root)
     pairs = contrasts(study, recomputed_summary(out))
     quoted = re.findall(r"(\S+) over (\S+) at T=(\d+) \((\d+)/(\d+) vs (\d+)/(\d+), p = ([\d.e-]+)\)", text)
     expected = len(pairs[pairs.solved_a * pairs.seeds_b != pairs.solved_b * pairs.seeds_a])
@@ -118,7 +123,7 @@ def test_every_p_value_in_the_findings_is_a_fisher_test_of_the_counts_beside_it(
 
 def test_gradient_decay_table_matches_medians_of_results_csv(trained):
     study, root = trained
-    text, results, _ = report_of(study, root)
+    text, results, _ = report_in(root)
     expected = gradient_decay(results).set_index(["task", "model", "length", "outcome"])
     rows = markdown_tables(text)["Gradient decay"]
     assert len(rows) == len(expected)
@@ -133,7 +138,7 @@ def test_gradient_decay_table_matches_medians_of_results_csv(trained):
 
 def test_the_memory_law_table_sets_each_law_beside_the_measured_half_life_from_results_csv(trained):
     study, root = trained
-    text, results, _ = report_of(study, root)
+    text, results, _ = report_in(root)
     rows = markdown_tables(text)["Memory laws: analytic vs measured"]
     with_law = results[results["grad_law_decay_rate_trained"].notna()]
     assert {r["model"] for r in rows} == set(with_law["model"]) and "rnn" not in {r["model"] for r in rows}
@@ -160,7 +165,7 @@ def test_a_law_exact_by_construction_reads_one_and_one_that_leaves_paths_out_doe
 
 def test_the_tuning_section_shows_every_selected_lr_of_tuning_csv(trained):
     study, root = trained
-    text, _, out = report_of(study, root)
+    text, _, out = report_in(root)
     tuning = pd.read_csv(out / "tuning.csv")
     rows = {(r["task"], r["model"]): r for r in markdown_tables(text)["Tuning"]}
     selected = tuning[tuning["selected"]]
@@ -171,7 +176,7 @@ def test_the_tuning_section_shows_every_selected_lr_of_tuning_csv(trained):
 
 def test_every_referenced_figure_exists_as_a_readable_png(trained):
     study, root = trained
-    text, _, out = report_of(study, root)
+    text, _, out = report_in(root)
     referenced = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)
     assert len(referenced) == len(FIGURES) == 13
     for name in referenced:
@@ -189,7 +194,7 @@ def test_study_command_trains_every_cell_and_writes_the_report(trained):
 
 def test_header_names_the_machine_and_counts_the_runs(trained):
     study, root = trained
-    text, results, _ = report_of(study, root)
+    text, results, _ = report_in(root)
     first = text.splitlines()[:8]
     assert any(line.startswith("Machine: ") and "cores" in line for line in first)
     assert f"Runs: {len(results)} ({len(study.cells())} cells × {len(study.seeds)} seeds)" in text
@@ -281,7 +286,7 @@ def test_published_anchor_sits_beside_our_longest_length_up_to_its_own_marked_as
 
 def test_the_claims_section_shows_every_claim_of_claims_csv_with_its_computed_verdict(trained):
     study, root = trained
-    text, _, out = report_of(study, root)
+    text, _, out = report_in(root)
     claims = pd.read_csv(out / "claims.csv", keep_default_na=False)
     rows = markdown_tables(text)["The tutorials' claims, tested"]
     assert [r["claim"] for r in rows] == list(claims["id"])
@@ -291,7 +296,7 @@ def test_the_claims_section_shows_every_claim_of_claims_csv_with_its_computed_ve
 
 def test_sine_and_charlm_get_no_critical_length_and_are_read_against_their_reference_predictors(trained):
     study, root = trained
-    text, _, out = report_of(study, root)
+    text, _, out = report_in(root)
     critical = pd.read_csv(out / "critical_length.csv")
     assert {"adding", "xor", "copy"} <= set(critical["task"]) and not {"sine", "charlm"} & set(critical["task"])
     baselines = pd.read_csv(out / "baselines.csv")
@@ -313,7 +318,7 @@ def test_sine_and_charlm_get_no_critical_length_and_are_read_against_their_refer
 
 def test_the_per_cell_tables_give_each_models_parameter_count(trained):
     study, root = trained
-    text, results, _ = report_of(study, root)
+    text, results, _ = report_in(root)
     rows = markdown_tables(text)["adding: test mse per model and length"]
     counts = results.groupby("model")["n_params"].first()
     assert {r["model"]: int(r["params"].replace(",", "")) for r in rows} == counts[["rnn", "lstm", "gru"]].to_dict()
@@ -322,7 +327,7 @@ def test_the_per_cell_tables_give_each_models_parameter_count(trained):
 
 def test_every_model_gets_charlm_samples_at_three_temperatures_each_from_the_prime(trained):
     study, root = trained
-    text, _, out = report_of(study, root)
+    text, _, out = report_in(root)
     samples = pd.read_csv(out / "samples.csv", keep_default_na=False)
     assert sorted(samples.groupby("model")["temperature"].apply(tuple).to_dict().items()) == \
         sorted((m, TEMPERATURES) for m in study.models)
