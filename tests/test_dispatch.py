@@ -4,6 +4,7 @@ one that keeps dying is reported, an error is the cell's cause, and stopping the
 workers. (The dispatch against DVC itself, on both executors, is tested end to end in
 test_pipeline_e2e.py. Ray's rerun of a killed worker is Ray's own `max_retries`: it worked when
 tried by hand, but the rerun took 1.5-2 min here, too long for CI; see benchmarks/results.md.)"""
+import dataclasses
 import os
 import signal
 import subprocess
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from rnnbench.dispatch.cell_job import CellJob, CellOutput, run_cell_job
+from rnnbench.dispatch.cell_job import CellJob, CellOutput, merged, run_cell_job
 from rnnbench.dispatch.executors import ATTEMPTS, LocalExecutor
 
 from conftest import build_dataset, make_config
@@ -68,6 +69,16 @@ def test_a_cell_comes_back_whole_as_files_and_the_worker_writes_nothing_outside(
     assert not job.run_folder.exists() and list(tmp_path.iterdir()) == []
 
 
+def test_a_cell_sent_as_one_job_per_run_merges_back_into_the_cell_its_whole_job_gives(tmp_path):
+    whole = cell(tmp_path)
+    per_run = [dataclasses.replace(whole, configs=(config,)) for config in whole.configs]
+    parts = [output for _, output in LocalExecutor(2).run(per_run)]
+    cell_back, alone = merged(parts), run_cell_job(whole)
+    assert [r["seed"] for r in cell_back.records] == [0, 1] and set(cell_back.files) == set(alone.files)
+    for seed in ("seed0", "seed1"):  # the weights bit for bit: a run trains the same wherever it is sent
+        assert cell_back.files[f"{seed}/model.pt"] == alone.files[f"{seed}/model.pt"]
+
+
 def test_a_worker_killed_mid_cell_is_run_again_and_the_cell_comes_back_whole(tmp_path, capfd):
     jobs = [cell(tmp_path, "train@a"), cell(tmp_path, "train@b")]
     outcomes = dict((job.stage, output) for job, output in LocalExecutor(2, work=die_once).run(jobs))
@@ -106,9 +117,9 @@ def test_stopping_the_driver_stops_the_workers_at_once(tmp_path):
 BAD_FLAGS = [
     (["--executor", "dask"], "--executor", "'local', 'ray'"),
     (["--jobs", "0"], "--jobs", "positive integer"),
-    (["--executor", "ray", "--cpus-per-cell", "0"], "--cpus-per-cell", "> 0"),
-    (["--executor", "ray", "--gpus-per-cell", "nan"], "--gpus-per-cell", ">= 0"),
-    (["--gpus-per-cell", "1"], "--address, --cpus-per-cell, --gpus-per-cell", "only with --executor ray"),
+    (["--executor", "ray", "--cpus-per-run", "0"], "--cpus-per-run", "> 0"),
+    (["--executor", "ray", "--gpus-per-run", "nan"], "--gpus-per-run", ">= 0"),
+    (["--gpus-per-run", "1"], "--address, --cpus-per-run, --gpus-per-run", "only with --executor ray"),
 ]
 
 

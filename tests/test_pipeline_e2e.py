@@ -42,7 +42,7 @@ def dispatched(project, tmp_path_factory):
 def test_dispatch_trains_the_stale_cells_and_leaves_dvc_status_clean(dispatched):
     copy, result = dispatched
     assert result.stdout.strip().splitlines()[-1] == "dispatched 5 cells"
-    assert "dispatch: 5 stale cells of 20 on the local executor, 2 processes" in result.stderr
+    assert "dispatch: 5 stale cells of 20 (10 runs) on the local executor, 2 processes" in result.stderr
     assert "up to date" in run(copy, "dvc", "status").stdout
 
 

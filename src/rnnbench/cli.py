@@ -175,11 +175,11 @@ def build_parser(params: Path = Path("params.yaml")) -> argparse.ArgumentParser:
                       help="local: worker processes on this machine; ray: a Ray cluster (local on 127.0.0.1 "
                       "unless --address or RAY_ADDRESS)")
     disp.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
-                      help="cells at once (local), or the CPUs of a local Ray cluster; default: the CPU count")
+                      help="runs at once (local), or the CPUs of a local Ray cluster; default: the CPU count")
     disp.add_argument("--address", help="a running Ray cluster's address (ray only; default RAY_ADDRESS)")
-    disp.add_argument("--cpus-per-cell", type=float, default=1.0, help="Ray CPUs each cell asks for (ray only)")
-    disp.add_argument("--gpus-per-cell", type=float, default=0.0, help="Ray GPUs each cell asks for, fractions "
-                      "allowed (ray only); a fraction also caps the cell's share of GPU memory")
+    disp.add_argument("--cpus-per-run", type=float, default=1.0, help="Ray CPUs each run (a seed of a cell) asks for (ray only)")
+    disp.add_argument("--gpus-per-run", type=float, default=0.0, help="Ray GPUs each run asks for, fractions "
+                      "allowed (ray only); a fraction also caps the run's share of GPU memory")
 
     sync = sub.add_parser("sync-mlflow", help="log every run of the study found on disk that MLflow lacks")
     sync.add_argument("--params", type=Path, default=params, help="the study file")
@@ -405,13 +405,13 @@ def command_dispatch(args) -> int:
 
     if args.jobs < 1:
         raise ConfigError(f"--jobs: must be a positive integer, got {args.jobs}")
-    for flag in ("cpus_per_cell", "gpus_per_cell"):
+    for flag in ("cpus_per_run", "gpus_per_run"):
         value = getattr(args, flag)
-        if not math.isfinite(value) or value < 0 or (flag == "cpus_per_cell" and value == 0):
+        if not math.isfinite(value) or value < 0 or (flag == "cpus_per_run" and value == 0):
             raise ConfigError(f"--{flag.replace('_', '-')}: must be a finite number "
-                              f"{'> 0' if flag == 'cpus_per_cell' else '>= 0'}, got {value}")
-    if args.executor != "ray" and (args.address or args.cpus_per_cell != 1.0 or args.gpus_per_cell):
-        raise ConfigError("--address, --cpus-per-cell, --gpus-per-cell: only with --executor ray")
+                              f"{'> 0' if flag == 'cpus_per_run' else '>= 0'}, got {value}")
+    if args.executor != "ray" and (args.address or args.cpus_per_run != 1.0 or args.gpus_per_run):
+        raise ConfigError("--address, --cpus-per-run, --gpus-per-run: only with --executor ray")
     require_modules(("dvc",), "dispatch", "; install the study extra")
     study = load_study("params.yaml")  # the study DVC runs: params.yaml in the repository root
     if args.executor == "ray":
@@ -419,7 +419,7 @@ def command_dispatch(args) -> int:
         from .dispatch.executors import RayExecutor
 
         def open_executor():
-            return RayExecutor(args.jobs, args.address, args.cpus_per_cell, args.gpus_per_cell)
+            return RayExecutor(args.jobs, args.address, args.cpus_per_run, args.gpus_per_run)
     else:
         from .dispatch.executors import LocalExecutor
 

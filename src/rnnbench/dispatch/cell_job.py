@@ -11,6 +11,7 @@ from ..training.sweep import train_cell_into
 
 @dataclass(frozen=True)
 class CellJob:
+    """Seeds of one cell: all of them, or (as dispatch sends them) one."""
     stage: str              # the DVC stage, e.g. train@lstm-adding-100
     run_folder: Path        # where the cell lands, relative to the repository root
     configs: tuple[RunConfig, ...]
@@ -31,8 +32,14 @@ class CellOutput:
         return "; ".join(f"seed {r['seed']}: {r.get('error', 'failed')}" for r in self.records if r.get("failed"))
 
 
+def merged(parts: list[CellOutput]) -> CellOutput:
+    """One cell from the outputs of jobs that each trained some of its seeds, in seed order."""
+    records = sorted((record for part in parts for record in part.records), key=lambda record: record["seed"])
+    return CellOutput(parts[0].stage, records, {name: content for part in parts for name, content in part.files.items()})
+
+
 def run_cell_job(job: CellJob) -> CellOutput:
-    """Train every seed of the cell one after another (the executor runs cells side by side) into a
+    """Train the job's seeds one after another (the executor runs jobs side by side) into a
     temporary folder, and return its files. The lines name the cell's real folder; a seed already
     in that folder with the same config, data and code (on a worker that shares the repository's
     disk) is copied, not retrained, exactly as the train stage does."""

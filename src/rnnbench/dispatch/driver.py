@@ -3,28 +3,33 @@
 1. `dvc repro` of the stages upstream of training (generate, plan-tuning, the tune sweeps,
    configure): DVC runs and records them as it always does.
 2. `dvc status --json`: the train stages DVC would run now, each a cell of the study.
-3. One job per stale cell (its resolved configs and its checksum-checked dataset) to the executor;
-   each cell that comes back with every seed trained replaces its run folder whole (a folder is
-   at every moment the old or the new cell); a cell with a failed seed is reported with its cause
-   and neither written nor recorded, so that it stays stale (a failure is never a result).
+3. One job per run (a seed of a stale cell: its resolved config and the cell's checksum-checked
+   dataset) to the executor, the runs with the most steps x length first. Jobs the size of a run,
+   not of a cell, keep every worker busy to the end: with a job per cell, the default study's last
+   cell trained its 5 seeds one after another on one of 2 workers while the other idled for
+   8 min (benchmarks/results.md). A cell whose runs are all back replaces its run folder whole (a
+   folder is at every moment the old or the new cell); a cell with a failed run is reported with
+   its cause and neither written nor recorded, so that it stays stale (a failure is never a result).
 4. One `dvc commit` of the landed cells (also on Ctrl-C, for those that landed before it), which
    records them in dvc.lock and the cache exactly as their stages would have.
 5. When every cell landed, `dvc repro report`: the report stage, whose sync logs MLflow.
 The repository is then what `dvc repro` leaves: `dvc status` is clean and a second dispatch
 dispatches nothing."""
+import dataclasses
 import json
 import subprocess
 import sys
 import time
+from collections import Counter, defaultdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-from ..config import ConfigError, read_run_configs, require_inside
+from ..config import read_run_configs, require_inside
 from ..study import Cell, Study
 from ..tasks import Dataset
 from ..tracking import check_reachable, tracking_uri
 from ..training.run_outputs import staged_folder
-from .cell_job import CellJob, CellOutput
+from .cell_job import CellJob, CellOutput, merged
 
 if TYPE_CHECKING:
     from .executors import Executor
@@ -59,17 +64,19 @@ def stale_cells(study: Study) -> list[Cell]:
     return [cell for stage, cell in by_stage.items() if stage in changed]
 
 
-def cell_jobs(cells: list[Cell]) -> dict[str, CellJob]:
-    """Each cell's job; a point's data folder is read and checked once for all its models."""
-    datasets, jobs = {}, {}
+def run_jobs_of(cells: list[Cell]) -> list[CellJob]:
+    """A job per run of the cells, the longest-bounded (steps x length) first; a point's data folder
+    is read and checked once for all its models."""
+    datasets, jobs = {}, []
     for cell in cells:
         require_inside("run folder", cell.run_folder, Path.cwd())
         if cell.data_folder not in datasets:
             datasets[cell.data_folder] = Dataset.load_checked(cell.data_folder, cell.task, cell.length,
                                                               key=str(cell.data_folder))
-        jobs[cell.stage] = CellJob(cell.stage, cell.run_folder, tuple(read_run_configs(cell.configs_file)),
-                                   datasets[cell.data_folder])
-    return jobs
+        whole = CellJob(cell.stage, cell.run_folder, tuple(read_run_configs(cell.configs_file)),
+                        datasets[cell.data_folder])
+        jobs += [dataclasses.replace(whole, configs=(config,)) for config in whole.configs]
+    return sorted(jobs, key=lambda job: -job.configs[0].train.steps * job.configs[0].task.length)
 
 
 def land(output: CellOutput, run_folder: Path) -> None:
@@ -88,35 +95,44 @@ def dispatch(study: Study, open_executor: Callable[[], "Executor"]) -> int:
     (0, or 1 when a cell failed)."""
     check_reachable(tracking_uri())  # an unreachable store stops the dispatch before any work
     dvc("repro", *UPSTREAM)
-    jobs = cell_jobs(stale_cells(study))
-    failed = run_jobs(jobs, open_executor, len(study.cells())) if jobs else {}
+    cells = stale_cells(study)
+    failed = run_jobs(run_jobs_of(cells), open_executor, len(study.cells())) if cells else {}
     if failed:
         print(f"dispatch: {len(failed)} cells failed ({', '.join(failed)}); the report stage waits for them: "
               "fix the cause and dispatch again", file=sys.stderr)
     else:
         dvc("repro", "report")
-    print(f"dispatched {len(jobs)} cells")
+    print(f"dispatched {len(cells)} cells")
     return 1 if failed else 0
 
 
-def run_jobs(jobs: dict[str, CellJob], open_executor: Callable[[], "Executor"], cells: int) -> dict[str, str]:
-    """Run the jobs, land each cell that comes back whole and commit the landed ones; returns the
-    failed cells' causes by stage."""
+def run_jobs(jobs: list[CellJob], open_executor: Callable[[], "Executor"], cells: int) -> dict[str, str]:
+    """Run the jobs, land each cell whose runs all came back and commit the landed cells; returns
+    the failed cells' causes by stage."""
     executor = open_executor()
-    print(f"dispatch: {len(jobs)} stale cells of {cells} on the {executor.describe()}", file=sys.stderr, flush=True)
+    runs_of = Counter(job.stage for job in jobs)
+    print(f"dispatch: {len(runs_of)} stale cells of {cells} ({len(jobs)} runs) on the {executor.describe()}",
+          file=sys.stderr, flush=True)
+    back: dict[str, list[CellOutput]] = defaultdict(list)
     landed, failed, start = [], {}, time.perf_counter()
     try:
-        for done, (job, outcome) in enumerate(executor.run(list(jobs.values())), 1):
+        for done, (job, outcome) in enumerate(executor.run(jobs), 1):
             if isinstance(outcome, CellOutput) and not outcome.failed_seeds:
-                land(outcome, job.run_folder)
-                landed.append(job.stage)
+                if job.stage not in failed:  # a run of a failed cell is not recorded either
+                    back[job.stage].append(outcome)
+                    if len(back[job.stage]) == runs_of[job.stage]:
+                        land(merged(back.pop(job.stage)), job.run_folder)
+                        landed.append(job.stage)
             else:
-                failed[job.stage] = outcome.cause() if isinstance(outcome, CellOutput) else outcome
-                print(f"dispatch: FAILED {job.stage}: {failed[job.stage]}; not recorded, it stays stale",
+                back.pop(job.stage, None)
+                cause = outcome.cause() if isinstance(outcome, CellOutput) else (
+                    f"seed {', '.join(str(config.seed) for config in job.configs)}: {outcome}")
+                failed[job.stage] = "; ".join(filter(None, (failed.get(job.stage), cause)))
+                print(f"dispatch: FAILED {job.stage}: {cause}; not recorded, it stays stale",
                       file=sys.stderr, flush=True)
             left = (time.perf_counter() - start) / done * (len(jobs) - done)
-            print(f"dispatch: {done}/{len(jobs)} cells back ({len(failed)} failed), ~{left / 60:.1f} min left",
-                  file=sys.stderr, flush=True)
+            print(f"dispatch: {done}/{len(jobs)} runs back, {len(landed)}/{len(runs_of)} cells landed "
+                  f"({len(failed)} failed), ~{left / 60:.1f} min left", file=sys.stderr, flush=True)
     finally:
         executor.close()
         if landed:  # recorded even when interrupted: a landed cell is a finished stage

@@ -1,7 +1,7 @@
-"""Where cells run: processes on this machine (`local`) or a Ray cluster (`ray`). An executor takes
-the jobs and yields (job, CellOutput) as each finishes, or (job, cause) for a job it could not run;
-a job whose worker died (killed, out of memory, a native crash) is run again from the start, up to
-ATTEMPTS times, and a job is never half-returned. Closing the generator (Ctrl-C in the driver,
+"""Where a dispatch's jobs (cell_job.py) run: processes on this machine (`local`) or a Ray cluster
+(`ray`). An executor takes the jobs and yields (job, CellOutput) as each finishes, or (job, cause)
+for a job it could not run; a job whose worker died (killed, out of memory, a native crash) is run
+again from the start, up to ATTEMPTS times, and a job is never half-returned. Closing the generator (Ctrl-C in the driver,
 or any error) stops the workers at once."""
 import dataclasses
 import multiprocessing
@@ -34,7 +34,7 @@ def worker_died(job: CellJob, attempt: int) -> None:
 
 
 class LocalExecutor:
-    """`jobs` worker processes on this machine, one cell each at a time, one torch thread each."""
+    """`jobs` worker processes on this machine, one job each at a time, one torch thread each."""
     def __init__(self, jobs: int, work: Work = run_cell_job):
         self.jobs, self.work = jobs, work
 
@@ -63,11 +63,11 @@ class LocalExecutor:
                         except BrokenProcessPool:  # this pool is gone: its unfinished jobs run again in a new one
                             lost.append(i)
                             continue
-                        except Exception as error:  # noqa: BLE001 -- one cell's error must not end the sweep
+                        except Exception as error:  # noqa: BLE001 -- one job's error must not end the sweep
                             outcome = f"{type(error).__name__}: {error}"
                         del pending[i]
                         yield jobs[i], outcome
-            except BaseException:  # Ctrl-C, or the driver closing the generator: end the cells now
+            except BaseException:  # Ctrl-C, or the driver closing the generator: end the jobs now
                 end_workers(pool)
                 raise
             pool.shutdown()
@@ -81,8 +81,8 @@ class LocalExecutor:
 
 
 class RayExecutor:
-    """Ray tasks, one per cell: a local cluster bound to 127.0.0.1 (`jobs` CPUs) unless `address`
-    (or RAY_ADDRESS) names a running one. Each cell asks for `cpus` CPUs and `gpus` GPUs; a
+    """Ray tasks, one per job: a local cluster bound to 127.0.0.1 (`jobs` CPUs) unless `address`
+    (or RAY_ADDRESS) names a running one. Each job asks for `cpus` CPUs and `gpus` GPUs; a
     fractional GPU also caps the process's share of the GPU memory to that fraction. Ray reruns a
     task whose worker died (max_retries); an error raised by the job itself is not retried."""
     def __init__(self, jobs: int, address: str | None = None, cpus: float = 1.0, gpus: float = 0.0,
@@ -105,7 +105,7 @@ class RayExecutor:
         resources = self.ray.cluster_resources()
         where = self.address or "a local cluster on 127.0.0.1"
         return (f"ray executor on {where} ({resources.get('CPU', 0):g} CPUs, {resources.get('GPU', 0):g} GPUs), "
-                f"{self.cpus:g} CPU and {self.gpus:g} GPU per cell")
+                f"{self.cpus:g} CPU and {self.gpus:g} GPU per job")
 
     def run(self, jobs: list[CellJob]) -> Iterator[Outcome]:
         ray = self.ray
@@ -132,7 +132,7 @@ class RayExecutor:
 
 def run_ray_job(job: CellJob, gpus: float, work: Work) -> CellOutput:
     """A Ray task: the job, one torch thread, the process's GPU memory capped to its share of the
-    GPU. Ray hands numpy arrays over read-only (zero copy); the cell gets its own writable ones."""
+    GPU. Ray hands numpy arrays over read-only (zero copy); the job gets its own writable ones."""
     import torch
 
     torch.set_num_threads(1)
