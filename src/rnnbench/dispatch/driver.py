@@ -4,7 +4,7 @@
    configure): DVC runs and records them as it always does.
 2. `dvc status --json`: the train stages DVC would run now, each a cell of the study.
 3. One job per run (a seed of a stale cell: its resolved config and the cell's checksum-checked
-   dataset) to the executor, the runs with the most steps x length first. Jobs the size of a run,
+   dataset) to the executor, the runs with the highest cost bound first. Jobs the size of a run,
    not of a cell, keep every worker busy to the end: with a job per cell, the default study's last
    cell trained its 5 seeds one after another on one of 2 workers while the other idled for
    8 min (benchmarks/results.md). A cell whose runs are all back replaces its run folder whole (a
@@ -65,7 +65,7 @@ def stale_cells(study: Study) -> list[Cell]:
 
 
 def run_jobs_of(cells: list[Cell]) -> list[CellJob]:
-    """A job per run of the cells, the longest-bounded (steps x length) first; a point's data folder
+    """A job per run of the cells, the longest-bounded first; a point's data folder
     is read and checked once for all its models."""
     datasets, jobs = {}, []
     for cell in cells:
@@ -76,7 +76,19 @@ def run_jobs_of(cells: list[Cell]) -> list[CellJob]:
         whole = CellJob(cell.stage, cell.run_folder, tuple(read_run_configs(cell.configs_file)),
                         datasets[cell.data_folder])
         jobs += [dataclasses.replace(whole, configs=(config,)) for config in whole.configs]
-    return sorted(jobs, key=lambda job: -job.configs[0].train.steps * job.configs[0].task.length)
+    return sorted(jobs, key=lambda job: -bound(job))
+
+
+STEP_OVERHEAD = 20  # a training step's fixed cost (optimizer, Python, evaluation), in time steps
+
+
+def bound(job: CellJob) -> int:
+    """What a job can cost at most, in time steps trained: max steps x (length + STEP_OVERHEAD).
+    It orders the jobs and weighs the ETA. A least-squares fit of the default study's dispatched
+    runs put the fixed cost of a step at ~8 time steps (of the steps run); 20 (on the max steps)
+    replayed over that dispatch gives an ETA 10-35% off until the last quarter, then up to 3.5 min
+    too long; counting runs instead was 2-3.5x too long throughout (benchmarks/results.md)."""
+    return sum(config.train.steps * (config.task.length + STEP_OVERHEAD) for config in job.configs)
 
 
 def land(output: CellOutput, run_folder: Path) -> None:
@@ -115,6 +127,7 @@ def run_jobs(jobs: list[CellJob], open_executor: Callable[[], "Executor"], cells
           file=sys.stderr, flush=True)
     back: dict[str, list[CellOutput]] = defaultdict(list)
     landed, failed, start = [], {}, time.perf_counter()
+    total, finished = sum(map(bound, jobs)), 0  # the ETA weighs runs by their bound: the long ones go first
     try:
         for done, (job, outcome) in enumerate(executor.run(jobs), 1):
             if isinstance(outcome, CellOutput) and not outcome.failed_seeds:
@@ -130,7 +143,8 @@ def run_jobs(jobs: list[CellJob], open_executor: Callable[[], "Executor"], cells
                 failed[job.stage] = "; ".join(filter(None, (failed.get(job.stage), cause)))
                 print(f"dispatch: FAILED {job.stage}: {cause}; not recorded, it stays stale",
                       file=sys.stderr, flush=True)
-            left = (time.perf_counter() - start) / done * (len(jobs) - done)
+            finished += bound(job)
+            left = (time.perf_counter() - start) / finished * (total - finished)
             print(f"dispatch: {done}/{len(jobs)} runs back, {len(landed)}/{len(runs_of)} cells landed "
                   f"({len(failed)} failed), ~{left / 60:.1f} min left", file=sys.stderr, flush=True)
     finally:
