@@ -177,7 +177,8 @@ def build_parser(params: Path = Path("params.yaml")) -> argparse.ArgumentParser:
     disp.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
                       help="runs at once (local), or the CPUs of a local Ray cluster; default: the CPU count")
     disp.add_argument("--address", help="a running Ray cluster's address (ray only; default RAY_ADDRESS)")
-    disp.add_argument("--cpus-per-run", type=float, default=1.0, help="Ray CPUs each run (a seed of a cell) asks for (ray only)")
+    disp.add_argument("--cpus-per-run", type=float, default=1.0,
+                      help="Ray CPUs each run (a seed of a cell) asks for (ray only)")
     disp.add_argument("--gpus-per-run", type=float, default=0.0, help="Ray GPUs each run asks for, fractions "
                       "allowed (ray only); a fraction also caps the run's share of GPU memory")
 

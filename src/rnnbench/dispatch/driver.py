@@ -15,7 +15,6 @@
 5. When every cell landed, `dvc repro report`: the report stage, whose sync logs MLflow.
 The repository is then what `dvc repro` leaves: `dvc status` is clean and a second dispatch
 dispatches nothing."""
-import dataclasses
 import json
 import subprocess
 import sys
@@ -73,9 +72,8 @@ def run_jobs_of(cells: list[Cell]) -> list[CellJob]:
         if cell.data_folder not in datasets:
             datasets[cell.data_folder] = Dataset.load_checked(cell.data_folder, cell.task, cell.length,
                                                               key=str(cell.data_folder))
-        whole = CellJob(cell.stage, cell.run_folder, tuple(read_run_configs(cell.configs_file)),
-                        datasets[cell.data_folder])
-        jobs += [dataclasses.replace(whole, configs=(config,)) for config in whole.configs]
+        jobs += [CellJob(cell.stage, cell.run_folder, (config,), datasets[cell.data_folder])
+                 for config in read_run_configs(cell.configs_file)]
     return sorted(jobs, key=lambda job: -bound(job))
 
 

@@ -1,8 +1,8 @@
 """Where a dispatch's jobs (cell_job.py) run: processes on this machine (`local`) or a Ray cluster
 (`ray`). An executor takes the jobs and yields (job, CellOutput) as each finishes, or (job, cause)
 for a job it could not run; a job whose worker died (killed, out of memory, a native crash) is run
-again from the start, up to ATTEMPTS times, and a job is never half-returned. Closing the generator (Ctrl-C in the driver,
-or any error) stops the workers at once."""
+again from the start, up to ATTEMPTS times, and a job is never half-returned. Closing the
+generator (Ctrl-C in the driver, or any error) stops the workers at once."""
 import dataclasses
 import multiprocessing
 import os
