@@ -24,7 +24,7 @@ import signal
 import sys
 import time
 import traceback
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Callable
@@ -220,6 +220,11 @@ def in_processes(train_one: Callable[[int, int | None], dict], seeds, processes:
                                initargs=(os.getpid(), context.RLock() if bars else None))
     try:
         futures = {seed: pool.submit(train_one, seed, i % processes if bars else None) for i, seed in enumerate(seeds)}
+        # In 0.5 s slices, never one blocking wait: Python runs a signal's handler in the main thread
+        # only, and a SIGINT the kernel hands to the pool's threads does not end a lock wait here
+        # (a probe with tgkill kept the stage alive >15 s; docs/measurements.md, 2026-12-03).
+        while not wait(futures.values(), timeout=0.5).done >= set(futures.values()):
+            pass
         for seed, future in futures.items():
             try:
                 records[seed] = future.result()
