@@ -61,7 +61,7 @@ def main() -> None:
         dataset = resolve_task(cell.task).build(cell.length, study.data, study.task_plan(cell.task).options)
         start = time.perf_counter()
         with tempfile.TemporaryDirectory() as folder:
-            records = train_cell(configs, dataset, Path(folder) / "cell", study.execution.seed_processes)
+            records = train_cell(configs, dataset, Path(folder) / "cell", study.execution)
         solved = sum(bool(r.get("solved")) for r in records)
         steps = sorted(r["solved_step"] for r in records if r.get("solved") and r.get("solved_step"))
         own = summary[(summary.task == cell.task) & (summary.model == cell.model) & (summary.length == cell.length)]

@@ -36,7 +36,7 @@ def main() -> None:
             variant = dataclasses.replace(study, seed_processes=mode if mode == "auto" else int(mode))
             with tempfile.TemporaryDirectory() as root:
                 start = time.perf_counter()
-                records = train_cell(variant.resolved_configs(cell), dataset, Path(root), variant.execution.seed_processes)
+                records = train_cell(variant.resolved_configs(cell), dataset, Path(root), variant.execution)
                 times[mode] = time.perf_counter() - start
             results[mode] = [{k: v for k, v in r.items() if k not in TIMING} for r in records]
             label = f"{mode} ({seed_process_count(variant.execution.seed_processes, len(variant.seeds), resolve_device(variant.resolved_configs(cell)[0].train.device))} processes)" if mode == "auto" else mode

@@ -1,5 +1,5 @@
-"""S seeds of one cell: one after another, as concurrent processes, or as one batched ensemble.
-Time per seed for each, on the given device.
+"""S seeds of one cell: one after another, as concurrent processes, or as one stack (the
+`stacked` engine, rnnbench.training.stacked). Time per seed for each, on the given device.
 
     python benchmarks/seeds_together.py --seeds 5 --length 100 --hidden 64 --steps 100 --device cpu
 """
@@ -11,9 +11,9 @@ import time
 import torch
 
 from rnnbench.config import DataConfig, ModelConfig, RunConfig, TaskConfig, TrainConfig
-from ensemble import StackedRecurrent, ensemble_step
 from rnnbench.tasks import resolve_task
-from rnnbench.training.trainer import batch_order, initial_model, to_device, train
+from rnnbench.training.stacked import train_stacked
+from rnnbench.training.trainer import train
 from results_file import machine_line, write_section
 
 
@@ -55,21 +55,10 @@ def concurrent(args) -> float:
         return time.perf_counter() - start
 
 
-def ensemble(args) -> float:
+def stacked(args) -> float:
     dataset = dataset_for(args)
-    device = torch.device(args.device)
-    configs = [cell_config(args, seed) for seed in range(args.seeds)]
-    x, y = to_device(dataset.splits["train"], device)
-    model = StackedRecurrent([initial_model(c, dataset) for c in configs]).to(device)
-    adam = torch.optim.Adam(model.parameters(), lr=1e-3)
-    orders = torch.stack([batch_order(x.shape[0], args.steps, args.batch, torch.Generator().manual_seed(s))
-                          for s in range(args.seeds)], 1).to(device)  # [steps, S, B]
     start = time.perf_counter()
-    for step in range(args.steps):
-        idx = orders[step]
-        ensemble_step(model, adam, x[idx], y[idx], max_norm=1.0)
-    if device.type == "cuda":
-        torch.cuda.synchronize()
+    train_stacked([cell_config(args, seed) for seed in range(args.seeds)], dataset)  # reads back: synchronised
     return time.perf_counter() - start
 
 
@@ -83,9 +72,9 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = parser.parse_args()
-    ensemble(args)  # warm-up (allocator, kernels)
+    stacked(args)  # warm-up (allocator, kernels)
     modes = {"(a) one after another, fused": sequential, "(b) concurrent processes, fused": concurrent,
-             "(c) batched ensemble, stacked weights": ensemble}
+             "(c) one stack (engine: stacked)": stacked}
     seconds = {name: fn(args) for name, fn in modes.items()}
     base = seconds["(a) one after another, fused"]
     lines = [f"## {args.seeds} seeds of one cell together (`python benchmarks/seeds_together.py --seeds {args.seeds} "

@@ -36,7 +36,7 @@ def main() -> None:
     check_s = time.perf_counter() - start
     dataset = Dataset.load_checked(args.data, configs[0].task.name, configs[0].task.length, key="--data")
     cell_start = time.perf_counter()
-    records = train_cell(configs, dataset, args.out, execution.seed_processes)
+    records = train_cell(configs, dataset, args.out, execution)
     # Seeds train concurrently, so their training, diagnostics and outputs overlap: timed as one.
     print(study_line() or "", file=sys.stderr, flush=True)  # the whole study's progress, read from disk
     stage_done(f"train {args.out}", cell=time.perf_counter() - cell_start, tracking_check=check_s)

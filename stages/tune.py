@@ -30,7 +30,7 @@ def main() -> None:
     results = []
     for plan in plans:
         try:
-            result = tune_task(plan, execution.seed_processes)
+            result = tune_task(plan, execution)
         except TuningFailed as err:  # causes printed above; no result file, so DVC records no failure
             print(f"rnnbench: {err}; `dvc repro` tunes {model} again", file=sys.stderr)
             return EXIT_FAILED_RUN

@@ -1,13 +1,8 @@
-import sys
-from pathlib import Path
-
 import pytest
 
 from rnnbench.config import DataConfig, ModelConfig, RunConfig, TaskConfig, TrainConfig
 from rnnbench.tasks import resolve_task
 
-# Benchmark-only code (the batched ensemble) is tested from its own folder.
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
 
 def make_config(task="adding", length=20, model="lstm", seed=0, options=None, data=None, hidden_size=16, **train):

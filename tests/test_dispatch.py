@@ -79,6 +79,13 @@ def test_a_cell_sent_as_one_job_per_run_merges_back_into_the_cell_its_whole_job_
         assert cell_back.files[f"{seed}/model.pt"] == alone.files[f"{seed}/model.pt"]
 
 
+def test_a_whole_cell_job_with_the_stacked_engine_trains_its_seeds_as_one_stack(tmp_path):
+    job = dataclasses.replace(cell(tmp_path), engine="stacked")  # what a GPU worker gets under engine auto
+    [(_, output)] = list(LocalExecutor(1).run([job]))
+    assert [(r["seed"], r["engine"]) for r in output.records] == [(0, "stacked"), (1, "stacked")]
+    assert {"seed0/model.pt", "seed1/model.pt"} <= set(output.files)
+
+
 def test_a_worker_killed_mid_cell_is_run_again_and_the_cell_comes_back_whole(tmp_path, capfd):
     jobs = [cell(tmp_path, "train@a"), cell(tmp_path, "train@b")]
     outcomes = dict((job.stage, output) for job, output in LocalExecutor(2, work=die_once).run(jobs))

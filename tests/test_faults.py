@@ -1,6 +1,7 @@
 """Faults leave the study correct: a killed stage takes its workers with it and leaves no partial
 cell; a refused --out costs nothing; a run samples with its own vocabulary; params spelled the
 YAML 1.1 way still parse."""
+import ctypes
 import json
 import os
 import signal
@@ -107,6 +108,25 @@ def test_an_interrupt_ends_a_train_stage_at_once_and_keeps_the_cell_that_was_the
         assert not [w for w in workers if alive(w)]
         assert previous.read_text() == '{"from": "the previous run"}'
         assert sorted(p.name for p in (tmp_path / cell.run_folder).parent.iterdir()) == ["lstm"]  # no staging left
+    finally:
+        kill_all(stage.pid, *children_of(stage.pid), *workers)
+
+
+def test_an_interrupt_the_kernel_hands_to_a_pool_thread_still_ends_the_stage_at_once(tmp_path):
+    """The kernel may deliver a process's SIGINT to any of its threads, and Python runs the handler
+    only when the main thread next looks: the stage's wait on its seeds must look often."""
+    tgkill = getattr(ctypes.CDLL(None, use_errno=True), "tgkill", None)  # glibc >= 2.30
+    if tgkill is None:
+        pytest.skip("this libc has no tgkill")
+    stage, cell = start_endless_train_stage(tmp_path)
+    workers: list[int] = []
+    try:
+        workers = wait_for_workers(stage)
+        threads = sorted(int(t.name) for t in Path(f"/proc/{stage.pid}/task").iterdir() if int(t.name) != stage.pid)
+        assert threads, "the stage has no thread besides its main one"
+        assert tgkill(stage.pid, threads[0], signal.SIGINT) == 0
+        assert stage.wait(timeout=20) == 130
+        assert "interrupted" in (tmp_path / "stderr.log").read_text()
     finally:
         kill_all(stage.pid, *children_of(stage.pid), *workers)
 

@@ -9,7 +9,7 @@ import torch
 import yaml
 
 from rnnbench.training import sweep
-from rnnbench.config import ConfigError
+from rnnbench.config import ConfigError, Execution
 from rnnbench.training.run_outputs import HISTORY_FILE, MODEL_FILE
 from rnnbench.config import seed_folder
 from rnnbench.study import Cell, parse_study
@@ -29,7 +29,7 @@ def cell_and_dataset(study):
 
 
 def train_cell(study, cell, dataset, out):
-    return sweep.train_cell(study.resolved_configs(cell), dataset, out, study.execution.seed_processes)
+    return sweep.train_cell(study.resolved_configs(cell), dataset, out, study.execution)
 
 
 def without_timing(record):
@@ -158,7 +158,7 @@ def test_the_study_line_counts_cells_whose_every_seed_is_current_and_estimates_t
     assert study_line(tmp_path) == "study: 0/2 train cells done (0%)"
     first = study.cells()[0]
     data = resolve_task("adding").build(5, study.data, study.task_plan("adding").options)
-    sweep.train_cell(study.resolved_configs(first), data, tmp_path / first.run_folder, 1)
+    sweep.train_cell(study.resolved_configs(first), data, tmp_path / first.run_folder, Execution(1))
     line = study_line(tmp_path)
     assert line.startswith("study: 1/2 train cells done (50%), ~") and line.endswith(" min of training left")
     stale = parse_study({**TINY, "points": ["adding-5", "adding-8"], "models": ["gru"], "side_grids": NO_SIDE_GRIDS,

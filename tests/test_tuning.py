@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from rnnbench.config import ConfigError, TaskTuning
+from rnnbench.config import ConfigError, Execution, TaskTuning
 from rnnbench.study import parse_study
 from rnnbench.training.tuning import choose_lr, lr_table, tune_task
 
@@ -95,7 +95,7 @@ def test_lr_from_must_name_a_model_with_a_tuned_lr():
 def test_a_sweep_on_real_runs_chooses_one_of_its_lrs_and_keeps_every_run():
     study = parse_study(params())
     plan = study.tuning_plan("lstm")[0]
-    result = tune_task(plan, seed_processes=1)
+    result = tune_task(plan, Execution(1))
     assert isinstance(result, TaskTuning) and result.lr in study.tune.lrs
     assert len(result.runs) == len(plan.configs) and result.at_edge  # two lrs: either is an edge
 

@@ -180,7 +180,8 @@ def build_parser(params: Path = Path("params.yaml")) -> argparse.ArgumentParser:
     disp.add_argument("--cpus-per-run", type=float, default=1.0,
                       help="Ray CPUs each run (a seed of a cell) asks for (ray only)")
     disp.add_argument("--gpus-per-run", type=float, default=0.0, help="Ray GPUs each run asks for, fractions "
-                      "allowed (ray only); a fraction also caps the run's share of GPU memory")
+                      "allowed (ray only); a fraction also caps the run's share of GPU memory. With GPUs a job "
+                      "is a whole cell, whose seeds train as one stack unless params say `engine: processes`")
 
     sync = sub.add_parser("sync-mlflow", help="log every run of the study found on disk that MLflow lacks")
     sync.add_argument("--params", type=Path, default=params, help="the study file")
@@ -368,7 +369,7 @@ def command_study(args) -> int:
     start = time.perf_counter()
     for model in study.every_model():  # the tune stages' work: every model's sweep, then its cells use the choice
         write_tuning(args.root / tuning_result_file(model), model,
-                     [tune_task(plan, study.execution.seed_processes) for plan in study.tuning_plan(model)])
+                     [tune_task(plan, study.execution) for plan in study.tuning_plan(model)])
     lrs = study.chosen_lrs(args.root)
     datasets = {}
     cells, train_start = study.cells(), time.perf_counter()
@@ -378,7 +379,7 @@ def command_study(args) -> int:
                                                                  study.task_plan(cell.task).options)
             datasets[cell.point].save(args.root / cell.data_folder)  # where the report reads its baselines
         train_cell(study.resolved_configs(cell, lrs), datasets[cell.point], args.root / cell.run_folder,
-                   study.execution.seed_processes)
+                   study.execution)
         left = (time.perf_counter() - train_start) / done * (len(cells) - done)
         print(f"study: {done}/{len(cells)} cells done, ~{left / 60:.1f} min left", file=sys.stderr, flush=True)
     print(f"study: {len(study.cells())} cells x {len(study.seeds)} seeds in {(time.perf_counter() - start) / 60:.1f} min")
@@ -427,7 +428,9 @@ def command_dispatch(args) -> int:
         def open_executor():
             return LocalExecutor(args.jobs)
     try:
-        return dispatch(study, open_executor)
+        # A GPU worker gets a whole cell, so that its seeds can train as one stack (params `engine`).
+        whole_cells = args.gpus_per_run > 0 and study.execution.engine != "processes"
+        return dispatch(study, open_executor, whole_cells)
     except DispatchError as err:
         print(f"rnnbench: dispatch stopped: {err}", file=sys.stderr)
         return EXIT_FAILED_RUN

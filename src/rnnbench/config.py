@@ -224,17 +224,28 @@ def seed_folder(cell_folder: Path, seed: int) -> Path:
     return Path(cell_folder) / f"seed{seed}"
 
 
+ENGINES = ("auto", "processes", "stacked")
+
+
 @dataclass(frozen=True)
 class Execution:
-    """How a cell's seeds share the machine, not what they compute: a seed's history is the same
-    either way (tested), so this lives outside the cells' configs files and changing it reruns
-    no training. Written by the configure stage to configs/execution.json."""
+    """How a cell's seeds share the machine, not what they compute, so this lives outside the
+    cells' configs files and changing it reruns no training. Written by the configure stage to
+    configs/execution.json.
+    seed_processes: how many seeds train at once as processes; a seed's history is bit-for-bit
+    the same for any count (tested).
+    engine: `processes` trains each run alone (in its own process); `stacked` trains the runs of a
+    cell (or of a tuning length) as one stacked ensemble where their model allows it (torch's
+    one-layer rnn / lstm / gru), each run equal to its separate run to float tolerance (tested),
+    and records `engine: stacked`; `auto` is stacked on a GPU and processes on a CPU."""
     seed_processes: int | str = "auto"  # "auto": every seed at once on a CPU (<= 2 per core), 1 on a GPU
+    engine: str = "auto"
 
-    def validate(self, key: str = "seed_processes") -> "Execution":
+    def validate(self) -> "Execution":
         value = self.seed_processes
         if value != "auto" and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-            raise ConfigError(f"{key}: must be 'auto' or a positive integer, got {value!r}")
+            raise ConfigError(f"seed_processes: must be 'auto' or a positive integer, got {value!r}")
+        require_choice("engine", self.engine, ENGINES)
         return self
 
     def write(self, path: Path) -> None:

@@ -34,7 +34,7 @@ from .config import (CELL_LIST, CONFIGS, EXECUTION_FILE, FROM, HAND_SET, SHARED,
 from .models import MODELS
 from .tasks import TASKS, Task, resolve_task
 
-TOP_LEVEL_KEYS = ("seeds", "seed_processes", "models", "points", "data", "model", "train", "tasks", "per_model",
+TOP_LEVEL_KEYS = ("seeds", "seed_processes", "engine", "models", "points", "data", "model", "train", "tasks", "per_model",
                   "side_grids", "tune", "smoke_test")
 TASK_KEYS = ("options", "train")
 PER_MODEL_KEYS = ("model", "train", "lr_from")
@@ -421,7 +421,7 @@ def parse_study(params: Any) -> Study:
         if name not in grids:  # dvc.yaml's train-<name> matrix reads it; DVC refuses a missing key
             raise ConfigError(f"side_grids.{name}: missing; give it models and points (`models: []` for none)")
     side_grids = {name: parse_side_grid(name, grids[name], models) for name in SIDE_GRIDS}
-    execution = Execution(params.get("seed_processes", "auto")).validate()
+    execution = Execution(params.get("seed_processes", "auto"), params.get("engine", "auto")).validate()
     shared_model = dict(require_mapping("model", params.get("model")))
     shared_train = dict(require_mapping("train", params.get("train")))
     for key, section in (("model", shared_model), ("train", shared_train)):

@@ -243,7 +243,7 @@ class Tracker:
             return existing, False
         start, end = run_times(record)
         tags = {**self.common_tags(record, stage), "seed": str(record["seed"]), "run_key": key,
-                "device": record.get("device", ""), "solved": str(record.get("solved")),
+                "device": record.get("device", ""), "engine": record.get("engine", "separate"), "solved": str(record.get("solved")),
                 "diverged": str(record.get("diverged")), "host": one_line(record["host"]) if record.get("host") else "",
                 "mlflow.note.content": run_description(record, relative(folder, self.root)),
                 **({"mlflow.parentRunId": parent} if parent else {})}

@@ -4,7 +4,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..config import RunConfig
+from ..config import Execution, RunConfig
 from ..tasks import Dataset
 from ..training.sweep import train_cell_into
 
@@ -16,6 +16,7 @@ class CellJob:
     run_folder: Path        # where the cell lands, relative to the repository root
     configs: tuple[RunConfig, ...]
     dataset: Dataset        # loaded (and checksum-checked) by the driver from the stage's data folder
+    engine: str = "auto"    # Execution.engine: on a GPU worker, a whole cell's seeds train as one stack
 
 
 @dataclass(frozen=True)
@@ -39,14 +40,15 @@ def merged(parts: list[CellOutput]) -> CellOutput:
 
 
 def run_cell_job(job: CellJob) -> CellOutput:
-    """Train the job's seeds one after another (the executor runs jobs side by side) into a
+    """Train the job's seeds (one after another, or on a GPU as one stack: `job.engine`) into a
     temporary folder, and return its files. The lines name the cell's real folder; a seed already
     in that folder with the same config, data and code (on a worker that shares the repository's
     disk) is copied, not retrained, exactly as the train stage does."""
     with tempfile.TemporaryDirectory(prefix="rnnbench-cell-") as tmp:
         out = Path(tmp) / "cell"
         out.mkdir()
-        records = train_cell_into(list(job.configs), job.dataset, out, seed_processes=1, previous=job.run_folder)
+        records = train_cell_into(list(job.configs), job.dataset, out, Execution(1, job.engine),
+                                  previous=job.run_folder)
         files = {path.relative_to(out).as_posix(): path.read_bytes() for path in sorted(out.rglob("*"))
                  if path.is_file()}
     return CellOutput(job.stage, records, files)

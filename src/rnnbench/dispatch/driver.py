@@ -63,17 +63,19 @@ def stale_cells(study: Study) -> list[Cell]:
     return [cell for stage, cell in by_stage.items() if stage in changed]
 
 
-def run_jobs_of(cells: list[Cell]) -> list[CellJob]:
-    """A job per run of the cells, the longest-bounded first; a point's data folder
-    is read and checked once for all its models."""
+def run_jobs_of(cells: list[Cell], engine: str = "auto", whole_cells: bool = False) -> list[CellJob]:
+    """A job per run of the cells (with whole_cells, a job per cell, so that a GPU worker can train
+    its seeds as one stack), the longest-bounded first; a point's data folder is read and checked
+    once for all its models."""
     datasets, jobs = {}, []
     for cell in cells:
         require_inside("run folder", cell.run_folder, Path.cwd())
         if cell.data_folder not in datasets:
             datasets[cell.data_folder] = Dataset.load_checked(cell.data_folder, cell.task, cell.length,
                                                               key=str(cell.data_folder))
-        jobs += [CellJob(cell.stage, cell.run_folder, (config,), datasets[cell.data_folder])
-                 for config in read_run_configs(cell.configs_file)]
+        configs = read_run_configs(cell.configs_file)
+        jobs += [CellJob(cell.stage, cell.run_folder, tuple(part), datasets[cell.data_folder], engine)
+                 for part in ([configs] if whole_cells else [[config] for config in configs])]
     return sorted(jobs, key=lambda job: -bound(job))
 
 
@@ -99,14 +101,15 @@ def land(output: CellOutput, run_folder: Path) -> None:
             path.write_bytes(content)
 
 
-def dispatch(study: Study, open_executor: Callable[[], "Executor"]) -> int:
+def dispatch(study: Study, open_executor: Callable[[], "Executor"], whole_cells: bool = False) -> int:
     """Run the study's stale cells on the executor `open_executor()` starts (only when a cell is
     stale: a dispatch with nothing to do starts no worker or cluster); returns the exit status
-    (0, or 1 when a cell failed)."""
+    (0, or 1 when a cell failed). whole_cells: a job per cell, not per run (GPU workers)."""
     check_reachable(tracking_uri())  # an unreachable store stops the dispatch before any work
     dvc("repro", *UPSTREAM)
     cells = stale_cells(study)
-    failed = run_jobs(run_jobs_of(cells), open_executor, len(study.cells())) if cells else {}
+    jobs = run_jobs_of(cells, study.execution.engine, whole_cells) if cells else []
+    failed = run_jobs(jobs, open_executor, len(study.cells())) if cells else {}
     if failed:
         print(f"dispatch: {len(failed)} cells failed ({', '.join(failed)}); the report stage waits for them: "
               "fix the cause and dispatch again", file=sys.stderr)

@@ -22,7 +22,7 @@ KEY = ["task", "model", "length"]
 RESULT_COLUMNS = [
     "task", "model", "length", "seed", "metric", "test_metric", "val_metric", "baseline", "baseline_split",
     "solved_threshold", "higher_is_better", "solved", "val_solved", "solved_step", "diverged", "failed", "error", "steps", "wall_s",
-    "steps_per_s", "n_params", "device", "hidden_size", "num_layers", "forget_bias", "lr", "lr_source", "batch_size",
+    "steps_per_s", "n_params", "device", "engine", "hidden_size", "num_layers", "forget_bias", "lr", "lr_source", "batch_size",
     "clip_norm", "max_steps", "grad_ratio_first_last_init", "grad_ratio_first_last_trained", "grad_decay_rate_init",
     "grad_decay_rate_trained", "grad_fit_r2_init", "grad_fit_r2_trained", "grad_state_decay_rate_init",
     "grad_state_decay_rate_trained", "grad_law_decay_rate_init", "grad_law_decay_rate_trained",

@@ -31,13 +31,14 @@ from typing import Callable
 
 import torch
 
-from ..config import RunConfig, seed_folder
+from ..config import Execution, RunConfig, seed_folder
 from ..models import parameter_count
 from ..progress import TrainingBar, cell_line, finished_line, start_line
 from ..tasks import Dataset, resolve_task
 from .diagnostics.diagnose import diagnose, gradient_ratio_probe, unavailable
 from .run_outputs import reusable_record, staged_folder, write_record, write_run
-from .trainer import initial_model, resolve_device, train
+from .stacked import stacking_problem, train_stacked
+from .trainer import Probe, RunResult, initial_model, network_for, resolve_device, train
 
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
@@ -55,6 +56,18 @@ def record_failure(config: RunConfig, folder: Path, error: BaseException | str) 
     return record
 
 
+def seed_bar(config: RunConfig, redraw: bool = True, position: int | None = None) -> TrainingBar:
+    return TrainingBar(f"{config.model.name} {config.task.name} T={config.task.length} s{config.seed}",
+                       resolve_task(config.task.name).headline.name, redraw=redraw, position=position)
+
+
+def started_seed(config: RunConfig, dataset: Dataset, bar: TrainingBar, shown_as: Path) -> Probe | None:
+    """Print the run's start line; its gradient-flow probe for the trainer."""
+    first = initial_model(config, dataset)
+    bar.write(start_line(config, parameter_count(first), str(resolve_device(config.train.device)), shown_as))
+    return gradient_ratio_probe(resolve_task(config.task.name), dataset, first)
+
+
 def train_seed(config: RunConfig, dataset: Dataset, data_checksum: str, folder: Path, redraw: bool = True,
                position: int | None = None, shown_as: Path | None = None) -> dict:
     """Train one run into `folder`; returns its final record (failed or not).
@@ -62,19 +75,38 @@ def train_seed(config: RunConfig, dataset: Dataset, data_checksum: str, folder: 
     Everything after the arguments is guarded: a seed that raises in training or while writing its
     outputs is recorded as failed with its cause, and a failure of the diagnostics (which run
     after training, on user code too) costs only the diagnostics."""
-    bar = TrainingBar(f"{config.model.name} {config.task.name} T={config.task.length} s{config.seed}",
-                      resolve_task(config.task.name).headline.name, redraw=redraw, position=position)
+    bar = seed_bar(config, redraw, position)
     try:
-        task = resolve_task(config.task.name)
-        first = initial_model(config, dataset)
-        bar.write(start_line(config, parameter_count(first), str(resolve_device(config.train.device)),
-                             shown_as or folder))
-        probe = gradient_ratio_probe(task, dataset, first)
+        probe = started_seed(config, dataset, bar, shown_as or folder)
         result = train(config, dataset, on_eval=bar, probe=probe)
     except Exception as error:  # noqa: BLE001 -- one bad run must not end the sweep
         bar.close()
         traceback.print_exc(file=sys.stderr)
         return record_failure(config, folder, error)
+    return finish_seed(config, dataset, data_checksum, folder, result, bar)
+
+
+def train_seeds_stacked(configs: list[RunConfig], dataset: Dataset, data_checksum: str, out: Path,
+                        shown: Path) -> dict[int, dict]:
+    """The seeds trained as one stack (`stacked`), each written as train_seed writes it; returns
+    their final records by seed. A failure of the stack fails every seed in it, with its cause."""
+    bars = [seed_bar(config, position=i) for i, config in enumerate(configs)]
+    try:
+        probes = [started_seed(config, dataset, bar, seed_folder(shown, config.seed))
+                  for config, bar in zip(configs, bars)]
+        results = train_stacked(configs, dataset, on_eval=bars, probes=probes)
+    except Exception as error:  # noqa: BLE001 -- one bad cell must not end the sweep
+        for bar in bars:
+            bar.close()
+        traceback.print_exc(file=sys.stderr)
+        return {config.seed: record_failure(config, seed_folder(out, config.seed), error) for config in configs}
+    return {config.seed: finish_seed(config, dataset, data_checksum, seed_folder(out, config.seed), result, bar)
+            for config, result, bar in zip(configs, results, bars)}
+
+
+def finish_seed(config: RunConfig, dataset: Dataset, data_checksum: str, folder: Path, result: RunResult,
+                bar: TrainingBar) -> dict:
+    """A trained run's diagnostics and outputs into `folder`; returns its record (failed if writing failed)."""
     try:
         diagnosis = diagnose(resolve_task(config.task.name), dataset, initial_model(config, dataset),
                              None if result.final["diverged"] else result.model)
@@ -104,7 +136,7 @@ def seed_process_count(seed_processes: int | str, seeds: int, device: torch.devi
     return 1 if device.type != "cpu" else min(seeds, 2 * usable_cores())
 
 
-def train_cell(configs: list[RunConfig], dataset: Dataset, out: Path, seed_processes: int | str = "auto") -> list[dict]:
+def train_cell(configs: list[RunConfig], dataset: Dataset, out: Path, execution: Execution = Execution()) -> list[dict]:
     """Train every seed's config of one cell into out/seed<s>/; returns the final records in seed order.
 
     The seeds write into a staging folder beside `out`, which replaces `out` whole once every seed
@@ -112,10 +144,23 @@ def train_cell(configs: list[RunConfig], dataset: Dataset, out: Path, seed_proce
     already in `out` with the same config, data and training code is copied over, not retrained
     (a study that gains a seed trains only that seed; on CPU the copy is what training would give)."""
     with staged_folder(Path(out)) as staging:
-        return train_cell_into(configs, dataset, staging, seed_processes, previous=Path(out))
+        return train_cell_into(configs, dataset, staging, execution, previous=Path(out))
 
 
-def train_cell_into(configs: list[RunConfig], dataset: Dataset, out: Path, seed_processes: int | str,
+def stacks(configs: list[RunConfig], dataset: Dataset, engine: str, device: torch.device) -> bool:
+    """Whether these runs train as one stack: `engine` stacked, or auto on a GPU, and a model that
+    stacks (else each trains alone, with a line saying why when stacked was asked for)."""
+    if engine == "processes" or len(configs) < 2 or (engine == "auto" and device.type != "cuda"):
+        return False
+    first = configs[0]
+    problem = stacking_problem(configs, network_for(first.model, dataset))
+    if problem and engine == "stacked":
+        print(f"engine stacked: {first.model.name} {first.task.name} T={first.task.length} trains each run alone: "
+              f"{problem}", file=sys.stderr, flush=True)
+    return not problem
+
+
+def train_cell_into(configs: list[RunConfig], dataset: Dataset, out: Path, execution: Execution,
                     previous: Path | None = None) -> list[dict]:
     start = time.perf_counter()
     shown = previous or out  # where the seeds will be once the cell lands: what the lines name
@@ -124,8 +169,11 @@ def train_cell_into(configs: list[RunConfig], dataset: Dataset, out: Path, seed_
     records = reuse_seeds(configs, checksum, previous, out) if previous is not None else {}
     reused = len(records)
     todo = [config for config in configs if config.seed not in records]
-    processes = seed_process_count(seed_processes, len(todo), device) if todo else 1
-    if processes == 1:
+    processes = seed_process_count(execution.seed_processes, len(todo), device) if todo else 1
+    if stacks(todo, dataset, execution.engine, device):
+        with one_torch_thread():
+            records.update(train_seeds_stacked(todo, dataset, checksum, out, shown))
+    elif processes == 1:
         with one_torch_thread():
             records.update({config.seed: train_seed(config, dataset, checksum, seed_folder(out, config.seed),
                                                     shown_as=seed_folder(shown, config.seed)) for config in todo})

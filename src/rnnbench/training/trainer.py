@@ -19,6 +19,7 @@ from ..config import ModelConfig, RunConfig
 from ..models import Network, build_network, parameter_count
 from ..tasks import Dataset, Task, resolve_task
 from ..tasks.base import PER_STEP
+from ..tasks.dataset import SolvedRule
 
 
 @dataclass
@@ -137,9 +138,8 @@ def train(config: RunConfig, dataset: Dataset, on_eval: EvalCallback | None = No
             [since_eval, since_eval, 1.0], device=device)).tolist()
         val = evaluate(model, task, x_val, y_val, cfg.eval_batch_size)
         now = time.perf_counter()
-        record = {"step": step, "train_loss": train_loss, "grad_norm": mean_norm, "grad_norm_max": peak_norm,
-                  **{f"val_{k}": v for k, v in val.items()},
-                  "elapsed_s": now - start, "steps_per_s": since_eval / max(now - last_eval_time, 1e-9)}
+        record = eval_record(step, train_loss, mean_norm, peak_norm, val, now - start,
+                             since_eval / max(now - last_eval_time, 1e-9))
         if probe:  # after the timing: a probe's cost is not training time
             record.update(probe(model))
         history.append(record)
@@ -147,18 +147,43 @@ def train(config: RunConfig, dataset: Dataset, on_eval: EvalCallback | None = No
             on_eval(record, cfg.steps)
         loss_sum.zero_(), norm_sum.zero_(), norm_max.zero_()
         since_eval, last_eval_time = 0, time.perf_counter()  # after the probe and the callback: not training time
-        if not (math.isfinite(train_loss) and math.isfinite(val["loss"])):
-            diverged = True  # a non-finite loss ends this run, never the sweep
+        diverged, solved_step, stop = judge(record, val, solved, solved_step, cfg.early_stop)
+        if stop:
             break
-        if solved_step is None and solved.is_solved(val):
-            solved_step = step
-            if cfg.early_stop:
-                break
 
     wall = time.perf_counter() - start
+    final = final_record(config, task, dataset, model, history, val, solved_step, diverged, step, wall, device)
+    return RunResult(history=history, final=final, model=model)
+
+
+def eval_record(step: int, train_loss: float, mean_norm: float, peak_norm: float, val: dict[str, float],
+                elapsed: float, steps_per_s: float) -> dict[str, float]:
+    """One row of a run's history: training figures since the last evaluation, then validation."""
+    return {"step": step, "train_loss": train_loss, "grad_norm": mean_norm, "grad_norm_max": peak_norm,
+            **{f"val_{k}": v for k, v in val.items()}, "elapsed_s": elapsed, "steps_per_s": steps_per_s}
+
+
+def judge(record: dict[str, float], val: dict[str, float], solved: SolvedRule, solved_step: int | None,
+          early_stop: bool) -> tuple[bool, int | None, bool]:
+    """After an evaluation: (diverged, solved_step, stop). A non-finite loss ends the run (never the
+    sweep); the first solved evaluation sets solved_step and, with early stopping, ends the run."""
+    if not (math.isfinite(record["train_loss"]) and math.isfinite(val["loss"])):
+        return True, solved_step, True
+    if solved_step is None and solved.is_solved(val):
+        return False, record["step"], early_stop
+    return False, solved_step, False
+
+
+def final_record(config: RunConfig, task: Task, dataset: Dataset, model: nn.Module, history: list[dict],
+                 val: dict[str, float], solved_step: int | None, diverged: bool, steps: int, wall: float,
+                 device: torch.device, engine: str = "separate") -> dict[str, object]:
+    """A finished run's record: the test split read once, at the end (NaN when it diverged).
+    engine: "separate" (the run trained alone) or "stacked" (as a member of a stack, `stacked`)."""
+    batch = config.train.eval_batch_size
+    solved = task.solved_rule(config.task.options)
     x_test, y_test = to_device(dataset.splits["test"], device)
-    test = {k: math.nan for k in val} if diverged else evaluate(model, task, x_test, y_test, cfg.eval_batch_size)
-    final = {
+    test = {k: math.nan for k in val} if diverged else evaluate(model, task, x_test, y_test, batch)
+    return {
         "task": config.task.name, "model": config.model.name, "length": config.task.length, "seed": config.seed,
         "metric": task.headline.name, "test_metric": test[task.headline.name],
         **{f"test_{k}": v for k, v in test.items()},
@@ -167,9 +192,8 @@ def train(config: RunConfig, dataset: Dataset, on_eval: EvalCallback | None = No
         # (what early stopping and tuning judge); the report shows runs where the two differ.
         "solved": (not diverged) and solved.is_solved(test), "val_solved": solved_step is not None,
         "val_metric": history[-1][f"val_{task.headline.name}"] if history else math.nan,
-        "solved_step": solved_step, "diverged": diverged, "steps": step,
-        "wall_s": wall, "steps_per_s": step / wall if wall > 0 else math.nan,
-        "device": str(device), "n_params": parameter_count(model),
-        "test_by_position": [] if diverged else by_position(model, task, x_test, y_test, cfg.eval_batch_size),
+        "solved_step": solved_step, "diverged": diverged, "steps": steps,
+        "wall_s": wall, "steps_per_s": steps / wall if wall > 0 else math.nan,
+        "device": str(device), "engine": engine, "n_params": parameter_count(model),
+        "test_by_position": [] if diverged else by_position(model, task, x_test, y_test, batch),
     }
-    return RunResult(history=history, final=final, model=model)

@@ -20,10 +20,11 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from ..config import TUNED, RunConfig, TaskTuning
+from ..config import TUNED, Execution, RunConfig, TaskTuning
 from ..progress import TrainingBar
 from ..tasks import Dataset, resolve_task
-from .sweep import in_processes, one_torch_thread, seed_process_count
+from .stacked import train_stacked
+from .sweep import in_processes, one_torch_thread, seed_process_count, stacks
 from .trainer import resolve_device, train
 
 
@@ -33,21 +34,53 @@ class TuningFailed(RuntimeError):
 
 def run_summary(config: RunConfig, dataset: Dataset, redraw: bool = True, position: int | None = None) -> dict:
     """Train one sweep run; what the rule needs (validation only), or its failure's cause."""
-    task = resolve_task(config.task.name)
-    bar = TrainingBar(f"tune {config.model.name} {config.task.name} T={config.task.length} lr={config.train.lr:g} "
-                      f"s{config.seed}", task.headline.name, redraw=redraw, position=position)
-    summary = {"length": config.task.length, "lr": config.train.lr, "seed": config.seed}
+    bar = tune_bar(config, redraw, position)
     try:
         final = train(config, dataset, on_eval=bar).final
     except Exception as error:  # noqa: BLE001 -- reported; the tune stage then fails as a whole
         traceback.print_exc(file=sys.stderr)
-        return {**summary, "failed": f"{type(error).__name__}: {error}"}
+        return failed_summary(config, error)
     finally:
         bar.close()
+    return summary_of(config, final)
+
+
+def tune_bar(config: RunConfig, redraw: bool = True, position: int | None = None) -> TrainingBar:
+    return TrainingBar(f"tune {config.model.name} {config.task.name} T={config.task.length} lr={config.train.lr:g} "
+                       f"s{config.seed}", resolve_task(config.task.name).headline.name, redraw=redraw, position=position)
+
+
+def failed_summary(config: RunConfig, error: BaseException | str) -> dict:
+    cause = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
+    return {"length": config.task.length, "lr": config.train.lr, "seed": config.seed, "failed": cause}
+
+
+def summary_of(config: RunConfig, final: Mapping) -> dict:
+    """What the rule needs of a finished sweep run (validation only)."""
     metric = final["val_metric"]
-    return {**summary, "val_solved": bool(final["val_solved"]), "solved_step": final["solved_step"],
+    return {"length": config.task.length, "lr": config.train.lr, "seed": config.seed,
+            "val_solved": bool(final["val_solved"]), "solved_step": final["solved_step"],
             "val_metric": None if final["diverged"] or not math.isfinite(metric) else metric,
             "diverged": bool(final["diverged"]), "steps": final["steps"], "wall_s": final["wall_s"]}
+
+
+def stacked_summaries(configs: Sequence[RunConfig], datasets: Mapping[int, Dataset]) -> list[dict]:
+    """The sweep's runs of each length (its lrs x seeds) trained as one stack (`stacked`), in plan order."""
+    summaries = {}
+    for length in dict.fromkeys(config.task.length for config in configs):
+        group = [config for config in configs if config.task.length == length]
+        bars = [tune_bar(config, position=i) for i, config in enumerate(group)]
+        try:
+            results = train_stacked(group, datasets[length], on_eval=bars)
+        except Exception as error:  # noqa: BLE001 -- reported; the tune stage then fails as a whole
+            traceback.print_exc(file=sys.stderr)
+            summaries.update({id(c): failed_summary(c, error) for c in group})
+        else:
+            summaries.update({id(c): summary_of(c, result.final) for c, result in zip(group, results)})
+        finally:
+            for bar in bars:
+                bar.close()
+    return [summaries[id(config)] for config in configs]
 
 
 def lr_table(runs: Sequence[Mapping], higher_is_better: bool) -> list[dict]:
@@ -76,7 +109,7 @@ def choose_lr(runs: Sequence[Mapping], higher_is_better: bool) -> tuple[float, b
     return best, len(lrs) > 1 and best in (lrs[0], lrs[-1])
 
 
-def tune_task(plan: TaskTuning, seed_processes: int | str = "auto") -> TaskTuning:
+def tune_task(plan: TaskTuning, execution: Execution = Execution()) -> TaskTuning:
     """Run one task's sweep (every config of the plan) and choose its lr. A plan that is not
     tuned (hand-set, shared or copied lr) comes back as it is."""
     if plan.source != TUNED:
@@ -86,8 +119,12 @@ def tune_task(plan: TaskTuning, seed_processes: int | str = "auto") -> TaskTunin
     datasets = {length: task.build(length, first.data, first.task.options)  # deterministic: generate's arrays
                 for length in plan.lengths}
     device = resolve_device(first.train.device)
-    processes = seed_process_count(seed_processes, len(plan.configs), device)
-    if processes == 1:
+    processes = seed_process_count(execution.seed_processes, len(plan.configs), device)
+    if all(stacks([c for c in plan.configs if c.task.length == length], datasets[length], execution.engine, device)
+           for length in plan.lengths):
+        with one_torch_thread():
+            runs = stacked_summaries(plan.configs, datasets)
+    elif processes == 1:
         with one_torch_thread():
             runs = [run_summary(config, datasets[config.task.length]) for config in plan.configs]
     else:

@@ -1,0 +1,139 @@
+"""The stacked engine: runs that share data and length train as one stack, and each member is its
+own separate run (to float tolerance), stops on its own schedule, and is written as its own run."""
+import dataclasses
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn as nn
+import yaml
+
+from conftest import build_dataset, make_config
+from rnnbench.config import ConfigError, Execution, seed_folder
+from rnnbench.study import Cell, parse_study
+from rnnbench.tasks import resolve_task
+from rnnbench.training import sweep
+from rnnbench.training.run_outputs import HISTORY_FILE, METRICS_FILE, MODEL_FILE
+from rnnbench.training.stacked import clip_per_member, stacking_problem, train_stacked
+from rnnbench.training.trainer import network_for, train
+from rnnbench.training.tuning import tune_task
+
+TINY = yaml.safe_load((Path(__file__).parents[1] / "studies" / "tiny.yaml").read_text())
+TIMING = {"elapsed_s", "steps_per_s", "wall_s"}
+
+
+def assert_same_run(stacked, alone):
+    """Every figure but timings equal to float tolerance; the same stop; weights within 1e-4."""
+    assert len(stacked.history) == len(alone.history)
+    for mine, theirs in zip(stacked.history, alone.history):
+        assert mine.keys() == theirs.keys()
+        for key in mine.keys() - TIMING:
+            assert mine[key] == pytest.approx(theirs[key], rel=1e-3, abs=1e-5, nan_ok=True), (mine["step"], key)
+    for key in ("steps", "solved_step", "solved", "val_solved", "diverged", "n_params"):
+        assert stacked.final[key] == alone.final[key], key
+    assert stacked.final["test_metric"] == pytest.approx(alone.final["test_metric"], rel=1e-3, abs=1e-5, nan_ok=True)
+    for mine, theirs in zip(stacked.model.state_dict().values(), alone.model.state_dict().values()):
+        assert torch.allclose(mine, theirs, atol=1e-4, equal_nan=True)
+    assert (stacked.final["engine"], alone.final["engine"]) == ("stacked", "separate")
+
+
+@pytest.mark.parametrize("task,model,length", [("adding", "lstm", 6), ("xor", "gru", 4), ("copy", "rnn", 3),
+                                               ("charlm", "gru", 10)])
+def test_each_member_of_a_stack_is_its_own_separate_run(task, model, length):
+    configs = [make_config(task=task, model=model, length=length, seed=s, steps=240, clip_norm=1.0) for s in (0, 1, 2)]
+    dataset = build_dataset(configs[0])
+    stacked = train_stacked(configs, dataset)
+    for member, config in zip(stacked, configs):
+        assert_same_run(member, train(config, dataset))
+
+
+def test_members_stop_early_each_on_its_own_schedule():
+    configs = [make_config(task="adding", model="lstm", length=6, seed=s, steps=300) for s in (0, 1, 2)]
+    stacked = train_stacked(configs, build_dataset(configs[0]))
+    steps = [member.final["steps"] for member in stacked]
+    assert len(set(steps)) > 1 and all(member.final["val_solved"] for member in stacked), steps
+    assert [len(member.history) for member in stacked] == [s // 20 for s in steps]
+
+
+def test_a_tuning_sweeps_lrs_stack_and_a_member_that_diverges_leaves_the_others_alone():
+    lrs = (0.003, 1e30, 0.03)
+    configs = [dataclasses.replace(make_config(model="gru", length=6, seed=100, steps=100),
+                                   train=dataclasses.replace(make_config().train, steps=100, lr=lr)) for lr in lrs]
+    dataset = build_dataset(configs[0])
+    stacked = train_stacked(configs, dataset)
+    assert [member.final["diverged"] for member in stacked] == [False, True, False]
+    assert math.isnan(stacked[1].final["test_metric"])
+    for member, config in zip(stacked, configs):
+        assert_same_run(member, train(config, dataset))
+
+
+def test_only_runs_that_differ_in_seed_and_lr_and_a_fused_one_layer_cell_stack():
+    base = make_config(model="lstm")
+    dataset = build_dataset(base)
+    network = network_for(base.model, dataset)
+    assert stacking_problem([base, dataclasses.replace(base, seed=1)], network) == ""
+    other_batch = dataclasses.replace(base, train=dataclasses.replace(base.train, batch_size=8))
+    assert "batch_size" in stacking_problem([base, other_batch], network)
+    ablation = make_config(model="lstm-nfg")
+    assert "not one of torch's fused one-layer" in stacking_problem([ablation], network_for(ablation.model, dataset))
+
+
+def test_clipping_one_member_leaves_the_others_alone():
+    w = nn.Parameter(torch.zeros(2, 3))
+    w.grad = torch.tensor([[3.0, 4.0, 0.0], [0.3, 0.4, 0.0]])
+    norms = clip_per_member([w], 1.0)
+    assert norms.tolist() == pytest.approx([5.0, 0.5])
+    assert w.grad[0].tolist() == pytest.approx([0.6, 0.8, 0.0], rel=1e-5)
+    assert w.grad[1].tolist() == pytest.approx([0.3, 0.4, 0.0])
+
+
+def tiny_cell(model):
+    study = parse_study(TINY)
+    cell = Cell("adding", model, 8)
+    return study.resolved_configs(cell), resolve_task("adding").build(8, study.data, study.task_plan("adding").options)
+
+
+def test_a_stacked_cell_writes_each_seed_as_the_run_the_processes_write(tmp_path):
+    configs, dataset = tiny_cell("gru")
+    stacked = sweep.train_cell(configs, dataset, tmp_path / "stacked", Execution(1, "stacked"))
+    alone = sweep.train_cell(configs, dataset, tmp_path / "alone", Execution(1, "processes"))
+    for mine, theirs, config in zip(stacked, alone, configs):
+        assert (mine["engine"], theirs["engine"]) == ("stacked", "separate")
+        assert mine["test_metric"] == pytest.approx(theirs["test_metric"], rel=1e-3, abs=1e-5)
+        folder = seed_folder(tmp_path / "stacked", config.seed)
+        assert json.loads((folder / METRICS_FILE).read_text())["engine"] == "stacked"
+        assert (folder / HISTORY_FILE).read_text().count("\n") == (
+            seed_folder(tmp_path / "alone", config.seed) / HISTORY_FILE).read_text().count("\n")
+        torch.load(folder / MODEL_FILE, weights_only=True)
+
+
+def test_a_model_that_cannot_stack_trains_each_run_alone_and_says_why(tmp_path, capfd):
+    configs, dataset = tiny_cell("lstm-cifg")
+    records = sweep.train_cell(configs, dataset, tmp_path, Execution(1, "stacked"))
+    assert [r["engine"] for r in records] == ["separate"] * len(configs)
+    assert "engine stacked: lstm-cifg adding T=8 trains each run alone" in capfd.readouterr().err
+
+
+def test_auto_stacks_on_a_gpu_and_trains_processes_on_a_cpu():
+    configs, dataset = tiny_cell("lstm")
+    assert sweep.stacks(configs, dataset, "auto", torch.device("cuda"))
+    assert not sweep.stacks(configs, dataset, "auto", torch.device("cpu"))
+    assert not sweep.stacks(configs, dataset, "processes", torch.device("cuda"))
+
+
+def test_a_stacked_tuning_sweep_makes_the_choice_the_separate_runs_make():
+    plan = parse_study(TINY).tuning_plan("lstm")[0]
+    stacked, alone = tune_task(plan, Execution(1, "stacked")), tune_task(plan, Execution(1, "processes"))
+    assert (stacked.lr, stacked.at_edge) == (alone.lr, alone.at_edge)
+    for mine, theirs in zip(stacked.runs, alone.runs):
+        assert {k: v for k, v in mine.items() if k not in ("val_metric", "wall_s")} == \
+            {k: v for k, v in theirs.items() if k not in ("val_metric", "wall_s")}
+        assert mine["val_metric"] == pytest.approx(theirs["val_metric"], rel=1e-3, abs=1e-5)
+
+
+@pytest.mark.parametrize("value", ["gpu", "", 1])
+def test_the_engine_must_be_auto_processes_or_stacked(value):
+    with pytest.raises(ConfigError, match=r"engine: unknown value .*; allowed: auto, processes, stacked"):
+        parse_study({**TINY, "engine": value})
