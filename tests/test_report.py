@@ -198,6 +198,7 @@ def test_header_names_the_machine_and_counts_the_runs(trained):
     first = text.splitlines()[:8]
     assert any(line.startswith("Machine: ") and "cores" in line for line in first)
     assert f"Runs: {len(results)} ({len(study.cells())} cells × {len(study.seeds)} seeds)" in text
+    assert f"Engine: {len(results[~results['failed']])} completed runs trained alone (params `engine`)." in text
 
 
 def test_a_missing_and_a_diverged_run_still_render_and_are_counted(trained, tmp_path):

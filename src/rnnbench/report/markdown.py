@@ -281,6 +281,10 @@ def tuning_section(tuning: pd.DataFrame) -> str:
     return text
 
 
+ENGINE_WORDS = {"separate": "trained alone", "stacked": "trained as members of a stack (equal to their runs alone "
+                "only to float tolerance)"}
+
+
 def header(results: pd.DataFrame, study: Study) -> str:
     completed = results[~results["failed"]]
     hosts = sorted(set(results["host"].dropna())) if "host" in results else []
@@ -291,6 +295,8 @@ def header(results: pd.DataFrame, study: Study) -> str:
             if len(finished) else "")
     n_missing = int(results["error"].astype(str).str.startswith("missing").sum())
     capabilities = sorted(set(results["cpu_capability"].dropna())) if "cpu_capability" in results else []
+    engines = completed["engine"].fillna("separate").value_counts() if "engine" in completed \
+        else pd.Series({"separate": len(completed)})
     return "\n".join([
         (f"# rnnbench SMOKE TEST of the pipeline ({study.source}): a tiny grid, its numbers are not results"
          if study.smoke_test else
@@ -305,6 +311,8 @@ def header(results: pd.DataFrame, study: Study) -> str:
         f"Time: {span}the runs' wall times add up to {total_train / 60:.1f} min (a cell's seeds may train "
         "at once, `seed_processes`, so this can exceed the time that passed, and per-run times and "
         "steps/s are under that load; the whole `dvc repro` is timed in the README).",
+        "Engine: " + ", ".join(f"{count} completed runs {ENGINE_WORDS.get(name, name)}"
+                               for name, count in sorted(engines.items())) + " (params `engine`).",
         "",
         f"Reproducibility: rerunning on a CPU with the same instruction set ({', '.join(capabilities) or 'unknown'}, "
         "torch's CPU capability) and one torch thread per run gives bit-identical histories. Another CPU type "
