@@ -109,9 +109,9 @@ class ModelConfig:
     # Hochreiter/Gers: a positive forget bias keeps the cell state at init; 0.0 is PyTorch's default.
     # Passed to every cell whose constructor takes a `forget_bias` argument.
     forget_bias: float = 1.0
-    # For a model named by import path: the sha256 of its source file, so that editing it changes
-    # the cell's configs file and DVC reruns the cell. Empty for registry models (their code is a
-    # dependency of every train stage).
+    # The hash of the model's own code (registry.source_files: its module and what that imports,
+    # outside the shared training core), filled by the study: editing it changes the configs files
+    # of exactly the cells that use it, so DVC reruns those and no other.
     source_sha256: str = ""
 
     def validate(self, key: str = "model") -> None:

@@ -12,6 +12,7 @@ is accepted on the command line and written as a dot: it is not portable in a fo
 """
 from __future__ import annotations
 
+import ast
 import hashlib
 import importlib
 import inspect
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Callable, Generic, TypeVar
 
 from .config import ConfigError
+from .layout import is_shared_training_code
 
 T = TypeVar("T")
 REGISTRY_NAME = re.compile(r"[a-z][a-z0-9]*(-[a-z0-9]+)*")
@@ -49,11 +51,55 @@ def import_object(path: str, key: str):
     return getattr(module, attr)
 
 
+def source_files(cls: type) -> list[Path]:
+    """The files of `cls`'s own code: the module that defines it and, followed through their import
+    statements, every module they import from the same top-level package or from rnnbench, minus
+    the shared training core (layout.py: a DVC dependency of every stage that trains)."""
+    start = inspect.getsourcefile(cls)
+    if not start:
+        return []
+    families = {cls.__module__.split(".")[0], __name__.split(".")[0]}
+    seen: dict[Path, None] = {}
+    todo = [(cls.__module__, Path(start).resolve())]
+    while todo:
+        module, path = todo.pop()
+        if path in seen or is_shared_training_code(path):
+            continue
+        seen[path] = None
+        for name in imported_modules(module, path):
+            found = sys.modules.get(name)
+            file = getattr(found, "__file__", None)
+            if name.split(".")[0] in families and file:
+                todo.append((name, Path(file).resolve()))
+    return sorted(seen)
+
+
+def imported_modules(module: str, path: Path) -> list[str]:
+    """Absolute names of the modules `path` imports (for `from m import x`: m, and m.x where x is a
+    module), read from its syntax tree, so nothing is executed to find them."""
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    names = []
+    for node in ast.walk(ast.parse(path.read_bytes(), str(path))):
+        if isinstance(node, ast.Import):
+            names += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = ".".join(package.split(".")[:len(package.split(".")) - node.level + 1]) if node.level else ""
+            target = ".".join(part for part in (base, node.module or "") if part)
+            names += [target, *(f"{target}.{alias.name}" for alias in node.names)]
+    return names
+
+
 def source_sha256(cls: type) -> str:
-    """sha256 (16 hex digits) of the file that defines `cls`: a change to it reruns its cells."""
+    """sha256 (16 hex digits) of `cls`'s own code (source_files, by package-relative path and
+    bytes): a change to it reruns exactly the cells that use it."""
     try:
-        return hashlib.sha256(Path(inspect.getsourcefile(cls) or "").read_bytes()).hexdigest()[:16]
-    except (OSError, TypeError):
+        files = source_files(cls)
+        digest = hashlib.sha256()
+        for path in files:
+            top = next(parent for parent in path.parents if not (parent / "__init__.py").is_file())
+            digest.update(path.relative_to(top).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+        return digest.hexdigest()[:16] if files else ""
+    except (OSError, TypeError, SyntaxError):
         return ""
 
 
@@ -105,13 +151,19 @@ class Registry(Generic[T]):
         return cls
 
     def source_sha256(self, spec: str, key: str | None = None) -> str:
-        """Empty for a registry name (the package's code is a DVC dependency); the defining file's
-        hash for an import path."""
-        name = self.canonical(spec, key)
-        return "" if name in self.entries else source_sha256(self.resolve(name, key))
+        """The hash of the entry's own code (module-level source_sha256), built in or not."""
+        return source_sha256(self.resolve(spec, key))
 
 
 def import_submodules(package: str, path: list[str]) -> None:
-    """Import every module of a package once: each registers what it defines."""
+    """Import every module of a package once: each registers what it defines. A module that fails
+    to import costs only what it defines: one line names its file and the cause, and every other
+    model, task and command still works (a study that names its entries then refuses them as unknown)."""
     for info in pkgutil.iter_modules(path):
-        importlib.import_module(f"{package}.{info.name}")
+        try:
+            importlib.import_module(f"{package}.{info.name}")
+        except Exception as err:  # noqa: BLE001 - any error in a contributor's file, reported, not raised
+            where = Path(info.module_finder.path) / f"{info.name}{'' if info.ispkg else '.py'}"
+            cause = " ".join(str(err).split())
+            print(f"rnnbench: skipped {where} ({type(err).__name__}: {cause}); what it defines is unavailable",
+                  file=sys.stderr)

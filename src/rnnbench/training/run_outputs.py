@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from ..config import RunConfig
+from ..layout import PACKAGE, shared_training_files
 from .host import describe
 from .trainer import RunResult
 
@@ -32,24 +33,15 @@ GRADFLOW_FILE = "gradflow.csv"
 GATES_FILE = "gates.npz"
 
 
-# What a run's result depends on besides its config and data: the train stage's code deps in
-# dvc.yaml (a model or task named by import path has its own source hash in the config).
-TRAINING_CODE = ("config.py", "registry.py", "tasks", "models", "training")
-
-
 @functools.cache
 def code_checksum() -> str:
-    """SHA-256 (first 16 hex) of the package's training code: every file under TRAINING_CODE, by
-    relative path and bytes. Two runs with the same config, data and code checksum are the same run
-    on CPU, so a finished one is reused instead of retrained and MLflow logs it once."""
-    package = Path(__file__).resolve().parents[1]
+    """SHA-256 (first 16 hex) of the shared training core (layout.SHARED_TRAINING_CODE), by
+    package-relative path and bytes. The model's and task's own code is hashed into the config
+    (`source_sha256`), so two runs with the same config, data and code checksum are the same run on
+    CPU: a finished one is reused instead of retrained, and MLflow logs it once."""
     digest = hashlib.sha256()
-    for name in TRAINING_CODE:
-        root = package / name
-        files = sorted(p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts) \
-            if root.is_dir() else [root]
-        for path in files:
-            digest.update(path.relative_to(package).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    for path in shared_training_files():
+        digest.update(path.relative_to(PACKAGE).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()[:16]
 
 
