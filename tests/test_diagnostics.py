@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn as nn
 
-from rnnbench.config import DataConfig, ModelConfig
+from rnnbench.config import ConfigError, DataConfig, ModelConfig
 from rnnbench.training.diagnostics import decay_fit, gradient_flow, state_gradient_norms
 from rnnbench.training.diagnostics.gate_activity import gate_statistics, gate_traces
 from rnnbench.training.trainer import network_for
@@ -133,10 +133,12 @@ def test_every_ablation_trains_in_the_trainer(name):
     assert result.history[-1]["train_loss"] < result.history[0]["train_loss"] * 1.5
 
 
-def test_lstm_fb0_has_forget_bias_zero_whatever_the_param():
-    model = network_for(ModelConfig("lstm-fb0", hidden_size=8, forget_bias=1.0), dataset())
+def test_lstm_fb0_is_the_lstm_with_forget_bias_zero_and_refuses_another_value():
+    model = network_for(ModelConfig("lstm-fb0", hidden_size=8), dataset())
     total = model.rnn.bias_ih_l0 + model.rnn.bias_hh_l0
     assert torch.equal(total[8:16], torch.zeros(8))
+    with pytest.raises(ConfigError, match=r"^model.options.forget_bias: lstm-fb0 fixes it at 0.0"):
+        network_for(ModelConfig("lstm-fb0", hidden_size=8, options={"forget_bias": 1.0}), dataset())
 
 
 def test_a_trained_run_writes_gradflow_csv_and_gate_traces(tmp_path):

@@ -14,7 +14,7 @@ def dataset(task="adding"):
 
 @pytest.mark.parametrize("forget_bias", [0.0, 1.0, 2.5])
 def test_lstm_forget_gate_total_bias_equals_the_param(forget_bias):
-    model = network_for(ModelConfig("lstm", hidden_size=8, num_layers=2, forget_bias=forget_bias), dataset())
+    model = network_for(ModelConfig("lstm", hidden_size=8, num_layers=2, options={"forget_bias": forget_bias}), dataset())
     for layer in range(2):
         total = getattr(model.rnn, f"bias_ih_l{layer}") + getattr(model.rnn, f"bias_hh_l{layer}")
         torch.testing.assert_close(total[8:16], torch.full((8,), forget_bias))

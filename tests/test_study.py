@@ -114,3 +114,33 @@ def test_the_execution_settings_reach_the_train_stage_as_written(tmp_path, value
 
     parse_study(params(seed_processes=value)).execution.write(tmp_path / "execution.json")
     assert Execution.read(tmp_path / "execution.json") == Execution(value)
+
+
+def test_a_models_options_are_recorded_in_its_configs_with_every_default_filled_in():
+    study = parse_study(params(per_model={"lstm": {"model": {"options": {"forget_bias": 0.5}}}}))
+    configs = {c.model: study.run_config(c, 0) for c in study.cells() if (c.task, c.length) == ("adding", 5)}
+    assert configs["lstm"].model.options == {"forget_bias": 0.5}
+    assert configs["lstm-numpy"].model.options == {"forget_bias": 1.0}  # its default, written out
+    assert configs["lstm-cifg"].model.options == {"forget_bias": 1.0}
+    assert configs["rnn"].model.options == {} and configs["gru"].model.options == {}
+
+
+def test_changing_one_models_option_changes_only_that_models_configs():
+    before, after = parse_study(params()), parse_study(params(per_model={"lstm": {"model": {"options": {"forget_bias": 2.0}}}}))
+    changed = {c.model for c in before.cells() if before.run_config(c, 0) != after.run_config(c, 0)}
+    assert changed == {"lstm"}
+
+
+@pytest.mark.parametrize("per_model,message", [
+    ({"gru": {"model": {"options": {"forget_bias": 0.0}}}}, r"^per_model.gru.model.options.forget_bias: unknown key; gru has no options$"),
+    ({"lstm": {"model": {"options": {"forget_bais": 0.0}}}}, r"^per_model.lstm.model.options.forget_bais: unknown key; allowed: forget_bias$"),
+    ({"lstm": {"model": {"options": {"forget_bias": "high"}}}}, r"^per_model.lstm.model.options.forget_bias: expected float, got 'high'$"),
+])
+def test_a_bad_model_option_is_refused_naming_the_key_and_the_allowed_ones(per_model, message):
+    with pytest.raises(ConfigError, match=message):
+        parse_study(params(per_model=per_model))
+
+
+def test_the_shared_model_section_takes_no_options_and_says_where_they_go():
+    with pytest.raises(ConfigError, match=r"^model.forget_bias: a model's options are its own: set them in per_model"):
+        parse_study(params(model={"hidden_size": 8, "forget_bias": 1.0}))

@@ -25,7 +25,7 @@ import yaml
 from . import __version__
 from .config import (HAND_SET, SHARED, ConfigError, DataConfig, ModelConfig, RunConfig, TaskConfig, TrainConfig,
                      read_run_configs, require_positive, write_tuning)
-from .models import MODELS, build_network, parameter_count
+from .models import MODELS, build_network, model_options, parameter_count
 from .study import Cell, load_study, plan_task, require_fits_in_memory, tuning_result_file
 from .tasks import TASKS, Dataset, resolve_task
 from .training.diagnostics.diagnose import diagnose
@@ -41,11 +41,11 @@ EXECUTORS = ("local", "ray")
 # The flag a user typed for each config key, so that an error names what was typed.
 FLAGS = {"train.steps": "--steps", "train.batch_size": "--batch-size", "train.lr": "--lr",
          "train.clip_norm": "--clip-norm", "train.eval_every": "--eval-every", "train.device": "--device",
-         "model.hidden_size": "--hidden-size", "model.num_layers": "--num-layers", "model.forget_bias": "--forget-bias",
+         "model.hidden_size": "--hidden-size", "model.num_layers": "--num-layers", "model.options": "--model-option",
          "model.name": "--model", "model": "--model", "task": "--task", "task.length": "--length",
          "task.options": "--option", "seed": "--seed", "data": "--data", "params": "--params"}
 TRAIN_FLAGS = ("steps", "batch_size", "lr", "clip_norm", "eval_every", "device")  # TrainConfig fields
-MODEL_FLAGS = ("hidden_size", "num_layers", "forget_bias")  # ModelConfig fields
+MODEL_FLAGS = ("hidden_size", "num_layers")  # ModelConfig fields
 
 
 def with_flag(message: str) -> str:
@@ -57,9 +57,9 @@ def with_flag(message: str) -> str:
     return message
 
 
-def parse_option(text: str) -> tuple[str, object]:
+def parse_option(text: str, key: str = "task.options") -> tuple[str, object]:
     if "=" not in text:
-        raise ConfigError(f"task.options: expected KEY=VALUE, got {text!r}")
+        raise ConfigError(f"{key}: expected KEY=VALUE, got {text!r}")
     key, raw = text.split("=", 1)
     try:
         value = json.loads(raw)
@@ -137,7 +137,8 @@ def build_parser(params: Path = Path("params.yaml")) -> argparse.ArgumentParser:
     net = tr.add_argument_group("model (override the study's values)")
     for name in ("hidden_size", "num_layers"):
         net.add_argument(f"--{name.replace('_', '-')}", type=int, help=default(name, getattr(m, name)))
-    net.add_argument("--forget-bias", type=float, help=default("forget_bias", m.forget_bias))
+    net.add_argument("--model-option", action="append", default=[], metavar="KEY=VALUE",
+                     help="one of the model's own options (repeatable), e.g. forget_bias=0 for an LSTM")
     opt = tr.add_argument_group("training (override the study's values)")
     for name in ("steps", "batch_size", "eval_every"):
         opt.add_argument(f"--{name.replace('_', '-')}", type=int, help=default(name, getattr(t, name)))
@@ -193,7 +194,8 @@ def resolved_config(args) -> RunConfig:
     flags name with the flags given on top."""
     if args.config:
         given = [flag for flag in ("task", "model", "length", *MODEL_FLAGS, *TRAIN_FLAGS)
-                 if getattr(args, flag) is not None] + (["option"] if args.option else [])
+                 if getattr(args, flag) is not None] + (["option"] if args.option else []) + \
+            (["model_option"] if args.model_option else [])
         if given or args.no_early_stop:
             flag = "--" + (given[0] if given else "no_early_stop").replace("_", "-")
             raise ConfigError(f"{flag}: not with --config, which holds the run's every setting")
@@ -228,6 +230,9 @@ def resolved_config(args) -> RunConfig:
     if args.no_early_stop:
         train_flags["early_stop"] = False
     model_flags = {k: getattr(args, k) for k in MODEL_FLAGS if getattr(args, k) is not None}
+    own = dict(parse_option(o, "model.options") for o in args.model_option)
+    if own:
+        model_flags["options"] = model_options(model, {**config.model.options, **own}, "model.options")
     config = replace(config, train=replace(config.train, **train_flags), model=replace(config.model, **model_flags))
     MODELS.resolve(config.model.name, "model")
     return config.validate()

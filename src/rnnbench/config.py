@@ -106,9 +106,9 @@ class ModelConfig:
     name: str = "lstm"  # a registry name or a dotted import path (rnnbench.models)
     hidden_size: int = 64
     num_layers: int = 1
-    # Hochreiter/Gers: a positive forget bias keeps the cell state at init; 0.0 is PyTorch's default.
-    # Passed to every cell whose constructor takes a `forget_bias` argument.
-    forget_bias: float = 1.0
+    # The model's own options (its class's `Options`, e.g. the LSTM family's forget_bias): every
+    # option with its default filled in, as rnnbench.models.model_options resolved them.
+    options: Mapping[str, Any] = field(default_factory=dict)
     # The hash of the model's own code (registry.source_files: its module and what that imports,
     # outside the shared training core), filled by the study: editing it changes the configs files
     # of exactly the cells that use it, so DVC reruns those and no other.
@@ -117,6 +117,8 @@ class ModelConfig:
     def validate(self, key: str = "model") -> None:
         require_positive(f"{key}.hidden_size", self.hidden_size)
         require_positive(f"{key}.num_layers", self.num_layers)
+        if not isinstance(self.options, Mapping):
+            raise ConfigError(f"{key}.options: must be a mapping, got {self.options!r}")
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ import pkgutil
 import re
 import sys
 from pathlib import Path
-from typing import Callable, Generic, TypeVar
+from typing import Any, Callable, Generic, TypeVar
 
 from .config import ConfigError
 from .layout import is_shared_training_code
@@ -113,8 +113,11 @@ class Registry(Generic[T]):
     def __init__(self, kind: str, base: type, key: str):
         self.kind, self.base, self.key = kind, base, key
         self.entries: dict[str, type[T]] = {}
+        self.fixed_options: dict[str, dict[str, Any]] = {}
 
-    def register(self, name: str) -> Callable[[type[T]], type[T]]:
+    def register(self, name: str, **fixed_options: Any) -> Callable[[type[T]], type[T]]:
+        """`fixed_options`: options of the class that this name fixes (`lstm-fb0`: the LSTM with
+        forget_bias 0), so that a variant that differs by one number is a name, not a class."""
         if not REGISTRY_NAME.fullmatch(name):
             raise ValueError(f"{self.kind} name {name!r}: lower-case letters, digits and '-' only")
 
@@ -122,6 +125,8 @@ class Registry(Generic[T]):
             if name in self.entries and self.entries[name] is not cls:
                 raise ValueError(f"{self.kind} {name!r} is registered twice")
             self.entries[name] = cls
+            if fixed_options:
+                self.fixed_options[name] = dict(fixed_options)
             return cls
         return add
 

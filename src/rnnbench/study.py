@@ -31,7 +31,7 @@ from .config import (CELL_LIST, CONFIGS, EXECUTION_FILE, FROM, HAND_SET, SHARED,
                      RunConfig, TaskConfig, TaskTuning, TrainConfig, from_mapping, point_name, read_tuning,
                      require_choice, require_positive, seed_folder, write_if_changed, write_run_configs,
                      write_tuning)
-from .models import MODELS
+from .models import MODELS, model_options
 from .tasks import TASKS, Task, resolve_task
 
 TOP_LEVEL_KEYS = ("seeds", "seed_processes", "engine", "models", "points", "data", "model", "train", "tasks", "per_model",
@@ -159,7 +159,9 @@ class Study:
         """One seed's config; `lr`: the cell's tuned lr (a hand-set lr in params wins over it)."""
         own = self.per_model.get(cell.model, {})
         plan = self.task_plan(cell.task)
-        model = from_mapping(ModelConfig, {**self.model, **own.get("model", {}), "name": cell.model,
+        key = f"per_model.{cell.model}.model"
+        options = model_options(cell.model, own.get("model", {}).get("options"), f"{key}.options")
+        model = from_mapping(ModelConfig, {**self.model, **own.get("model", {}), "name": cell.model, "options": options,
                                            "source_sha256": self.model_sources.get(cell.model, "")}, "model")
         tuned = {} if lr is None else {"lr": lr}
         train = from_mapping(TrainConfig, {**self.train, **tuned, **plan.train, **own.get("train", {})}, "train")
@@ -427,6 +429,9 @@ def parse_study(params: Any) -> Study:
     for key, section in (("model", shared_model), ("train", shared_train)):
         if "name" in section:
             raise ConfigError(f"{key}.name: the model name comes from `models`, not from {key}")
+        if "options" in section or "forget_bias" in section:  # forget_bias was a shared key before it became an option
+            raise ConfigError(f"{key}.{'options' if 'options' in section else 'forget_bias'}: a model's options are its "
+                              "own: set them in per_model.<model>.model.options (the LSTMs': forget_bias)")
     used = dict.fromkeys([t for t, _ in points] + [t for grid in side_grids.values() for t, _ in grid.points])
     tasks.update({t: plan_task(t, {}, f"tasks.{t}") for t in used if t not in tasks})  # defaults, resolved once
     every_model = dict.fromkeys([*models, *(m for grid in side_grids.values() for m in grid.models)])

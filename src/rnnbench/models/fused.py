@@ -1,12 +1,13 @@
 """rnn, lstm and gru on torch's fused modules (cuDNN on a GPU, oneDNN / native on a CPU), and
-lstm-fb0. Their diagnostics run the same weights through the step-by-step twin in `unrolled`."""
+lstm-fb0 (the LSTM with its forget_bias option fixed at 0). Their diagnostics run the same weights
+through the step-by-step twin in `unrolled`."""
 from __future__ import annotations
 
 import torch
 import torch.nn as nn
 
 from .network import MODELS
-from .unrolled import Unrolled, UnrolledStack
+from .unrolled import LSTMOptions, Unrolled, UnrolledStack
 
 
 def set_forget_bias(lstm: nn.Module, value: float) -> None:
@@ -49,6 +50,7 @@ class RNN(FusedUnroll, nn.RNN):
 class LSTM(FusedUnroll, nn.LSTM):
     kind = "lstm"
     memory_law = "prod f_t (cell state)"  # the constant error carousel; the paths through h_t come on top
+    Options = LSTMOptions
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int, forget_bias: float = 1.0):
         super().__init__(input_size, hidden_size, num_layers, batch_first=True)
@@ -64,9 +66,6 @@ class GRU(FusedUnroll, nn.GRU):
         super().__init__(input_size, hidden_size, num_layers, batch_first=True)
 
 
-@MODELS.register("lstm-fb0")
-class LSTMForgetBias0(LSTM):
-    """Jozefowicz et al. 2015: the LSTM with PyTorch's default forget bias 0, whatever the param says."""
-
-    def __init__(self, input_size: int, hidden_size: int, num_layers: int, forget_bias: float = 1.0):
-        super().__init__(input_size, hidden_size, num_layers, forget_bias=0.0)
+# Jozefowicz et al. 2015: the LSTM with PyTorch's default forget bias 0. A name, not a class: the
+# variant differs from `lstm` by one option, fixed here (params that set it otherwise are refused).
+MODELS.register("lstm-fb0", forget_bias=0.0)(LSTM)

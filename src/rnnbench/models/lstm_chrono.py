@@ -18,6 +18,7 @@ from .network import MODELS
 
 @MODELS.register("lstm-chrono")
 class LSTMChrono(LSTM):
+    Options = None  # chrono sets every gate bias itself: the LSTM's forget_bias does not apply
     def __init__(self, input_size: int, hidden_size: int, num_layers: int, max_length: int = 100):
         super().__init__(input_size, hidden_size, num_layers, forget_bias=0.0)
         t_max = max(max_length, 3)  # U(1, T_max - 1) needs T_max > 2

@@ -16,6 +16,7 @@ import torch
 import torch.nn as nn
 
 from .fused import FusedUnroll, set_forget_bias
+from .unrolled import LSTMOptions
 from .network import MODELS
 from .reference import cells
 
@@ -87,6 +88,7 @@ class RNNNumpy(NumpyBackedStack):
 @MODELS.register("lstm-numpy")
 class LSTMNumpy(NumpyBackedStack):
     memory_law = "prod f_t (cell state)"
+    Options = LSTMOptions
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int, forget_bias: float = 1.0):
         super().__init__("lstm", input_size, hidden_size, num_layers)

@@ -48,6 +48,13 @@ class Unrolled:
     retention: torch.Tensor | None = None
 
 
+@dataclass(frozen=True)
+class LSTMOptions:
+    """The LSTM family's own option. Hochreiter/Gers: a positive forget bias keeps the cell state
+    at init (1.0); 0.0 is PyTorch's default (Jozefowicz et al. 2015 measure the difference)."""
+    forget_bias: float = 1.0
+
+
 class UnrolledLayer(nn.Module):
     def __init__(self, kind: str, input_size: int, hidden_size: int, forget_bias: float = 1.0):
         super().__init__()
@@ -167,8 +174,10 @@ def register_ablation(kind: str) -> type[UnrolledStack]:
     def __init__(self, input_size: int, hidden_size: int, num_layers: int, forget_bias: float = 1.0):
         UnrolledStack.__init__(self, kind, input_size, hidden_size, num_layers, forget_bias)
 
+    # A variant with no forget gate (nfg) has no forget bias to set: it takes no options.
+    options = LSTMOptions if "f" in LSTM_GATES[kind] or kind == "lstm-cifg" else None
     cls = type(f"Unrolled_{kind.replace('-', '_')}", (UnrolledStack,),
-               {"__init__": __init__, "memory_law": "prod f_t (cell state)"})
+               {"__init__": __init__, "memory_law": "prod f_t (cell state)", "Options": options})
     return MODELS.register(kind)(cls)
 
 

@@ -68,7 +68,7 @@ def collect_results(study: Study, root: Path) -> pd.DataFrame:
             row.update({k: record.get(k) for k in RESULT_COLUMNS if k in record and k not in row})
             row.update(failed=bool(record.get("failed", False)), error=record.get("error", ""),
                        hidden_size=model.get("hidden_size"), num_layers=model.get("num_layers"),
-                       forget_bias=model.get("forget_bias"), lr=train.get("lr"), batch_size=train.get("batch_size"),
+                       forget_bias=(model.get("options") or {}).get("forget_bias"), lr=train.get("lr"), batch_size=train.get("batch_size"),
                        clip_norm=train.get("clip_norm"), max_steps=train.get("steps"),
                        host=one_line(record["host"]) if record.get("host") else None,
                        cpu_capability=(record.get("host") or {}).get("cpu_capability"))
