@@ -248,6 +248,33 @@ def test_changing_one_models_hyperparameter_reruns_only_that_models_cells(projec
     assert set(results[results.task == "adding"].length) == {8}
 
 
+def stale_stages(root) -> set[str]:
+    return set(json.loads(run(root, "dvc", "status", "--json").stdout))
+
+
+def test_a_code_change_reruns_exactly_the_cells_whose_code_changed(project, tmp_path):
+    root = copy_of(project, tmp_path / "study")
+    package = root / "src" / "rnnbench"
+    own_code = {"PYTHONPATH": str(root / "src")}  # the stages import the copy's package, not the installed one
+    # A new model file: only the cheap planning stages rerun, their outputs byte-identical.
+    (package / "models" / "elman_copy.py").write_text(
+        "from .fused import RNN\nfrom .network import MODELS\n\nMODELS.register('elman-copy')(RNN)\n")
+    assert stale_stages(root) == {"plan-tuning", "configure"}
+    assert stages_run(run(root, "dvc", "repro", **own_code).stdout) == {"plan-tuning", "configure"}
+    assert stale_stages(root) == set()
+    # An edit to one model's file: exactly that model's cells (lstm-numpy copies lstm's lr: no tune stage).
+    with (package / "models" / "numpy_backed.py").open("a") as source:
+        source.write("# edited\n")
+    run(root, "dvc", "repro", "--single-item", "plan-tuning", "configure", **own_code)
+    assert stale_stages(root) == {"train-reference@lstm-numpy-adding-5"}
+    # An edit to one task's file: that task's data, tuning and cells, every model.
+    with (package / "tasks" / "xor.py").open("a") as source:
+        source.write("# edited\n")
+    run(root, "dvc", "repro", "--single-item", "generate", "plan-tuning", "configure", **own_code)
+    xor_cells = {c.stage for c in tiny_study().cells() if c.task == "xor"}
+    assert stale_stages(root) == {"train-reference@lstm-numpy-adding-5", *xor_cells, "tune@rnn", "tune@lstm", "tune@gru"}
+
+
 def test_unreachable_tracking_server_fails_the_stage_before_training(project, tmp_path):
     root, _ = project
     import socket

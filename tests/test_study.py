@@ -144,3 +144,11 @@ def test_a_bad_model_option_is_refused_naming_the_key_and_the_allowed_ones(per_m
 def test_the_shared_model_section_takes_no_options_and_says_where_they_go():
     with pytest.raises(ConfigError, match=r"^model.forget_bias: a model's options are its own: set them in per_model"):
         parse_study(params(model={"hidden_size": 8, "forget_bias": 1.0}))
+
+
+def test_a_models_option_may_check_its_own_range_and_name_the_key():
+    from rnnbench.models import model_options
+
+    assert model_options("indrnn", {}) == {"gradient_growth": 2.0}
+    with pytest.raises(ConfigError, match=r"^model.options.gradient_growth: must be a positive number, got -1.0"):
+        model_options("indrnn", {"gradient_growth": -1.0}, "per_model.indrnn.model.options")

@@ -107,13 +107,13 @@ def reading(row) -> str:
 
 
 def critical_section(critical: pd.DataFrame) -> str:
-    rows = [[r.task, r.model, r.reading, r.censored,
+    rows = [[r.task, r.model, r.t50_reading, r.reading, r.censored,
              NONE if missing(r.longest_tested) else number(r.shortest_tested) if r.shortest_tested == r.longest_tested
              else f"{number(r.shortest_tested)}–{number(r.longest_tested)}",
-             "yes" if r.monotone else "no", "yes" if r.budget_limited else "no", reading(r)]
+             "yes" if r.monotone else "no", "yes" if r.budget_limited else "no", reading(r), r.tested]
             for r in critical.itertuples()]
-    return table(["task", "model", "critical length", "censored", "T tested", "monotone", "budget-limited",
-                  "reading"], rows)
+    return table(["task", "model", "T50 (95% interval)", "critical length", "censored", "T tested", "monotone",
+                  "budget-limited", "reading", "solved per length [exact 95%]"], rows)
 
 
 def half_life_text(value) -> str:
@@ -236,8 +236,10 @@ def findings(critical: pd.DataFrame, summary: pd.DataFrame, pairs: pd.DataFrame,
         own = critical[(critical["task"] == task) & critical["model"].isin(study.models)]
         if own.empty:
             continue
-        lines.append(f"- **{task}**, critical length per model:")
-        lines += [f"  - {r.model}: {reading(r)}; solved {solved_list(summary, task, r.model)}." for r in own.itertuples()]
+        lines.append(f"- **{task}**, critical length per model (T50, the length solved with probability 1/2, "
+                     "with its 95% interval; then the bracket of the lengths tested):")
+        lines += [f"  - {r.model}: T50 {r.t50_reading}; bracket {reading(r)}; solved {solved_list(summary, task, r.model)}."
+                  for r in own.itertuples()]
         lines += contrast_lines(pairs, task)
     return "\n".join(lines)
 
@@ -327,9 +329,14 @@ DEFINITIONS = """How to read this report:
   rules per task in the README). Training stops early at the first evaluation where
   the **validation** split meets it, and tuning judges validation only; a run that met the rule on validation but
   missed it on test is counted unsolved and flagged "met the rule on validation only".
-- **Critical length**: the longest T at which at least {majority:.0%} of the seeds solved the task. Censored when the
-  grid decides it: "≥ T" (solved at the longest length tested), "< T" (failed at the shortest), "not determined"
-  (one length tested). "not monotone": some longer length was solved by more seeds than a shorter one.
+- **Critical length**: T50, the length at which a model solves the task with probability 1/2, fitted to every
+  run at every tested length (P(solved) = sigmoid(b (log T50 − log T)), b ≥ 0, maximum likelihood) with its 95%
+  profile-likelihood interval; "> T" when it solved at every length tested (only a lower bound is measured),
+  "< T" when it failed at every one. Beside it the bracket: the longest T at which at least {majority:.0%} of the
+  seeds solved the task, censored when the grid decides it: "≥ T" (solved at the longest length tested), "< T"
+  (failed at the shortest), "not determined" (one length tested). "not monotone": some longer length was solved
+  by more seeds than a shorter one. The lengths are a fixed grid in this study, so intervals are as wide as its
+  gaps.
 - **Few seeds**: each cell has {seeds} seeds. Solved fractions carry exact (Clopper–Pearson) 95% intervals; a model
   "beats" another at a length only where a two-sided Fisher exact test gives p < {p}. Metrics are given as the
   median and every seed's value (no t-intervals: they are bounded and often bimodal).

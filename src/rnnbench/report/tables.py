@@ -9,7 +9,8 @@ import pandas as pd
 from ..models import memory_law
 from ..tasks import resolve_task
 from .aggregate import KEY
-from .statistics import fisher_p
+from .statistics import exact_interval, fisher_p
+from .threshold import estimate_t50, threshold_reading
 
 SOLVED_MAJORITY = 0.5  # "solved at length T" = at least half of the seeds solved it
 P_SIGNIFICANT = 0.05
@@ -30,9 +31,12 @@ def is_memory_task(task: str) -> bool:
 
 
 def critical_lengths(summary: pd.DataFrame) -> pd.DataFrame:
-    """Per memory task x model (tasks with memory_task False get none): the longest length at which at least half the seeds solved the task, how
-    the grid censors it, and whether solved fractions fall monotonically with length (any rise, even
-    0/5 -> 1/5, is flagged). Cells with no completed run say nothing either way."""
+    """Per memory task x model (tasks with memory_task False get none): the bracket (the longest
+    length at which at least half the seeds solved the task, and the shortest longer one at which
+    fewer did), how the lengths tested censor it, whether solved fractions fall monotonically with
+    length (any rise, even 0/5 -> 1/5, is flagged), the threshold T50 with its 95% profile-likelihood
+    interval fitted to every completed run (threshold.py), and every tested length's count with its
+    exact interval. Cells with no completed run say nothing either way."""
     rows = []
     for (task, model), group in summary.groupby(["task", "model"], sort=False):
         if not is_memory_task(task):
@@ -52,6 +56,8 @@ def critical_lengths(summary: pd.DataFrame) -> pd.DataFrame:
             censored = ABOVE
         else:
             censored = NOT_CENSORED
+        above = tested.loc[(tested["length"] > (critical or 0)) & (tested["solved_fraction"] < SOLVED_MAJORITY), "length"]
+        threshold = estimate_t50(tested["length"].tolist(), tested["solved"].tolist(), tested["completed"].tolist())
         rows.append({
             "task": task, "model": model,
             "critical_length": critical,
@@ -62,12 +68,26 @@ def critical_lengths(summary: pd.DataFrame) -> pd.DataFrame:
             "longest_tested": int(tested["length"].max()) if len(tested) else None,
             "monotone": bool((fractions[1:] <= fractions[:-1]).all()),
             "budget_limited": bool(tested["budget_limited"].any()) if "budget_limited" in tested else False,
+            "bracket_failed": int(above.min()) if len(above) else None,
+            "t50": threshold.t50, "t50_low": threshold.low, "t50_high": threshold.high,
+            "t50_censored": threshold.censored, "t50_reading": threshold_reading(threshold),
+            "tested": tested_counts(tested),
         })
     return pd.DataFrame(rows, columns=CRITICAL_COLUMNS)
 
 
 CRITICAL_COLUMNS = ["task", "model", "critical_length", "censored", "reading", "first_length_none_solved",
-                    "shortest_tested", "longest_tested", "monotone", "budget_limited"]
+                    "shortest_tested", "longest_tested", "monotone", "budget_limited", "bracket_failed",
+                    "t50", "t50_low", "t50_high", "t50_censored", "t50_reading", "tested"]
+
+
+def tested_counts(tested: pd.DataFrame) -> str:
+    """Each tested length's solved count with its exact 95% interval: `10: 5/5 [0.48, 1]; 50: 0/5 [0, 0.52]`."""
+    parts = []
+    for r in tested.itertuples():
+        low, high = exact_interval(int(r.solved), int(r.completed))
+        parts.append(f"{r.length}: {int(r.solved)}/{int(r.completed)} [{low:.2g}, {high:.2g}]")
+    return "; ".join(parts)
 
 
 def critical_reading(critical: int | None, censored: str, tested: pd.DataFrame) -> str:

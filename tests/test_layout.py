@@ -1,0 +1,95 @@
+"""Which code a run depends on is stated once (rnnbench.layout) and dvc.yaml follows it; a model's
+or task's own code is hashed into its configs; a module that fails to import costs only itself."""
+import importlib
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import yaml
+
+from rnnbench.layout import SHARED_TRAINING_CODE, dvc_dependency, is_shared_training_code, shared_training_files
+from rnnbench.models import MODELS
+from rnnbench.registry import import_submodules, source_files, source_sha256
+from rnnbench.tasks import TASKS
+from rnnbench.training import run_outputs
+
+REPO = Path(__file__).resolve().parents[1]
+TRAINING_STAGES = ("tune", "tune-reference", "tune-ablations", "train", "train-reference", "train-ablations")
+
+
+@pytest.mark.parametrize("stage", TRAINING_STAGES)
+def test_every_stage_that_trains_depends_on_exactly_the_shared_training_core(stage):
+    stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]  # the side grids' `<<: *` merged in
+    code = [d for d in stages[stage]["deps"] if d.startswith("src/")]
+    assert code == [dvc_dependency(name) for name in SHARED_TRAINING_CODE]
+
+
+def test_no_registered_model_or_task_lives_in_the_shared_core_and_each_has_its_own_code():
+    for registry in (MODELS, TASKS):
+        for name in registry.names():
+            files = source_files(registry.resolve(name))
+            assert files and not any(is_shared_training_code(f) for f in files), name
+            assert registry.source_sha256(name) == source_sha256(registry.resolve(name))
+
+
+def test_a_models_code_is_its_module_and_what_it_imports_outside_the_core():
+    names = {p.relative_to(REPO / "src/rnnbench").as_posix() for p in source_files(MODELS.resolve("lstm-numpy"))}
+    assert names == {"models/numpy_backed.py", "models/fused.py", "models/unrolled.py",
+                     "models/reference/__init__.py", "models/reference/cells.py"}
+
+
+def test_the_code_checksum_covers_the_shared_core_only():
+    files = shared_training_files()
+    assert REPO / "src/rnnbench/training/trainer.py" in files and REPO / "src/rnnbench/models/network.py" in files
+    assert not any(f.name in ("fused.py", "adding.py") for f in files)
+    assert len(run_outputs.code_checksum()) == 16
+
+
+@pytest.fixture
+def user_package(tmp_path, monkeypatch, request):
+    """A package `pkg_<test>` in tmp_path: cells.py imports parts.py; other.py is unrelated."""
+    name = f"pkg_{request.node.name.replace('[', '_').replace(']', '_').replace('-', '_')}"
+    root = tmp_path / name
+    root.mkdir()
+    (root / "__init__.py").write_text("")
+    (root / "parts.py").write_text("SCALE = 2\n")
+    (root / "other.py").write_text("UNRELATED = 1\n")
+    (root / "cells.py").write_text(textwrap.dedent("""
+        import torch.nn as nn
+        from rnnbench.models import MODELS
+        from .parts import SCALE
+
+        class Cell(nn.GRU):
+            def __init__(self, input_size, hidden_size, num_layers):
+                super().__init__(input_size, hidden_size * SCALE // 2, num_layers, batch_first=True)
+    """))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    yield root, importlib.import_module(f"{name}.cells").Cell
+    for module in [m for m in sys.modules if m == name or m.startswith(name + ".")]:
+        del sys.modules[module]
+
+
+def test_editing_a_module_the_model_imports_changes_its_hash_and_an_unrelated_or_new_file_does_not(user_package):
+    root, cell = user_package
+    before = source_sha256(cell)
+    assert {p.name for p in source_files(cell)} == {"cells.py", "parts.py"}  # rnnbench.models is shared
+    (root / "other.py").write_text("UNRELATED = 2\n")
+    (root / "new_model.py").write_text("X = 1\n")
+    assert source_sha256(cell) == before
+    (root / "parts.py").write_text("SCALE = 2  # edited\n")
+    assert source_sha256(cell) != before
+
+
+def test_a_module_that_fails_to_import_is_skipped_with_one_line_naming_its_file_and_cause(tmp_path, monkeypatch, capsys):
+    root = tmp_path / "pkg_broken_one"
+    root.mkdir()
+    (root / "__init__.py").write_text("")
+    (root / "good.py").write_text("LOADED = True\n")
+    (root / "broken.py").write_text("import torch\nraise RuntimeError('half-written\\nmodel')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import_submodules("pkg_broken_one", [str(root)])
+    assert sys.modules["pkg_broken_one.good"].LOADED
+    lines = capsys.readouterr().err.splitlines()
+    assert lines == [f"rnnbench: skipped {root / 'broken.py'} (RuntimeError: half-written model); "
+                     "what it defines is unavailable"]
