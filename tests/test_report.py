@@ -104,6 +104,7 @@ def test_critical_length_table_matches_a_recomputation_from_results_csv(trained)
         own = expected.loc[(row["task"], row["model"])]
         assert row["critical length"] == own["reading"] and row["censored"] == own["censored"]
         assert row["monotone"] == ("yes" if own["monotone"] else "no")
+        assert row["T50 (95% interval)"] == own["t50_reading"] and row["solved per length [exact 95%]"] == own["tested"]
 
 
 def test_every_p_value_in_the_findings_is_a_fisher_test_of_the_counts_beside_it(trained):
@@ -235,9 +236,17 @@ def test_critical_length_is_the_longest_length_at_least_half_the_seeds_solved():
     assert row["censored"] == "none" and row["reading"] == "25"
 
 
+def test_the_critical_length_row_carries_the_bracket_t50_and_every_lengths_exact_interval():
+    row = critical_lengths(summary_of([("rnn", 10, 1.0), ("rnn", 25, 2 / 3), ("rnn", 50, 1 / 3), ("rnn", 100, 0.0)])).iloc[0]
+    assert row["critical_length"] == 25 and row["bracket_failed"] == 50
+    assert 25 < row["t50"] < 50 and row["t50_low"] < row["t50"] < row["t50_high"] and row["t50_censored"] == "none"
+    assert row["tested"] == "10: 3/3 [0.29, 1]; 25: 2/3 [0.094, 0.99]; 50: 1/3 [0.0084, 0.91]; 100: 0/3 [0, 0.71]"
+
+
 def test_a_critical_length_at_the_end_of_the_grid_is_censored_above():
     row = critical_lengths(summary_of([("lstm", 100, 1.0), ("lstm", 200, 1.0)])).iloc[0]
     assert row["censored"] == "above" and row["reading"] == "≥ 200"
+    assert row["t50_censored"] == "above" and pd.isna(row["t50"]) and row["t50_reading"].startswith("> 2")
 
 
 def test_failing_at_the_shortest_length_is_censored_below():

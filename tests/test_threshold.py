@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from scipy import optimize, special
 
-from rnnbench.report.threshold import ABOVE, BELOW, CHI2_95_1DF, estimate_t50, round_length, threshold_reading
+from rnnbench.report.threshold import ABOVE, BELOW, CHI2_95_1DF, UNBOUNDED, estimate_t50, round_length, threshold_reading
 
 LENGTHS = np.array([5, 10, 20, 40, 80, 160, 320])
 
@@ -75,7 +75,7 @@ def test_solved_at_every_length_tested_is_censored_above_with_only_a_lower_bound
     found = estimate_t50([10, 50, 100], [5, 5, 5], [5, 5, 5])
     assert found.censored == ABOVE and math.isnan(found.t50) and math.isinf(found.high)
     assert found.low == pytest.approx(100, rel=0.02)
-    assert threshold_reading(found) == "> 100 (95% lower bound; solved at every length tested)"
+    assert threshold_reading(found) == "> 100 (95% lower bound; T50 lies beyond the longest length tested)"
 
 
 def test_failed_at_every_length_tested_is_censored_below_with_only_an_upper_bound():
@@ -84,10 +84,21 @@ def test_failed_at_every_length_tested_is_censored_below_with_only_an_upper_boun
     assert found.high == pytest.approx(10, rel=0.02) and threshold_reading(found).startswith("< 10")
 
 
+def test_a_maximum_beyond_the_longest_length_tested_is_censored_not_extrapolated():
+    found = estimate_t50([5, 10, 20, 40], [5, 5, 4, 3], [5, 5, 5, 5])  # the MLE would be ~44
+    assert found.censored == ABOVE and math.isnan(found.t50) and 20 < found.low < 40 and math.isinf(found.high)
+
+
+def test_no_trend_with_length_bounds_t50_on_neither_side():
+    found = estimate_t50([10, 20], [2, 2], [5, 5])
+    assert found.censored == UNBOUNDED and found.low == 0 and math.isinf(found.high)
+    assert threshold_reading(found) == "not determined (the runs bound it on neither side)"
+
+
 def test_a_length_with_no_completed_run_is_left_out_and_none_at_all_measures_nothing():
     assert estimate_t50([10, 50, 100], [5, 0, 0], [5, 5, 0]) == estimate_t50([10, 50], [5, 0], [5, 5])
     assert threshold_reading(estimate_t50([10], [0], [0])) == "not measured"
 
 
 def test_lengths_are_printed_to_two_significant_digits():
-    assert [round_length(v) for v in (4.31, 37.4, 137.0, 1234.0)] == ["4.3", "37", "140", "1200"]
+    assert [round_length(v) for v in (4.31, 9.97, 37.4, 137.0, 1234.0)] == ["4.3", "10", "37", "140", "1200"]

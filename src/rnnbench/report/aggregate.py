@@ -165,7 +165,8 @@ def finite(value):
 
 def metrics_tree(summary: pd.DataFrame, critical: pd.DataFrame, models: list[str]) -> dict:
     """The headline for `dvc metrics show` / `dvc exp show`, per task and main-grid model: on a
-    memory task the critical length, its censoring and the solved fraction at the task's longest
+    memory task T50 with its 95% interval (null where infinite or censored), the bracket's critical
+    length, their censoring and the solved fraction at the task's longest
     length; on the others the median test metric there. Per-length figures are in summary.csv
     (a key per length would sort as text and multiply the columns)."""
     tree: dict = {}
@@ -175,7 +176,9 @@ def metrics_tree(summary: pd.DataFrame, critical: pd.DataFrame, models: list[str
         longest = cell.loc[cell["length"].idxmax()]
         if (task, model) in reading:
             row = reading[task, model]
-            entry = {"critical_length": None if pd.isna(row.critical_length) else int(row.critical_length),
+            entry = {"t50": finite(round(row.t50, 1)), "t50_low": finite(round(row.t50_low, 1)),
+                     "t50_high": finite(round(row.t50_high, 1)), "t50_censored": row.t50_censored,
+                     "critical_length": None if pd.isna(row.critical_length) else int(row.critical_length),
                      "critical_censored": row.censored, "solved_at_longest": finite(longest["solved_fraction"])}
         else:
             entry = {f"median_{longest['metric']}_at_longest": finite(longest["median"])}

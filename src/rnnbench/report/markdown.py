@@ -331,8 +331,8 @@ DEFINITIONS = """How to read this report:
   missed it on test is counted unsolved and flagged "met the rule on validation only".
 - **Critical length**: T50, the length at which a model solves the task with probability 1/2, fitted to every
   run at every tested length (P(solved) = sigmoid(b (log T50 − log T)), b ≥ 0, maximum likelihood) with its 95%
-  profile-likelihood interval; "> T" when it solved at every length tested (only a lower bound is measured),
-  "< T" when it failed at every one. Beside it the bracket: the longest T at which at least {majority:.0%} of the
+  profile-likelihood interval; "> T" when the fit puts it beyond the longest length tested (only a lower bound
+  is measured), "< T" below the shortest, "not determined" when the runs bound it on neither side. Beside it the bracket: the longest T at which at least {majority:.0%} of the
   seeds solved the task, censored when the grid decides it: "≥ T" (solved at the longest length tested), "< T"
   (failed at the shortest), "not determined" (one length tested). "not monotone": some longer length was solved
   by more seeds than a shorter one. The lengths are a fixed grid in this study, so intervals are as wide as its

@@ -14,8 +14,11 @@ How it reads the common cases:
   seed counts are too few to exclude more;
 - solved at every tested length (the search or grid ended first): the likelihood keeps rising or stays
   flat as T50 grows, so the upper end is infinite and the estimate is censored ("above"): only the
-  lower end, a length the data say the threshold exceeds, is a number;
-- failed at every tested length: mirrored ("below": only the upper end).
+  lower end, a length the data say the threshold exceeds, is a number. The same holds when the
+  maximum lies beyond the longest length tested (3/5 solved there): an extrapolation is no estimate;
+- failed at every tested length, or the maximum below the shortest: mirrored ("below": only the upper end);
+- no trend (2/5 at every length) or one length solved by some seeds: the interval is unbounded on
+  both sides ("unbounded", read "not determined").
 With 5 seeds per length the chi-square calibration is approximate; the report prints each length's
 exact Clopper-Pearson interval beside it.
 """
@@ -28,7 +31,7 @@ from typing import Sequence
 import numpy as np
 
 CHI2_95_1DF = 3.841458820694124
-NOT_CENSORED, ABOVE, BELOW = "none", "above", "below"
+NOT_CENSORED, ABOVE, BELOW, UNBOUNDED = "none", "above", "below", "unbounded"
 _SPAN = math.log(16.0)  # the grid reaches this factor beyond the tested lengths on each side
 _STEP = 0.005           # grid step of log T50 (0.5% in T)
 B_MAX = 1e3            # the steepest slope tried: a step in a 0.1% change of T, as good as separated
@@ -40,7 +43,7 @@ class Threshold:
     t50: float        # the estimate; nan when censored
     low: float        # 95% interval; 0 when censored below
     high: float       # inf when censored above
-    censored: str     # none | above | below
+    censored: str     # none | above | below | unbounded ('' when no run completed)
 
 
 def _log_sigmoid(z: np.ndarray) -> np.ndarray:
@@ -90,19 +93,25 @@ def estimate_t50(lengths: Sequence[float], solved: Sequence[int], seeds: Sequenc
     else:
         censored = NOT_CENSORED
     t50 = math.exp((grid[flat[0]] + grid[flat[-1]]) / 2) if censored == NOT_CENSORED else math.nan
+    if t50 > max(lengths) or t50 < min(lengths):  # an extrapolation is no estimate: only its bound is read
+        censored, t50 = (ABOVE if t50 > max(lengths) else BELOW), math.nan
     low = 0.0 if inside[0] == 0 else math.exp(grid[inside[0]])
     high = math.inf if inside[-1] == last else math.exp(grid[inside[-1]])
+    if low == 0.0 and math.isinf(high):
+        censored = UNBOUNDED
     return Threshold(t50, low, high, censored)
 
 
 def threshold_reading(t: Threshold) -> str:
-    """T50 as the report prints it: "37 (95% CI 24–61)", "≥ 140 (95%: solved at every length tested)"."""
+    """T50 as the report prints it: "37 (95% CI 24–61)", "> 100 (95% lower bound; ...)"."""
     if t.censored == "":
         return "not measured"
+    if t.censored == UNBOUNDED:
+        return "not determined (the runs bound it on neither side)"
     if t.censored == ABOVE:
-        return f"> {round_length(t.low)} (95% lower bound; solved at every length tested)"
+        return f"> {round_length(t.low)} (95% lower bound; T50 lies beyond the longest length tested)"
     if t.censored == BELOW:
-        return f"< {round_length(t.high)} (95% upper bound; failed at every length tested)"
+        return f"< {round_length(t.high)} (95% upper bound; T50 lies below the shortest length tested)"
     high = "∞" if math.isinf(t.high) else round_length(t.high)
     return f"{round_length(t.t50)} (95% CI {round_length(t.low)}–{high})"
 
@@ -111,5 +120,6 @@ def round_length(value: float) -> str:
     """A length to 2 significant digits (the grids are coarse; more digits would overstate it)."""
     if value <= 0 or not math.isfinite(value):
         return f"{value:g}"
-    magnitude = math.floor(math.log10(value))
-    return str(int(round(value, 1 - magnitude))) if magnitude >= 1 else f"{value:.{1 - magnitude}f}"
+    if value < 10:
+        return f"{value:.2g}"
+    return str(int(round(value, 1 - math.floor(math.log10(value)))))
