@@ -54,6 +54,9 @@ BAD_INPUTS = [
     (["--lr", "0"], "--lr (train.lr)", "positive number"),
     (["--option", "strict=1"], "--option (task.options.strict)", "strict_markers, solved_mse"),
     (["--task", "charlm", "--option", "corpus=/no/such/file.txt"], "--option (task.options.corpus)", "no such file"),
+    (["--model-option", "forget_bais=0"], "--model-option (model.options.forget_bais)", "allowed: forget_bias"),
+    (["--model", "gru", "--model-option", "forget_bias=0"], "--model-option (model.options.forget_bias)", "gru has no options"),
+    (["--model", "lstm-fb0", "--model-option", "forget_bias=1"], "--model-option (model.options.forget_bias)", "fixes it at 0.0"),
 ]
 
 
@@ -226,3 +229,13 @@ def test_version_help_defaults_and_errors_that_name_the_typed_flag(tmp_path):
         refused = run_cli(*args)
         assert refused.returncode == 2 and refused.stderr.startswith(f"rnnbench: error: {flag}")
         assert len(refused.stderr.strip().splitlines()) == 1
+
+
+def test_a_model_option_on_the_command_line_trains_with_it_and_is_recorded(tmp_path):
+    out = tmp_path / "run"
+    assert main(["train", "--task", "adding", "--model", "lstm", "--length", "6", "--steps", "10", "--eval-every", "10",
+                 "--hidden-size", "8", "--model-option", "forget_bias=2.5", "--params", TINY, "--out", str(out)]) == 0
+    assert json.loads((out / "metrics.json").read_text())["config"]["model"]["options"] == {"forget_bias": 2.5}
+    weights = torch.load(out / "model.pt", weights_only=True)  # trained 10 steps: near, not at, the init
+    total = weights["rnn.bias_ih_l0"][8:16] + weights["rnn.bias_hh_l0"][8:16]
+    assert abs(float(total.mean()) - 2.5) < 0.2
