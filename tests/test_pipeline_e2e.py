@@ -270,11 +270,13 @@ def test_a_code_change_reruns_exactly_the_cells_whose_code_changed(project, tmp_
     run(root, "dvc", "repro", "--single-item", "plan-tuning", "configure", **own_code)
     assert stale_stages(root) == {"train-reference@lstm-numpy-adding-5"}
     # An edit to one task's file: the tuning of exactly the models tuned on it (rnn, lstm, gru on
-    # xor-5; lstm-cifg tunes on adding only), then configure, which changes only that task's configs.
+    # xor-5; lstm-cifg tunes on adding only), and what reads the tuning plans (configure, which then
+    # changes only that task's configs, and the report).
     with (package / "tasks" / "xor.py").open("a") as source:
         source.write("# edited\n")
     run(root, "dvc", "repro", "--single-item", "generate", "plan-tuning", **own_code)
-    assert stale_stages(root) == {"train-reference@lstm-numpy-adding-5", "tune@rnn", "tune@lstm", "tune@gru", "configure"}
+    assert stale_stages(root) == {"train-reference@lstm-numpy-adding-5", "tune@rnn", "tune@lstm", "tune@gru",
+                                  "configure", "report"}
 
 
 def test_unreachable_tracking_server_fails_the_stage_before_training(project, tmp_path):

@@ -75,7 +75,7 @@ def test_solved_at_every_length_tested_is_censored_above_with_only_a_lower_bound
     found = estimate_t50([10, 50, 100], [5, 5, 5], [5, 5, 5])
     assert found.censored == ABOVE and math.isnan(found.t50) and math.isinf(found.high)
     assert found.low == pytest.approx(100, rel=0.02)
-    assert threshold_reading(found) == "> 100 (95% lower bound; T50 lies beyond the longest length tested)"
+    assert threshold_reading(found) == "> 100 (95% lower bound; the fit's maximum lies beyond the longest length tested)"
 
 
 def test_failed_at_every_length_tested_is_censored_below_with_only_an_upper_bound():

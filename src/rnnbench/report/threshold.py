@@ -109,9 +109,9 @@ def threshold_reading(t: Threshold) -> str:
     if t.censored == UNBOUNDED:
         return "not determined (the runs bound it on neither side)"
     if t.censored == ABOVE:
-        return f"> {round_length(t.low)} (95% lower bound; T50 lies beyond the longest length tested)"
+        return f"> {round_length(t.low)} (95% lower bound; the fit's maximum lies beyond the longest length tested)"
     if t.censored == BELOW:
-        return f"< {round_length(t.high)} (95% upper bound; T50 lies below the shortest length tested)"
+        return f"< {round_length(t.high)} (95% upper bound; the fit's maximum lies below the shortest length tested)"
     high = "∞" if math.isinf(t.high) else round_length(t.high)
     return f"{round_length(t.t50)} (95% CI {round_length(t.low)}–{high})"
 
