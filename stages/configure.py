@@ -7,7 +7,7 @@ every params value (DVC rewrites the whole lock after each stage, so entry lengt
 """
 import time
 
-from rnnbench.cli import stage_main
+from rnnbench.process_exit import stage_main
 from rnnbench.progress import stage_done
 from rnnbench.study import load_study
 

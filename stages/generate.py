@@ -6,7 +6,7 @@ depend on which others are generated beside it.
 """
 import time
 
-from rnnbench.cli import stage_main
+from rnnbench.process_exit import stage_main
 from rnnbench.progress import stage_done
 from rnnbench.study import Cell, load_study
 from rnnbench.tasks import resolve_task

@@ -6,7 +6,7 @@ when its content changes: editing the sweep reruns the tuning, adding a length o
 """
 import time
 
-from rnnbench.cli import stage_main
+from rnnbench.process_exit import stage_main
 from rnnbench.progress import stage_done
 from rnnbench.study import TUNING_PLANS, load_study
 

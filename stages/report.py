@@ -6,7 +6,7 @@ it. A sync that fails is one line naming the store, exit 2; `rnnbench sync-mlflo
 import time
 from pathlib import Path
 
-from rnnbench.cli import stage_main
+from rnnbench.process_exit import stage_main
 from rnnbench.config import ConfigError
 from rnnbench.progress import stage_done
 from rnnbench.report.write import write_report

@@ -11,10 +11,9 @@ import sys
 import time
 from pathlib import Path
 
-from rnnbench.cli import EXIT_FAILED_RUN, stage_main
-from rnnbench.config import Execution, read_run_configs, require_inside
+from rnnbench.process_exit import EXIT_FAILED_RUN, stage_main
+from rnnbench.config import EXECUTION_FILE, Execution, read_run_configs, require_inside
 from rnnbench.progress import stage_done
-from rnnbench.study import EXECUTION_FILE
 from rnnbench.tasks import Dataset
 from rnnbench.tracking import check_reachable, tracking_uri
 from rnnbench.training.study_progress import study_line

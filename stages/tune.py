@@ -10,10 +10,9 @@ import sys
 import time
 from pathlib import Path
 
-from rnnbench.cli import EXIT_FAILED_RUN, stage_main
-from rnnbench.config import Execution, read_tuning, require_inside, write_tuning
+from rnnbench.process_exit import EXIT_FAILED_RUN, stage_main
+from rnnbench.config import EXECUTION_FILE, Execution, read_tuning, require_inside, write_tuning
 from rnnbench.progress import stage_done
-from rnnbench.study import EXECUTION_FILE
 from rnnbench.training.tuning import TuningFailed, tune_task
 
 

@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from rnnbench.layout import SHARED_TRAINING_CODE, dvc_dependency, is_shared_training_code, shared_training_files
+from rnnbench.layout import (NOT_RESULT_CODE, PACKAGE, SHARED_TRAINING_CODE, dvc_dependency, is_shared_training_code,
+                             shared_training_files)
 from rnnbench.models import MODELS
-from rnnbench.registry import import_submodules, source_files, source_sha256
+from rnnbench.registry import import_submodules, imported_modules, source_files, source_sha256
 from rnnbench.tasks import TASKS
 from rnnbench.training import run_outputs
 
@@ -23,6 +24,37 @@ def test_every_stage_that_trains_depends_on_exactly_the_shared_training_core(sta
     stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]  # the side grids' `<<: *` merged in
     code = [d for d in stages[stage]["deps"] if d.startswith("src/")]
     assert code == [dvc_dependency(name) for name in SHARED_TRAINING_CODE]
+
+
+def import_closure(script: Path) -> set[str]:
+    """The rnnbench modules a stage script imports, directly or not, as package-relative paths; the
+    imports of a module that cannot change a result are not followed."""
+    found, seen, todo = set(), set(), [("__main__", script)]
+    while todo:
+        module, path = todo.pop()
+        if path in seen or (path.is_relative_to(PACKAGE) and path.relative_to(PACKAGE).as_posix() in NOT_RESULT_CODE):
+            continue
+        seen.add(path)
+        for name in (n for n in imported_modules(module, path) if n.split(".")[0] == "rnnbench"):
+            try:
+                file = importlib.import_module(name).__file__
+            except ImportError:  # `from pkg import name` where name is not a module
+                continue
+            found.add(Path(file).resolve().relative_to(PACKAGE).as_posix())
+            todo.append((name, Path(file).resolve()))
+    return found
+
+
+@pytest.mark.parametrize("stage", ["generate", "plan-tuning", "tune", "configure", "train", "report"])
+def test_each_stages_code_dependencies_cover_what_its_script_imports_but_what_cannot_change_a_result(stage):
+    spec = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"][stage]
+    deps = [d for d in spec["deps"] if isinstance(d, str)]
+    script = REPO / next(d for d in deps if d.startswith("stages/"))
+    covered = ["" if d == "src" else d.removeprefix("src/rnnbench/") for d in deps if d == "src" or d.startswith("src/rnnbench")]
+    imported = import_closure(script) - set(NOT_RESULT_CODE)
+    uncovered = {f for f in imported if not any(c == "" or f == c or f.startswith(c + "/") for c in covered)}
+    assert imported and not uncovered, f"{stage} imports {sorted(uncovered)} outside its dvc.yaml deps"
+    assert "cli.py" not in imported  # no stage imports the CLI, which imports everything
 
 
 def test_no_registered_model_or_task_lives_in_the_shared_core_and_each_has_its_own_code():

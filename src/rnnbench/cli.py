@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import math
 import os
 import sys
@@ -25,6 +24,7 @@ import yaml
 from . import __version__
 from .config import (HAND_SET, SHARED, ConfigError, DataConfig, ModelConfig, RunConfig, TaskConfig, TrainConfig,
                      read_run_configs, require_positive, write_tuning)
+from .process_exit import EXIT_BAD_INPUT, EXIT_FAILED_RUN, EXIT_INTERRUPTED
 from .models import MODELS, build_network, model_options, parameter_count
 from .study import Cell, load_study, plan_task, require_fits_in_memory, tuning_result_file
 from .tasks import TASKS, Dataset, resolve_task
@@ -34,9 +34,6 @@ from .training.sweep import one_torch_thread, train_cell, train_seed
 from .training.tuning import tune_task
 from .training.trainer import resolve_device, train
 
-EXIT_BAD_INPUT = 2
-EXIT_FAILED_RUN = 1  # a run raised: its record says why; never cached as a result
-EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports it
 EXECUTORS = ("local", "ray")
 # The flag a user typed for each config key, so that an error names what was typed.
 FLAGS = {"train.steps": "--steps", "train.batch_size": "--batch-size", "train.lr": "--lr",
@@ -451,30 +448,6 @@ def command_sync_mlflow(args) -> int:
     created, existing = sync_study(load_study(args.params))
     print(f"mlflow: {created} runs logged now, {existing} already in the store")
     return 0
-
-
-def stage_main(body) -> None:
-    """Run a DVC stage body; bad input is one line on stderr and exit status 2; a body's own
-    non-zero return is the exit status.
-
-    A stage that ends (done or refused) leaves through os._exit: after importing torch, Python's
-    own shutdown (final garbage collection, module teardown) costs a noticeable fraction of a
-    second per stage (docs/architecture.md). Every file a stage writes is closed when its `with`
-    block ends and its pools are joined by then; stdio and logging are flushed here. Any other
-    exception keeps Python's normal exit, traceback first.
-    """
-    try:
-        code = body() or 0
-    except ConfigError as err:
-        print(f"rnnbench: error: {err}", file=sys.stderr)
-        code = EXIT_BAD_INPUT
-    except KeyboardInterrupt:  # the staged outputs are already discarded; what was there stays
-        print("rnnbench: interrupted; the stage's previous outputs are as they were", file=sys.stderr)
-        code = EXIT_INTERRUPTED
-    logging.shutdown()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
 
 
 COMMANDS = {"generate": command_generate, "train": command_train, "check-model": command_check_model,

@@ -32,6 +32,12 @@ SHARED_TRAINING_CODE = (
 )
 
 
+# Modules a stage that trains imports that cannot change a result: progress lines, the process's
+# exit, and the tracking server's reachability check (MLflow logging is the report stage's). A
+# stage's code dependencies in dvc.yaml cover the rest of its import closure (tests/test_layout.py).
+NOT_RESULT_CODE = ("progress.py", "process_exit.py", "tracking.py")
+
+
 def shared_training_files() -> list[Path]:
     """Every file of the shared training core, sorted (caches and editor droppings excluded)."""
     files: list[Path] = []
