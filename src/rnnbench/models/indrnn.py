@@ -5,9 +5,10 @@
 Each unit sees only its own past, so its memory law is |u|^t (times the relu's 0/1 derivative,
 which the law leaves out and the measurement includes). The paper bounds |u| so that the gradient
 can grow at most gamma-fold over the sequence: |u| <= gamma^(1/T); gamma is the option
-`gradient_growth` (default 2) and T the cell's sequence length, applied as a clamp in the forward pass (a unit past the bound gets no
-gradient pushing it further). u starts uniform in [0, 1]: every unit holds without exploding.
-The relu makes the recurrence nonlinear, so there is no scan: a step loop, in training too.
+`gradient_growth` (default 2) and T the cell's sequence length, applied as a clamp in the
+forward pass (a unit past the bound gets no gradient pushing it further). u starts uniform in
+[0, 1]: every unit holds without exploding. The relu makes the recurrence nonlinear, so there
+is no scan: a step loop, in training too.
 """
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ class IndRNNOptions:
 
 
 class IndRNNLayer(nn.Module):
-    def __init__(self, input_size: int, hidden_size: int, max_length: int, gradient_growth: float = 2.0):
+    def __init__(self, input_size: int, hidden_size: int, max_length: int, gradient_growth: float):
         super().__init__()
         self.linear = nn.Linear(input_size, hidden_size)
         self.u = nn.Parameter(torch.rand(hidden_size))
@@ -58,6 +59,6 @@ class IndRNN(LayerStack):
     Options = IndRNNOptions
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int, max_length: int = 100,
-                 gradient_growth: float = 2.0):
+                 gradient_growth: float = IndRNNOptions.gradient_growth):
         super().__init__([IndRNNLayer(input_size if k == 0 else hidden_size, hidden_size, max_length, gradient_growth)
                           for k in range(num_layers)])

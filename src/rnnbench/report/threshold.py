@@ -66,10 +66,15 @@ def profile(lengths: Sequence[float], solved: Sequence[int], seeds: Sequence[int
 
     low, high = np.zeros_like(grid), np.full_like(grid, B_MAX)
     ratio = (math.sqrt(5) - 1) / 2
-    for _ in range(_ITERATIONS):  # keep the part of [low, high] that holds the maximum
-        a, b = high - ratio * (high - low), low + ratio * (high - low)
-        left = loglik(a) >= loglik(b)
+    a, b = high - ratio * (high - low), low + ratio * (high - low)
+    fa, fb = loglik(a), loglik(b)
+    for _ in range(_ITERATIONS):  # keep the part of [low, high] that holds the maximum: one new point each step
+        left = fa >= fb
         low, high = np.where(left, low, a), np.where(left, b, high)
+        new = np.where(left, high - ratio * (high - low), low + ratio * (high - low))
+        f_new = loglik(new)
+        a, b = np.where(left, new, b), np.where(left, a, new)
+        fa, fb = np.where(left, f_new, fb), np.where(left, fa, f_new)
     fa, fb = loglik(low), loglik(high)
     best = np.maximum.reduce([fa, fb, loglik(np.zeros_like(grid)), loglik(np.full_like(grid, B_MAX))])
     return grid, best
@@ -80,7 +85,7 @@ def estimate_t50(lengths: Sequence[float], solved: Sequence[int], seeds: Sequenc
     keep = [i for i, n in enumerate(seeds) if n > 0]
     if not keep:
         return Threshold(math.nan, math.nan, math.nan, "")
-    lengths, solved, seeds = ([list(v)[i] for i in keep] for v in (lengths, solved, seeds))
+    lengths, solved, seeds = ([v[i] for i in keep] for v in map(list, (lengths, solved, seeds)))
     grid, prof = profile(lengths, solved, seeds)
     best = prof.max()
     inside = np.flatnonzero(2 * (best - prof) <= CHI2_95_1DF)
