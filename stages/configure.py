@@ -1,5 +1,6 @@
 """DVC stage: params.yaml, parsed once -> every cell's resolved run configs,
-configs/<task>-<length>/<model>.json, and configs/execution.json.
+configs/<task>-<length>/<model>.json, every search's plan, configs/search/<task>/<model>.json,
+and configs/execution.json.
 
 A train stage depends on its cell's file rather than on the params sections that make it up: DVC
 reruns the cell exactly when its configs change, and its dvc.lock entry is one file hash instead of
@@ -9,6 +10,7 @@ import time
 
 from rnnbench.process_exit import stage_main
 from rnnbench.progress import stage_done
+from rnnbench.search.plans import SEARCH_PLANS, write_search_plans
 from rnnbench.study import load_study
 
 
@@ -17,6 +19,9 @@ def main() -> None:
     study = load_study("params.yaml")
     cells = study.write_configs()
     print(f"configured {cells} cells x {len(study.seeds)} seeds -> configs/")
+    searches = write_search_plans(study)
+    if searches:
+        print(f"planned {searches} critical-length searches -> {SEARCH_PLANS}/")
     stage_done("configure", configure=time.perf_counter() - start)
 
 

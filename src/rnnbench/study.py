@@ -35,12 +35,14 @@ from .models import MODELS, model_options
 from .tasks import TASKS, Task, resolve_task
 
 TOP_LEVEL_KEYS = ("seeds", "seed_processes", "engine", "models", "points", "data", "model", "train", "tasks", "per_model",
-                  "side_grids", "tune", "smoke_test")
+                  "side_grids", "tune", "search", "smoke_test")
 TASK_KEYS = ("options", "train")
 PER_MODEL_KEYS = ("model", "train", "lr_from")
 TUNE_KEYS = ("lrs", "seeds", "points")
 SIDE_GRIDS = ("reference", "ablations")  # dvc.yaml has a train-<name> matrix for each
 SIDE_GRID_KEYS = ("models", "points")
+SEARCH_KEYS = ("models", "tasks", "lengths", "lrs", "start_lr", "tune_seeds", "resolution", "budget_factor")
+SEARCH_LENGTH_KEYS = ("start", "floor", "cap")
 TUNING_PLANS = TUNING / "plans"
 
 
@@ -59,6 +61,25 @@ class Tuning:
     lrs: tuple[float, ...] = ()
     seeds: tuple[int, ...] = ()
     points: Mapping[str, tuple[int, ...]] = field(default_factory=dict)  # task -> tuning lengths
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    """The critical-length search (params `search`; rnnbench/search/rule.py): per task of `tasks` x
+    model of `models`, lengths between lengths.<task>.floor and .cap from .start, each with its own
+    lr from a sweep over the ladder `lrs` on `tune_seeds` (the ladder's ends are the stated bounds)."""
+    models: tuple[str, ...] = ()
+    tasks: tuple[str, ...] = ()
+    lengths: Mapping[str, Mapping[str, int]] = field(default_factory=dict)  # task -> start, floor, cap
+    lrs: tuple[float, ...] = ()
+    start_lr: float = 0.003
+    tune_seeds: tuple[int, ...] = ()
+    resolution: float = 1.25
+    budget_factor: int = 3
+
+    def pairs(self) -> list[tuple[str, str]]:
+        """(task, model) of every search, in params order."""
+        return [(task, model) for task in self.tasks for model in self.models]
 
 
 @dataclass(frozen=True)
@@ -130,12 +151,13 @@ class Study:
     model_sources: Mapping[str, str] = field(default_factory=dict)  # import-path model -> source sha256
     tune: Tuning = field(default_factory=Tuning)
     lr_from: Mapping[str, str] = field(default_factory=dict)  # model -> the model whose tuned lr it takes
+    search: SearchSettings = field(default_factory=SearchSettings)
     smoke_test: bool = False  # a grid that checks the pipeline (CI's): the report says its numbers are no result
     source: str = "params.yaml"  # the file the study was read from, named in the report
 
     def task_names(self) -> list[str]:
-        """The main grid's tasks, in the order params.yaml first names them."""
-        return list(dict.fromkeys(task for task, _ in self.points))
+        """The main grid's and the searches' tasks, in the order params.yaml first names them."""
+        return list(dict.fromkeys([*(task for task, _ in self.points), *self.search.tasks]))
 
     def lengths(self, task: str) -> list[int]:
         return [n for t, n in self.points if t == task]
@@ -194,6 +216,7 @@ class Study:
 
     # --- tuning ------------------------------------------------------------------------------
     def every_model(self) -> list[str]:
+        """The models the grid trains (the ones the tune stages sweep)."""
         return list(dict.fromkeys([*self.models, *(m for grid in self.side_grids.values() for m in grid.models)]))
 
     def model_tasks(self, model: str) -> list[str]:
@@ -390,6 +413,52 @@ def parse_tune(value: Any, seeds: tuple[int, ...], tasks: list[str]) -> Tuning:
     return Tuning(lrs, tune_seeds, points)
 
 
+def parse_search(value: Any, seeds: tuple[int, ...], models: tuple[str, ...]) -> SearchSettings:
+    block = require_mapping("search", value)
+    require_keys("search", block, SEARCH_KEYS)
+    chosen = require_list("search.models", block.get("models", []), f"model names ({MODELS.allowed()})")
+    names = tuple(model_name(f"search.models[{i}]", spec) for i, spec in enumerate(chosen))
+    tasks = tuple(study_task(f"search.tasks[{i}]", spec).name
+                  for i, spec in enumerate(require_list("search.tasks", block.get("tasks", []), "task names")))
+    if not names or not tasks:  # dvc.yaml's search matrix reads both lists: empty means no search
+        return SearchSettings(models=names, tasks=tasks)
+    lengths = require_mapping("search.lengths", block.get("lengths"))
+    ranges = {}
+    for task in tasks:
+        key = f"search.lengths.{task}"
+        if task not in lengths:
+            raise ConfigError(f"{key}: missing; give the search's start, floor and cap, e.g. {{start: 10, floor: 2, cap: 100}}")
+        spec = require_mapping(key, lengths[task])
+        require_keys(key, spec, SEARCH_LENGTH_KEYS)
+        for name in SEARCH_LENGTH_KEYS:
+            if name not in spec:
+                raise ConfigError(f"{key}.{name}: missing; allowed keys: {', '.join(SEARCH_LENGTH_KEYS)}")
+            require_positive(f"{key}.{name}", spec[name])
+            resolve_task(task).validate_length(spec[name], f"{key}.{name}")
+        if not spec["floor"] <= spec["start"] <= spec["cap"]:
+            raise ConfigError(f"{key}: needs floor <= start <= cap, got {dict(spec)!r}")
+        ranges[task] = {name: int(spec[name]) for name in SEARCH_LENGTH_KEYS}
+    for extra in lengths:
+        if extra not in tasks:
+            raise ConfigError(f"search.lengths.{extra}: not in search.tasks ({', '.join(tasks)})")
+    lrs = parse_lrs("search.lrs", block.get("lrs", []))
+    if len(lrs) < 3:
+        raise ConfigError(f"search.lrs: the lr ladder needs at least three rungs, got {list(lrs)!r}")
+    start_lr = block.get("start_lr", lrs[len(lrs) // 2])
+    require_positive("search.start_lr", start_lr, integer=False)
+    tune_seeds = require_seeds(block.get("tune_seeds"), "search.tune_seeds")
+    shared = sorted(set(tune_seeds) & set(seeds))
+    if shared:
+        raise ConfigError(f"search.tune_seeds: {shared} are also study seeds; tuning seeds must be disjoint from `seeds`")
+    resolution = block.get("resolution", 1.25)
+    require_positive("search.resolution", resolution, integer=False)
+    if resolution <= 1:
+        raise ConfigError(f"search.resolution: must be > 1 (the ratio hi / lo the search narrows to), got {resolution!r}")
+    budget_factor = block.get("budget_factor", 3)
+    require_positive("search.budget_factor", budget_factor)
+    return SearchSettings(names, tasks, ranges, lrs, float(start_lr), tune_seeds, float(resolution), int(budget_factor))
+
+
 def parse_study(params: Any) -> Study:
     """Validate the whole study up front: every cell's config is built and checked here."""
     params = require_mapping("params.yaml", params)
@@ -432,20 +501,25 @@ def parse_study(params: Any) -> Study:
         if "options" in section or "forget_bias" in section:  # forget_bias was a shared key before it became an option
             raise ConfigError(f"{key}.{'options' if 'options' in section else 'forget_bias'}: a model's options are its "
                               "own: set them in per_model.<model>.model.options (the LSTMs': forget_bias)")
+    search = parse_search(params.get("search"), seeds, models)
     used = dict.fromkeys([t for t, _ in points] + [t for grid in side_grids.values() for t, _ in grid.points])
-    tasks.update({t: plan_task(t, {}, f"tasks.{t}") for t in used if t not in tasks})  # defaults, resolved once
-    every_model = dict.fromkeys([*models, *(m for grid in side_grids.values() for m in grid.models)])
+    tasks.update({t: plan_task(t, {}, f"tasks.{t}") for t in [*used, *search.tasks] if t not in tasks})  # defaults, once
+    every_model = dict.fromkeys([*models, *(m for grid in side_grids.values() for m in grid.models), *search.models])
     sources = {m: digest for m in every_model if (digest := MODELS.source_sha256(m))}
     tune = parse_tune(params.get("tune"), seeds, list(used))
     study = Study(seeds=seeds, models=models, points=points, data=data, model=shared_model, train=shared_train,
                   tasks=tasks, per_model=per_model, side_grids=side_grids, execution=execution, model_sources=sources,
-                  tune=tune, lr_from=lr_from, smoke_test=require_bool("smoke_test", params.get("smoke_test", False)))
+                  tune=tune, lr_from=lr_from, search=search, smoke_test=require_bool("smoke_test", params.get("smoke_test", False)))
     if not study.cells():
         raise ConfigError("points: no cells to run; list at least one <task>-<length> point")
     require_lr_sources(study)
     require_points_fit(study)
     for cell in study.cells():
         study.run_config(cell, seeds[0]).validate()
+    for task, model in search.pairs():
+        study.run_config(Cell(task, model, search.lengths[task]["start"]), seeds[0]).validate()
+        samples = data.n_train + data.n_val + data.n_test
+        require_fits_in_memory(f"search.lengths.{task}.cap", samples, search.lengths[task]["cap"])
     return study
 
 

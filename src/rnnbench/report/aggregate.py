@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -46,33 +48,48 @@ def read_record(path: Path) -> dict | None:
     return record if isinstance(record, dict) else None
 
 
-def collect_results(study: Study, root: Path) -> pd.DataFrame:
-    """One row per (cell, seed) of the study. A run with no outputs is a row marked missing."""
+@dataclass(frozen=True)
+class SeedRun:
+    """One seed's run of (task, model, length) and where its folder is."""
+    task: str
+    model: str
+    length: int
+    seed: int
+    folder: Path
+    lr_source: str
+
+
+def grid_runs(study: Study) -> list[SeedRun]:
+    return [SeedRun(cell.task, cell.model, cell.length, seed, cell.seed_folder(seed),
+                    study.lr_source(cell.model, cell.task)) for cell in study.cells() for seed in study.seeds]
+
+
+def collect_results(study: Study, root: Path, searched: Sequence[SeedRun] = ()) -> pd.DataFrame:
+    """One row per (cell, seed) of the study, then per seed of a searched length the grid does not
+    have (search_tables.search_seed_runs). A run with no outputs is a row marked missing."""
     rows = []
-    for cell in study.cells():
-        for seed in study.seeds:
-            folder = cell.seed_folder(seed)
-            path = root / folder / "metrics.json"
-            row = {"task": cell.task, "model": cell.model, "length": cell.length, "seed": seed,
-                   "run_dir": folder.as_posix(), "lr_source": study.lr_source(cell.model, cell.task),
-                   **solved_rule_columns(study, cell.task)}
-            record = read_record(path)
-            if record is None:
-                error = ("missing: no metrics.json (stage not run?)" if not path.is_file()
-                         else f"unreadable: {folder.as_posix()}/metrics.json is not a JSON object (an interrupted write?)")
-                row.update(failed=True, error=error, solved=False, diverged=False)
-                rows.append(row)
-                continue
-            config = record.get("config", {})
-            train, model = config.get("train", {}), config.get("model", {})
-            row.update({k: record.get(k) for k in RESULT_COLUMNS if k in record and k not in row})
-            row.update(failed=bool(record.get("failed", False)), error=record.get("error", ""),
-                       hidden_size=model.get("hidden_size"), num_layers=model.get("num_layers"),
-                       forget_bias=(model.get("options") or {}).get("forget_bias"), lr=train.get("lr"), batch_size=train.get("batch_size"),
-                       clip_norm=train.get("clip_norm"), max_steps=train.get("steps"),
-                       host=one_line(record["host"]) if record.get("host") else None,
-                       cpu_capability=(record.get("host") or {}).get("cpu_capability"))
+    for run in [*grid_runs(study), *searched]:
+        folder = run.folder
+        path = root / folder / "metrics.json"
+        row = {"task": run.task, "model": run.model, "length": run.length, "seed": run.seed,
+               "run_dir": folder.as_posix(), "lr_source": run.lr_source, **solved_rule_columns(study, run.task)}
+        record = read_record(path)
+        if record is None:
+            error = ("missing: no metrics.json (stage not run?)" if not path.is_file()
+                     else f"unreadable: {folder.as_posix()}/metrics.json is not a JSON object (an interrupted write?)")
+            row.update(failed=True, error=error, solved=False, diverged=False)
             rows.append(row)
+            continue
+        config = record.get("config", {})
+        train, model = config.get("train", {}), config.get("model", {})
+        row.update({k: record.get(k) for k in RESULT_COLUMNS if k in record and k not in row})
+        row.update(failed=bool(record.get("failed", False)), error=record.get("error", ""),
+                   hidden_size=model.get("hidden_size"), num_layers=model.get("num_layers"),
+                   forget_bias=(model.get("options") or {}).get("forget_bias"), lr=train.get("lr"),
+                   batch_size=train.get("batch_size"), clip_norm=train.get("clip_norm"), max_steps=train.get("steps"),
+                   host=one_line(record["host"]) if record.get("host") else None,
+                   cpu_capability=(record.get("host") or {}).get("cpu_capability"))
+        rows.append(row)
     frame = pd.DataFrame(rows, columns=RESULT_COLUMNS)
     for column in ("solved", "val_solved", "diverged", "failed"):
         frame[column] = frame[column].fillna(False).astype(bool)
@@ -128,28 +145,27 @@ def summarise(results: pd.DataFrame, curves: pd.DataFrame | None = None) -> pd.D
     return pd.DataFrame(rows)
 
 
-def learning_curves(study: Study, root: Path) -> pd.DataFrame:
+def learning_curves(study: Study, root: Path, searched: Sequence[SeedRun] = ()) -> pd.DataFrame:
     """Long-form validation curves of every run: what `dvc plots show` and the figures read."""
     frames, rule_metrics = [], {}
-    for cell in study.cells():
-        for seed in study.seeds:
-            path = root / cell.seed_folder(seed) / "history.csv"
-            record = read_record(path.parent / "metrics.json")
-            if not path.is_file() or not record or "metric" not in record:
-                continue
-            history = pd.read_csv(path)
-            metric = record["metric"]
-            # The solved rule may read another metric than the headline (copy: recall accuracy);
-            # the budget rules judge progress on the rule's own metric.
-            rule = rule_metrics.setdefault(cell.task, resolve_task(cell.task).solved_rule(
-                study.task_plan(cell.task).options).metric)
-            frames.append(pd.DataFrame({
-                "task": cell.task, "model": cell.model, "length": cell.length, "seed": seed,
-                "step": history["step"], "val_metric": history[f"val_{metric}"],
-                "val_rule_metric": history.get(f"val_{rule}", history[f"val_{metric}"]), "train_loss": history["train_loss"],
-                "grad_norm": history["grad_norm"],
-                "grad_ratio": history["grad_ratio"] if "grad_ratio" in history else math.nan,
-            }))
+    for run in [*grid_runs(study), *searched]:
+        path = root / run.folder / "history.csv"
+        record = read_record(path.parent / "metrics.json")
+        if not path.is_file() or not record or "metric" not in record:
+            continue
+        history = pd.read_csv(path)
+        metric = record["metric"]
+        # The solved rule may read another metric than the headline (copy: recall accuracy);
+        # the budget rules judge progress on the rule's own metric.
+        rule = rule_metrics.setdefault(run.task, resolve_task(run.task).solved_rule(
+            study.task_plan(run.task).options).metric)
+        frames.append(pd.DataFrame({
+            "task": run.task, "model": run.model, "length": run.length, "seed": run.seed,
+            "step": history["step"], "val_metric": history[f"val_{metric}"],
+            "val_rule_metric": history.get(f"val_{rule}", history[f"val_{metric}"]), "train_loss": history["train_loss"],
+            "grad_norm": history["grad_norm"],
+            "grad_ratio": history["grad_ratio"] if "grad_ratio" in history else math.nan,
+        }))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=CURVE_COLUMNS)
 
 

@@ -22,7 +22,7 @@ from ..config import ModelConfig  # noqa: E402
 from ..models import build_network, memory_law  # noqa: E402
 from ..study import Study  # noqa: E402
 from ..tasks import Dataset, Metric, resolve_task  # noqa: E402
-from .tables import cell_metric_and_baseline, seed_table, side_grid_models  # noqa: E402
+from .tables import cell_metric_and_baseline, seed_table, side_grid_models, task_lengths  # noqa: E402
 
 # The classic models keep the colours readers know from the report; any other model gets a colour
 # of its own from its name, so a new model needs no entry here.
@@ -113,7 +113,7 @@ def learning_curves(study: Study, summary: pd.DataFrame, curves: pd.DataFrame, p
     tasks = main_tasks(study)
     fig, axes = plt.subplots(1, len(tasks), figsize=(5.2 * len(tasks), 3.8), squeeze=False)
     for ax, task in zip(axes[0], tasks):
-        length = max(study.lengths(task))
+        length = max(task_lengths(study, summary, task), default=0)
         metric, baseline = cell_metric_and_baseline(summary, task, length)
         curves_panel(ax, curves, task, length, study.models, "val_metric", baseline,
                      f"validation {metric_label(task, metric)}", log_scale(task, metric))
@@ -169,7 +169,7 @@ def solved_heatmap(study: Study, summary: pd.DataFrame, critical: pd.DataFrame, 
                              squeeze=False)
     image = None
     for ax, task in zip(axes[0], tasks):
-        lengths = sorted(study.lengths(task))
+        lengths = sorted({int(n) for n in summary.loc[summary["task"] == task, "length"]})  # grid and searches
         grid = np.full((len(study.models), len(lengths)), np.nan)
         for row in summary[(summary["task"] == task) & summary["model"].isin(study.models)].itertuples():
             grid[study.models.index(row.model), lengths.index(row.length)] = row.solved_fraction
@@ -198,7 +198,7 @@ def gradient_ratio_training(study: Study, results: pd.DataFrame, curves: pd.Data
     tasks = main_tasks(study)
     fig, axes = plt.subplots(1, len(tasks), figsize=(5.6 * len(tasks), 4.0), squeeze=False)
     for ax, task in zip(axes[0], tasks):
-        length = max(study.lengths(task))
+        length = max(task_lengths(study, results, task), default=0)
         cell = curves[(curves["task"] == task) & (curves["length"] == length) & curves["grad_ratio"].notna()]
         runs = results[(results["task"] == task) & (results["length"] == length) & results["solved"]]
         for model in study.models:
@@ -237,15 +237,15 @@ def read_flow(results: pd.DataFrame, root: Path, task: str, model: str, length: 
     return pd.concat(frames, ignore_index=True) if frames else None
 
 
-def flow_lengths(study: Study, task: str) -> list[int]:
-    lengths = sorted(study.lengths(task))
+def flow_lengths(study: Study, task: str, results: pd.DataFrame) -> list[int]:
+    lengths = task_lengths(study, results, task)
     middle = [n for n in lengths if n >= 50][:1] or lengths[len(lengths) // 2 : len(lengths) // 2 + 1]
     return sorted(set(middle + lengths[-1:]))
 
 
 def gradient_flow(study: Study, results: pd.DataFrame, root: Path, path: Path) -> Path:
     task = "adding" if "adding" in main_tasks(study) else main_tasks(study)[0]
-    lengths = flow_lengths(study, task)
+    lengths = flow_lengths(study, task, results)
     fig, axes = plt.subplots(1, len(lengths), figsize=(5.6 * len(lengths), 4.0), squeeze=False)
     for ax, length in zip(axes[0], lengths):
         drawn = False
@@ -279,7 +279,7 @@ def memory_laws(study: Study, results: pd.DataFrame, root: Path, path: Path) -> 
     """Per model with a memory law, at the longest length of the first memory task: the law's
     prediction beside the gradient measured on the state it governs, trained, median over seeds."""
     task = "adding" if "adding" in main_tasks(study) else main_tasks(study)[0]
-    length = max(study.lengths(task))
+    length = max(task_lengths(study, results, task), default=0)
     panels = []
     for model in study.models:
         flow = read_flow(results, root, task, model, length)
@@ -368,7 +368,7 @@ def grad_norm(study: Study, curves: pd.DataFrame, path: Path) -> Path:
     tasks = main_tasks(study)
     fig, axes = plt.subplots(1, len(tasks), figsize=(5.2 * len(tasks), 3.8), squeeze=False)
     for ax, task in zip(axes[0], tasks):
-        length = max(study.lengths(task))
+        length = max(task_lengths(study, curves, task), default=0)
         curves_panel(ax, curves, task, length, study.models, "grad_norm", None,
                      "gradient norm before clipping", log=True, hold_last=False)
         ax.set_title(f"{task}, T={length}: mean over each evaluation window", fontsize=10)
@@ -444,7 +444,7 @@ def read_record(root: Path, row) -> dict:
 def recall_by_position(study: Study, results: pd.DataFrame, root: Path, path: Path) -> Path:
     """Copy memory: test accuracy at each recall position (the last S steps), per model and length,
     every seed thin and the mean thick: where recall breaks down along the copied string."""
-    lengths = study.lengths("copy")
+    lengths = task_lengths(study, results, "copy")[-3:]  # a searched task: its three longest
     fig, axes = plt.subplots(1, max(len(lengths), 1), figsize=(4.2 * max(len(lengths), 1), 3.4), squeeze=False,
                              sharey=True)
     axes = axes[0]
@@ -481,7 +481,7 @@ def sine_predictions(study: Study, results: pd.DataFrame, root: Path, path: Path
     """Tutorial 003's picture, from the study's runs: one test series, the next-value targets and
     each model's predictions (first seed, shortest sine length)."""
     fig, ax = plt.subplots(figsize=(11, 3.6))
-    lengths = study.lengths("sine")
+    lengths = task_lengths(study, results, "sine")
     if not lengths:
         empty_panel(ax, "sine is not in this study's grid")
         return save(fig, path)

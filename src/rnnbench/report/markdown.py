@@ -116,6 +116,32 @@ def critical_section(critical: pd.DataFrame) -> str:
                   "budget-limited", "reading", "solved per length [exact 95%]"], rows)
 
 
+def search_section(study: Study, searched: pd.DataFrame | None) -> list[str]:
+    """How the searches went: the rule, then per task x model every length with its lr and outcome."""
+    if searched is None or searched.empty:
+        return []
+    s = study.search
+    bounds = f"{s.lrs[0]:g} and {s.lrs[-1]:g}"
+    rule = (f"Each task x model's lengths were found by search (rnnbench/search/rule.py), not fixed in a grid: from "
+            f"the start length the search doubles T while at least half of the {len(study.seeds)} seeds solve it "
+            f"(up to the task's cap), halves it while they fail (down to its floor), then tries the geometric "
+            f"midpoint of the bracket until its ends are within a factor {s.resolution:g} or adjacent. A length "
+            f"first trains {math.ceil(len(study.seeds) / 2)} seeds and adds the rest only when they leave the "
+            f"≥ 50% decision open; the two lengths that bound the answer get every seed, and a failure at the "
+            f"upper one must survive {s.budget_factor}x the steps (its failed seeds rerun with that budget; a "
+            f"seed counts solved under either). Every length has its own lr: a sweep on seeds "
+            f"{', '.join(map(str, s.tune_seeds))} (validation only) over the ladder's rungs around the lr chosen at "
+            f"the nearest length already tuned, extended past a winning end; the ladder's ends, {bounds}, are the "
+            "stated bounds, and a chosen lr there is marked (bound). reports/search_lengths.csv and "
+            "search_runs.csv hold every figure.")
+    rows = [[r.task, r.model, number(r.length), f"{r.lr:g}" + (" (bound)" if r.lr_at_bound else ""), r.lrs_tried,
+             f"{r.solved}/{r.seeds} [{r.solved_ci_low:.2g}, {r.solved_ci_high:.2g}]",
+             f"{r.solved_extended}/{r.extended} at {s.budget_factor}x" if r.extended else NONE]
+            for r in searched.itertuples()]
+    return ["## Search", "", rule, "",
+            table(["task", "model", "T", "lr", "lrs swept", "solved [exact 95%]", "failures rerun, solved"], rows), ""]
+
+
 def half_life_text(value) -> str:
     if isinstance(value, float) and math.isinf(value):
         return "no decay"
@@ -401,7 +427,7 @@ def baseline_line(rows: pd.DataFrame) -> str:
 def render(study: Study, results: pd.DataFrame, summary: pd.DataFrame, critical: pd.DataFrame,
            decay: pd.DataFrame, anchors: pd.DataFrame, tuning: pd.DataFrame, pairs: pd.DataFrame,
            course: pd.DataFrame, baselines: pd.DataFrame, claims: pd.DataFrame, samples: pd.DataFrame,
-           laws: pd.DataFrame) -> str:
+           laws: pd.DataFrame, searched: pd.DataFrame | None = None) -> str:
     main = summary[summary["model"].isin(study.models)]
     parts = [header(results, study), "", definitions(study, results), "",
              "## Findings", "",
@@ -411,11 +437,13 @@ def render(study: Study, results: pd.DataFrame, summary: pd.DataFrame, critical:
              "to solve, then best validation metric, then the smaller lr); reports/tuning.csv has every figure.", "",
              tuning_section(tuning), "",
              "## The tutorials' claims, tested", "", claims_section(claims), "",
-             "## Critical length", "", critical_section(critical), ""]
+             "## Critical length", "", critical_section(critical), "",
+             *search_section(study, searched)]
     for task in study.task_names():
         rows = main[main["task"] == task]
         if rows.empty:
             continue
+        rows = rows.assign(_order=rows["model"].map(list(study.models).index)).sort_values(["_order", "length"])
         metric = rows["metric"].iloc[0]
         parts += [f"## {task}: test {metric} per model and length", "",
                   baseline_line(rows) + " Seeds' values in seed order.", "",

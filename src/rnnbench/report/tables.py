@@ -22,6 +22,16 @@ BELOW = "below"                # failed at the shortest length tested: < it
 SINGLE_LENGTH = "single_length"  # one length tested: no critical length at all
 
 
+def task_lengths(study, frame: pd.DataFrame, task: str) -> list[int]:
+    """The lengths the report reads a task at: its grid's, or for a task only the searches ran,
+    every length a main-grid model's runs have in `frame` (results, summary or curves)."""
+    grid = study.lengths(task)
+    if grid:
+        return sorted(grid)
+    own = frame[(frame["task"] == task) & frame["model"].isin(study.models)]
+    return sorted({int(n) for n in own["length"]})
+
+
 def is_memory_task(task: str) -> bool:
     """Whether the report reads a critical length for this task (Task.memory_task)."""
     try:
@@ -30,15 +40,21 @@ def is_memory_task(task: str) -> bool:
         return True
 
 
-def critical_lengths(summary: pd.DataFrame) -> pd.DataFrame:
-    """Per memory task x model (tasks with memory_task False get none): the bracket (the longest
+def critical_lengths(summary: pd.DataFrame, searched: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Per memory task x model (tasks with memory_task False get none), read from its search
+    (search_tables.search_lengths) where the study searched it, else from the grid: the bracket (the longest
     length at which at least half the seeds solved the task, and the shortest longer one at which
     fewer did), how the lengths tested censor it, whether solved fractions fall monotonically with
     length (any rise, even 0/5 -> 1/5, is flagged), the threshold T50 with its 95% profile-likelihood
     interval fitted to every completed run (threshold.py), and every tested length's count with its
     exact interval. Cells with no completed run say nothing either way."""
+    searched = searched if searched is not None else pd.DataFrame(columns=["task", "model"])
+    by_search = set(zip(searched["task"], searched["model"]))
+    groups = [(key, group, "search") for key, group in searched.groupby(["task", "model"], sort=False)]
+    groups += [(key, group, "grid") for key, group in summary.groupby(["task", "model"], sort=False)
+               if key not in by_search]
     rows = []
-    for (task, model), group in summary.groupby(["task", "model"], sort=False):
+    for (task, model), group, source in groups:
         if not is_memory_task(task):
             continue
         tested = group[group["completed"] > 0].sort_values("length")
@@ -71,14 +87,20 @@ def critical_lengths(summary: pd.DataFrame) -> pd.DataFrame:
             "bracket_failed": int(above.min()) if len(above) else None,
             "t50": threshold.t50, "t50_low": threshold.low, "t50_high": threshold.high,
             "t50_censored": threshold.censored, "t50_reading": threshold_reading(threshold),
-            "tested": tested_counts(tested),
+            "tested": tested_counts(tested), "source": source,
+            "lrs": lr_by_length(tested) if source == "search" else "",
         })
     return pd.DataFrame(rows, columns=CRITICAL_COLUMNS)
 
 
 CRITICAL_COLUMNS = ["task", "model", "critical_length", "censored", "reading", "first_length_none_solved",
                     "shortest_tested", "longest_tested", "monotone", "budget_limited", "bracket_failed",
-                    "t50", "t50_low", "t50_high", "t50_censored", "t50_reading", "tested"]
+                    "t50", "t50_low", "t50_high", "t50_censored", "t50_reading", "tested", "source", "lrs"]
+
+
+def lr_by_length(tested: pd.DataFrame) -> str:
+    """The lr each searched length trained with, `(bound)` where the sweep ended at a stated bound."""
+    return "; ".join(f"{r.length}: {r.lr:g}{' (bound)' if r.lr_at_bound else ''}" for r in tested.itertuples())
 
 
 def tested_counts(tested: pd.DataFrame) -> str:
@@ -193,7 +215,9 @@ def gradient_ratio_course(study, results: pd.DataFrame, curves: pd.DataFrame) ->
     initialisation, at the solved seeds' solve step, and at each run's last evaluation."""
     rows = []
     for task in study.task_names():
-        length = max(study.lengths(task))
+        if not task_lengths(study, results, task):
+            continue
+        length = max(task_lengths(study, results, task))
         for model in study.models:
             runs = results[(results["task"] == task) & (results["model"] == model) & (results["length"] == length)
                            & ~results["failed"]]
@@ -253,7 +277,9 @@ def mean_learning_curves(study, summary: pd.DataFrame, curves: pd.DataFrame) -> 
     per model (a run that stopped early holds its last value)."""
     frames = []
     for task in study.task_names():
-        length = max(study.lengths(task))
+        if not task_lengths(study, curves, task):
+            continue
+        length = max(task_lengths(study, curves, task))
         cell = curves[(curves["task"] == task) & (curves["length"] == length) & curves["model"].isin(study.models)]
         _, baseline = cell_metric_and_baseline(summary, task, length)
         for model, runs in cell.groupby("model", sort=False):

@@ -15,6 +15,7 @@ from .aggregate import collect_results, learning_curves, metrics_tree, summarise
 from .markdown import render
 from .published import anchors_beside_ours
 from .samples import charlm_samples
+from .search_tables import search_lengths, search_runs, search_seed_runs
 from .tables import contrasts, critical_lengths, gradient_decay, gradient_ratio_course, memory_laws, plot_files
 from .tuning_table import tuning_table
 
@@ -23,10 +24,13 @@ CSV_FORMAT = "%.6g"
 
 def write_report(study: Study, root: Path, out: Path) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
-    results = collect_results(study, root)
-    curves = learning_curves(study, root)
+    seed_runs = search_seed_runs(study, root)
+    results = collect_results(study, root, seed_runs)
+    curves = learning_curves(study, root, seed_runs)
     summary = summarise(results, curves)
-    critical = critical_lengths(summary)
+    searched_runs = search_runs(study, root)
+    searched = search_lengths(study, root, searched_runs)
+    critical = critical_lengths(summary, searched)
     decay = gradient_decay(results)
     laws = memory_laws(results)
     anchors = anchors_beside_ours(summary)
@@ -36,7 +40,7 @@ def write_report(study: Study, root: Path, out: Path) -> list[Path]:
     claims = claims_table(Tables(summary, critical, decay, pairs, study.data.n_train))
     samples = charlm_samples(study, root)
     tables = {"results.csv": results, "summary.csv": summary, "curves.csv": curves,
-              "critical_length.csv": critical, "gradient_decay.csv": decay, "memory_laws.csv": laws, "published.csv": anchors,
+              "critical_length.csv": critical, "search_runs.csv": searched_runs, "search_lengths.csv": searched, "gradient_decay.csv": decay, "memory_laws.csv": laws, "published.csv": anchors,
               "tuning.csv": tuning, "contrasts.csv": pairs,
               "baselines.csv": baselines, "claims.csv": claims, "samples.csv": samples}
     shutil.rmtree(out / "plots", ignore_errors=True)  # a task no longer in the study leaves no plot behind
@@ -44,7 +48,7 @@ def write_report(study: Study, root: Path, out: Path) -> list[Path]:
     written = {name: frame.to_csv(index=False, float_format=CSV_FORMAT) for name, frame in tables.items()}
     written["metrics.json"] = json.dumps(metrics_tree(summary, critical, study.models), indent=2) + "\n"
     written["report.md"] = render(study, results, summary, critical, decay, anchors, tuning, pairs,
-                                  gradient_ratio_course(study, results, curves), baselines, claims, samples, laws)
+                                  gradient_ratio_course(study, results, curves), baselines, claims, samples, laws, searched)
     for name, text in written.items():
         (out / name).parent.mkdir(parents=True, exist_ok=True)
         write_atomic(out / name, text.encode())

@@ -1,0 +1,153 @@
+"""Which length to train next, with which seeds and budget, and when a critical length is found.
+
+Per task x model, over lengths T in [floor, cap] (params `search`):
+1. Bracket: start at `start`; while the model solves T (at least half the study's seeds), double
+   it (never past `cap`); while it fails, halve it (never below `floor`).
+2. Narrow: with `lo` the longest solved length below `hi`, the shortest failed one, train their
+   geometric midpoint until hi / lo <= `resolution` or they are adjacent integers.
+3. Seeds as the decision needs them: a length first trains the `need` = ceil(n / 2) first study seeds
+   (3 of 5); the others only when those leave "at least half of n" open. A decided length never
+   changes with more seeds, so stopping early costs no accuracy, only seeds.
+4. The lengths that bound the answer get every seed, and a failure at `hi` must survive a budget
+   `budget_factor` times larger: its failed seeds train again with that many steps, and a seed
+   counts solved when it solved under either budget. If `hi` turns out solved, the bracket moves
+   and the search goes on; so no reading rests on a failure one budget decided.
+Censoring: solved at `cap` (lo = cap, hi None: "≥ cap") or failed at `floor` (lo None: "< floor").
+
+The lr of each length comes from a sweep on the tuning seeds (next_lr): the ladder's rungs around
+the lr chosen at the nearest length already tuned, extended past whichever end wins, up to the
+ladder's ends, the stated bounds.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Mapping, Sequence
+
+
+@dataclass(frozen=True)
+class SearchRange:
+    start: int
+    floor: int
+    cap: int
+    seeds: tuple[int, ...]       # the study's seeds, in the order they are added
+    resolution: float = 1.25     # stop narrowing when hi / lo is at most this
+    budget_factor: int = 3       # the larger budget a failure at hi must survive
+
+    @property
+    def need(self) -> int:
+        """Solved seeds that make a length solved: at least half of them."""
+        return math.ceil(len(self.seeds) / 2)
+
+
+@dataclass
+class LengthRuns:
+    """The outcomes at one length: seed -> solved, under the base budget and the larger one."""
+    base: dict[int, bool] = field(default_factory=dict)
+    extended: dict[int, bool] = field(default_factory=dict)
+
+    @property
+    def solved(self) -> int:
+        return sum(ok or self.extended.get(seed, False) for seed, ok in self.base.items())
+
+    @property
+    def seeds(self) -> int:
+        return len(self.base)
+
+
+SOLVED, FAILED = "solved", "failed"
+
+
+def decision(runs: LengthRuns, search: SearchRange) -> str | None:
+    """SOLVED once `need` seeds solved, FAILED once that can no longer happen, else None."""
+    if runs.solved >= search.need:
+        return SOLVED
+    if runs.seeds - runs.solved > len(search.seeds) - search.need:
+        return FAILED
+    return None
+
+
+@dataclass(frozen=True)
+class Train:
+    length: int
+    seeds: tuple[int, ...]
+    extended: bool = False  # with budget_factor times the steps
+
+
+@dataclass(frozen=True)
+class Found:
+    lo: int | None   # the longest length solved below hi (None: failed at floor)
+    hi: int | None   # the shortest length failed (None: solved at cap)
+
+    @property
+    def censored(self) -> str:
+        return "above" if self.hi is None else "below" if self.lo is None else "none"
+
+
+def bracket(outcomes: Mapping[int, LengthRuns], search: SearchRange) -> tuple[int | None, int | None]:
+    decided = {length: decision(runs, search) for length, runs in outcomes.items()}
+    failed = [length for length, d in decided.items() if d == FAILED]
+    hi = min(failed) if failed else None
+    solved = [length for length, d in decided.items() if d == SOLVED and (hi is None or length < hi)]
+    return (max(solved) if solved else None), hi
+
+
+def next_step(outcomes: Mapping[int, LengthRuns], search: SearchRange) -> Train | Found:
+    """The next runs of the search, given every outcome so far, or its answer."""
+    if not outcomes:
+        return Train(search.start, search.seeds[:search.need])
+    for length, runs in sorted(outcomes.items()):
+        if decision(runs, search) is None:  # open: add the seeds it has not run
+            return Train(length, missing_seeds(runs, search))
+    lo, hi = bracket(outcomes, search)
+    if hi is None and lo < search.cap:
+        return Train(min(2 * lo, search.cap), search.seeds[:search.need])
+    if lo is None and hi > search.floor:
+        return Train(max(hi // 2, search.floor), search.seeds[:search.need])
+    if lo is not None and hi is not None and hi / lo > search.resolution and hi - lo > 1:
+        middle = min(max(round(math.sqrt(lo * hi)), lo + 1), hi - 1)
+        return Train(middle, search.seeds[:search.need])
+    for length in (hi, lo):  # the bounds of the answer: every seed
+        if length is not None and outcomes[length].seeds < len(search.seeds):
+            return Train(length, missing_seeds(outcomes[length], search))
+    if hi is not None:  # hi's failures must survive the larger budget
+        unconfirmed = tuple(seed for seed, ok in outcomes[hi].base.items()
+                            if not ok and seed not in outcomes[hi].extended)
+        if unconfirmed:
+            return Train(hi, unconfirmed, extended=True)
+    return Found(lo, hi)
+
+
+def missing_seeds(runs: LengthRuns, search: SearchRange) -> tuple[int, ...]:
+    return tuple(seed for seed in search.seeds if seed not in runs.base)
+
+
+# --- the lr of a length ------------------------------------------------------------------------
+def nearest_tuned(length: int, tuned: Mapping[int, float]) -> float | None:
+    """The lr chosen at the tuned length nearest to `length` in log T (the shorter on a tie)."""
+    if not tuned:
+        return None
+    return tuned[min(tuned, key=lambda t: (abs(math.log(t / length)), t))]
+
+
+def first_lrs(ladder: Sequence[float], center: float) -> list[float]:
+    """The rung nearest `center` and its two neighbours on the ladder."""
+    i = min(range(len(ladder)), key=lambda k: abs(math.log(ladder[k] / center)))
+    return [ladder[k] for k in range(max(i - 1, 0), min(i + 2, len(ladder)))]
+
+
+def next_lr(ladder: Sequence[float], tried: Sequence[float], best: float) -> float | None:
+    """The rung to add when the best lr so far sits at an end of those tried: the next one past
+    it, unless that end is the ladder's (a stated bound); None when the best is inside."""
+    tried = sorted(tried)
+    i = list(ladder).index(best)
+    if best == tried[0] and len(tried) > 1 and i > 0:
+        return ladder[i - 1]
+    if best == tried[-1] and len(tried) > 1 and i < len(ladder) - 1:
+        return ladder[i + 1]
+    return None
+
+
+def at_bound(ladder: Sequence[float], best: float) -> bool:
+    """Whether the chosen lr is an end of the ladder: the sweep could not look past it."""
+    return best in (ladder[0], ladder[-1])

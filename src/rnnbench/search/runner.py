@@ -1,0 +1,227 @@
+"""Run one task x model's critical-length search (rule.py) with the training core.
+
+Every run is an ordinary run folder, written where its settings say:
+    <out>/<task>-<T>/lr<lr>-steps<steps>/seed<s>/       the study's seeds (and the larger budget)
+    <out>/<task>-<T>/tune/lr<lr>-steps<steps>/seed<s>/  the lr sweep's runs, on the tuning seeds
+A run already there with the same config, data and training code is read, not trained again, so a
+search that was interrupted (or whose stage is forced) replays the same decisions from the finished
+runs and trains only what is missing. `search.json` in <out> is the trace: per length its lr sweep
+and each seed's outcome, then the answer. It is rewritten (by a rename) after every step, so an
+interrupted search shows how far it got.
+
+The lr sweep judges validation only (training/tuning.py's rule); which length comes next reads the
+study seeds' solved flags, which are judged on the test split as everywhere in the report: the
+search decides where to measure, not what a model is given.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Any, Mapping
+
+from ..config import ConfigError, Execution, RunConfig, point_name, seed_folder
+from ..tasks import Dataset, resolve_task
+from ..training.run_outputs import json_safe, reusable_record, write_atomic, write_run
+from ..training.sweep import in_processes, record_failure, seed_process_count, train_seed
+from ..training.trainer import resolve_device, train
+from ..training.tuning import choose_lr, lr_table, tune_bar
+from .rule import Found, LengthRuns, SearchRange, Train, at_bound, first_lrs, nearest_tuned, next_lr, next_step
+
+TRACE_FILE = "search.json"
+
+
+class SearchFailed(RuntimeError):
+    """A run of the search failed: the search stops there (a failure is never an outcome)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class SearchPlan:
+    """What configure writes per task x model (configs/search/<task>/<model>.json)."""
+    base: RunConfig               # every run's settings but length, lr, steps and seed
+    range: SearchRange
+    ladder: tuple[float, ...]     # the lrs a sweep may try; its ends are the stated bounds
+    start_lr: float
+    tune_seeds: tuple[int, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"config": self.base.to_dict(), "range": dataclasses.asdict(self.range), "ladder": list(self.ladder),
+                "start_lr": self.start_lr, "tune_seeds": list(self.tune_seeds)}
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any], key: str = "search plan") -> "SearchPlan":
+        try:
+            spec = dict(values["range"])
+            spec["seeds"] = tuple(spec["seeds"])
+            return cls(RunConfig.from_dict(values["config"], f"{key}.config"), SearchRange(**spec),
+                       tuple(float(lr) for lr in values["ladder"]), float(values["start_lr"]),
+                       tuple(int(s) for s in values["tune_seeds"]))
+        except (KeyError, TypeError, ValueError) as err:
+            raise ConfigError(f"{key}: not a search plan ({type(err).__name__}: {err}); run `dvc repro configure`") from None
+
+    @classmethod
+    def read(cls, path: Path) -> "SearchPlan":
+        try:
+            values = json.loads(Path(path).read_text())
+        except (OSError, ValueError) as err:
+            raise ConfigError(f"{str(path)!r}: cannot read the search plan ({err}); run `dvc repro configure`") from None
+        return cls.from_dict(values, str(path))
+
+    def config(self, length: int, lr: float, seed: int, extended: bool = False) -> RunConfig:
+        steps = self.base.train.steps * (self.range.budget_factor if extended else 1)
+        return dataclasses.replace(self.base, seed=seed, task=dataclasses.replace(self.base.task, length=length),
+                                   train=dataclasses.replace(self.base.train, lr=lr, steps=steps))
+
+
+def run_folder(out: Path, config: RunConfig, tuning: bool = False) -> Path:
+    """Where a search run lives: its length, lr, budget and seed (the one rule; the report reads it)."""
+    point = Path(out) / point_name(config.task.name, config.task.length)
+    return seed_folder((point / "tune" if tuning else point) / f"lr{config.train.lr:g}-steps{config.train.steps}",
+                       config.seed)
+
+
+class Search:
+    def __init__(self, plan: SearchPlan, out: Path, execution: Execution = Execution()):
+        self.plan, self.out, self.execution = plan, Path(out), execution
+        self.task = resolve_task(plan.base.task.name)
+        self.device = resolve_device(plan.base.train.device)
+        self.datasets: dict[int, tuple[Dataset, str]] = {}
+        self.outcomes: dict[int, LengthRuns] = {}
+        self.lrs: dict[int, float] = {}
+        self.trace: dict[int, dict] = {}
+        self.trained = self.reused = 0
+        self.start = time.perf_counter()
+
+    # --- runs ----------------------------------------------------------------------------------
+    def dataset(self, length: int) -> tuple[Dataset, str]:
+        if length not in self.datasets:  # deterministic: what generate would write for this point
+            self.datasets.clear()  # one length at a time: a long one can be large
+            data = self.task.build(length, self.plan.base.data, self.plan.base.task.options)
+            self.datasets[length] = (data, data.checksum())
+        return self.datasets[length]
+
+    def runs(self, configs: list[RunConfig], tuning: bool) -> list[dict]:
+        """Each config's final record, read when it is already on disk, else trained (several at once)."""
+        dataset, checksum = self.dataset(configs[0].task.length)
+        folders = [run_folder(self.out, c, tuning) for c in configs]
+        records = {i: r for i, (c, f) in enumerate(zip(configs, folders))
+                   if (r := reusable_record(f, c, checksum)) is not None}
+        self.reused += len(records)
+        todo = [i for i in range(len(configs)) if i not in records]
+        if todo:
+            train_one = functools.partial(train_search_run, configs, folders, dataset, checksum, tuning)
+            processes = seed_process_count(self.execution.seed_processes, len(todo), self.device)
+            done = in_processes(train_one, todo, processes, self.device)
+            for i in todo:
+                records[i] = done.get(i) or record_failure(
+                    configs[i], folders[i], "the process training this run died (killed, out of memory or a native crash)")
+            self.trained += len(todo)
+        failed = [(configs[i], records[i]) for i in sorted(records) if records[i].get("failed")]
+        if failed:
+            config, record = failed[0]
+            raise SearchFailed(f"{len(failed)} run(s) failed, first {run_folder(self.out, config, tuning)}: "
+                               f"{record.get('error', 'no cause recorded')}")
+        return [records[i] for i in range(len(configs))]
+
+    # --- the lr of a length --------------------------------------------------------------------
+    def tune(self, length: int) -> float:
+        """The sweep at `length`: rungs around the nearest tuned length's lr, extended past a winning end."""
+        center = nearest_tuned(length, self.lrs) or self.plan.start_lr
+        tried: list[float] = []
+        summaries: list[dict] = []
+        pending = first_lrs(self.plan.ladder, center)
+        while pending:
+            configs = [self.plan.config(length, lr, seed) for lr in pending for seed in self.plan.tune_seeds]
+            summaries += [sweep_summary(c, r) for c, r in zip(configs, self.runs(configs, tuning=True))]
+            tried += pending
+            best, _ = choose_lr(summaries, self.task.headline.higher_is_better)
+            extra = next_lr(self.plan.ladder, tried, best)
+            pending = [extra] if extra is not None else []
+        best, _ = choose_lr(summaries, self.task.headline.higher_is_better)
+        self.lrs[length] = best
+        self.trace[length] = {"length": length, "lr": best, "lr_at_bound": at_bound(self.plan.ladder, best),
+                              "sweep": lr_table(summaries, self.task.headline.higher_is_better), "runs": []}
+        return best
+
+    # --- the search ----------------------------------------------------------------------------
+    def step(self, step: Train) -> None:
+        lr = self.lrs.get(step.length) or self.tune(step.length)
+        configs = [self.plan.config(step.length, lr, seed, step.extended) for seed in step.seeds]
+        records = self.runs(configs, tuning=False)
+        runs = self.outcomes.setdefault(step.length, LengthRuns())
+        for config, record in zip(configs, records):
+            (runs.extended if step.extended else runs.base)[config.seed] = bool(record.get("solved"))
+            self.trace[step.length]["runs"].append({
+                "seed": config.seed, "steps": config.train.steps, "extended": step.extended,
+                "solved": bool(record.get("solved")), "solved_step": record.get("solved_step"),
+                "test_metric": record.get("test_metric"),
+                "folder": run_folder(self.out, config).relative_to(self.out).as_posix()})  # within the search's folder
+        self.trace[step.length].update(solved=runs.solved, seeds=runs.seeds)
+
+    def run(self) -> Found:
+        while True:
+            step = next_step(self.outcomes, self.plan.range)
+            if isinstance(step, Found):
+                self.write(step)
+                return step
+            self.step(step)
+            self.write(None)
+            print(self.progress_line(step), file=sys.stderr, flush=True)
+
+    def progress_line(self, step: Train) -> str:
+        runs = self.outcomes[step.length]
+        lo_hi = ", ".join(f"{t}: {r.solved}/{r.seeds}" for t, r in sorted(self.outcomes.items()))
+        return (f"search {self.plan.base.model.name} {self.plan.base.task.name}: T={step.length} lr {self.lrs[step.length]:g}"
+                f"{' (x' + str(self.plan.range.budget_factor) + ' budget)' if step.extended else ''} "
+                f"{runs.solved}/{runs.seeds} solved; so far {lo_hi}; {self.trained} runs trained, {self.reused} read, "
+                f"{(time.perf_counter() - self.start) / 60:.1f} min")
+
+    def write(self, found: Found | None) -> None:
+        trace = {"task": self.plan.base.task.name, "model": self.plan.base.model.name,
+                 "range": dataclasses.asdict(self.plan.range), "ladder": list(self.plan.ladder),
+                 "tune_seeds": list(self.plan.tune_seeds),
+                 "lengths": [self.trace[t] for t in sorted(self.trace)],
+                 "found": None if found is None else {"lo": found.lo, "hi": found.hi, "censored": found.censored}}
+        self.out.mkdir(parents=True, exist_ok=True)
+        write_atomic(self.out / TRACE_FILE, (json.dumps(json_safe(trace), indent=1) + "\n").encode())
+
+
+def train_search_run(configs: list[RunConfig], folders: list[Path], dataset: Dataset, checksum: str, tuning: bool,
+                     index: int, position: int | None) -> dict:
+    """One run by index, the form the process pool calls. A study seed is trained as a cell's seed
+    (diagnostics included); a sweep run skips the diagnostics, which no choice reads."""
+    config, folder = configs[index], folders[index]
+    if not tuning:
+        return train_seed(config, dataset, checksum, folder, redraw=position is not None, position=position)
+    bar = tune_bar(config, position is not None, position)
+    try:
+        result = train(config, dataset, on_eval=bar)
+        return write_run(folder, config, result, checksum)
+    except Exception as error:  # noqa: BLE001 -- recorded; the search then stops with its cause
+        return record_failure(config, folder, error)
+    finally:
+        bar.close()
+
+
+def read_trace(folder: Path) -> dict | None:
+    """A search's search.json, or None when it is missing or not a JSON object."""
+    try:
+        trace = json.loads((Path(folder) / TRACE_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    return trace if isinstance(trace, dict) else None
+
+
+
+def sweep_summary(config: RunConfig, record: Mapping) -> dict:
+    """What the lr rule (training/tuning.py) judges of a sweep run's record: validation only."""
+    metric = record.get("val_metric")
+    finite = isinstance(metric, (int, float)) and math.isfinite(metric) and not record.get("diverged")
+    return {"length": config.task.length, "lr": config.train.lr, "seed": config.seed,
+            "val_solved": bool(record.get("val_solved")), "solved_step": record.get("solved_step"),
+            "val_metric": metric if finite else None, "diverged": bool(record.get("diverged")),
+            "steps": record.get("steps"), "wall_s": record.get("wall_s")}

@@ -1,0 +1,165 @@
+"""The critical-length search: which length comes next on scripted outcomes, the lr sweep's
+extension past a winning end, its settings refused with one line, and a search that resumes from
+its finished runs (real training on a tiny plan)."""
+import copy
+import json
+import math
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from rnnbench.config import ConfigError, DataConfig
+from rnnbench.search.rule import (Found, LengthRuns, SearchRange, Train, at_bound, first_lrs, nearest_tuned,
+                                  next_lr, next_step)
+from rnnbench.search.runner import Search, SearchPlan, read_trace
+from rnnbench.study import parse_study
+from conftest import make_config
+
+FIVE = SearchRange(start=10, floor=2, cap=160, seeds=(0, 1, 2, 3, 4))
+
+
+def run_search(search: SearchRange, solves, extended_solves=lambda length, seed: False):
+    """Drive next_step with an oracle: solves(length, seed) at the base budget, extended_solves at
+    the larger one. Returns the answer and every step taken."""
+    outcomes, steps = {}, []
+    while True:
+        step = next_step(outcomes, search)
+        if isinstance(step, Found):
+            return step, steps, outcomes
+        steps.append(step)
+        runs = outcomes.setdefault(step.length, LengthRuns())
+        for seed in step.seeds:
+            if step.extended:
+                runs.extended[seed] = extended_solves(step.length, seed)
+            else:
+                runs.base[seed] = solves(step.length, seed)
+        assert len(steps) < 100, "the search does not end"
+
+
+def test_a_model_that_solves_up_to_30_is_bracketed_to_the_resolution_around_30():
+    found, steps, _ = run_search(FIVE, lambda length, seed: length <= 30)
+    assert found.lo <= 30 < found.hi and found.hi / found.lo <= FIVE.resolution
+    assert found.censored == "none"
+    lengths = [s.length for s in steps]
+    assert lengths[:3] == [10, 20, 40]  # doubling while it solves
+    assert all(2 <= n <= 160 for n in lengths)
+
+
+def test_a_model_that_solves_every_length_is_censored_at_the_cap():
+    found, steps, outcomes = run_search(FIVE, lambda length, seed: True)
+    assert (found.lo, found.hi, found.censored) == (160, None, "above")
+    assert [s.length for s in steps if s.seeds == (0, 1, 2)] == [10, 20, 40, 80, 160]
+    assert outcomes[160].seeds == 5  # the bound of the answer gets every seed
+
+
+def test_a_model_that_solves_nothing_is_censored_at_the_floor_after_the_larger_budget():
+    found, steps, outcomes = run_search(FIVE, lambda length, seed: False)
+    assert (found.lo, found.hi, found.censored) == (None, 2, "below")
+    assert [s.length for s in steps if not s.extended][:4] == [10, 5, 2, 2]
+    assert set(outcomes[2].extended) == {0, 1, 2, 3, 4}  # every failure at hi rerun with the larger budget
+
+
+def test_a_length_trains_three_of_five_seeds_and_adds_two_only_while_the_decision_is_open():
+    first = next_step({}, FIVE)
+    assert first == Train(10, (0, 1, 2))
+    open_ = {10: LengthRuns(base={0: True, 1: False, 2: True})}  # 2/3: 3 of 5 still possible either way
+    assert next_step(open_, FIVE) == Train(10, (3, 4))
+    decided = {10: LengthRuns(base={0: True, 1: True, 2: True})}
+    assert next_step(decided, FIVE) == Train(20, (0, 1, 2))
+
+
+def test_a_failure_at_the_upper_end_that_a_larger_budget_solves_moves_the_bracket_up():
+    # Solves T <= 20 in the base budget; with 3x the steps it also solves T <= 30.
+    found, steps, _ = run_search(FIVE, lambda length, seed: length <= 20, lambda length, seed: length <= 30)
+    assert found.lo >= 25 and found.hi > 30 and found.hi / found.lo <= FIVE.resolution
+    assert any(s.extended and s.length <= 30 for s in steps)  # a failure that did not survive 3x
+    assert steps[-1].extended and steps[-1].length == found.hi  # the answer's failure survived it
+
+
+def test_a_decided_length_stays_decided_when_the_bracket_adds_its_last_seeds():
+    found, _, outcomes = run_search(FIVE, lambda length, seed: length <= 30 or seed == 0)
+    for length in (found.lo, found.hi):
+        assert outcomes[length].seeds == 5
+    assert outcomes[found.lo].solved >= 3 and outcomes[found.hi].solved < 3
+
+
+def test_the_lr_sweep_starts_around_the_nearest_tuned_length_and_extends_past_a_winning_end():
+    ladder = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1)
+    assert nearest_tuned(40, {10: 0.01, 80: 0.003}) == 0.003
+    assert nearest_tuned(40, {}) is None
+    assert first_lrs(ladder, 0.003) == [1e-3, 3e-3, 1e-2]
+    assert first_lrs(ladder, 1e-4) == [1e-4, 3e-4]  # the ladder's end has one neighbour
+    assert next_lr(ladder, [1e-3, 3e-3, 1e-2], best=1e-2) == 3e-2   # best at the upper end: look past it
+    assert next_lr(ladder, [1e-3, 3e-3, 1e-2], best=1e-3) == 3e-4
+    assert next_lr(ladder, [1e-3, 3e-3, 1e-2], best=3e-3) is None   # inside: done
+    assert next_lr(ladder, [3e-2, 1e-1], best=1e-1) is None         # the stated bound
+    assert at_bound(ladder, 1e-1) and at_bound(ladder, 1e-4) and not at_bound(ladder, 1e-2)
+
+
+def test_a_synthetic_sweep_whose_best_lr_lies_far_off_ends_inside_or_at_a_bound():
+    ladder = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1)
+
+    def sweep(best_lr, center):
+        """The lrs a search tries when validation loss is |log(lr / best_lr)|."""
+        tried = first_lrs(ladder, center)
+        while (extra := next_lr(ladder, tried, min(tried, key=lambda lr: abs(math.log(lr / best_lr))))) is not None:
+            tried.append(extra)
+        return sorted(tried), min(tried, key=lambda lr: abs(math.log(lr / best_lr)))
+
+    tried, chosen = sweep(3e-2, center=1e-3)
+    assert chosen == 3e-2 and tried[-1] == 1e-1  # walked up past the optimum and saw it turn
+    tried, chosen = sweep(1.0, center=1e-3)
+    assert chosen == 1e-1 and at_bound(ladder, chosen)  # stopped at the stated bound, flagged
+
+
+TINY = yaml.safe_load((Path(__file__).parents[1] / "studies" / "tiny.yaml").read_text())
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"bogus": 1}, r"search.bogus: .*allowed"),
+    ({"lengths": {"adding": {"start": 20, "floor": 2, "cap": 16}, "xor": {"start": 4, "floor": 2, "cap": 8}}},
+     r"search.lengths.adding: needs floor <= start <= cap"),
+    ({"lengths": {"adding": {"start": 4, "floor": 2}, "xor": {"start": 4, "floor": 2, "cap": 8}}},
+     r"search.lengths.adding.cap: missing"),
+    ({"lengths": {"adding": {"start": 4, "floor": 2, "cap": 16}}}, r"search.lengths.xor: missing"),
+    ({"tune_seeds": [0]}, r"search.tune_seeds: \[0\] are also study seeds"),
+    ({"lrs": [0.01, 0.03]}, r"search.lrs: the lr ladder needs at least three rungs"),
+    ({"resolution": 1}, r"search.resolution: must be > 1"),
+    ({"models": ["nope"]}, r"search.models\[0\]"),
+])
+def test_bad_search_settings_are_refused_naming_the_key(change, message):
+    params = copy.deepcopy(TINY)
+    params["search"].update(change)
+    with pytest.raises(ConfigError, match=message):
+        parse_study(params)
+
+
+def tiny_plan() -> SearchPlan:
+    base = make_config("adding", length=4, model="rnn", hidden_size=8, steps=30, eval_every=10, batch_size=32,
+                       eval_batch_size=64, data=DataConfig(n_train=256, n_val=64, n_test=64))
+    return SearchPlan(base, SearchRange(start=4, floor=2, cap=16, seeds=(0, 1)), (0.003, 0.01, 0.03), 0.01, (100,))
+
+
+def trained_folders(root: Path) -> set[str]:
+    return {p.parent.relative_to(root).as_posix() for p in root.rglob("metrics.json")}
+
+
+def test_an_interrupted_search_trains_exactly_its_missing_runs_and_finds_the_same_answer(tmp_path):
+    whole = Search(tiny_plan(), tmp_path / "whole")
+    answer = whole.run()
+    folders = sorted(trained_folders(tmp_path / "whole"), key=lambda f: (tmp_path / "whole" / f).stat().st_mtime)
+    assert whole.trained == len(folders) and whole.reused == 0
+
+    # Interrupted after k runs: the runs finished before are on disk, the rest and the trace are not.
+    k = len(folders) // 2
+    shutil.copytree(tmp_path / "whole", tmp_path / "resumed")
+    for folder in folders[k:]:
+        shutil.rmtree(tmp_path / "resumed" / folder)
+    (tmp_path / "resumed" / "search.json").unlink()
+    resumed = Search(tiny_plan(), tmp_path / "resumed")
+    assert resumed.run() == answer
+    assert resumed.trained == len(folders) - k and resumed.reused == k
+    assert trained_folders(tmp_path / "resumed") == set(folders)
+    assert read_trace(tmp_path / "resumed") == json.loads(json.dumps(read_trace(tmp_path / "whole")))
