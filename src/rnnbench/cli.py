@@ -26,6 +26,8 @@ from .config import (HAND_SET, SHARED, ConfigError, DataConfig, ModelConfig, Run
                      read_run_configs, require_positive, write_tuning)
 from .process_exit import EXIT_BAD_INPUT, EXIT_FAILED_RUN, EXIT_INTERRUPTED
 from .models import MODELS, build_network, model_options, parameter_count
+from .search.plans import search_folder, search_plan
+from .search.runner import Search
 from .study import Cell, load_study, plan_task, require_fits_in_memory, tuning_result_file
 from .tasks import TASKS, Dataset, resolve_task
 from .training.diagnostics.diagnose import diagnose
@@ -370,6 +372,9 @@ def command_study(args) -> int:
     study = load_study(args.params)
     start = time.perf_counter()
     for model in study.every_model():  # the tune stages' work: every model's sweep, then its cells use the choice
+        if study.tuning_done(model, args.root):  # a study resumed: a sweep already made for these settings stands
+            print(f"study: {model}'s lr sweep is already in {args.root / tuning_result_file(model)}", file=sys.stderr)
+            continue
         write_tuning(args.root / tuning_result_file(model), model,
                      [tune_task(plan, study.execution) for plan in study.tuning_plan(model)])
     lrs = study.chosen_lrs(args.root)
@@ -384,7 +389,12 @@ def command_study(args) -> int:
                    study.execution)
         left = (time.perf_counter() - train_start) / done * (len(cells) - done)
         print(f"study: {done}/{len(cells)} cells done, ~{left / 60:.1f} min left", file=sys.stderr, flush=True)
-    print(f"study: {len(study.cells())} cells x {len(study.seeds)} seeds in {(time.perf_counter() - start) / 60:.1f} min")
+    for done, (task, model) in enumerate(study.search.pairs(), 1):  # the search stages' work, resumable the same way
+        found = Search(search_plan(study, task, model), args.root / search_folder(task, model), study.execution).run()
+        print(f"study: search {done}/{len(study.search.pairs())} ({task} {model}) found lo={found.lo} hi={found.hi}",
+              file=sys.stderr, flush=True)
+    print(f"study: {len(study.cells())} cells x {len(study.seeds)} seeds and {len(study.search.pairs())} searches in "
+          f"{(time.perf_counter() - start) / 60:.1f} min")
     if not args.no_report:
         write_study_report(study, args.root)
     return 0

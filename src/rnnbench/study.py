@@ -250,6 +250,14 @@ class Study:
             write_tuning(root / tuning_plan_file(model), model, self.tuning_plan(model))
         return len(self.every_model())
 
+    def tuning_done(self, model: str, root: Path = Path(".")) -> bool:
+        """Whether the model's result file holds a choice for each of its tuned tasks under these params."""
+        try:
+            return all(self.tuned_lr(model, task, root) is not None for task in self.model_tasks(model)
+                       if self.lr_source(model, task) == TUNED)
+        except ConfigError:
+            return False
+
     def chosen_lrs(self, root: Path = Path(".")) -> dict[tuple[str, str], float]:
         """(model, task) -> the lr the tune stages chose, for every tuned or copied lr of the study."""
         return {(model, task): self.tuned_lr(model, task, root) for model in self.every_model()
@@ -510,8 +518,8 @@ def parse_study(params: Any) -> Study:
     study = Study(seeds=seeds, models=models, points=points, data=data, model=shared_model, train=shared_train,
                   tasks=tasks, per_model=per_model, side_grids=side_grids, execution=execution, model_sources=sources,
                   tune=tune, lr_from=lr_from, search=search, smoke_test=require_bool("smoke_test", params.get("smoke_test", False)))
-    if not study.cells():
-        raise ConfigError("points: no cells to run; list at least one <task>-<length> point")
+    if not study.cells() and not search.pairs():
+        raise ConfigError("points: no cells to run; list at least one <task>-<length> point (or a search)")
     require_lr_sources(study)
     require_points_fit(study)
     for cell in study.cells():

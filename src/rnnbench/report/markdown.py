@@ -95,7 +95,8 @@ def reading(row) -> str:
         return "not measured: no completed run"
     text = {"single_length": f"not determined (one length tested, T={number(row.longest_tested)})",
             "below": f"< {number(row.shortest_tested)} (fails at the shortest length tested)",
-            "above": f"≥ {number(row.critical_length)} (solves the longest length tested: the grid ends first)",
+            "above": f"≥ {number(row.critical_length)} (solves the longest length tested: the "
+                     f"{'search reached its cap' if str(row.source).startswith('search') else 'grid ends'} first)",
             "none": f"{number(row.critical_length)}"}[row.censored]
     if row.censored == "none" and not missing(row.first_length_none_solved):
         text += f"; no seed solves T={int(row.first_length_none_solved)}"
@@ -110,10 +111,11 @@ def critical_section(critical: pd.DataFrame) -> str:
     rows = [[r.task, r.model, r.t50_reading, r.reading, r.censored,
              NONE if missing(r.longest_tested) else number(r.shortest_tested) if r.shortest_tested == r.longest_tested
              else f"{number(r.shortest_tested)}–{number(r.longest_tested)}",
-             "yes" if r.monotone else "no", "yes" if r.budget_limited else "no", reading(r), r.tested]
+             "yes" if r.monotone else "no", "yes" if r.budget_limited else "no", reading(r), r.tested, r.source,
+             r.lrs or NONE]
             for r in critical.itertuples()]
     return table(["task", "model", "T50 (95% interval)", "critical length", "censored", "T tested", "monotone",
-                  "budget-limited", "reading", "solved per length [exact 95%]"], rows)
+                  "budget-limited", "reading", "solved per length [exact 95%]", "lengths from", "lr per length"], rows)
 
 
 def search_section(study: Study, searched: pd.DataFrame | None) -> list[str]:

@@ -18,7 +18,7 @@ SEARCH_RUN_COLUMNS = ["task", "model", "length", "seed", "lr", "lr_at_bound", "m
                       "solved_step", "test_metric", "failed", "run_dir"]
 SEARCH_LENGTH_COLUMNS = ["task", "model", "length", "lr", "lr_at_bound", "lrs_tried", "seeds", "completed", "solved",
                          "solved_fraction", "solved_ci_low", "solved_ci_high", "extended", "solved_extended",
-                         "budget_limited", "base_steps"]
+                         "budget_limited", "base_steps", "finished"]
 
 
 def search_runs(study: Study, root: Path) -> pd.DataFrame:
@@ -63,7 +63,8 @@ def search_lengths(study: Study, root: Path, runs: pd.DataFrame) -> pd.DataFrame
                          "solved_fraction": solved / seeds if seeds else math.nan,
                          "solved_ci_low": low, "solved_ci_high": high, "extended": len(extended),
                          "solved_extended": int(extended["solved"].sum()), "budget_limited": False,
-                         "base_steps": int(base["max_steps"].min()) if len(base) else None})
+                         "base_steps": int(base["max_steps"].min()) if len(base) else None,
+                         "finished": trace.get("found") is not None})
     return pd.DataFrame(rows, columns=SEARCH_LENGTH_COLUMNS)
 
 

@@ -50,7 +50,8 @@ def critical_lengths(summary: pd.DataFrame, searched: pd.DataFrame | None = None
     exact interval. Cells with no completed run say nothing either way."""
     searched = searched if searched is not None else pd.DataFrame(columns=["task", "model"])
     by_search = set(zip(searched["task"], searched["model"]))
-    groups = [(key, group, "search") for key, group in searched.groupby(["task", "model"], sort=False)]
+    groups = [(key, group, "search" if group["finished"].all() else "search, unfinished")
+              for key, group in searched.groupby(["task", "model"], sort=False)]
     groups += [(key, group, "grid") for key, group in summary.groupby(["task", "model"], sort=False)
                if key not in by_search]
     rows = []
@@ -88,7 +89,7 @@ def critical_lengths(summary: pd.DataFrame, searched: pd.DataFrame | None = None
             "t50": threshold.t50, "t50_low": threshold.low, "t50_high": threshold.high,
             "t50_censored": threshold.censored, "t50_reading": threshold_reading(threshold),
             "tested": tested_counts(tested), "source": source,
-            "lrs": lr_by_length(tested) if source == "search" else "",
+            "lrs": lr_by_length(tested) if source.startswith("search") else "",
         })
     return pd.DataFrame(rows, columns=CRITICAL_COLUMNS)
 
