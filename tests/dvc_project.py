@@ -68,6 +68,13 @@ def tiny_study():
 PIPELINE = {"generate", "plan-tuning", "configure", "report"}  # the stages every params change reruns
 
 
+def search_stages(study) -> set[str]:
+    return {f"search@{task}-{model}" for task, model in study.search.pairs()}
+
+
+NO_SEARCH = {"models": [], "tasks": []}  # a variant that tests something else skips the searches' minute
+
+
 def tune_stages(study) -> set[str]:
     grids = {m: f"tune-{name}" for name, grid in study.side_grids.items() for m in grid.models}
     return {f"{grids.get(m, 'tune')}@{m}" for m in study.every_model()}

@@ -70,13 +70,15 @@ def test_solving_within_epochs_converts_steps_with_the_batch_and_training_set_si
                                   "adding", "lstm", 100, 10)[1] == c.REFUTED
 
 
-def test_a_collapse_claim_is_refuted_by_a_collapse_before_it_and_depends_when_the_grid_brackets_it():
+def test_a_collapse_claim_reads_t50_refuted_when_its_interval_misses_the_range_depends_when_too_wide():
     before = tables([cell(length=5, solved=5), cell(length=10, solved=0), cell(length=40, solved=0)])
     assert c.collapse_between(before, "rnn", 25, 30)[1] == c.REFUTED
     bracket = tables([cell(length=10, solved=5), cell(length=50, solved=0)])
     assert c.collapse_between(bracket, "rnn", 25, 30)[1] == c.DEPENDS
     later = tables([cell(length=10, solved=5), cell(length=100, solved=5)])
     assert c.collapse_between(later, "rnn", 25, 30)[1] == c.REFUTED
+    inside = tables([cell(length=20, solved=5), cell(length=35, solved=0)])  # T50 = sqrt(20 x 35) = 26.5
+    assert c.collapse_between(inside, "rnn", 25, 30)[1] == c.CONFIRMED
 
 
 def test_a_gate_claim_depends_on_the_task_when_some_tasks_are_inside_its_range_and_others_not():

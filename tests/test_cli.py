@@ -239,3 +239,25 @@ def test_a_model_option_on_the_command_line_trains_with_it_and_is_recorded(tmp_p
     weights = torch.load(out / "model.pt", weights_only=True)  # trained 10 steps: near, not at, the init
     total = weights["rnn.bias_ih_l0"][8:16] + weights["rnn.bias_hh_l0"][8:16]
     assert abs(float(total.mean()) - 2.5) < 0.2
+
+
+def test_study_runs_its_searches_and_a_second_study_resumes_them_training_nothing(tmp_path, capsys):
+    params = tmp_path / "searched.yaml"
+    params.write_text(one_cell_study(tmp_path).read_text().replace("points: [adding-5]", textwrap.dedent("""\
+        points: []
+        search:
+          models: [gru]
+          tasks: [adding]
+          lengths: {adding: {start: 4, floor: 2, cap: 8}}
+          lrs: [0.01, 0.03, 0.1]
+          tune_seeds: [100]
+        """)))
+    root = tmp_path / "out"
+    assert main(["study", "--params", str(params), "--root", str(root), "--no-report"]) == 0
+    trace = json.loads((root / "searches/adding/gru/search.json").read_text())
+    assert trace["found"] is not None and trace["lengths"]
+    first = capsys.readouterr().err
+    assert main(["study", "--params", str(params), "--root", str(root), "--no-report"]) == 0
+    again = capsys.readouterr().err
+    assert "0 runs trained" in again and "0 runs trained" not in first
+    assert json.loads((root / "searches/adding/gru/search.json").read_text()) == trace

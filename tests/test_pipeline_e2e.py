@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from dvc_project import (PIPELINE, REPO, TIMINGS, TRAIN_RNN_ADDING_5, copy_of, env_for, make_project, mlflow_runs,
-                         mlflow_server, run, stages_run, tiny_study, tune_stages)
+                         mlflow_server, run, search_stages, stages_run, tiny_study, tune_stages)
 from rnnbench.report.markdown import FIGURES
 
 pytestmark = pytest.mark.e2e
@@ -80,14 +80,15 @@ def test_ray_dispatch_on_a_local_cluster_bound_to_loopback_logging_to_a_server_e
 def test_repro_runs_every_stage_of_the_grid(project):
     root, output = project
     study = tiny_study()
-    expected = {c.stage for c in study.cells()} | tune_stages(study) | PIPELINE
+    expected = {c.stage for c in study.cells()} | tune_stages(study) | search_stages(study) | PIPELINE
     assert stages_run(output) == expected
 
 
 def test_results_csv_has_one_complete_row_per_run_of_the_grid(project):
     root, _ = project
     study = tiny_study()
-    results = pd.read_csv(root / "reports" / "results.csv")
+    every = pd.read_csv(root / "reports" / "results.csv")
+    results = every[every.lr_source != "search"]
     assert len(results) == len(study.cells()) * len(study.seeds)
     keys = set(zip(results.task, results.model, results.length, results.seed))
     assert keys == {(c.task, c.model, c.length, s) for c in study.cells() for s in study.seeds}
@@ -95,6 +96,48 @@ def test_results_csv_has_one_complete_row_per_run_of_the_grid(project):
     assert results["test_metric"].notna().all() and (results["max_steps"] == 30).all()
     adding = results[results.task == "adding"]
     assert (adding["baseline"].round(4) == 0.1667).all() and (adding["metric"] == "mse").all()
+
+
+def test_each_search_found_a_bracket_that_critical_length_csv_reads_with_every_run_in_results(project):
+    root, _ = project
+    study = tiny_study()
+    critical = pd.read_csv(root / "reports" / "critical_length.csv")
+    lengths = pd.read_csv(root / "reports" / "search_lengths.csv")
+    results = pd.read_csv(root / "reports" / "results.csv")
+    for task, model in study.search.pairs():
+        trace = json.loads((root / "searches" / task / model / "search.json").read_text())
+        row = critical[(critical.task == task) & (critical.model == model)].iloc[0]
+        assert row.source == "search" and trace["found"] is not None
+        lo, hi = trace["found"]["lo"], trace["found"]["hi"]
+        assert (None if pd.isna(row.critical_length) else int(row.critical_length)) == lo
+        if lo is not None and hi is not None:  # narrowed to the resolution, or adjacent
+            assert hi / lo <= trace["range"]["resolution"] or hi - lo == 1
+        own = lengths[(lengths.task == task) & (lengths.model == model)]
+        assert sorted(own.length) == sorted(t["length"] for t in trace["lengths"])
+        for bound in (lo, hi):  # the lengths that bound the answer ran every seed
+            if bound is not None:
+                assert own[own.length == bound].seeds.iloc[0] == len(study.seeds)
+        searched = results[(results.task == task) & (results.model == model) & (results.lr_source == "search")]
+        grid = {c.length for c in study.cells() if (c.task, c.model) == (task, model)}
+        # every searched length the grid lacks has a row per seed that ran there
+        assert set(searched.length) == set(own.length) - grid
+        assert not searched.failed.any()
+
+
+def test_a_search_interrupted_midway_resumes_from_its_finished_runs_under_dvc_repro(project, tmp_path):
+    root = copy_of(project, tmp_path / "study")
+    folder = root / "searches" / "adding" / "rnn"
+    runs = sorted(folder.rglob("metrics.json"), key=lambda p: p.stat().st_mtime)
+    for record in runs[len(runs) // 2:]:  # the later half never finished; nor did the trace
+        shutil.rmtree(record.parent)
+    (folder / "search.json").unlink()
+    before = (root / "reports" / "critical_length.csv").read_text()
+    again = run(root, "dvc", "repro")
+    assert stages_run(again.stdout) == {"search@adding-rnn", "report"}
+    trained = len(runs) - len(runs) // 2
+    assert f"{trained} runs trained, {len(runs) // 2} read" in again.stderr
+    assert (root / "reports" / "critical_length.csv").read_text() == before
+    assert "up to date" in run(root, "dvc", "status").stdout
 
 
 def test_summary_and_dvc_metrics_agree_with_results(project):

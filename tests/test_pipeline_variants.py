@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from dvc_project import PIPELINE, REPO, make_project, mlflow_runs, run, stages_run, tiny_study, tune_stages
+from dvc_project import NO_SEARCH, PIPELINE, REPO, make_project, mlflow_runs, run, stages_run, tiny_study, tune_stages
 from rnnbench.study import load_study
 
 pytestmark = pytest.mark.e2e
@@ -124,7 +124,7 @@ def test_a_failed_seed_fails_its_stage_and_the_next_repro_trains_it_again(tmp_pa
 
 def test_an_experiment_that_adds_a_seed_trains_and_logs_only_that_seed(tmp_path):
     params = yaml.safe_load((REPO / "studies" / "tiny.yaml").read_text())
-    params.update(points=["adding-5"], models=["rnn", "lstm"])
+    params.update(points=["adding-5"], models=["rnn", "lstm"], search=NO_SEARCH)
     params["tune"]["points"] = ["adding-5"]
     (tmp_path / "small.yaml").write_text(yaml.safe_dump(params))
     root = make_project(tmp_path / "study", tmp_path / "small.yaml")
@@ -159,7 +159,7 @@ def tiny_study_params() -> dict:
 
 def test_changing_the_sweep_retunes_and_retrains_only_the_cells_whose_lr_changed(tmp_path):
     no_grid = {"models": [], "points": []}
-    root = make_project(tmp_path / "study", models=["rnn", "lstm"], points=["adding-5", "xor-5"],
+    root = make_project(tmp_path / "study", models=["rnn", "lstm"], points=["adding-5", "xor-5"], search=NO_SEARCH,
                         tune={**tiny_study_params()["tune"], "points": ["adding-5", "xor-5"]},
                         side_grids={"reference": {"models": ["lstm-numpy"], "points": ["adding-5"]},
                                     "ablations": no_grid})

@@ -119,11 +119,11 @@ TINY = yaml.safe_load((Path(__file__).parents[1] / "studies" / "tiny.yaml").read
 
 @pytest.mark.parametrize("change, message", [
     ({"bogus": 1}, r"search.bogus: .*allowed"),
-    ({"lengths": {"adding": {"start": 20, "floor": 2, "cap": 16}, "xor": {"start": 4, "floor": 2, "cap": 8}}},
-     r"search.lengths.adding: needs floor <= start <= cap"),
-    ({"lengths": {"adding": {"start": 4, "floor": 2}, "xor": {"start": 4, "floor": 2, "cap": 8}}},
-     r"search.lengths.adding.cap: missing"),
-    ({"lengths": {"adding": {"start": 4, "floor": 2, "cap": 16}}}, r"search.lengths.xor: missing"),
+    ({"lengths": {"adding": {"start": 20, "floor": 2, "cap": 16}}}, r"search.lengths.adding: needs floor <= start <= cap"),
+    ({"lengths": {"adding": {"start": 4, "floor": 2}}}, r"search.lengths.adding.cap: missing"),
+    ({"tasks": ["adding", "xor"]}, r"search.lengths.xor: missing"),
+    ({"lengths": {"adding": {"start": 4, "floor": 2, "cap": 16}, "copy": {"start": 4, "floor": 2, "cap": 8}}},
+     r"search.lengths.copy: not in search.tasks"),
     ({"tune_seeds": [0]}, r"search.tune_seeds: \[0\] are also study seeds"),
     ({"lrs": [0.01, 0.03]}, r"search.lrs: the lr ladder needs at least three rungs"),
     ({"resolution": 1}, r"search.resolution: must be > 1"),

@@ -152,3 +152,32 @@ def test_a_models_option_may_check_its_own_range_and_name_the_key():
     assert model_options("indrnn", {}) == {"gradient_growth": 2.0}
     with pytest.raises(ConfigError, match=r"^model.options.gradient_growth: must be a positive number, got -1.0"):
         model_options("indrnn", {"gradient_growth": -1.0}, "per_model.indrnn.model.options")
+
+
+def test_equal_parameters_gives_each_model_the_hidden_size_whose_count_is_nearest_the_target():
+    import dataclasses
+
+    from rnnbench.models import parameter_count
+    from rnnbench.tasks import resolve_task
+    from rnnbench.training.trainer import initial_model
+
+    study = parse_study(params(equal_parameters=2000))
+    data = resolve_task("adding").build(5, study.data, study.task_plan("adding").options)
+
+    def count(config, hidden):
+        return parameter_count(initial_model(dataclasses.replace(
+            config, model=dataclasses.replace(config.model, hidden_size=hidden)), data))
+
+    widths = {}
+    for model in ("rnn", "lstm", "gru"):
+        config = study.run_config(Cell("adding", model, 5), 0)
+        hidden = widths[model] = config.model.hidden_size
+        assert abs(count(config, hidden) - 2000) <= min(abs(count(config, h) - 2000) for h in (hidden - 1, hidden + 1))
+    assert widths["rnn"] > widths["gru"] > widths["lstm"]  # 1, 3 and 4 weight blocks per unit
+    own = parse_study(params(equal_parameters=2000, per_model={"lstm": {"model": {"hidden_size": 7}}}))
+    assert own.run_config(Cell("adding", "lstm", 5), 0).model.hidden_size == 7  # a per-model width wins
+
+
+def test_equal_parameters_must_be_a_positive_integer():
+    with pytest.raises(ConfigError, match="equal_parameters"):
+        parse_study(params(equal_parameters=-5))

@@ -18,6 +18,7 @@ sweep, judged on validation only; docs/architecture.md) unless params set it by 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
 from dataclasses import dataclass, field
@@ -31,11 +32,13 @@ from .config import (CELL_LIST, CONFIGS, EXECUTION_FILE, FROM, HAND_SET, SHARED,
                      RunConfig, TaskConfig, TaskTuning, TrainConfig, from_mapping, point_name, read_tuning,
                      require_choice, require_positive, seed_folder, write_if_changed, write_run_configs,
                      write_tuning)
-from .models import MODELS, model_options
+from .models import MODELS, model_options, parameter_count
+from .models.network import build_network
+from .tasks.base import PER_STEP
 from .tasks import TASKS, Task, resolve_task
 
 TOP_LEVEL_KEYS = ("seeds", "seed_processes", "engine", "models", "points", "data", "model", "train", "tasks", "per_model",
-                  "side_grids", "tune", "search", "smoke_test")
+                  "side_grids", "tune", "search", "equal_parameters", "smoke_test")
 TASK_KEYS = ("options", "train")
 PER_MODEL_KEYS = ("model", "train", "lr_from")
 TUNE_KEYS = ("lrs", "seeds", "points")
@@ -152,6 +155,7 @@ class Study:
     tune: Tuning = field(default_factory=Tuning)
     lr_from: Mapping[str, str] = field(default_factory=dict)  # model -> the model whose tuned lr it takes
     search: SearchSettings = field(default_factory=SearchSettings)
+    equal_parameters: int | None = None  # a target parameter count: each model's hidden size is chosen to meet it
     smoke_test: bool = False  # a grid that checks the pipeline (CI's): the report says its numbers are no result
     source: str = "params.yaml"  # the file the study was read from, named in the report
 
@@ -185,6 +189,10 @@ class Study:
         options = model_options(cell.model, own.get("model", {}).get("options"), f"{key}.options")
         model = from_mapping(ModelConfig, {**self.model, **own.get("model", {}), "name": cell.model, "options": options,
                                            "source_sha256": self.model_sources.get(cell.model, "")}, "model")
+        if self.equal_parameters and "hidden_size" not in own.get("model", {}):  # a per-model hidden size wins
+            model = dataclasses.replace(model, hidden_size=hidden_size_for_parameters(
+                self.equal_parameters, json.dumps(dataclasses.asdict(model), sort_keys=True), cell.task, cell.length,
+                json.dumps(dict(self.task_plan(cell.task).options), sort_keys=True)))
         tuned = {} if lr is None else {"lr": lr}
         train = from_mapping(TrainConfig, {**self.train, **tuned, **plan.train, **own.get("train", {})}, "train")
         task = TaskConfig(cell.task, cell.length, dict(plan.options), plan.source_sha256)
@@ -280,6 +288,35 @@ class Study:
                 return result.lr
         raise ConfigError(f"tuning: {str(path)!r} has no lr for {task} under the current params; run `dvc repro` "
                           f"(stage tune@{model})")
+
+
+@functools.lru_cache(maxsize=None)
+def task_sizes(task: str, length: int, options_json: str) -> tuple[int, int, bool]:
+    """(input size, output size, per-step output) of a task at a length, from a dataset of 2 samples."""
+    tiny = DataConfig(n_train=2, n_val=2, n_test=2)
+    data = resolve_task(task).build(length, tiny, json.loads(options_json))
+    return data.input_size, data.output_size, data.output_kind in PER_STEP
+
+
+@functools.lru_cache(maxsize=None)
+def hidden_size_for_parameters(target: int, model_json: str, task: str, length: int, options_json: str) -> int:
+    """The hidden size whose network (cell and head, for this task) has the parameter count nearest
+    `target` (the smaller on a tie): models compared at an equal parameter count, not an equal width."""
+    inputs, outputs, per_step = task_sizes(task, length, options_json)
+    model = from_mapping(ModelConfig, json.loads(model_json), "model")
+
+    def count(hidden: int) -> int:
+        return parameter_count(build_network(dataclasses.replace(model, hidden_size=hidden), inputs, outputs, per_step,
+                                             max_length=length))
+
+    high = 1
+    while count(high) < target:  # counts grow with the hidden size
+        high *= 2
+    low = max(high // 2, 1)
+    while high - low > 1:
+        middle = (low + high) // 2
+        low, high = (middle, high) if count(middle) < target else (low, middle)
+    return min((low, high), key=lambda h: (abs(count(h) - target), h))
 
 
 def require_mapping(key: str, value: Any) -> Mapping[str, Any]:
@@ -515,9 +552,12 @@ def parse_study(params: Any) -> Study:
     every_model = dict.fromkeys([*models, *(m for grid in side_grids.values() for m in grid.models), *search.models])
     sources = {m: digest for m in every_model if (digest := MODELS.source_sha256(m))}
     tune = parse_tune(params.get("tune"), seeds, list(used))
+    equal = params.get("equal_parameters")
+    if equal is not None:
+        require_positive("equal_parameters", equal)
     study = Study(seeds=seeds, models=models, points=points, data=data, model=shared_model, train=shared_train,
                   tasks=tasks, per_model=per_model, side_grids=side_grids, execution=execution, model_sources=sources,
-                  tune=tune, lr_from=lr_from, search=search, smoke_test=require_bool("smoke_test", params.get("smoke_test", False)))
+                  tune=tune, lr_from=lr_from, search=search, equal_parameters=equal, smoke_test=require_bool("smoke_test", params.get("smoke_test", False)))
     if not study.cells() and not search.pairs():
         raise ConfigError("points: no cells to run; list at least one <task>-<length> point (or a search)")
     require_lr_sources(study)

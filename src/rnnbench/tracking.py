@@ -28,6 +28,8 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from .config import ConfigError, flatten
+from .search.plans import search_folder
+from .search.runner import read_trace
 from .study import Study
 from .training.host import git_commit, one_line
 
@@ -458,12 +460,14 @@ def sync_study(study: Study, root: Path | None = None) -> tuple[int, int]:
     Returns (runs logged now, runs already there)."""
     root = project_root(root)
     created = existing = 0
+    cells = [(cell.stage, [root / cell.seed_folder(seed) for seed in study.seeds]) for cell in study.cells()]
+    cells += searched_cells(study, root)
     with store_lock(root):
-        tracker = open_tracker(list(dict.fromkeys(cell.task for cell in study.cells())), root, locked=True)
-        for cell in study.cells():
+        tracker = open_tracker(list(dict.fromkeys([*(cell.task for cell in study.cells()), *study.search.tasks])),
+                               root, locked=True)
+        for stage, folders in cells:
             seeds = []
-            for seed in study.seeds:
-                folder = root / cell.seed_folder(seed)
+            for folder in folders:
                 path = folder / "metrics.json"
                 if not path.is_file():
                     continue
@@ -475,7 +479,20 @@ def sync_study(study: Study, root: Path | None = None) -> tuple[int, int]:
                 if not record.get("failed"):
                     seeds.append((folder, record))
             if seeds:
-                new, old = tracker.log_cell(seeds, stage=cell.stage)
+                new, old = tracker.log_cell(seeds, stage=stage)
                 created += new
                 existing += old
     return created, existing
+
+
+def searched_cells(study: Study, root: Path) -> list[tuple[str, list[Path]]]:
+    """The study seeds' runs of every search, as cells: the seeds of one length, lr and budget
+    (a parent run each in MLflow, as a grid cell; the lr sweep's runs are not logged)."""
+    cells: dict[tuple, list[Path]] = {}
+    for task, model in study.search.pairs():
+        folder = root / search_folder(task, model)
+        for length in (read_trace(folder) or {}).get("lengths", []):
+            for run in length.get("runs", []):
+                cells.setdefault((f"search@{task}-{model}", length["length"], run["steps"]), []).append(
+                    folder / run["folder"])
+    return [(stage, folders) for (stage, _, _), folders in cells.items()]
