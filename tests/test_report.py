@@ -285,6 +285,42 @@ def test_contrasts_give_the_fisher_p_of_every_pair_at_every_length():
     assert row.p_value == pytest.approx(2 / 252)  # both tails of C(10,5) = 252 equally likely tables
 
 
+def test_the_declared_family_is_holm_adjusted_over_both_tests_and_the_rest_is_exploratory():
+    from rnnbench.study import parse_study
+
+    params = {**yaml.safe_load((REPO / "studies" / "tiny.yaml").read_text()), "models": ["rnn", "lstm", "gru"],
+              "primary_contrasts": ["adding-50: lstm vs rnn"]}
+    study = parse_study(params)
+    summary = summary_of([("rnn", 50, 0.0), ("lstm", 50, 1.0), ("gru", 50, 1.0)], seeds=5)
+    results = pd.DataFrame([{"task": "adding", "length": 50, "model": m, "seed": s, "test_metric": v + s / 100,
+                             "failed": False, "diverged": False}
+                            for m, v in (("rnn", 0.17), ("lstm", 0.001), ("gru", 0.002)) for s in range(5)])
+    pairs = contrasts(study, summary, results).set_index(["model_a", "model_b"])
+    primary = pairs.loc[("rnn", "lstm")]
+    assert primary.family == "primary" and primary.metric_p == pytest.approx(2 / 252)  # a clean split of 5 vs 5
+    # Holm over the family's two tests, both p = 2/252: the smaller is doubled, the other carried up to it.
+    assert primary.p_holm == pytest.approx(2 * 2 / 252)
+    assert pairs.loc[("rnn", "gru")].family == "exploratory" and math.isnan(pairs.loc[("rnn", "gru")].p_holm)
+    assert pairs.loc[("lstm", "gru")].metric_p > 0.5  # 0.001+s/100 against 0.002+s/100: interleaved
+
+
+def test_holm_adjustment_against_hand_computed_values():
+    from rnnbench.report.statistics import holm
+
+    # sorted 0.005, 0.01, 0.03, 0.04 -> x4, x3, x2, x1 = 0.02, 0.03, 0.06, 0.04 -> monotone 0.02, 0.03, 0.06, 0.06
+    assert holm([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    assert holm([0.5, 0.9]) == pytest.approx([1.0, 1.0])
+
+
+def test_a_misspelled_primary_contrast_is_refused_naming_it():
+    from rnnbench.config import ConfigError
+    from rnnbench.study import parse_study
+
+    params = {**yaml.safe_load((REPO / "studies" / "tiny.yaml").read_text()), "primary_contrasts": ["adding-50: lstm vs rnnn"]}
+    with pytest.raises(ConfigError, match=r"primary_contrasts\[0\]: 'rnnn' is not in `models`"):
+        parse_study(params)
+
+
 def test_published_anchor_sits_beside_our_longest_length_up_to_its_own_marked_as_another_setting():
     anchors = anchors_beside_ours(summary_of([("lstm", 100, 1.0), ("lstm", 200, 1.0), ("lstm", 800, 0.0)]))
     lstm = anchors[(anchors["task"] == "adding") & (anchors["model"] == "lstm")].iloc[0]
@@ -346,3 +382,21 @@ def test_every_model_gets_charlm_samples_at_three_temperatures_each_from_the_pri
     for sample in samples.itertuples():
         assert sample.text.startswith(PRIME) and len(sample.text) == len(PRIME) + CHARACTERS
         assert sample.text in text
+
+
+def test_a_study_without_copy_sine_or_side_grids_gets_none_of_their_figures(tmp_path):
+    from rnnbench.report import figures
+    from rnnbench.study import parse_study
+
+    params = yaml.safe_load((REPO / "studies" / "tiny.yaml").read_text())
+    params.update(points=["adding-5", "xor-5"], per_model={},
+                  side_grids={"reference": {"models": [], "points": []}, "ablations": {"models": [], "points": []}})
+    params["tune"]["points"] = ["adding-5", "xor-5"]
+    params["search"]["tasks"] = []
+    study = parse_study(params)
+    empty = pd.DataFrame(columns=["task", "model", "length", "failed"])
+    assert figures.recall_by_position(study, empty, tmp_path, tmp_path / "copy.png") is None
+    assert figures.sine_predictions(study, empty, tmp_path, tmp_path / "sine.png") is None
+    assert figures.side_grid_bars(study, empty, tmp_path / "a.png", "ablations", "LSTM ablations") is None
+    assert figures.reference_curves(study, empty, empty, tmp_path / "r.png") is None
+    assert not list(tmp_path.glob("*.png"))

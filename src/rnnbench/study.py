@@ -38,7 +38,7 @@ from .tasks.base import PER_STEP
 from .tasks import TASKS, Task, resolve_task
 
 TOP_LEVEL_KEYS = ("seeds", "seed_processes", "engine", "models", "points", "data", "model", "train", "tasks", "per_model",
-                  "side_grids", "tune", "search", "equal_parameters", "smoke_test")
+                  "side_grids", "tune", "search", "equal_parameters", "primary_contrasts", "smoke_test")
 TASK_KEYS = ("options", "train")
 PER_MODEL_KEYS = ("model", "train", "lr_from")
 TUNE_KEYS = ("lrs", "seeds", "points")
@@ -156,6 +156,7 @@ class Study:
     lr_from: Mapping[str, str] = field(default_factory=dict)  # model -> the model whose tuned lr it takes
     search: SearchSettings = field(default_factory=SearchSettings)
     equal_parameters: int | None = None  # a target parameter count: each model's hidden size is chosen to meet it
+    primary_contrasts: tuple[tuple[str, int, str, str], ...] = ()  # (task, length, a, b): the declared family
     smoke_test: bool = False  # a grid that checks the pipeline (CI's): the report says its numbers are no result
     source: str = "params.yaml"  # the file the study was read from, named in the report
 
@@ -504,6 +505,25 @@ def parse_search(value: Any, seeds: tuple[int, ...], models: tuple[str, ...]) ->
     return SearchSettings(names, tasks, ranges, lrs, float(start_lr), tune_seeds, float(resolution), int(budget_factor))
 
 
+def parse_primary_contrasts(value: Any, models: tuple[str, ...]) -> tuple[tuple[str, int, str, str], ...]:
+    """`<task>-<length>: <model> vs <model>` each: the contrasts the report tests as one family
+    (Holm-adjusted); every other comparison is exploratory."""
+    family = []
+    for i, spec in enumerate(require_list("primary_contrasts", value, "'<task>-<length>: <model> vs <model>'")):
+        key = f"primary_contrasts[{i}]"
+        point, _, pair = spec.partition(":") if isinstance(spec, str) else ("", "", "")
+        names = [name.strip() for name in pair.split(" vs ")]
+        if len(names) != 2 or not all(names):
+            raise ConfigError(f"{key}: write '<task>-<length>: <model> vs <model>', e.g. 'adding-100: lstm vs rnn'; "
+                              f"got {spec!r}")
+        task, length = parse_point(key, point.strip())
+        for name in names:
+            if name not in models:
+                raise ConfigError(f"{key}: {name!r} is not in `models` ({', '.join(models)})")
+        family.append((task, length, names[0], names[1]))
+    return tuple(family)
+
+
 def parse_study(params: Any) -> Study:
     """Validate the whole study up front: every cell's config is built and checked here."""
     params = require_mapping("params.yaml", params)
@@ -552,12 +572,13 @@ def parse_study(params: Any) -> Study:
     every_model = dict.fromkeys([*models, *(m for grid in side_grids.values() for m in grid.models), *search.models])
     sources = {m: digest for m in every_model if (digest := MODELS.source_sha256(m))}
     tune = parse_tune(params.get("tune"), seeds, list(used))
+    primary = parse_primary_contrasts(params.get("primary_contrasts", []), models)
     equal = params.get("equal_parameters")
     if equal is not None:
         require_positive("equal_parameters", equal)
     study = Study(seeds=seeds, models=models, points=points, data=data, model=shared_model, train=shared_train,
                   tasks=tasks, per_model=per_model, side_grids=side_grids, execution=execution, model_sources=sources,
-                  tune=tune, lr_from=lr_from, search=search, equal_parameters=equal, smoke_test=require_bool("smoke_test", params.get("smoke_test", False)))
+                  tune=tune, lr_from=lr_from, search=search, equal_parameters=equal, primary_contrasts=primary, smoke_test=require_bool("smoke_test", params.get("smoke_test", False)))
     if not study.cells() and not search.pairs():
         raise ConfigError("points: no cells to run; list at least one <task>-<length> point (or a search)")
     require_lr_sources(study)

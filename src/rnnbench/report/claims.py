@@ -20,7 +20,8 @@ from .tables import P_SIGNIFICANT, SOLVED_MAJORITY, is_memory_task
 
 CLAIMS_FILE = Path(__file__).with_name("claims.yaml")
 CONFIRMED, REFUTED, DEPENDS, NOT_MEASURED = "confirmed", "refuted", "depends", "not measured"
-VERDICTS = (CONFIRMED, REFUTED, DEPENDS, NOT_MEASURED)
+CANNOT_TELL = "cannot tell"  # neither shown nor refuted: "no significant difference" is never "similar"
+VERDICTS = (CONFIRMED, REFUTED, DEPENDS, CANNOT_TELL, NOT_MEASURED)
 COLUMNS = ["id", "claim", "source", "measured", "verdict", "note"]
 
 
@@ -199,16 +200,22 @@ def parameter_ratio(t: Tables, larger, smaller, low, high):
 
 
 def no_significant_difference(t: Tables, a, b):
+    """"Similar performance": refuted where a contrast on a memory task tells them apart (solved
+    counts or the seeds' test metric, two-sided p < 0.05); otherwise "cannot tell": with no
+    equivalence margin stated by the claim, the absence of a difference confirms nothing."""
     pairs = t.contrasts[(((t.contrasts["model_a"] == a) & (t.contrasts["model_b"] == b))
                          | ((t.contrasts["model_a"] == b) & (t.contrasts["model_b"] == a)))
                         & t.contrasts["task"].isin(t.memory_tasks())]
     if pairs.empty:
         return f"no {a}/{b} contrast", NOT_MEASURED, ""
-    different = pairs[pairs["p_value"] < P_SIGNIFICANT]
-    measured = (f"{len(pairs)} {a}-vs-{b} cells on memory tasks; {len(different)} with Fisher p < {P_SIGNIFICANT}"
+    metric = pairs["metric_p"] if "metric_p" in pairs else pd.Series(math.nan, index=pairs.index)
+    different = pairs[(pairs["p_value"] < P_SIGNIFICANT) | (metric < P_SIGNIFICANT)]
+    measured = (f"{len(pairs)} {a}-vs-{b} lengths on memory tasks; {len(different)} where solved counts (Fisher) or "
+                f"the seeds' test metric (rank-sum) differ at p < {P_SIGNIFICANT}"
                 + ("" if different.empty else ": " + ", ".join(f"{r.task} T={r.length}" for r in different.itertuples())))
-    return measured, CONFIRMED if different.empty else REFUTED, \
-        f"solved counts per cell, {int(pairs['seeds_a'].max())} seeds: only large differences can show"
+    return measured, CANNOT_TELL if different.empty else REFUTED, \
+        (f"{int(pairs['seeds_a'].max())} seeds, unadjusted; the claim states no margin, so no difference found "
+         "cannot confirm it")
 
 
 def perplexity(t: Tables, ranges):

@@ -376,8 +376,10 @@ def grad_norm(study: Study, curves: pd.DataFrame, path: Path) -> Path:
     return save(fig, path)
 
 
-def side_grid_bars(study: Study, summary: pd.DataFrame, path: Path, grid: str, title: str) -> Path:
+def side_grid_bars(study: Study, summary: pd.DataFrame, path: Path, grid: str, title: str) -> Path | None:
     side = study.side_grids.get(grid)
+    if not side or not side.models:
+        return None  # the study has no such grid: no figure, not an empty one
     fig, ax = plt.subplots(figsize=(8.5, 3.8))
     rows = pd.DataFrame()
     if side and side.models and side.lengths:
@@ -416,10 +418,12 @@ def side_grid_bars(study: Study, summary: pd.DataFrame, path: Path, grid: str, t
     return save(fig, path)
 
 
-def reference_curves(study: Study, curves: pd.DataFrame, summary: pd.DataFrame, path: Path) -> Path:
+def reference_curves(study: Study, curves: pd.DataFrame, summary: pd.DataFrame, path: Path) -> Path | None:
     side = study.side_grids.get("reference")
     pairs = [(m, m.removesuffix("-numpy")) for m in (side.models if side else ())]
     length = min(side.lengths) if side and side.lengths else None
+    if not pairs or length is None:
+        return None
     fig, axes = plt.subplots(1, max(1, len(pairs)), figsize=(5.2 * max(1, len(pairs)), 3.6), squeeze=False)
     if not pairs or length is None:
         empty_panel(axes[0][0], "no reference models in the study")
@@ -441,10 +445,12 @@ def read_record(root: Path, row) -> dict:
         return {}
 
 
-def recall_by_position(study: Study, results: pd.DataFrame, root: Path, path: Path) -> Path:
+def recall_by_position(study: Study, results: pd.DataFrame, root: Path, path: Path) -> Path | None:
     """Copy memory: test accuracy at each recall position (the last S steps), per model and length,
     every seed thin and the mean thick: where recall breaks down along the copied string."""
     lengths = task_lengths(study, results, "copy")[-3:]  # a searched task: its three longest
+    if "copy" not in main_tasks(study):
+        return None
     fig, axes = plt.subplots(1, max(len(lengths), 1), figsize=(4.2 * max(len(lengths), 1), 3.4), squeeze=False,
                              sharey=True)
     axes = axes[0]
@@ -477,9 +483,11 @@ def recall_by_position(study: Study, results: pd.DataFrame, root: Path, path: Pa
     return save(fig, path)
 
 
-def sine_predictions(study: Study, results: pd.DataFrame, root: Path, path: Path) -> Path:
+def sine_predictions(study: Study, results: pd.DataFrame, root: Path, path: Path) -> Path | None:
     """Tutorial 003's picture, from the study's runs: one test series, the next-value targets and
     each model's predictions (first seed, shortest sine length)."""
+    if "sine" not in main_tasks(study):
+        return None
     fig, ax = plt.subplots(figsize=(11, 3.6))
     lengths = task_lengths(study, results, "sine")
     if not lengths:

@@ -199,20 +199,33 @@ def solved_list(summary: pd.DataFrame, task: str, model: str) -> str:
 
 
 def contrast_lines(pairs: pd.DataFrame, task: str) -> list[str]:
-    """"a beats b" only with p < 0.05 (Fisher exact); other differences are said to be undistinguished."""
-    own = pairs[(pairs["task"] == task) & (pairs["solved_a"] * pairs["seeds_b"] != pairs["solved_b"] * pairs["seeds_a"])]
+    """The declared family first: each pair with both tests and its Holm-adjusted p ("a over b" only
+    below 0.05 after adjustment, else "cannot tell"); then the exploratory differences in solved
+    counts, unadjusted and labelled so."""
+    own = pairs[pairs["task"] == task]
+    lines = []
+    for r in own[own["family"] == "primary"].itertuples():
+        if r.solved_a * r.seeds_b == r.solved_b * r.seeds_a:
+            lead = "cannot tell by solved counts" if r.p_holm >= P_SIGNIFICANT else "the test metric differs"
+        else:
+            first, second = (r.model_a, r.model_b) if r.solved_a / r.seeds_a > r.solved_b / r.seeds_b else (r.model_b, r.model_a)
+            lead = f"{first} over {second}" if r.p_holm < P_SIGNIFICANT else f"cannot tell {first} from {second}"
+        lines.append(f"  - primary contrast, {r.model_a} vs {r.model_b} at T={r.length}: {lead} (solved {r.solved_a}/"
+                     f"{r.seeds_a} vs {r.solved_b}/{r.seeds_b}, Fisher p = {number(r.p_value, 2)}; test metric "
+                     f"rank-sum p = {number(r.metric_p, 2)}; Holm-adjusted over the declared family: "
+                     f"p = {number(r.p_holm, 2)}).")
+    rest = own[(own["family"] != "primary") & (own["solved_a"] * own["seeds_b"] != own["solved_b"] * own["seeds_a"])]
     beats, unclear = [], []
-    for r in own.itertuples():
+    for r in rest.itertuples():
         first, second = (r.model_a, r.model_b) if r.solved_a / r.seeds_a > r.solved_b / r.seeds_b else (r.model_b, r.model_a)
         counts = (f"{r.solved_a}/{r.seeds_a} vs {r.solved_b}/{r.seeds_b}" if first == r.model_a
                   else f"{r.solved_b}/{r.seeds_b} vs {r.solved_a}/{r.seeds_a}")
         text = f"{first} over {second} at T={r.length} ({counts}, p = {number(r.p_value, 2)})"
         (beats if r.p_value < P_SIGNIFICANT else unclear).append(text)
-    lines = []
     if beats:
-        lines.append(f"  - beats (Fisher exact, two-sided, p < {P_SIGNIFICANT}): " + "; ".join(beats) + ".")
+        lines.append(f"  - exploratory, unadjusted (Fisher exact, two-sided, p < {P_SIGNIFICANT}): " + "; ".join(beats) + ".")
     if unclear:
-        lines.append("  - differences these seeds cannot tell apart: " + "; ".join(unclear) + ".")
+        lines.append("  - exploratory differences these seeds cannot tell apart: " + "; ".join(unclear) + ".")
     return lines
 
 
@@ -419,17 +432,21 @@ FIGURES = [
 
 
 def baseline_line(rows: pd.DataFrame) -> str:
-    analytic = rows["baseline"].dropna()
-    split = rows.groupby("length")["baseline_split"].first().dropna()
+    """The memoryless baselines, per length where they depend on it (copy's falls with T)."""
+    analytic = rows.groupby("length")["baseline"].first().dropna().sort_index()
+    split = rows.groupby("length")["baseline_split"].first().dropna().sort_index()
     own = (", ".join(f"T={n}: {number(v)}" for n, v in split.items()) if len(split) else NONE)
-    return (f"Baseline (no memory): analytic {number(analytic.iloc[0]) if len(analytic) else NONE}; best constant "
-            f"predictor on the test split itself: {own}.")
+    if analytic.nunique() > 1:
+        shown = ", ".join(f"T={n}: {number(v)}" for n, v in analytic.items())
+    else:
+        shown = number(analytic.iloc[0]) if len(analytic) else NONE
+    return f"Baseline (no memory): analytic {shown}; best constant predictor on the test split itself: {own}."
 
 
 def render(study: Study, results: pd.DataFrame, summary: pd.DataFrame, critical: pd.DataFrame,
            decay: pd.DataFrame, anchors: pd.DataFrame, tuning: pd.DataFrame, pairs: pd.DataFrame,
            course: pd.DataFrame, baselines: pd.DataFrame, claims: pd.DataFrame, samples: pd.DataFrame,
-           laws: pd.DataFrame, searched: pd.DataFrame | None = None) -> str:
+           laws: pd.DataFrame, searched: pd.DataFrame | None = None, drawn: list[str] | None = None) -> str:
     main = summary[summary["model"].isin(study.models)]
     parts = [header(results, study), "", definitions(study, results), "",
              "## Findings", "",
@@ -490,5 +507,6 @@ def render(study: Study, results: pd.DataFrame, summary: pd.DataFrame, critical:
               "## Published results beside ours", "", published_section(anchors), "",
               "## Figures", ""]
     for name, caption in FIGURES:
-        parts += [f"![{caption}](figures/{name})", "", f"*{caption}*", ""]
+        if drawn is None or name in drawn:  # only the figures this study has
+            parts += [f"![{caption}](figures/{name})", "", f"*{caption}*", ""]
     return "\n".join(parts)

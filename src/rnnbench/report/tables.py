@@ -9,7 +9,7 @@ import pandas as pd
 from ..models import memory_law
 from ..tasks import resolve_task
 from .aggregate import KEY
-from .statistics import exact_interval, fisher_p
+from .statistics import exact_interval, fisher_p, holm, rank_sum_p
 from .threshold import estimate_t50, threshold_reading
 
 SOLVED_MAJORITY = 0.5  # "solved at length T" = at least half of the seeds solved it
@@ -126,11 +126,14 @@ def critical_reading(critical: int | None, censored: str, tested: pd.DataFrame) 
     return str(critical)
 
 
-def contrasts(study, summary: pd.DataFrame) -> pd.DataFrame:
-    """Every pair of main-grid models at every length of a task: solved counts and the two-sided
-    Fisher exact p. "a beats b" is said only where p < P_SIGNIFICANT."""
+def contrasts(study, summary: pd.DataFrame, results: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Every pair of main-grid models at every length both ran: solved counts with the two-sided
+    Fisher exact p, and the completed seeds' test metric with the exact rank-sum (Mann-Whitney) p.
+    The pairs params declare (`primary_contrasts`) are one family: both tests of each, Holm-adjusted
+    (`p_holm`, the smaller of its two). Every other row is exploratory and its p is unadjusted."""
     rows = []
     main = summary[summary["model"].isin(study.models)]
+    primary = {(t, n, frozenset((a, b))) for t, n, a, b in getattr(study, "primary_contrasts", ())}
     for (task, length), group in main.groupby(["task", "length"], sort=False):
         cells = {r.model: r for r in group.itertuples()}
         ordered = [m for m in study.models if m in cells]
@@ -140,9 +143,30 @@ def contrasts(study, summary: pd.DataFrame) -> pd.DataFrame:
                 rows.append({"task": task, "length": int(length), "model_a": a, "solved_a": int(ra.solved),
                              "seeds_a": int(ra.seeds), "model_b": b, "solved_b": int(rb.solved),
                              "seeds_b": int(rb.seeds),
-                             "p_value": fisher_p(int(ra.solved), int(ra.seeds), int(rb.solved), int(rb.seeds))})
-    return pd.DataFrame(rows, columns=["task", "length", "model_a", "solved_a", "seeds_a", "model_b", "solved_b",
-                                       "seeds_b", "p_value"])
+                             "p_value": fisher_p(int(ra.solved), int(ra.seeds), int(rb.solved), int(rb.seeds)),
+                             "metric_p": metric_p(results, task, int(length), a, b),
+                             "family": "primary" if (task, int(length), frozenset((a, b))) in primary else "exploratory"})
+    frame = pd.DataFrame(rows, columns=CONTRAST_COLUMNS[:-1])
+    family = frame.index[frame["family"] == "primary"]
+    tests = [*frame.loc[family, "p_value"], *frame.loc[family, "metric_p"].fillna(1.0)]
+    adjusted = holm(tests)
+    frame["p_holm"] = math.nan
+    for k, row in enumerate(family):
+        frame.loc[row, "p_holm"] = min(adjusted[k], adjusted[k + len(family)])
+    return frame[CONTRAST_COLUMNS]
+
+
+CONTRAST_COLUMNS = ["task", "length", "model_a", "solved_a", "seeds_a", "model_b", "solved_b", "seeds_b", "p_value",
+                    "metric_p", "family", "p_holm"]
+
+
+def metric_p(results: pd.DataFrame | None, task: str, length: int, a: str, b: str) -> float:
+    """The exact rank-sum p of two models' completed seeds' test metric at one length (nan without results)."""
+    if results is None:
+        return math.nan
+    own = results[(results["task"] == task) & (results["length"] == length) & ~results["failed"] & ~results["diverged"]]
+    return rank_sum_p(own.loc[own["model"] == a, "test_metric"].astype(float),
+                      own.loc[own["model"] == b, "test_metric"].astype(float))
 
 
 def half_life(rate: float) -> float:

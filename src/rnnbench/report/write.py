@@ -35,7 +35,7 @@ def write_report(study: Study, root: Path, out: Path) -> list[Path]:
     laws = memory_laws(results)
     anchors = anchors_beside_ours(summary)
     tuning = tuning_table(study, root)
-    pairs = contrasts(study, summary)
+    pairs = contrasts(study, summary, results)
     baselines = baselines_table(study, root)
     claims = claims_table(Tables(summary, critical, decay, pairs, study.data.n_train))
     samples = charlm_samples(study, root)
@@ -47,15 +47,10 @@ def write_report(study: Study, root: Path, out: Path) -> list[Path]:
     tables.update(plot_files(study, summary, curves))  # for `dvc plots show`
     written = {name: frame.to_csv(index=False, float_format=CSV_FORMAT) for name, frame in tables.items()}
     written["metrics.json"] = json.dumps(metrics_tree(summary, critical, study.models), indent=2) + "\n"
-    written["report.md"] = render(study, results, summary, critical, decay, anchors, tuning, pairs,
-                                  gradient_ratio_course(study, results, curves), baselines, claims, samples, laws, searched)
-    for name, text in written.items():
-        (out / name).parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(out / name, text.encode())
-
     folder = out / "figures"
-    folder.mkdir(exist_ok=True)
-    drawn = [
+    shutil.rmtree(folder, ignore_errors=True)  # a figure the study no longer has leaves nothing behind
+    folder.mkdir()
+    drawn = [path for path in (
         figures.learning_curves(study, summary, curves, folder / "learning_curves.png"),
         figures.solved_heatmap(study, summary, critical, folder / "solved_heatmap.png"),
         figures.metric_vs_length(study, results, summary, folder / "metric_vs_length.png"),
@@ -69,5 +64,11 @@ def write_report(study: Study, root: Path, out: Path) -> list[Path]:
         figures.recall_by_position(study, results, root, folder / "copy_recall.png"),
         figures.sine_predictions(study, results, root, folder / "sine_predictions.png"),
         figures.gate_correlations(study, results, root, folder / "gate_correlations.png"),
-    ]
+    ) if path is not None]  # None: the study has nothing for that figure (no copy task, no side grid)
+    written["report.md"] = render(study, results, summary, critical, decay, anchors, tuning, pairs,
+                                  gradient_ratio_course(study, results, curves), baselines, claims, samples, laws, searched,
+                                  [path.name for path in drawn])
+    for name, text in written.items():
+        (out / name).parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(out / name, text.encode())
     return [out / name for name in written] + drawn
