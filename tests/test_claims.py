@@ -40,7 +40,8 @@ def test_the_claims_file_holds_at_least_ten_claims_from_every_tutorial_each_with
     assert len({claim["id"] for claim in claims}) == len(claims)
     for claim in claims:
         measure = c.MEASURES[claim["measure"]]
-        inspect.signature(measure).bind(None, **claim.get("args", {}))  # every argument named, none missing
+        for args in [r["args"] for r in claim.get("readings", [])] or [claim.get("args", {})]:
+            inspect.signature(measure).bind(None, **args)  # every argument named, none missing
         assert claim["words"].strip()
 
 
@@ -107,7 +108,22 @@ def test_similar_performance_is_refuted_by_one_significant_contrast_and_never_co
 def test_the_per_step_gradient_factor_comes_from_the_half_life():
     decay = pd.DataFrame([{"task": "adding", "model": "rnn", "length": 100, "half_life_trained": math.log(2) / -math.log(0.3)}])
     measured, verdict, _ = c.gradient_factor(tables([cell()], decay), "adding", {"rnn": 0.3}, 0.01)
-    assert verdict == c.CONFIRMED and "0.3 per step" in measured
+    assert verdict == c.CONFIRMED and "T=100: 0.3" in measured
+    two = pd.concat([decay, decay.assign(length=50, half_life_trained=math.log(2) / -math.log(0.9))])
+    assert c.gradient_factor(tables([cell()], two), "adding", {"rnn": 0.3}, 0.01)[1] == c.DEPENDS  # every length read
+
+
+def test_an_illustration_is_shown_not_judged_and_an_ambiguous_claim_is_judged_per_reading():
+    rows = [cell(model="lstm", n_params=400), cell(model="gru", n_params=300)]
+    claims = [{"id": "toy", "source": "002", "words": "w", "kind": "illustration", "measure": "parameter_ratio",
+               "args": {"larger": "lstm", "smaller": "gru", "low": 1.0, "high": 2.0}},
+              {"id": "whose", "source": "003", "words": "w", "kind": "ambiguous", "measure": "parameter_ratio",
+               "readings": [{"words": "a", "args": {"larger": "lstm", "smaller": "gru", "low": 1.25, "high": 1.43}},
+                            {"words": "b", "args": {"larger": "lstm", "smaller": "gru", "low": 0.7, "high": 0.8}}]}]
+    table = c.claims_table(tables(rows), claims).set_index("id")
+    assert table.loc["toy", "verdict"] == c.ILLUSTRATION and "1.33" in table.loc["toy", "measured"]
+    assert table.loc["whose", "verdict"] == c.DEPENDS
+    assert 'reading "a": confirmed' in table.loc["whose", "note"] and 'reading "b": refuted' in table.loc["whose", "note"]
 
 
 def test_the_committed_claims_are_what_the_committed_tables_give():

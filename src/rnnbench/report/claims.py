@@ -21,8 +21,10 @@ from .tables import P_SIGNIFICANT, SOLVED_MAJORITY, is_memory_task
 CLAIMS_FILE = Path(__file__).with_name("claims.yaml")
 CONFIRMED, REFUTED, DEPENDS, NOT_MEASURED = "confirmed", "refuted", "depends", "not measured"
 CANNOT_TELL = "cannot tell"  # neither shown nor refuted: "no significant difference" is never "similar"
-VERDICTS = (CONFIRMED, REFUTED, DEPENDS, CANNOT_TELL, NOT_MEASURED)
-COLUMNS = ["id", "claim", "source", "measured", "verdict", "note"]
+ILLUSTRATION = "illustration"  # a toy example's numbers: measured and shown, not judged
+VERDICTS = (CONFIRMED, REFUTED, DEPENDS, CANNOT_TELL, ILLUSTRATION, NOT_MEASURED)
+KINDS = ("measured claim", "illustration", "ambiguous")
+COLUMNS = ["id", "claim", "source", "kind", "measured", "verdict", "note"]
 
 
 @dataclass(frozen=True)
@@ -113,24 +115,27 @@ def accuracy_pair(t: Tables, task, low_model, low, tolerance, high_model, high, 
 
 
 def gradient_factor(t: Tables, task, pairs, tolerance):
-    """The per-step factor exp(-rate) of ||dL/dh_t||, trained models, at the task's longest length."""
+    """The per-step factor exp(-rate) of ||dL/dh_t||, trained models, at every length of the task
+    with a fit (never one chosen cell): confirmed when every length's factor is within `tolerance`
+    of the claim's, refuted when none is, depends otherwise."""
     rows = t.decay[t.decay["task"] == task]
     if rows.empty:
         return f"no gradient measurement on {task}", NOT_MEASURED, ""
-    length = int(rows["length"].max())
-    parts, verdicts = [], []
+    parts, inside_ = [], []
     for model, claimed in pairs.items():
-        picked = rows[(rows["model"] == model) & (rows["length"] == length)]
-        if picked.empty:
-            return f"no {model} gradient measurement at {task} T={length}", NOT_MEASURED, ""
-        half = float(pd.to_numeric(picked["half_life_trained"]).median())
-        if math.isnan(half):
-            return f"no {model} gradient fit at {task} T={length}", NOT_MEASURED, ""
-        factor = 0.5 ** (1 / half) if half > 0 else 0.0
-        parts.append(f"{model} {fmt(factor)} per step (half-life {fmt(half)} steps)")
-        verdicts.append(abs(factor - claimed) <= tolerance)
-    measured = f"{task} T={length}, trained: " + "; ".join(parts)
-    return measured, CONFIRMED if all(verdicts) else REFUTED, f"within ±{tolerance} of the claimed factor"
+        own = rows[rows["model"] == model]
+        factors = {}
+        for length, group in own.groupby("length"):
+            half = float(pd.to_numeric(group["half_life_trained"]).median())
+            if not math.isnan(half):
+                factors[int(length)] = 0.5 ** (1 / half) if half > 0 else 0.0
+        if not factors:
+            return f"no {model} gradient fit on {task}", NOT_MEASURED, ""
+        parts.append(f"{model} " + ", ".join(f"T={n}: {fmt(f)}" for n, f in sorted(factors.items())))
+        inside_ += [abs(f - claimed) <= tolerance for f in factors.values()]
+    measured = f"{task}, trained, per-step factor by length: " + "; ".join(parts)
+    verdict = CONFIRMED if all(inside_) else REFUTED if not any(inside_) else DEPENDS
+    return measured, verdict, f"within ±{tolerance} of the claimed factor at every length with a fit"
 
 
 def gate_mean(t: Tables, model, gate, low, high):
@@ -268,6 +273,10 @@ MEASURES: dict[str, Callable[..., tuple[str, str, str]]] = {f.__name__: f for f 
 def read_claims(path: Path = CLAIMS_FILE) -> list[dict[str, Any]]:
     claims = yaml.safe_load(path.read_text())
     for claim in claims:
+        if claim.get("kind", "measured claim") not in KINDS:
+            raise ValueError(f"{path}: claim {claim['id']!r} has kind {claim['kind']!r}; allowed: {', '.join(KINDS)}")
+        if (claim.get("kind") == "ambiguous") != ("readings" in claim):
+            raise ValueError(f"{path}: claim {claim['id']!r}: an ambiguous claim, and only one, lists `readings`")
         if claim["measure"] not in MEASURES:
             raise ValueError(f"{path}: claim {claim['id']!r} names measure {claim['measure']!r}; "
                              f"known: {', '.join(MEASURES)}")
@@ -277,7 +286,17 @@ def read_claims(path: Path = CLAIMS_FILE) -> list[dict[str, Any]]:
 def claims_table(tables: Tables, claims: list[dict[str, Any]] | None = None) -> pd.DataFrame:
     rows = []
     for claim in claims if claims is not None else read_claims():
-        measured, verdict, note = MEASURES[claim["measure"]](tables, **claim.get("args", {}))
-        rows.append({"id": claim["id"], "claim": claim["words"], "source": claim["source"], "measured": measured,
-                     "verdict": verdict, "note": note})
+        kind = claim.get("kind", "measured claim")
+        measure = MEASURES[claim["measure"]]
+        if kind == "ambiguous":  # every reading measured and judged on its own
+            judged = [(reading["words"], *measure(tables, **reading["args"])) for reading in claim["readings"]]
+            measured = judged[0][1]
+            verdict = judged[0][2] if len({v for _, _, v, _ in judged}) == 1 else DEPENDS
+            note = "; ".join(f"reading \"{words}\": {v}" for words, _, v, _ in judged)
+        else:
+            measured, verdict, note = measure(tables, **claim.get("args", {}))
+            if kind == "illustration":
+                verdict, note = ILLUSTRATION, f"the tutorial's illustrative numbers, not a measurement ({note})"
+        rows.append({"id": claim["id"], "claim": claim["words"], "source": claim["source"], "kind": kind,
+                     "measured": measured, "verdict": verdict, "note": note})
     return pd.DataFrame(rows, columns=COLUMNS)
