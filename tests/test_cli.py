@@ -261,3 +261,20 @@ def test_study_runs_its_searches_and_a_second_study_resumes_them_training_nothin
     again = capsys.readouterr().err
     assert "0 runs trained" in again and "0 runs trained" not in first
     assert json.loads((root / "searches/adding/gru/search.json").read_text()) == trace
+
+
+def test_sample_never_imports_code_a_run_record_names_unless_told_to_trust_it(tmp_path):
+    run = train_charlm(tmp_path, "gru")
+    package = tmp_path / "shared_payload"
+    package.mkdir()
+    marker = tmp_path / "payload-ran"
+    (package / "__init__.py").write_text("")
+    (package / "cell.py").write_text(f"open({str(marker)!r}, 'w').close()\nimport torch\nCell = torch.nn.GRU\n")
+    record = json.loads((run / "metrics.json").read_text())
+    record["config"]["model"]["name"] = "shared_payload.cell.Cell"  # an edited or shared run folder
+    (run / "metrics.json").write_text(json.dumps(record))
+    result = subprocess.run([sys.executable, "-m", "rnnbench.cli", "sample", "--run", str(run)], capture_output=True,
+                            text=True, cwd=tmp_path)
+    assert result.returncode == 2 and not marker.exists()
+    assert "names the model 'shared_payload.cell.Cell', which is not a registry model" in result.stderr
+    assert "--trust-model shared_payload.cell.Cell" in result.stderr

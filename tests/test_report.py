@@ -400,3 +400,12 @@ def test_a_study_without_copy_sine_or_side_grids_gets_none_of_their_figures(tmp_
     assert figures.side_grid_bars(study, empty, tmp_path / "a.png", "ablations", "LSTM ablations") is None
     assert figures.reference_curves(study, empty, empty, tmp_path / "r.png") is None
     assert not list(tmp_path.glob("*.png"))
+
+
+def test_the_report_opens_with_the_answer_then_the_claims_and_only_then_how_it_was_made(trained):
+    study, root = trained
+    text, _, _ = report_in(root)
+    order = ["## Findings", "figures/solved_heatmap.png", "## Critical length", "## Search",
+             "## The tutorials' claims, tested", "## About this report", "## Tuning"]
+    assert [text.index(mark) for mark in order] == sorted(text.index(mark) for mark in order)
+    assert text.count("](figures/solved_heatmap.png)") == 1  # drawn once, where the answer is

@@ -158,6 +158,9 @@ def build_parser(params: Path = Path("params.yaml")) -> argparse.ArgumentParser:
     sample.add_argument("--length", type=int, default=300, help="characters to draw")
     sample.add_argument("--temperature", type=float, default=0.7, help="<1 sharper, >1 flatter")
     sample.add_argument("--seed", type=int, default=0, help="the sampling generator's seed")
+    sample.add_argument("--trust-model", action="append", default=[], metavar="IMPORT.PATH",
+                        help="build this model named by import path in the run's record (its code runs); "
+                             "registry models need no trust")
 
     study = sub.add_parser("study", help="run a whole study without DVC or MLflow (e.g. on an offline GPU machine)")
     study.add_argument("--params", type=Path, default=params, help="the study file")
@@ -345,7 +348,7 @@ def command_sample(args) -> int:
     from .sampling import load_charlm_run, sample_text
 
     require_positive("--length", args.length)
-    net, vocab = load_charlm_run(args.run)
+    net, vocab = load_charlm_run(args.run, trusted=args.trust_model)
     print(sample_text(net, vocab, args.prime, args.length, args.temperature, args.seed))
     return 0
 

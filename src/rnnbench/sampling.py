@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Iterable
 
 import numpy as np
 import torch
 
 from .config import ConfigError, ModelConfig
-from .models import build_network
+from .models import MODELS, build_network
 from .models.reference.network import ReferenceNet
 from .training.run_outputs import MODEL_FILE
 
@@ -34,9 +35,11 @@ class TorchSampler:
         return codes[len(prime):]
 
 
-def load_charlm_run(folder: Path) -> tuple[ReferenceNet | TorchSampler, str]:
+def load_charlm_run(folder: Path, trusted: Iterable[str] = ()) -> tuple[ReferenceNet | TorchSampler, str]:
     """The run's trained weights in a sampler (the NumPy reference where it applies), and its
-    vocabulary (code -> character)."""
+    vocabulary (code -> character). A run record is data, never code: a model it names by import
+    path is built only when the caller trusts that name (`trusted`: the study's own models, or
+    `rnnbench sample --trust-model`); a registry name is built from our own code."""
     try:
         record = json.loads((folder / "metrics.json").read_text())
     except OSError:
@@ -47,7 +50,12 @@ def load_charlm_run(folder: Path) -> tuple[ReferenceNet | TorchSampler, str]:
     task = config.get("task", {})
     if task.get("name") != "charlm":
         raise ConfigError(f"run: {str(folder)!r} is a {task.get('name')!r} run; sampling needs a charlm run")
-    model = config["model"]
+    model = config.get("model") or {}
+    name = model.get("name")
+    if not isinstance(name, str) or (name not in MODELS.entries and name not in set(trusted)):
+        raise ConfigError(f"--run: {str(folder)!r} names the model {name!r}, which is not a registry model: building it "
+                          "would import code the run folder names; pass --trust-model "
+                          f"{name if isinstance(name, str) else '<name>'} if you trust that code")
     vocab = record.get("vocab")  # the run's own: the corpus file may have changed since
     if not vocab:
         raise ConfigError(f"--run: {str(folder)!r} records no vocabulary (trained by an older rnnbench); train it again")

@@ -429,6 +429,7 @@ FIGURES = [
     ("gate_correlations.png", "A trained LSTM where memory matters: correlation of its gates' activations, and the "
      "cell state of its most active units along one test sequence."),
 ]
+FIGURE_CAPTIONS = dict(FIGURES)
 
 
 def baseline_line(rows: pd.DataFrame) -> str:
@@ -448,16 +449,24 @@ def render(study: Study, results: pd.DataFrame, summary: pd.DataFrame, critical:
            course: pd.DataFrame, baselines: pd.DataFrame, claims: pd.DataFrame, samples: pd.DataFrame,
            laws: pd.DataFrame, searched: pd.DataFrame | None = None, drawn: list[str] | None = None) -> str:
     main = summary[summary["model"].isin(study.models)]
-    parts = [header(results, study), "", definitions(study, results), "",
+    title, *about = header(results, study).split("\n")
+    heatmap = "solved_heatmap.png"
+    parts = [title, "",
+             "The answer first: where each model stops (the critical length with its interval), then the claims of "
+             "the tutorials tested, then how to read it all and every table behind it.", "",
              "## Findings", "",
              findings(critical, summary, pairs, study), why(course), "",
+             *([f"![{heatmap}](figures/{heatmap})", "", f"*{FIGURE_CAPTIONS[heatmap]}*", ""]
+               if drawn is None or heatmap in drawn else []),
+             "## Critical length", "", critical_section(critical), "",
+             *search_section(study, searched),
+             "## The tutorials' claims, tested", "", claims_section(claims), "",
+             "## About this report", "", *about, "", definitions(study, results), "",
              "## Tuning", "",
              "Per task and model, the lr the protocol chose (highest validation solved fraction, then fewest steps "
-             "to solve, then best validation metric, then the smaller lr); reports/tuning.csv has every figure.", "",
-             tuning_section(tuning), "",
-             "## The tutorials' claims, tested", "", claims_section(claims), "",
-             "## Critical length", "", critical_section(critical), "",
-             *search_section(study, searched)]
+             "to solve, then best validation metric, then the smaller lr); reports/tuning.csv has every figure. "
+             "The searched lengths' lrs are in the Search section.", "",
+             tuning_section(tuning), ""]
     for task in study.task_names():
         rows = main[main["task"] == task]
         if rows.empty:
@@ -507,6 +516,6 @@ def render(study: Study, results: pd.DataFrame, summary: pd.DataFrame, critical:
               "## Published results beside ours", "", published_section(anchors), "",
               "## Figures", ""]
     for name, caption in FIGURES:
-        if drawn is None or name in drawn:  # only the figures this study has
-            parts += [f"![{caption}](figures/{name})", "", f"*{caption}*", ""]
+        if name != heatmap and (drawn is None or name in drawn):  # only the figures this study has
+            parts += [f"![{name}](figures/{name})", "", f"*{caption}*", ""]
     return "\n".join(parts)

@@ -25,7 +25,7 @@ def charlm_samples(study: Study, root: Path) -> pd.DataFrame:
             continue
         seed = study.seeds[0]
         try:
-            net, vocab = load_charlm_run(root / cell.seed_folder(seed))
+            net, vocab = load_charlm_run(root / cell.seed_folder(seed), trusted=(cell.model,))  # params name it
         except ConfigError:  # the run failed or is missing: the report says so elsewhere
             continue
         sampler = "torch" if isinstance(net, TorchSampler) else "NumPy reference"
