@@ -35,7 +35,7 @@ try: $(VENV)/.installed
 
 # The headline of `dvc exp show` (every param and dependency hash makes ~170 columns).
 exp-show: $(VENV)/.installed
-	$(RUN) dvc exp show --drop '.*' --keep 'Experiment|Created|seeds|points|.*t50|.*critical_length|.*_at_longest'
+	$(RUN) dvc exp show --drop '.*' --keep 'Experiment|Created|seeds|points|.*t50|.*critical_length|.*critical_censored|.*_at_longest'
 
 sync-mlflow: $(VENV)/.installed
 	$(RUN) rnnbench sync-mlflow

@@ -36,16 +36,24 @@ def main() -> None:
     parser.add_argument("--no-force", action="store_true", help="only the stale stages (not a clean-state time)")
     parser.add_argument("--log", type=Path, default=ROOT / "benchmarks" / ".study.log",
                         help="where the stages' progress goes while it runs (tail -f it)")
+    parser.add_argument("--from-log", type=float, metavar="WALL_S",
+                        help="split a study already run (its log at --log, its wall time WALL_S) instead of running one")
+    parser.add_argument("--calibration", type=float, metavar="S", help="the host calibration of the day "
+                        "(benchmarks/calibration.py), to state the study's cost as a multiple of it")
     args = parser.parse_args()
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     command = ["dvc", "repro"] + ([] if args.no_force else ["--force"])
-    start = time.perf_counter()
-    with args.log.open("w") as log:
-        subprocess.run(command, cwd=ROOT, env=env, check=True, stderr=log, text=True)
-    total = time.perf_counter() - start
+    if args.from_log is None:
+        start = time.perf_counter()
+        with args.log.open("w") as log:
+            subprocess.run(command, cwd=ROOT, env=env, check=True, stderr=log, text=True)
+        total = time.perf_counter() - start
+    else:
+        total = args.from_log
     stages = [stage_timing(match) for match in STAGE_LINE.finditer(args.log.read_text())]
     parts = collections.Counter()
     per_model = collections.Counter()
+    per_search = collections.Counter()
     for s in stages:
         named = 0.0
         for key, value in s.items():
@@ -54,6 +62,8 @@ def main() -> None:
                 named += value
         if s["stage"].startswith("train "):  # "train runs/<point>/<model>"
             per_model[s["stage"].rsplit("/", 1)[1]] += s["cell_s"]
+        if s["stage"].startswith("search "):  # "search searches/<task>/<model>"
+            per_search[s["stage"].split(" ", 1)[1].removeprefix("searches/")] += s["search_s"]
         parts["start-up, imports, config and data loading"] += (s["process_s"] or named) - named
     in_stages = sum(s["process_s"] or 0 for s in stages)
     rows = [("data generation", parts["generate_s"]),
@@ -62,13 +72,17 @@ def main() -> None:
             ("resolving the cells' run configs", parts["configure_s"]),
             *((f"cells of {model}: training, test, diagnostics, outputs", seconds)
               for model, seconds in per_model.items()),
+            *((f"critical-length search {name}: lr sweeps, seeds, larger-budget reruns", seconds)
+              for name, seconds in per_search.items()),
             ("MLflow (server check + open store + log runs)", parts["mlflow_s"] + parts["tracking_check_s"]),
             ("report (tables, figures, report.md)", parts["report_s"]),
             ("stage processes: start-up, imports, config and data loading", parts["start-up, imports, config and data loading"]),
             ("DVC (hashing, lock files, scheduling)", total - in_stages)]
     lines = ["## The default study end to end (`python benchmarks/study_split.py`)", "",
              f"{machine_line()}. `dvc repro{'' if args.no_force else ' --force'}`: {len(stages)} stages, "
-             f"**{total / 60:.1f} min** wall time.", "", "| part | seconds | share |", "|---|---|---|"]
+             f"**{total / 60:.1f} min** wall time"
+             + (f", {total / args.calibration:.0f}x the host calibration of the day ({args.calibration:.2f} s)"
+                if args.calibration else "") + ".", "", "| part | seconds | share |", "|---|---|---|"]
     lines += [f"| {name} | {seconds:.1f} | {seconds / total:.1%} |" for name, seconds in rows]
     overhead = parts["mlflow_s"] + parts["tracking_check_s"] + (total - in_stages)
     lines += ["", f"Tracking + DVC overhead: {overhead:.1f} s = **{overhead / total:.1%}** of the wall time "
