@@ -69,7 +69,9 @@ PIPELINE = {"generate", "plan-tuning", "configure", "report"}  # the stages ever
 
 
 def search_stages(study) -> set[str]:
-    return {f"search@{task}-{model}" for task, model in study.search.pairs()}
+    from rnnbench.search.plans import search_stage
+
+    return {search_stage(task, model) for task, model in study.search.pairs()}
 
 
 NO_SEARCH = {"models": [], "tasks": []}  # a variant that tests something else skips the searches' minute

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from .config import ConfigError, flatten
-from .search.plans import search_folder
+from .search.plans import search_folder, search_stage
 from .search.runner import read_trace
 from .study import Study
 from .training.host import git_commit, one_line
@@ -493,6 +493,6 @@ def searched_cells(study: Study, root: Path) -> list[tuple[str, list[Path]]]:
         folder = root / search_folder(task, model)
         for length in (read_trace(folder) or {}).get("lengths", []):
             for run in length.get("runs", []):
-                cells.setdefault((f"search@{task}-{model}", length["length"], run["steps"]), []).append(
+                cells.setdefault((search_stage(task, model), length["length"], run["steps"]), []).append(
                     folder / run["folder"])
     return [(stage, folders) for (stage, _, _), folders in cells.items()]

@@ -27,6 +27,11 @@ def search_folder(task: str, model: str) -> Path:
     return SEARCHES / task / model
 
 
+def search_stage(task: str, model: str) -> str:
+    """The search's DVC stage name (dvc.yaml's `search` matrix over task x model)."""
+    return f"search@{task}-{model}"
+
+
 def search_plan(study: Study, task: str, model: str) -> SearchPlan:
     settings = study.search
     lengths = settings.lengths[task]
