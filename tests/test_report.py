@@ -16,7 +16,7 @@ from rnnbench.report.claims import VERDICTS
 from rnnbench.report.markdown import FIGURES, half_life_text
 from rnnbench.report.samples import CHARACTERS, PRIME, TEMPERATURES
 from rnnbench.report.published import anchors_beside_ours
-from rnnbench.report.tables import contrasts, critical_lengths, gradient_decay, memory_laws
+from rnnbench.report.tables import contrasts, critical_lengths, gradient_decay, half_life, memory_laws
 from rnnbench.report.write import write_report
 from rnnbench.study import load_study
 
@@ -91,13 +91,13 @@ def test_every_summary_number_in_report_md_comes_from_results_csv(trained):
             assert shown == pytest.approx(runs.sort_values("seed")["test_metric"].tolist(), rel=1e-2)
             assert ("budget-limited" in row["flags"]) == bool(expected["budget_limited"])
             checked += 1
-    assert checked == sum(1 for c in study.cells() if c.model in study.models)
+    assert checked == sum(1 for (_, model, _) in summary.index if model in study.models)  # grid and searched
 
 
 def test_critical_length_table_matches_a_recomputation_from_results_csv(trained):
     study, root = trained
     text, _, out = report_in(root)
-    expected = critical_lengths(recomputed_summary(out)).set_index(["task", "model"])
+    expected = critical_lengths(recomputed_summary(out), pd.read_csv(out / "search_lengths.csv")).set_index(["task", "model"])
     rows = markdown_tables(text)["Critical length"]
     assert len(rows) == len(expected)
     for row in rows:
@@ -147,9 +147,9 @@ def test_the_memory_law_table_sets_each_law_beside_the_measured_half_life_from_r
         own = with_law[(with_law["task"] == row["task"]) & (with_law["model"] == row["model"])
                        & (with_law["length"] == int(row["T"]))]
         assert int(row["runs"]) == len(own)
-        assert row["law half-life trained"] == half_life_text(math.log(2) / own["grad_law_decay_rate_trained"].median())
+        assert row["law half-life trained"] == half_life_text(half_life(own["grad_law_decay_rate_trained"].median()))
         assert row["measured half-life trained"] == half_life_text(
-            math.log(2) / own["grad_state_decay_rate_trained"].median())
+            half_life(own["grad_state_decay_rate_trained"].median()))  # a rate <= 0 reads "no decay"
 
 
 def test_a_law_exact_by_construction_reads_one_and_one_that_leaves_paths_out_does_not():
@@ -188,7 +188,7 @@ def test_every_referenced_figure_exists_as_a_readable_png(trained):
 def test_study_command_trains_every_cell_and_writes_the_report(trained):
     study, root = trained
     results = pd.read_csv(root / "reports" / "results.csv")
-    assert len(results) == len(study.cells()) * len(study.seeds)
+    assert (results["lr_source"] != "search").sum() == len(study.cells()) * len(study.seeds)
     assert not results["failed"].any()
     assert (root / "reports" / "report.md").is_file()
 
@@ -196,9 +196,11 @@ def test_study_command_trains_every_cell_and_writes_the_report(trained):
 def test_header_names_the_machine_and_counts_the_runs(trained):
     study, root = trained
     text, results, _ = report_in(root)
-    first = text.splitlines()[:8]
-    assert any(line.startswith("Machine: ") and "cores" in line for line in first)
-    assert f"Runs: {len(results)} ({len(study.cells())} cells × {len(study.seeds)} seeds)" in text
+    about = text.split("## About this report")[1].split("\n## ")[0].splitlines()[:8]  # after the answer
+    assert any(line.startswith("Machine: ") and "cores" in line for line in about)
+    searched = int((results["lr_source"] == "search").sum())
+    assert searched and f"Runs: {len(results)} ({len(study.cells())} cells × {len(study.seeds)} seeds, and {searched} " \
+        "seeds' runs at the lengths the searches added" in text
     assert f"Engine: {len(results[~results['failed']])} completed runs trained alone (params `engine`)." in text
 
 

@@ -348,7 +348,10 @@ def header(results: pd.DataFrame, study: Study) -> str:
         f"Generated on {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC from `{study.source}` with the code at commit "
         f"`{git_commit(Path.cwd())[:12]}` (plus any uncommitted changes).",
         f"Machine: {'; '.join(hosts) if hosts else 'unknown'}.",
-        f"Runs: {len(results)} ({len(study.cells())} cells × {len(study.seeds)} seeds): "
+        f"Runs: {len(results)} ({len(study.cells())} cells × {len(study.seeds)} seeds"
+        + (f", and {searched_rows} seeds' runs at the lengths the searches added; every search run is in "
+           "reports/search_runs.csv" if (searched_rows := int((results["lr_source"] == "search").sum())) else "")
+        + "): "
         f"{len(completed)} completed, {int(results['diverged'].sum())} diverged, "
         f"{int(results['failed'].sum()) - n_missing} failed, {n_missing} missing.",
         f"Time: {span}the runs' wall times add up to {total_train / 60:.1f} min (a cell's seeds may train "
