@@ -10,7 +10,7 @@ import time
 
 from rnnbench.process_exit import stage_main
 from rnnbench.progress import stage_done
-from rnnbench.search.plans import SEARCH_PLANS, write_search_plans
+from rnnbench.search.plans import SEARCH_PLANS, SEARCHES, write_search_plans
 from rnnbench.study import load_study
 
 
@@ -19,6 +19,7 @@ def main() -> None:
     study = load_study("params.yaml")
     cells = study.write_configs()
     print(f"configured {cells} cells x {len(study.seeds)} seeds -> configs/")
+    SEARCHES.mkdir(exist_ok=True)  # the report stage depends on the folder: it exists when nothing is searched
     searches = write_search_plans(study)
     if searches:
         print(f"planned {searches} critical-length searches -> {SEARCH_PLANS}/")

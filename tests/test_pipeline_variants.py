@@ -73,7 +73,8 @@ def test_a_model_and_a_task_by_import_path_run_through_dvc_repro(tmp_path):
     params = yaml.safe_load((root / "params.yaml").read_text())
     params.update(models=["lstm", "mypkg.cells.MyCell"], points=["adding-5", "mypkg.tasks.FirstBit-6"],
                   side_grids={"reference": {"models": [], "points": []}, "ablations": {"models": [], "points": []}},
-                  tune={**params["tune"], "points": ["adding-5", "mypkg.tasks.FirstBit-6"]}, per_model={})
+                  tune={**params["tune"], "points": ["adding-5", "mypkg.tasks.FirstBit-6"]}, per_model={},
+                  search=NO_SEARCH)
     (root / "params.yaml").write_text(yaml.safe_dump(params))
     first = run(root, "dvc", "repro")
     cells = {f"train@{m}-{p}" for m in params["models"] for p in params["points"]}
