@@ -35,7 +35,7 @@ def main() -> None:
             return EXIT_FAILED_RUN
         if result.lr is not None:
             print(f"tune {model} {plan.task}: lr {result.lr:g} ({result.source}"
-                  f"{', at the edge of the sweep' if result.at_edge else ''})", flush=True)
+                  f"{', at a bound of the lr ladder' if result.at_edge else ''})", flush=True)
         results.append(result)
     write_tuning(args.out, model, results)
     stage_done(f"tune {model}", tune=time.perf_counter() - start)

@@ -11,8 +11,8 @@ import pytest
 import yaml
 
 from rnnbench.config import ConfigError, DataConfig
-from rnnbench.search.rule import (Found, LengthRuns, SearchRange, Train, at_bound, first_lrs, nearest_tuned,
-                                  next_lr, next_step)
+from rnnbench.search.rule import Found, LengthRuns, SearchRange, Train, nearest_tuned, next_step
+from rnnbench.training.tuning import at_bound, first_lrs, lr_table, lrs_to_add
 from rnnbench.search.runner import Search, SearchPlan, read_trace
 from rnnbench.study import parse_study
 from conftest import make_config
@@ -85,33 +85,57 @@ def test_a_decided_length_stays_decided_when_the_bracket_adds_its_last_seeds():
     assert outcomes[found.lo].solved >= 3 and outcomes[found.hi].solved < 3
 
 
+LADDER = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1)
+
+
+def table(solved_and_loss):
+    """An lr table (best first) from lr -> (solved, validation loss) on one tuning seed."""
+    return lr_table([{"lr": lr, "seed": 100, "val_solved": solved, "solved_step": 100 if solved else None,
+                      "val_metric": loss, "diverged": False} for lr, (solved, loss) in solved_and_loss.items()],
+                    higher_is_better=False)
+
+
+def sweep(best_lr, center, solves=lambda lr: True):
+    """The lrs a sweep tries when validation loss is |log(lr / best_lr)| and `solves` says which solve."""
+    tried = first_lrs(LADDER, center)
+    rows = lambda: table({lr: (solves(lr), abs(math.log(lr / best_lr))) for lr in tried})
+    while more := lrs_to_add(LADDER, tried, rows(), until_solved=True):
+        tried += more
+    return sorted(tried), rows()[0]["lr"]
+
+
 def test_the_lr_sweep_starts_around_the_nearest_tuned_length_and_extends_past_a_winning_end():
-    ladder = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1)
     assert nearest_tuned(40, {10: 0.01, 80: 0.003}) == 0.003
     assert nearest_tuned(40, {}) is None
-    assert first_lrs(ladder, 0.003) == [1e-3, 3e-3, 1e-2]
-    assert first_lrs(ladder, 1e-4) == [1e-4, 3e-4]  # the ladder's end has one neighbour
-    assert next_lr(ladder, [1e-3, 3e-3, 1e-2], best=1e-2) == 3e-2   # best at the upper end: look past it
-    assert next_lr(ladder, [1e-3, 3e-3, 1e-2], best=1e-3) == 3e-4
-    assert next_lr(ladder, [1e-3, 3e-3, 1e-2], best=3e-3) is None   # inside: done
-    assert next_lr(ladder, [3e-2, 1e-1], best=1e-1) is None         # the stated bound
-    assert at_bound(ladder, 1e-1) and at_bound(ladder, 1e-4) and not at_bound(ladder, 1e-2)
+    assert first_lrs(LADDER, 0.003) == [1e-3, 3e-3, 1e-2]
+    assert first_lrs(LADDER, 1e-4) == [1e-4, 3e-4]  # the ladder's end has one neighbour
+    tried = [1e-3, 3e-3, 1e-2]
+    assert lrs_to_add(LADDER, tried, table({1e-3: (True, .3), 3e-3: (True, .2), 1e-2: (True, .1)})) == [3e-2]
+    assert lrs_to_add(LADDER, tried, table({1e-3: (True, .1), 3e-3: (True, .2), 1e-2: (True, .3)})) == [3e-4]
+    assert lrs_to_add(LADDER, tried, table({1e-3: (True, .3), 3e-3: (True, .1), 1e-2: (True, .3)})) == []  # inside
+    assert lrs_to_add(LADDER, [3e-2, 1e-1], table({3e-2: (True, .3), 1e-1: (True, .1)})) == []  # the stated bound
+    assert at_bound(LADDER, 1e-1) and at_bound(LADDER, 1e-4) and not at_bound(LADDER, 1e-2)
 
 
 def test_a_synthetic_sweep_whose_best_lr_lies_far_off_ends_inside_or_at_a_bound():
-    ladder = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1)
-
-    def sweep(best_lr, center):
-        """The lrs a search tries when validation loss is |log(lr / best_lr)|."""
-        tried = first_lrs(ladder, center)
-        while (extra := next_lr(ladder, tried, min(tried, key=lambda lr: abs(math.log(lr / best_lr))))) is not None:
-            tried.append(extra)
-        return sorted(tried), min(tried, key=lambda lr: abs(math.log(lr / best_lr)))
-
     tried, chosen = sweep(3e-2, center=1e-3)
     assert chosen == 3e-2 and tried[-1] == 1e-1  # walked up past the optimum and saw it turn
     tried, chosen = sweep(1.0, center=1e-3)
-    assert chosen == 1e-1 and at_bound(ladder, chosen)  # stopped at the stated bound, flagged
+    assert chosen == 1e-1 and at_bound(LADDER, chosen)  # stopped at the stated bound, flagged
+
+
+def test_a_sweep_where_nothing_solves_looks_on_both_sides_until_a_rung_solves():
+    # The GRU's XOR T=20 of 2026-12-05: 1e-3..1e-2 all at chance, 3e-2 solves; the losses at chance
+    # (noise) pointed inside the sweep, so the sweep stopped there and the length read "failed".
+    assert lrs_to_add(LADDER, [1e-3, 3e-3, 1e-2], table({1e-3: (False, .70), 3e-3: (False, .69), 1e-2: (False, .69)}),
+                      until_solved=True) == [3e-4, 3e-2]
+    tried, chosen = sweep(3e-3, center=3e-3, solves=lambda lr: lr == 3e-2)
+    assert chosen == 3e-2 and tried == [3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1]  # then past the winning end
+    tried, chosen = sweep(3e-3, center=3e-3, solves=lambda lr: False)
+    assert tried == list(LADDER)  # a failure at every rung: the whole ladder was tried
+    # without `until_solved` (the grid's tuning, whose sine and charlm readings are final metrics) the
+    # loss alone decides
+    assert lrs_to_add(LADDER, [1e-3, 3e-3, 1e-2], table({1e-3: (False, .7), 3e-3: (False, .6), 1e-2: (False, .7)})) == []
 
 
 TINY = yaml.safe_load((Path(__file__).parents[1] / "studies" / "tiny.yaml").read_text())
@@ -125,7 +149,7 @@ TINY = yaml.safe_load((Path(__file__).parents[1] / "studies" / "tiny.yaml").read
     ({"lengths": {"adding": {"start": 4, "floor": 2, "cap": 16}, "copy": {"start": 4, "floor": 2, "cap": 8}}},
      r"search.lengths.copy: not in search.tasks"),
     ({"tune_seeds": [0]}, r"search.tune_seeds: \[0\] are also study seeds"),
-    ({"lrs": [0.01, 0.03]}, r"search.lrs: the lr ladder needs at least three rungs"),
+    ({"lrs": [0.01, 0.03, 0.1]}, r"search.lrs: the search walks the study.s one lr ladder, tune.ladder"),
     ({"resolution": 1}, r"search.resolution: must be > 1"),
     ({"models": ["nope"]}, r"search.models\[0\]"),
 ])

@@ -55,6 +55,27 @@ def test_each_member_of_a_stack_is_its_own_separate_run(task, model, length, dev
         assert_same_run(member, train(config, dataset))
 
 
+def test_a_member_equals_its_run_alone_under_non_default_train_settings():
+    configs = [make_config(task="adding", model="gru", length=6, seed=s, steps=120, clip_norm=1.0) for s in (0, 1)]
+    configs = [dataclasses.replace(c, train=dataclasses.replace(c.train, beta1=0.8, beta2=0.99, batch_size=16, eval_every=30))
+               for c in configs]
+    dataset = build_dataset(configs[0])
+    for member, config in zip(train_stacked(configs, dataset), configs):
+        assert_same_run(member, train(config, dataset))
+
+
+def test_a_train_setting_the_stacked_engine_does_not_compute_is_refused_unless_at_its_default(monkeypatch):
+    from rnnbench.training import stacked
+
+    base = make_config(model="lstm")
+    network = network_for(base.model, build_dataset(base))
+    # as if beta2 were a new TrainConfig field the engine was never taught
+    monkeypatch.setattr(stacked, "COMPUTED_TRAIN", tuple(n for n in stacked.COMPUTED_TRAIN if n != "beta2"))
+    assert stacking_problem([base], network) == ""  # at its default: nothing to compute
+    other = dataclasses.replace(base, train=dataclasses.replace(base.train, beta2=0.99))
+    assert "train.beta2 is not computed by the stacked engine" in stacking_problem([other], network)
+
+
 def test_members_stop_early_each_on_its_own_schedule():
     configs = [make_config(task="adding", model="lstm", length=6, seed=s, steps=300) for s in (0, 1, 2)]
     stacked = train_stacked(configs, build_dataset(configs[0]))

@@ -16,7 +16,7 @@ from rnnbench.study import Cell, parse_study
 from rnnbench.tasks import resolve_task
 
 TINY = yaml.safe_load((Path(__file__).parents[1] / "studies" / "tiny.yaml").read_text())
-TIMING_KEYS = {"wall_s", "steps_per_s", "finished_at"}
+TIMING_KEYS = {"wall_s", "steps_per_s", "finished_at", "content_sha256"}  # the seal covers the timings
 
 
 def tiny_study(seed_processes, seeds=(0, 1, 2)):
@@ -144,6 +144,40 @@ def test_a_seed_is_retrained_when_its_config_data_or_code_changed_or_it_failed(t
     record = json.loads((folder / "metrics.json").read_text())
     (folder / "metrics.json").write_text(json.dumps({**record, "failed": True}))
     assert run_outputs.reusable_record(folder, config, dataset.checksum()) is None
+
+
+@pytest.mark.parametrize("alter", ["metric", "model", "history", "seal removed"])
+def test_an_edited_or_corrupted_run_is_trained_again_and_the_report_marks_it(tmp_path, alter, capfd):
+    from rnnbench.report.aggregate import collect_results
+    from rnnbench.training import run_outputs
+
+    study = tiny_study(1, seeds=(0,))
+    cell, dataset = cell_and_dataset(study)
+    [config] = study.resolved_configs(cell)
+    train_cell(study, cell, dataset, tmp_path / cell.run_folder)
+    folder = seed_folder(tmp_path / cell.run_folder, 0)
+    record = json.loads((folder / "metrics.json").read_text())
+    assert run_outputs.sealed(folder, record)
+    if alter == "metric":
+        (folder / "metrics.json").write_text(json.dumps({**record, "test_metric": 0.0001}, indent=2))
+    elif alter == "model":
+        data = bytearray((folder / MODEL_FILE).read_bytes())
+        data[len(data) // 2] ^= 0xFF
+        (folder / MODEL_FILE).write_bytes(bytes(data))
+    elif alter == "history":
+        (folder / HISTORY_FILE).write_text((folder / HISTORY_FILE).read_text().replace("0.", "0.0", 1))
+    else:
+        (folder / "metrics.json").write_text(json.dumps({k: v for k, v in record.items() if k != "content_sha256"}))
+    capfd.readouterr()
+    assert run_outputs.reusable_record(folder, config, dataset.checksum()) is None
+    assert "differ from what its run wrote" in capfd.readouterr().err
+    one_cell = parse_study({**TINY, "seeds": [0], "models": ["gru"], "points": ["adding-8"], "side_grids": NO_SIDE_GRIDS,
+                            "per_model": {}})
+    [row] = collect_results(one_cell, tmp_path).to_dict("records")
+    assert row["failed"] and row["error"].startswith("altered:") and row["test_metric"] != 0.0001
+    [again] = train_cell(study, cell, dataset, tmp_path / cell.run_folder)  # retrained, as the record it replaces was
+    assert again["test_metric"] == record["test_metric"]
+    assert run_outputs.reusable_record(folder, config, dataset.checksum()) is not None
 
 
 NO_SIDE_GRIDS = {"reference": {"models": [], "points": []}, "ablations": {"models": [], "points": []}}

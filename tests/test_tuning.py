@@ -80,7 +80,9 @@ def test_a_hand_set_lr_skips_the_sweep_and_a_copied_lr_names_its_source():
     ({"lrs": [0.01, 0.03], "seeds": [0], "points": ["adding-5", "xor-5"]}, r"tune.seeds: \[0\] are also study seeds"),
     ({"lrs": [0.01, 0.03], "seeds": [100], "points": ["adding-5"]}, r"tune.points: no tuning point for task 'xor'"),
     ({"lrs": [0.01, "fast"], "seeds": [100], "points": ["adding-5", "xor-5"]}, r"tune.lrs\[1\]: must be a positive"),
-    ({"lr": [0.01]}, r"tune.lr: unknown value 'lr'; allowed: lrs, seeds, points"),
+    ({"lr": [0.01]}, r"tune.lr: unknown value 'lr'; allowed: ladder, lrs, seeds, points"),
+    ({"ladder": [0.003, 0.01, 0.03], "lrs": [0.01, 0.02], "seeds": [100], "points": ["adding-5", "xor-5"]},
+     r"tune.lrs: \[0.02\] are not rungs of tune.ladder"),
 ])
 def test_a_bad_tune_block_is_refused_naming_the_key(tune, message):
     with pytest.raises(ConfigError, match=message):
@@ -96,8 +98,15 @@ def test_a_sweep_on_real_runs_chooses_one_of_its_lrs_and_keeps_every_run():
     study = parse_study(params())
     plan = study.tuning_plan("lstm")[0]
     result = tune_task(plan, Execution(1))
-    assert isinstance(result, TaskTuning) and result.lr in study.tune.lrs
-    assert len(result.runs) == len(plan.configs) and result.at_edge  # two lrs: either is an edge
+    assert isinstance(result, TaskTuning) and result.lr in study.tune.ladder
+    swept = sorted({run["lr"] for run in result.runs})
+    # two lrs to start, so the best is at an end of them: the sweep walks the ladder past it until
+    # the best is inside or at a ladder end, which only then is flagged
+    assert set(study.tune.lrs) <= set(swept) and result.lr in swept
+    assert result.lr not in (swept[0], swept[-1]) or result.lr in (study.tune.ladder[0], study.tune.ladder[-1])
+    assert result.at_edge == (result.lr in (study.tune.ladder[0], study.tune.ladder[-1]))
+    per_lr = len(plan.configs) // len(study.tune.lrs)
+    assert len(result.runs) == per_lr * len(swept)
 
 
 def test_a_cell_takes_the_chosen_lr_and_a_result_made_for_another_sweep_is_refused(tmp_path):

@@ -327,8 +327,9 @@ TUNING = Path("tuning")
 @dataclass(frozen=True)
 class TaskTuning:
     """One task of one model's tuning: where its lr comes from and, when tuned, the sweep's runs
-    (every lr x tuning seed at each of the task's tuning lengths). `lr` is the chosen (or given) lr:
-    None in a plan until the tune stage chooses it, and for `from <model>` until configure copies it."""
+    (every lr x tuning seed at each of the task's tuning lengths, the sweep's start, then the rungs
+    of `ladder` it walks to). `lr` is the chosen (or given) lr: None in a plan until the tune stage
+    chooses it, and for `from <model>` until configure copies it; `at_edge`: it is a ladder's end."""
     task: str
     source: str
     lengths: tuple[int, ...]
@@ -337,17 +338,19 @@ class TaskTuning:
     lr: float | None = None
     at_edge: bool = False
     runs: tuple[Mapping[str, Any], ...] = ()  # the tune stage's per-run summaries
+    ladder: tuple[float, ...] = ()  # the rungs the sweep may walk to; its ends are the stated bounds
 
     def to_dict(self) -> dict[str, Any]:
         return {"task": self.task, "source": self.source, "lengths": list(self.lengths), "lrs": list(self.lrs),
-                "configs": [c.to_dict() for c in self.configs], "lr": self.lr, "at_edge": self.at_edge,
-                "runs": [dict(r) for r in self.runs]}
+                "ladder": list(self.ladder), "configs": [c.to_dict() for c in self.configs], "lr": self.lr,
+                "at_edge": self.at_edge, "runs": [dict(r) for r in self.runs]}
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any], key: str) -> "TaskTuning":
         try:
             return cls(task=values["task"], source=values["source"], lengths=tuple(int(n) for n in values["lengths"]),
                        lrs=tuple(float(v) for v in values.get("lrs", ())),
+                       ladder=tuple(float(v) for v in values.get("ladder", ())),
                        configs=tuple(RunConfig.from_dict(c, f"{key}.configs[{i}]")
                                      for i, c in enumerate(values.get("configs", ()))),
                        lr=None if values.get("lr") is None else float(values["lr"]),

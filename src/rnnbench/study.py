@@ -41,10 +41,10 @@ TOP_LEVEL_KEYS = ("seeds", "seed_processes", "engine", "models", "points", "data
                   "side_grids", "tune", "search", "equal_parameters", "primary_contrasts", "smoke_test")
 TASK_KEYS = ("options", "train")
 PER_MODEL_KEYS = ("model", "train", "lr_from")
-TUNE_KEYS = ("lrs", "seeds", "points")
+TUNE_KEYS = ("ladder", "lrs", "seeds", "points")
 SIDE_GRIDS = ("reference", "ablations")  # dvc.yaml has a train-<name> matrix for each
 SIDE_GRID_KEYS = ("models", "points")
-SEARCH_KEYS = ("models", "tasks", "lengths", "lrs", "start_lr", "tune_seeds", "resolution", "budget_factor")
+SEARCH_KEYS = ("models", "tasks", "lengths", "start_lr", "tune_seeds", "resolution", "budget_factor")
 SEARCH_LENGTH_KEYS = ("start", "floor", "cap")
 TUNING_PLANS = TUNING / "plans"
 
@@ -60,7 +60,9 @@ def tuning_result_file(model: str) -> Path:
 @dataclass(frozen=True)
 class Tuning:
     """The lr sweep every tuned model gets: `lrs` at each of a task's tuning lengths (`points`),
-    on `seeds` disjoint from the study's. No lrs: nothing is tuned and train.lr is used."""
+    on `seeds` disjoint from the study's, walked along `ladder` past a winning end (training/tuning.py).
+    No lrs: nothing is tuned and train.lr is used. The search's per-length sweeps use the same ladder."""
+    ladder: tuple[float, ...] = ()
     lrs: tuple[float, ...] = ()
     seeds: tuple[int, ...] = ()
     points: Mapping[str, tuple[int, ...]] = field(default_factory=dict)  # task -> tuning lengths
@@ -70,11 +72,10 @@ class Tuning:
 class SearchSettings:
     """The critical-length search (params `search`; rnnbench/search/rule.py): per task of `tasks` x
     model of `models`, lengths between lengths.<task>.floor and .cap from .start, each with its own
-    lr from a sweep over the ladder `lrs` on `tune_seeds` (the ladder's ends are the stated bounds)."""
+    lr from a sweep over the ladder `tune.ladder` on `tune_seeds` (its ends are the stated bounds)."""
     models: tuple[str, ...] = ()
     tasks: tuple[str, ...] = ()
     lengths: Mapping[str, Mapping[str, int]] = field(default_factory=dict)  # task -> start, floor, cap
-    lrs: tuple[float, ...] = ()
     start_lr: float = 0.003
     tune_seeds: tuple[int, ...] = ()
     resolution: float = 1.25
@@ -251,7 +252,7 @@ class Study:
                 continue
             configs = tuple(self.run_config(Cell(task, model, length), seed, lr)
                             for length in lengths for lr in self.tune.lrs for seed in self.tune.seeds)
-            plans.append(TaskTuning(task, source, lengths, self.tune.lrs, configs))
+            plans.append(TaskTuning(task, source, lengths, self.tune.lrs, configs, ladder=self.tune.ladder))
         return plans
 
     def write_tuning_plans(self, root: Path = Path(".")) -> int:
@@ -284,8 +285,8 @@ class Study:
         if plan is None:
             raise ConfigError(f"tuning: {model} has no cells of {task} in the study, so no tuned lr")
         for result in results:
-            if (result.task, result.source, result.lengths, result.lrs, result.configs) == \
-                    (plan.task, plan.source, plan.lengths, plan.lrs, plan.configs) and result.lr is not None:
+            if (result.task, result.source, result.lengths, result.lrs, result.ladder, result.configs) == \
+                    (plan.task, plan.source, plan.lengths, plan.lrs, plan.ladder, plan.configs) and result.lr is not None:
                 return result.lr
         raise ConfigError(f"tuning: {str(path)!r} has no lr for {task} under the current params; run `dvc repro` "
                           f"(stage tune@{model})")
@@ -442,8 +443,12 @@ def parse_tune(value: Any, seeds: tuple[int, ...], tasks: list[str]) -> Tuning:
     block = require_mapping("tune", value)
     require_keys("tune", block, TUNE_KEYS)
     lrs = parse_lrs("tune.lrs", block.get("lrs", []))
+    ladder = parse_lrs("tune.ladder", block.get("ladder", [])) or lrs
     if not lrs:
-        return Tuning()
+        return Tuning(ladder)
+    off = [lr for lr in lrs if lr not in ladder]
+    if off:
+        raise ConfigError(f"tune.lrs: {off} are not rungs of tune.ladder {list(ladder)}; the sweep starts on the ladder")
     if len(lrs) < 2:
         raise ConfigError(f"tune.lrs: a sweep needs at least two learning rates, got {list(lrs)!r}")
     tune_seeds = require_seeds(block.get("seeds"), "tune.seeds")
@@ -456,12 +461,12 @@ def parse_tune(value: Any, seeds: tuple[int, ...], tasks: list[str]) -> Tuning:
     for task in tasks:
         if task not in points:
             raise ConfigError(f"tune.points: no tuning point for task {task!r}; add e.g. {task}-<length>")
-    return Tuning(lrs, tune_seeds, points)
+    return Tuning(ladder, lrs, tune_seeds, points)
 
 
-def parse_search(value: Any, seeds: tuple[int, ...], models: tuple[str, ...]) -> SearchSettings:
+def parse_search(value: Any, seeds: tuple[int, ...], models: tuple[str, ...], ladder: tuple[float, ...]) -> SearchSettings:
     block = require_mapping("search", value)
-    require_keys("search", block, SEARCH_KEYS)
+    require_keys("search", block, (*SEARCH_KEYS, "lrs"))  # lrs: refused below with where it went
     chosen = require_list("search.models", block.get("models", []), f"model names ({MODELS.allowed()})")
     names = tuple(model_name(f"search.models[{i}]", spec) for i, spec in enumerate(chosen))
     tasks = tuple(study_task(f"search.tasks[{i}]", spec).name
@@ -487,10 +492,11 @@ def parse_search(value: Any, seeds: tuple[int, ...], models: tuple[str, ...]) ->
     for extra in lengths:
         if extra not in tasks:
             raise ConfigError(f"search.lengths.{extra}: not in search.tasks ({', '.join(tasks)})")
-    lrs = parse_lrs("search.lrs", block.get("lrs", []))
-    if len(lrs) < 3:
-        raise ConfigError(f"search.lrs: the lr ladder needs at least three rungs, got {list(lrs)!r}")
-    start_lr = block.get("start_lr", lrs[len(lrs) // 2])
+    if "lrs" in block:
+        raise ConfigError("search.lrs: the search walks the study's one lr ladder, tune.ladder; move the rungs there")
+    if len(ladder) < 3:
+        raise ConfigError(f"tune.ladder: the search's lr ladder needs at least three rungs, got {list(ladder)!r}")
+    start_lr = block.get("start_lr", ladder[len(ladder) // 2])
     require_positive("search.start_lr", start_lr, integer=False)
     tune_seeds = require_seeds(block.get("tune_seeds"), "search.tune_seeds")
     shared = sorted(set(tune_seeds) & set(seeds))
@@ -502,7 +508,7 @@ def parse_search(value: Any, seeds: tuple[int, ...], models: tuple[str, ...]) ->
         raise ConfigError(f"search.resolution: must be > 1 (the ratio hi / lo the search narrows to), got {resolution!r}")
     budget_factor = block.get("budget_factor", 3)
     require_positive("search.budget_factor", budget_factor)
-    return SearchSettings(names, tasks, ranges, lrs, float(start_lr), tune_seeds, float(resolution), int(budget_factor))
+    return SearchSettings(names, tasks, ranges, float(start_lr), tune_seeds, float(resolution), int(budget_factor))
 
 
 def parse_primary_contrasts(value: Any, models: tuple[str, ...]) -> tuple[tuple[str, int, str, str], ...]:
@@ -566,12 +572,12 @@ def parse_study(params: Any) -> Study:
         if "options" in section or "forget_bias" in section:  # forget_bias was a shared key before it became an option
             raise ConfigError(f"{key}.{'options' if 'options' in section else 'forget_bias'}: a model's options are its "
                               "own: set them in per_model.<model>.model.options (the LSTMs': forget_bias)")
-    search = parse_search(params.get("search"), seeds, models)
     used = dict.fromkeys([t for t, _ in points] + [t for grid in side_grids.values() for t, _ in grid.points])
+    tune = parse_tune(params.get("tune"), seeds, list(used))
+    search = parse_search(params.get("search"), seeds, models, tune.ladder)
     tasks.update({t: plan_task(t, {}, f"tasks.{t}") for t in [*used, *search.tasks] if t not in tasks})  # defaults, once
     every_model = dict.fromkeys([*models, *(m for grid in side_grids.values() for m in grid.models), *search.models])
     sources = {m: digest for m in every_model if (digest := MODELS.source_sha256(m))}
-    tune = parse_tune(params.get("tune"), seeds, list(used))
     primary = parse_primary_contrasts(params.get("primary_contrasts", []), models)
     equal = params.get("equal_parameters")
     if equal is not None:

@@ -17,6 +17,7 @@ import pandas as pd
 from ..study import Study
 from ..tasks import resolve_task
 from ..training.host import one_line
+from ..training.run_outputs import sealed
 from .budget import budget_use
 from .statistics import exact_interval
 
@@ -80,6 +81,12 @@ def collect_results(study: Study, root: Path, searched: Sequence[SeedRun] = ()) 
             row.update(failed=True, error=error, solved=False, diverged=False)
             rows.append(row)
             continue
+        if not record.get("failed") and not sealed(root / folder, record):
+            row.update(failed=True, solved=False, diverged=False,
+                       error=f"altered: {folder.as_posix()} differs from what its run wrote (an edited or corrupted "
+                             "record or file); `dvc repro` trains it again")
+            rows.append(row)
+            continue
         config = record.get("config", {})
         train, model = config.get("train", {}), config.get("model", {})
         row.update({k: record.get(k) for k in RESULT_COLUMNS if k in record and k not in row})
@@ -92,7 +99,7 @@ def collect_results(study: Study, root: Path, searched: Sequence[SeedRun] = ()) 
         rows.append(row)
     frame = pd.DataFrame(rows, columns=RESULT_COLUMNS)
     for column in ("solved", "val_solved", "diverged", "failed"):
-        frame[column] = frame[column].fillna(False).astype(bool)
+        frame[column] = frame[column].astype("boolean").fillna(False).astype(bool)
     frame["error"] = frame["error"].fillna("")
     return frame
 

@@ -123,7 +123,7 @@ def search_section(study: Study, searched: pd.DataFrame | None) -> list[str]:
     if searched is None or searched.empty:
         return []
     s = study.search
-    bounds = f"{s.lrs[0]:g} and {s.lrs[-1]:g}"
+    bounds = f"{study.tune.ladder[0]:g} and {study.tune.ladder[-1]:g}"
     rule = (f"Each task x model's lengths were found by search (rnnbench/search/rule.py), not fixed in a grid: from "
             f"the start length the search doubles T while at least half of the {len(study.seeds)} seeds solve it "
             f"(up to the task's cap), halves it while they fail (down to its floor), then tries the geometric "
@@ -133,7 +133,9 @@ def search_section(study: Study, searched: pd.DataFrame | None) -> list[str]:
             f"upper one must survive {s.budget_factor}x the steps (its failed seeds rerun with that budget; a "
             f"seed counts solved under either). Every length has its own lr: a sweep on seeds "
             f"{', '.join(map(str, s.tune_seeds))} (validation only) over the ladder's rungs around the lr chosen at "
-            f"the nearest length already tuned, extended past a winning end; the ladder's ends, {bounds}, are the "
+            f"the nearest length already tuned, extended past a winning end, and to both sides while no rung solves "
+            f"the tuning seed (so a length fails only where no lr of the ladder solved it or the rung that did "
+            f"fails the study's seeds); the ladder's ends, {bounds}, are the "
             "stated bounds, and a chosen lr there is marked (bound). reports/search_lengths.csv and "
             "search_runs.csv hold every figure.")
     rows = [[r.task, r.model, number(r.length), f"{r.lr:g}" + (" (bound)" if r.lr_at_bound else ""), r.lrs_tried,
@@ -313,11 +315,11 @@ def tuning_section(tuning: pd.DataFrame) -> str:
             continue
         sweep = "; ".join(f"{number(r.lr, 3)}: {int(r.val_solved)}/{int(r.seeds)}, {number(r.median_steps_to_solve)} steps, "
                           f"{number(r.median_val_metric, 3)}" for r in group.sort_values("lr").itertuples())
-        edge = "yes: the best lr may lie outside the sweep" if bool(group["at_edge"].iloc[0]) else "no"
+        edge = "yes: the best lr may lie past the ladder's end" if bool(group["at_edge"].iloc[0]) else "no"
         rows.append([task, model, f"tuned at T={', '.join(str(group['lengths'].iloc[0]).split())}", lr, sweep, edge])
     hand = tuning[tuning["source"] == "hand-set"]
     text = table(["task", "model", "lr from", "lr", "sweep: lr: val solved, median steps to solve, median val metric",
-                  "at the sweep's edge"], rows)
+                  "at a bound of the ladder"], rows)
     if len(hand):
         text += "\n\nHand-set lrs (params.yaml, not the protocol): " + ", ".join(
             f"{r.model} on {r.task}" for r in hand.itertuples()) + "."

@@ -38,7 +38,7 @@ def search_plan(study: Study, task: str, model: str) -> SearchPlan:
     base = study.run_config(Cell(task, model, lengths["start"]), 0)
     return SearchPlan(base, SearchRange(lengths["start"], lengths["floor"], lengths["cap"], study.seeds,
                                         settings.resolution, settings.budget_factor),
-                      settings.lrs, settings.start_lr, settings.tune_seeds)
+                      study.tune.ladder, settings.start_lr, settings.tune_seeds)
 
 
 def write_search_plans(study: Study, root: Path = Path(".")) -> int:

@@ -14,9 +14,10 @@ Per task x model, over lengths T in [floor, cap] (params `search`):
    and the search goes on; so no reading rests on a failure one budget decided.
 Censoring: solved at `cap` (lo = cap, hi None: "≥ cap") or failed at `floor` (lo None: "< floor").
 
-The lr of each length comes from a sweep on the tuning seeds (next_lr): the ladder's rungs around
-the lr chosen at the nearest length already tuned, extended past whichever end wins, up to the
-ladder's ends, the stated bounds.
+The lr of each length comes from a sweep on the tuning seeds (search/runner.py, with the ladder
+rules of training/tuning.py): the ladder's rungs around the lr chosen at the nearest length already
+tuned (`nearest_tuned`), extended past whichever end wins, up to the ladder's ends, the stated bounds,
+and to both sides while no rung solves.
 """
 from __future__ import annotations
 
@@ -128,26 +129,3 @@ def nearest_tuned(length: int, tuned: Mapping[int, float]) -> float | None:
     if not tuned:
         return None
     return tuned[min(tuned, key=lambda t: (abs(math.log(t / length)), t))]
-
-
-def first_lrs(ladder: Sequence[float], center: float) -> list[float]:
-    """The rung nearest `center` and its two neighbours on the ladder."""
-    i = min(range(len(ladder)), key=lambda k: abs(math.log(ladder[k] / center)))
-    return [ladder[k] for k in range(max(i - 1, 0), min(i + 2, len(ladder)))]
-
-
-def next_lr(ladder: Sequence[float], tried: Sequence[float], best: float) -> float | None:
-    """The rung to add when the best lr so far sits at an end of those tried: the next one past
-    it, unless that end is the ladder's (a stated bound); None when the best is inside."""
-    tried = sorted(tried)
-    i = list(ladder).index(best)
-    if best == tried[0] and len(tried) > 1 and i > 0:
-        return ladder[i - 1]
-    if best == tried[-1] and len(tried) > 1 and i < len(ladder) - 1:
-        return ladder[i + 1]
-    return None
-
-
-def at_bound(ladder: Sequence[float], best: float) -> bool:
-    """Whether the chosen lr is an end of the ladder: the sweep could not look past it."""
-    return best in (ladder[0], ladder[-1])

@@ -29,8 +29,8 @@ from ..tasks import Dataset, resolve_task
 from ..training.run_outputs import json_safe, reusable_record, write_atomic, write_run
 from ..training.sweep import in_processes, record_failure, seed_process_count, train_seed
 from ..training.trainer import resolve_device, train
-from ..training.tuning import choose_lr, lr_table, tune_bar
-from .rule import Found, LengthRuns, SearchRange, Train, at_bound, first_lrs, nearest_tuned, next_lr, next_step
+from ..training.tuning import at_bound, choose_lr, first_lrs, lr_table, lrs_to_add, tune_bar
+from .rule import Found, LengthRuns, SearchRange, Train, nearest_tuned, next_step
 
 TRACE_FILE = "search.json"
 
@@ -129,19 +129,20 @@ class Search:
 
     # --- the lr of a length --------------------------------------------------------------------
     def tune(self, length: int) -> float:
-        """The sweep at `length`: rungs around the nearest tuned length's lr, extended past a winning end."""
-        center = nearest_tuned(length, self.lrs) or self.plan.start_lr
+        """The sweep at `length`: rungs around the nearest tuned length's lr, extended past a winning
+        end, and while no rung solves on a tuning seed, to both sides (training/tuning.py's ladder rules):
+        a length fails only where no lr from one end of the ladder to the other solved a tuning seed,
+        or where the rung that did fails the study's seeds."""
+        higher = self.task.headline.higher_is_better
         tried: list[float] = []
         summaries: list[dict] = []
-        pending = first_lrs(self.plan.ladder, center)
+        pending = first_lrs(self.plan.ladder, nearest_tuned(length, self.lrs) or self.plan.start_lr)
         while pending:
             configs = [self.plan.config(length, lr, seed) for lr in pending for seed in self.plan.tune_seeds]
             summaries += [sweep_summary(c, r) for c, r in zip(configs, self.runs(configs, tuning=True))]
             tried += pending
-            best, _ = choose_lr(summaries, self.task.headline.higher_is_better)
-            extra = next_lr(self.plan.ladder, tried, best)
-            pending = [extra] if extra is not None else []
-        best, _ = choose_lr(summaries, self.task.headline.higher_is_better)
+            pending = lrs_to_add(self.plan.ladder, tried, lr_table(summaries, higher), until_solved=True)
+        best, _ = choose_lr(summaries, higher)
         self.lrs[length] = best
         self.trace[length] = {"length": length, "lr": best, "lr_at_bound": at_bound(self.plan.ladder, best),
                               "sweep": lr_table(summaries, self.task.headline.higher_is_better), "runs": []}

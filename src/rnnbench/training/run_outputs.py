@@ -14,6 +14,7 @@ import json
 import math
 import os
 import shutil
+import sys
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
@@ -47,14 +48,44 @@ def code_checksum() -> str:
 
 def reusable_record(folder: Path, config: RunConfig, data_checksum: str) -> dict[str, Any] | None:
     """The finished record in `folder` when it is this very run (same config, data and training
-    code, not failed), else None: adding a seed to a study then trains only that seed."""
+    code, not failed) and its files are as they were written (`sealed`), else None: adding a seed
+    to a study then trains only that seed, and an edited or corrupted run is trained again."""
     try:
         record = json.loads((folder / METRICS_FILE).read_text())
     except (OSError, ValueError):
         return None
     same = (isinstance(record, dict) and not record.get("failed") and record.get("config") == config.to_dict()
             and record.get("data_checksum") == data_checksum and record.get("code_checksum") == code_checksum())
-    return record if same and all((folder / name).is_file() for name in (HISTORY_FILE, MODEL_FILE)) else None
+    if not same:
+        return None
+    if not sealed(folder, record):
+        print(f"{folder}: its record or files differ from what its run wrote (edited or corrupted): "
+              "training it again", file=sys.stderr, flush=True)
+        return None
+    return record
+
+
+# --- the seal: a run's files as its run wrote them ------------------------------------------------
+SEAL = "content_sha256"  # in metrics.json: SHA-256 of the record without it and of every other file
+
+
+def content_digest(folder: Path, record: dict[str, Any]) -> str | None:
+    """SHA-256 of the record (canonical JSON, without the seal) and of the run's other files by
+    name; None when history.csv or model.pt is missing."""
+    as_read = json.loads(json.dumps({k: v for k, v in record.items() if k != SEAL}))  # as metrics.json reads back
+    digest = hashlib.sha256(json.dumps(as_read, sort_keys=True, separators=(",", ":")).encode())
+    for name in (HISTORY_FILE, MODEL_FILE, GRADFLOW_FILE, GATES_FILE):
+        path = folder / name
+        if path.is_file():
+            digest.update(name.encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())
+        elif name in (HISTORY_FILE, MODEL_FILE):
+            return None
+    return digest.hexdigest()
+
+
+def sealed(folder: Path, record: dict[str, Any]) -> bool:
+    """Whether the run's record and files are those its run wrote (the seal matches)."""
+    return record.get(SEAL) is not None and record.get(SEAL) == content_digest(Path(folder), record)
 
 
 def json_safe(value: Any) -> Any:
@@ -159,5 +190,6 @@ def write_run(folder: Path, config: RunConfig, result: RunResult, data_checksum:
     buffer = io.BytesIO()
     torch.save(result.model.state_dict(), buffer)
     write_atomic(folder / MODEL_FILE, buffer.getvalue())
-    return write_record(folder, record)  # last: a complete metrics.json marks a complete run
+    record = json_safe(record)
+    return write_record(folder, {**record, SEAL: content_digest(folder, record)})  # last: it marks a complete run
 

@@ -22,6 +22,7 @@ other model trains on its own (`stacking_problem` says why).
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 import time
 from typing import Sequence
@@ -29,7 +30,7 @@ from typing import Sequence
 import torch
 import torch.nn as nn
 
-from ..config import RunConfig
+from ..config import RunConfig, TrainConfig
 from ..models import Network
 from ..tasks import Dataset, resolve_task
 from .trainer import (EvalCallback, Probe, RunResult, batch_order, eval_record, evaluate, final_record,
@@ -37,8 +38,11 @@ from .trainer import (EvalCallback, Probe, RunResult, batch_order, eval_record, 
 
 KINDS = {nn.RNN: "rnn", nn.LSTM: "lstm", nn.GRU: "gru"}
 GATES = {"rnn": 1, "lstm": 4, "gru": 3}
-SHARED_TRAIN = ("steps", "batch_size", "beta1", "beta2", "clip_norm", "eval_every", "eval_batch_size",
-                "early_stop", "device")
+# The train settings train_stacked computes. A TrainConfig field not named here (a new one, say weight
+# decay) is refused unless it is at its default, so a setting never silently escapes the engine;
+# every field but lr must be equal across members (derived from TrainConfig, not listed).
+COMPUTED_TRAIN = ("steps", "batch_size", "lr", "beta1", "beta2", "clip_norm", "eval_every", "eval_batch_size",
+                  "early_stop", "device")
 
 
 def fused_kind(cell: nn.Module) -> str | None:
@@ -58,11 +62,18 @@ def stacking_problem(configs: Sequence[RunConfig], network: Network) -> str:
     if not configs:
         return "no runs"
     first = configs[0]
+    names = [f.name for f in dataclasses.fields(TrainConfig)]
+    default = TrainConfig()
+    unknown = [name for name in names if name not in COMPUTED_TRAIN and getattr(first.train, name) != getattr(default, name)]
+    if unknown:
+        return f"train.{unknown[0]} is not computed by the stacked engine (it computes {', '.join(COMPUTED_TRAIN)})"
+    shared = [name for name in names if name != "lr"]
     for config in configs[1:]:
         if (config.task, config.model, config.data) != (first.task, first.model, first.data):
             return "the runs differ in task, model or data"
-        if any(getattr(config.train, key) != getattr(first.train, key) for key in SHARED_TRAIN):
-            return f"the runs differ in a train setting other than lr ({', '.join(SHARED_TRAIN)} must match)"
+        differ = [name for name in shared if getattr(config.train, name) != getattr(first.train, name)]
+        if differ:
+            return f"the runs differ in train.{differ[0]}: only lr may differ within a stack"
     if fused_kind(network.rnn) is None:
         return f"{first.model.name} is not one of torch's fused one-layer rnn / lstm / gru"
     return ""

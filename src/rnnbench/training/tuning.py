@@ -7,11 +7,15 @@ budget and early stopping. The rule, over the runs of every tuning length pooled
   2. then the fewest steps to solve (median over the seeds that solved);
   3. then the best final validation metric (median; a diverged run counts as the worst);
   4. then the smaller lr.
-The test split is never read. A choice at either end of the sweep is flagged (`at_edge`): the best
-lr may lie outside it. Runs here write no files; the tune stage writes the model's result file.
+The sweep starts at `tune.lrs` and walks the ladder (`tune.ladder`): while the best lr is at an end of
+those tried, the next rung past it is added (`lrs_to_add`), so a choice sits at an end of its sweep
+only at an end of the ladder, a stated bound, flagged `at_edge`. The search (rnnbench/search) uses the
+same ladder rules per length. The test split is never read. Runs here write no files; the tune stage
+writes the model's result file.
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 import sys
@@ -109,37 +113,90 @@ def choose_lr(runs: Sequence[Mapping], higher_is_better: bool) -> tuple[float, b
     return best, len(lrs) > 1 and best in (lrs[0], lrs[-1])
 
 
+# --- the ladder: where a sweep starts and how far it walks ------------------------------------
+def first_lrs(ladder: Sequence[float], center: float) -> list[float]:
+    """The rung nearest `center` and its two neighbours on the ladder."""
+    i = min(range(len(ladder)), key=lambda k: abs(math.log(ladder[k] / center)))
+    return [ladder[k] for k in range(max(i - 1, 0), min(i + 2, len(ladder)))]
+
+
+def lrs_to_add(ladder: Sequence[float], tried: Sequence[float], table: Sequence[Mapping],
+               until_solved: bool = False) -> list[float]:
+    """The rungs a sweep adds next, given the lr table of what it tried (`lr_table`, best first):
+    the rung past the best when the best sits at an end of those tried (unless that end is the
+    ladder's, a stated bound); with `until_solved`, while no lr tried has solved on a tuning seed,
+    the rungs on both sides of those tried, so a failure is never read off a corner of the ladder.
+    Empty: the sweep is done."""
+    ladder = list(ladder)
+    tried = sorted(set(tried))
+    low, high = ladder.index(tried[0]), ladder.index(tried[-1])
+    if until_solved and not any(row["val_solved"] for row in table):
+        return [ladder[i] for i in (low - 1, high + 1) if 0 <= i < len(ladder)]
+    best = table[0]["lr"]
+    if len(tried) > 1 and best == tried[0] and low > 0:
+        return [ladder[low - 1]]
+    if len(tried) > 1 and best == tried[-1] and high < len(ladder) - 1:
+        return [ladder[high + 1]]
+    return []
+
+
+def at_bound(ladder: Sequence[float], best: float) -> bool:
+    """Whether the chosen lr is an end of the ladder: the sweep could not look past it."""
+    return best in (ladder[0], ladder[-1])
+
+
+def with_lr(config: RunConfig, lr: float) -> RunConfig:
+    return dataclasses.replace(config, train=dataclasses.replace(config.train, lr=lr))
+
+
 def tune_task(plan: TaskTuning, execution: Execution = Execution()) -> TaskTuning:
-    """Run one task's sweep (every config of the plan) and choose its lr. A plan that is not
-    tuned (hand-set, shared or copied lr) comes back as it is."""
+    """Run one task's sweep (every config of the plan, then the ladder's rungs `lrs_to_add` names)
+    and choose its lr. A plan that is not tuned (hand-set, shared or copied lr) comes back as it is."""
     if plan.source != TUNED:
         return plan
     first = plan.configs[0]
     task = resolve_task(first.task.name)
     datasets = {length: task.build(length, first.data, first.task.options)  # deterministic: generate's arrays
                 for length in plan.lengths}
+    ladder = plan.ladder or plan.lrs
+    runs = sweep_runs(plan.configs, datasets, execution)
+    tried = list(plan.lrs)
+    while more := lrs_to_add(ladder, tried, lr_table(runs, task.headline.higher_is_better)):
+        print(f"tune {first.model.name} {first.task.name}: the best lr is at an end of {sorted(tried)}; "
+              f"adding {', '.join(f'{lr:g}' for lr in more)}", file=sys.stderr, flush=True)
+        runs += sweep_runs(tuple(with_lr(c, lr) for lr in more for c in plan.configs if c.train.lr == plan.lrs[0]),
+                           datasets, execution)
+        tried += more
+    lr, _ = choose_lr(runs, task.headline.higher_is_better)
+    return dataclasses.replace(plan, lr=lr, at_edge=at_bound(ladder, lr), runs=tuple(runs))
+
+
+def sweep_runs(configs: Sequence[RunConfig], datasets: Mapping[int, Dataset], execution: Execution) -> list[dict]:
+    """Each config's run summary, trained as one stack, one by one, or in processes (the study's
+    engine); TuningFailed when any run failed (never a choice made on the runs that remain)."""
+    first = configs[0]
+    lengths = list(dict.fromkeys(c.task.length for c in configs))
     device = resolve_device(first.train.device)
-    processes = seed_process_count(execution.seed_processes, len(plan.configs), device)
-    if all(stacks([c for c in plan.configs if c.task.length == length], datasets[length], execution.engine, device)
-           for length in plan.lengths):
+    processes = seed_process_count(execution.seed_processes, len(configs), device)
+    if all(stacks([c for c in configs if c.task.length == length], datasets[length], execution.engine, device)
+           for length in lengths):
         with one_torch_thread():
-            runs = stacked_summaries(plan.configs, datasets)
+            runs = stacked_summaries(configs, datasets)
     elif processes == 1:
         with one_torch_thread():
-            runs = [run_summary(config, datasets[config.task.length]) for config in plan.configs]
+            runs = [run_summary(config, datasets[config.task.length]) for config in configs]
     else:
-        run_one = functools.partial(run_indexed, plan.configs, datasets)
-        done = in_processes(run_one, range(len(plan.configs)), processes, device)
+        run_one = functools.partial(run_indexed, configs, datasets)
+        done = in_processes(run_one, range(len(configs)), processes, device)
         runs = [done.get(i) or {"length": c.task.length, "lr": c.train.lr, "seed": c.seed,
                                 "failed": "the process training it died"}
-                for i, c in enumerate(plan.configs)]
+                for i, c in enumerate(configs)]
     failed = [r for r in runs if r.get("failed")]
     if failed:
         raise TuningFailed(f"{len(failed)} of {len(runs)} tuning runs of {first.model.name} on {first.task.name} "
                            f"failed (first: T={failed[0]['length']} lr={failed[0]['lr']:g} seed {failed[0]['seed']}: "
                            f"{failed[0]['failed']})")
-    lr, at_edge = choose_lr(runs, task.headline.higher_is_better)
-    return TaskTuning(plan.task, plan.source, plan.lengths, plan.lrs, plan.configs, lr, at_edge, tuple(runs))
+    return runs
 
 
 def run_indexed(configs: Sequence[RunConfig], datasets: Mapping[int, Dataset], index: int,
