@@ -1,5 +1,6 @@
 """Specifications of the tutorials' claims: the claims file, each measure's verdict rule, and the
 committed reports/claims.csv recomputed from the committed tables."""
+import dataclasses
 import inspect
 import math
 from pathlib import Path
@@ -33,9 +34,9 @@ def tables(rows, decay=None, n_train=10_000):
         columns=["task", "model", "length", "half_life_trained"]), contrasts(study, summary), n_train)
 
 
-def test_the_claims_file_holds_at_least_ten_claims_from_every_tutorial_each_with_a_known_measure():
+def test_the_claims_file_holds_at_least_25_claims_from_every_tutorial_each_with_a_known_measure():
     claims = c.read_claims()
-    assert len(claims) >= 10
+    assert len(claims) >= 25
     assert {claim["source"][:3] for claim in claims} == {"000", "001", "002", "003", "004"}
     assert len({claim["id"] for claim in claims}) == len(claims)
     for claim in claims:
@@ -132,6 +133,104 @@ def test_the_committed_claims_are_what_the_committed_tables_give():
     study = load_study(REPO / "params.yaml")
     read = lambda name: pd.read_csv(REPORTS / name)  # noqa: E731
     recomputed = c.claims_table(c.Tables(read("summary.csv"), read("critical_length.csv"),
-                                         read("gradient_decay.csv"), read("contrasts.csv"), study.data.n_train))
-    assert len(committed) >= 10
+                                         read("gradient_decay.csv"), read("contrasts.csv"), study.data.n_train,
+                                         read("gate_statistics.csv")))
+    assert len(committed) >= 25
     pd.testing.assert_frame_equal(recomputed.reset_index(drop=True), committed, check_dtype=False)
+
+
+# --- the claims added for #31: each rule on synthetic tables ------------------------------------
+def gate_rows(task="adding", model="lstm", **corr):
+    return [{"task": task, "model": model, "length": 100, "seed": s, "solved": True, **corr} for s in range(3)]
+
+
+def test_a_gate_correlation_is_the_median_over_solved_runs_per_memory_task_against_the_claimed_range():
+    t = tables([cell(model="lstm", solved=5)])
+    inside = dataclasses.replace(t, gates=pd.DataFrame(gate_rows(corr_f_i=-0.3)))
+    assert c.gate_correlation(inside, "lstm", "f", "i", -0.5, -0.2)[1] == c.CONFIRMED
+    outside = dataclasses.replace(t, gates=pd.DataFrame(gate_rows(corr_f_i=0.4)))
+    assert c.gate_correlation(outside, "lstm", "f", "i", -0.5, -0.2)[1] == c.REFUTED
+    assert c.gate_correlation(t, "lstm", "f", "i", -0.5, -0.2)[1] == c.NOT_MEASURED  # no traces
+
+
+def test_converging_n_times_faster_reads_every_length_both_solve_and_ignores_the_rest():
+    rows = [cell(length=10, model="rnn", solved=5, median_steps_to_solve=1000),
+            cell(length=10, model="lstm", solved=5, median_steps_to_solve=400),
+            cell(length=100, model="lstm", solved=5, median_steps_to_solve=600)]  # the rnn fails: no ratio
+    measured, verdict, _ = c.steps_to_solve_ratio(tables(rows), "rnn", "lstm", 2.0, 3.0)
+    assert verdict == c.CONFIRMED and "adding T=10 2.5" in measured
+    rows[1]["median_steps_to_solve"] = 900
+    assert c.steps_to_solve_ratio(tables(rows), "rnn", "lstm", 2.0, 3.0)[1] == c.REFUTED
+
+
+def test_a_component_is_crucial_when_fewer_seeds_solve_without_it_or_they_need_far_more_steps():
+    base = cell(model="lstm", solved=5, median_steps_to_solve=600)
+    fails = tables([base, cell(model="lstm-fb0", solved=0)])
+    assert c.variant_needed(fails, "lstm-fb0", "lstm", "adding", 100, 1.5)[1] == c.CONFIRMED  # 0/5 vs 5/5
+    slow = tables([base, cell(model="lstm-fb0", solved=5, median_steps_to_solve=1200)])
+    assert c.variant_needed(slow, "lstm-fb0", "lstm", "adding", 100, 1.5)[1] == c.CONFIRMED
+    same = tables([base, cell(model="lstm-fb0", solved=5, median_steps_to_solve=700)])
+    assert c.variant_needed(same, "lstm-fb0", "lstm", "adding", 100, 1.5)[1] == c.REFUTED
+    one_less = tables([base, cell(model="lstm-fb0", solved=4, median_steps_to_solve=600)])  # p = 1
+    assert c.variant_needed(one_less, "lstm-fb0", "lstm", "adding", 100, 1.5)[1] == c.CANNOT_TELL
+
+
+def critical_with_lrs(rows, lrs):
+    t = tables(rows)
+    critical = t.critical.copy()
+    critical["lrs"] = [lrs.get((r.task, r.model), "") for r in critical.itertuples()]
+    return dataclasses.replace(t, critical=critical)
+
+
+def test_the_lr_advice_needs_the_range_and_lower_lrs_at_longer_lengths():
+    rows = [cell(model="rnn", length=10), cell(model="lstm", length=10)]
+    lower = critical_with_lrs(rows, {("adding", "rnn"): "10: 0.01; 20: 0.003; 40: 0.001",
+                                     ("adding", "lstm"): "10: 0.01; 80: 0.003"})
+    assert c.lr_advice(lower, 0.001, 0.01)[1] == c.CONFIRMED
+    higher = critical_with_lrs(rows, {("adding", "rnn"): "10: 0.001; 40: 0.01", ("adding", "lstm"): "10: 0.003; 80: 0.01"})
+    measured, verdict, _ = c.lr_advice(higher, 0.001, 0.01)
+    assert verdict == c.DEPENDS and "higher: adding/rnn, adding/lstm" in measured  # in range, but rising
+    wild = critical_with_lrs(rows, {("adding", "rnn"): "10: 0.0001; 40: 0.1 (bound)"})
+    assert c.lr_advice(wild, 0.001, 0.01)[1] == c.REFUTED
+
+
+def test_memory_capacity_holds_only_where_every_tier_does():
+    def xor(*medians):
+        return tables([cell(task="xor", model="lstm", length=n, metric="accuracy", median=m, baseline=0.5)
+                       for n, m in medians])
+    tiers = [[20, 0.995], [50, 0.95], [100, 0.90]]
+    assert c.memory_capacity(xor((10, 1.0), (40, 0.97), (80, 0.92)), "xor", "lstm", tiers)[1] == c.CONFIRMED
+    assert c.memory_capacity(xor((10, 1.0), (40, 0.97), (80, 0.55)), "xor", "lstm", tiers)[1] == c.REFUTED
+    assert c.memory_capacity(xor((10, 1.0), (40, 0.97)), "xor", "lstm", tiers)[1] == c.CANNOT_TELL  # 100 untested
+
+
+def test_no_clear_winner_is_confirmed_only_when_each_model_wins_somewhere():
+    def pair(task, solved_lstm, solved_gru, metric="mse"):
+        return [cell(task=task, model="lstm", solved=solved_lstm, metric=metric),
+                cell(task=task, model="gru", solved=solved_gru, metric=metric)]
+    one_sided = tables(pair("adding", 0, 5) + pair("xor", 0, 5, "accuracy"))
+    measured, verdict, _ = c.no_clear_winner(one_sided, "lstm", "gru")
+    assert verdict == c.REFUTED and "gru better on adding, xor" in measured
+    both = tables(pair("adding", 0, 5) + pair("xor", 5, 0, "accuracy"))
+    assert c.no_clear_winner(both, "lstm", "gru")[1] == c.CONFIRMED
+    neither = tables(pair("adding", 5, 5) + pair("xor", 5, 4, "accuracy"))
+    assert c.no_clear_winner(neither, "lstm", "gru")[1] == c.CANNOT_TELL
+
+
+def test_the_gate_table_correlates_the_gates_of_every_traced_run(tmp_path):
+    import numpy as np
+
+    from rnnbench.report.gate_tables import gate_table
+
+    rng = np.random.default_rng(0)
+    f = rng.random((4, 10, 8))
+    folder = tmp_path / "runs/adding-10/lstm/seed0"
+    folder.mkdir(parents=True)
+    np.savez(folder / "gates.npz", i=1 - f, f=f, o=rng.random((4, 10, 8)), g=f, c=f)
+    results = pd.DataFrame([{"task": "adding", "model": "lstm", "length": 10, "seed": 0, "solved": True,
+                             "failed": False, "run_dir": "runs/adding-10/lstm/seed0"},
+                            {"task": "adding", "model": "rnn", "length": 10, "seed": 0, "solved": False,
+                             "failed": False, "run_dir": "runs/adding-10/rnn/seed0"}])  # no traces: no row
+    [row] = gate_table(results, tmp_path).to_dict("records")
+    assert row["corr_f_i"] == pytest.approx(-1.0) and abs(row["corr_i_o"]) < 0.2
+    assert row["gate_f_mean"] == pytest.approx(f.mean())

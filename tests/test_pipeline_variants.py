@@ -19,17 +19,53 @@ def test_a_cell_that_fails_in_a_dispatch_is_reported_and_not_recorded(tmp_path):
     root = make_project(tmp_path / "study")
     shutil.copytree(Path(__file__).parent / "plugins" / "mypkg", root / "src" / "mypkg")
     params = yaml.safe_load((root / "params.yaml").read_text())
-    params.update(models=["lstm", "mypkg.cells.Broken"], points=["adding-5"], per_model={}, tune={"lrs": []},
+    params.update(models=["lstm", "mypkg.cells.Broken"], points=["adding-5"], per_model={}, tune={"lrs": []}, search=NO_SEARCH,
                   side_grids={"reference": {"models": [], "points": []}, "ablations": {"models": [], "points": []}})
     (root / "params.yaml").write_text(yaml.safe_dump(params))
     result = run(root, "rnnbench", "dispatch", "--jobs", "2", check=False)
-    assert result.returncode == 1 and result.stdout.strip().splitlines()[-1] == "dispatched 2 cells"
+    assert result.returncode == 1 and result.stdout.strip().splitlines()[-1] == "dispatched 2 cells, 1 of them failed"
     for seed in (0, 1):  # each run is a job of its own, and each failure is reported as it comes back
         assert (f"dispatch: FAILED train@mypkg.cells.Broken-adding-5: seed {seed}: RuntimeError: broken on purpose; "
                 "not recorded, it stays stale") in result.stderr
     assert not (root / "runs/adding-5/mypkg.cells.Broken").exists()  # a failure is never a result
     stale = json.loads(run(root, "dvc", "status", "--json").stdout)
     assert "train@mypkg.cells.Broken-adding-5" in stale and "train@lstm-adding-5" not in stale
+
+
+def test_a_dispatch_holds_dvcs_lock_while_it_trains_and_lands_no_cell_whose_configs_changed_under_it(tmp_path):
+    import subprocess
+    import time
+
+    from dvc_project import env_for
+
+    root = make_project(tmp_path / "study")
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    params.update(models=["gru"], points=["adding-5"], tune={"lrs": []}, search=NO_SEARCH, primary_contrasts=[],
+                  per_model={"gru": {"train": {"steps": 3000, "early_stop": False, "lr": 0.01}}},  # a long cell
+                  side_grids={"reference": {"models": [], "points": []}, "ablations": {"models": [], "points": []}})
+    (root / "params.yaml").write_text(yaml.safe_dump(params))
+    log = tmp_path / "dispatch.err"
+    with log.open("w") as err:
+        driver = subprocess.Popen(["rnnbench", "dispatch", "--jobs", "2"], cwd=root, env=env_for(root),
+                                  stdout=subprocess.PIPE, stderr=err, text=True)
+        try:
+            deadline = time.monotonic() + 300
+            while "dispatch: 1 stale cells" not in log.read_text():
+                assert driver.poll() is None and time.monotonic() < deadline, log.read_text()[-2000:]
+                time.sleep(0.2)
+            refused = run(root, "dvc", "repro", "configure", check=False)  # DVC's own refusal
+            assert refused.returncode != 0 and "Unable to acquire lock" in refused.stderr + refused.stdout
+            params["per_model"]["gru"]["train"]["steps"] = 2000  # then the configs rewritten behind DVC's back
+            (root / "params.yaml").write_text(yaml.safe_dump(params))
+            run(root, "python", "stages/configure.py")
+            out, _ = driver.communicate(timeout=600)
+        finally:
+            driver.kill()
+    assert driver.returncode == 1 and out.strip().splitlines()[-1] == "dispatched 1 cells, 1 of them failed"
+    assert ("dispatch: FAILED train@gru-adding-5: configs/adding-5/gru.json changed while the cell trained"
+            in log.read_text())
+    assert not (root / "runs/adding-5/gru").exists()  # trained with 3000 steps, configured for 2000: not landed
+    assert "train@gru-adding-5" in json.loads(run(root, "dvc", "status", "--json").stdout)
 
 
 def test_broken_params_yaml_is_refused_with_the_offending_key(tmp_path):

@@ -92,7 +92,7 @@ def test_a_model_without_a_per_model_entry_trains_with_the_shared_settings():
 
 
 def test_configs_files_round_trip_and_follow_only_their_models_change(tmp_path):
-    untuned = {"tune": {"lrs": []}, "per_model": {}}  # train.lr for all: no tuning results needed
+    untuned = {"tune": {"ladder": TINY["tune"]["ladder"], "lrs": []}, "per_model": {}}  # train.lr for all
     study = parse_study(params(**untuned))
     study.write_configs(tmp_path)
     cell = Cell("adding", "gru", 5)

@@ -187,7 +187,7 @@ def test_the_study_line_counts_cells_whose_every_seed_is_current_and_estimates_t
     from rnnbench.training.study_progress import study_line
 
     study = parse_study({**TINY, "points": ["adding-5", "adding-8"], "models": ["gru"], "side_grids": NO_SIDE_GRIDS,
-                         "tune": {"lrs": [], "seeds": [100], "points": []}, "seed_processes": 1, "per_model": {}})
+                         "tune": {"ladder": TINY["tune"]["ladder"], "lrs": [], "seeds": [100], "points": []}, "seed_processes": 1, "per_model": {}})
     assert study.write_configs(tmp_path) == 2
     assert study_line(tmp_path) == "study: 0/2 train cells done (0%)"
     first = study.cells()[0]
@@ -196,7 +196,7 @@ def test_the_study_line_counts_cells_whose_every_seed_is_current_and_estimates_t
     line = study_line(tmp_path)
     assert line.startswith("study: 1/2 train cells done (50%), ~") and line.endswith(" min of training left")
     stale = parse_study({**TINY, "points": ["adding-5", "adding-8"], "models": ["gru"], "side_grids": NO_SIDE_GRIDS,
-                         "tune": {"lrs": [], "seeds": [100], "points": []}, "seed_processes": 1, "per_model": {},
+                         "tune": {"ladder": TINY["tune"]["ladder"], "lrs": [], "seeds": [100], "points": []}, "seed_processes": 1, "per_model": {},
                          "train": {**TINY["train"], "steps": 20}})
     stale.write_configs(tmp_path)  # the cell's config changed: its runs are no longer current
     assert study_line(tmp_path) == "study: 0/2 train cells done (0%)"

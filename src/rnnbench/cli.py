@@ -88,10 +88,34 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
 
 
 class Parser(argparse.ArgumentParser):
-    """A bad flag is one line (`--help` shows the usage), exit 2; its subcommands' parsers are Parsers too."""
+    """A bad flag is one line (`--help` shows the usage), exit 2, with the nearest known flag or
+    command when one is close ("did you mean --steps?"); its subcommands' parsers are Parsers too."""
 
     def error(self, message: str):
-        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message}\n")
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message}{did_you_mean(self, message)}\n")
+
+
+def known_words(parser: argparse.ArgumentParser) -> list[str]:
+    """Every flag and subcommand name of `parser` and of its subcommands' parsers."""
+    words = []
+    for action in parser._actions:
+        words += action.option_strings
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                words += [name, *known_words(sub)]
+    return words
+
+
+def did_you_mean(parser: argparse.ArgumentParser, message: str) -> str:
+    """"; did you mean X?" for the first unknown flag or choice in an argparse message, else ""."""
+    import difflib
+    import re
+
+    typed = re.findall(r"unrecognized arguments: (\S+)", message) or re.findall(r"invalid choice: '([^']+)'", message)
+    if not typed:
+        return ""
+    close = difflib.get_close_matches(typed[0].split("=")[0], known_words(parser), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]}?" if close else ""
 
 
 def build_parser(params: Path = Path("params.yaml")) -> argparse.ArgumentParser:

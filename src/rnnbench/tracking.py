@@ -28,8 +28,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from .config import ConfigError, flatten
-from .search.plans import search_folder, search_stage
-from .search.runner import read_trace
+from .search.plans import searched_lengths
 from .study import Study
 from .training.host import git_commit, one_line
 
@@ -489,10 +488,7 @@ def searched_cells(study: Study, root: Path) -> list[tuple[str, list[Path]]]:
     """The study seeds' runs of every search, as cells: the seeds of one length, lr and budget
     (a parent run each in MLflow, as a grid cell; the lr sweep's runs are not logged)."""
     cells: dict[tuple, list[Path]] = {}
-    for task, model in study.search.pairs():
-        folder = root / search_folder(task, model)
-        for length in (read_trace(folder) or {}).get("lengths", []):
-            for run in length.get("runs", []):
-                cells.setdefault((search_stage(task, model), length["length"], run["steps"]), []).append(
-                    folder / run["folder"])
+    for tested in searched_lengths(study, root):
+        for run in tested.runs:
+            cells.setdefault((tested.stage, tested.length, run.steps), []).append(root / run.folder)
     return [(stage, folders) for (stage, _, _), folders in cells.items()]

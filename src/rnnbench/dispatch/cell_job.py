@@ -17,6 +17,7 @@ class CellJob:
     configs: tuple[RunConfig, ...]
     dataset: Dataset        # loaded (and checksum-checked) by the driver from the stage's data folder
     engine: str = "auto"    # Execution.engine: on a GPU worker, a whole cell's seeds train as one stack
+    configs_file: Path | None = None  # the cell's configs file, which the driver checks again at landing
 
 
 @dataclass(frozen=True)

@@ -10,18 +10,26 @@
    8 min (benchmarks/results.md). A cell whose runs are all back replaces its run folder whole (a
    folder is at every moment the old or the new cell); a cell with a failed run is reported with
    its cause and neither written nor recorded, so that it stays stale (a failure is never a result).
+   While the workers train, the driver holds DVC's repository lock, as `dvc repro` does while a stage
+   runs: a `dvc repro` (or `dvc commit`) started meanwhile is refused with DVC's own message, so no
+   dependency changes under a training cell. A cell is landed only if its configs file still holds
+   the configs its runs trained with (checked again at landing, which also covers the moment before
+   the lock is taken); otherwise it is reported and stays stale.
 4. One `dvc commit` of the landed cells (also on Ctrl-C, for those that landed before it), which
    records them in dvc.lock and the cache exactly as their stages would have.
 5. When every cell landed, `dvc repro report`: the report stage, whose sync logs MLflow.
 The repository is then what `dvc repro` leaves: `dvc status` is clean and a second dispatch
 dispatches nothing."""
+import contextlib
 import json
 import subprocess
 import sys
 import time
 from collections import Counter, defaultdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Callable, Iterator
+
+import zc.lockfile  # DVC's own lock backend (a dependency of dvc)
 
 from ..config import read_run_configs, require_inside
 from ..study import Cell, Study
@@ -52,6 +60,25 @@ class DispatchError(Exception):
     """A DVC step failed: the dispatch stops there, with what landed committed."""
 
 
+DVC_LOCK = Path(".dvc") / "tmp" / "lock"  # the repository lock every DVC command takes
+
+
+@contextlib.contextmanager
+def dvc_lock() -> Iterator[None]:
+    """Hold DVC's repository lock: another DVC command waits a few seconds, then fails with
+    "Unable to acquire lock"."""
+    DVC_LOCK.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        lock = zc.lockfile.LockFile(str(DVC_LOCK))
+    except zc.lockfile.LockError:
+        raise DispatchError("another DVC command holds the repository's lock (.dvc/tmp/lock); "
+                            "let it finish, then dispatch again") from None
+    try:
+        yield
+    finally:
+        lock.close()
+
+
 def stale_cells(study: Study) -> list[Cell]:
     """The study's cells whose train stage DVC reports as changed (never run, deps or outs changed)."""
     changed = json.loads(dvc("status", "--json") or "{}")
@@ -74,7 +101,7 @@ def run_jobs_of(cells: list[Cell], engine: str = "auto", whole_cells: bool = Fal
             datasets[cell.data_folder] = Dataset.load_checked(cell.data_folder, cell.task, cell.length,
                                                               key=str(cell.data_folder))
         configs = read_run_configs(cell.configs_file)
-        jobs += [CellJob(cell.stage, cell.run_folder, tuple(part), datasets[cell.data_folder], engine)
+        jobs += [CellJob(cell.stage, cell.run_folder, tuple(part), datasets[cell.data_folder], engine, cell.configs_file)
                  for part in ([configs] if whole_cells else [[config] for config in configs])]
     return sorted(jobs, key=lambda job: -bound(job))
 
@@ -89,6 +116,15 @@ def bound(job: CellJob) -> int:
     replayed over that dispatch gives an ETA 10-35% off until the last quarter, then up to 3.5 min
     too long; counting runs instead was 2-3.5x too long throughout (benchmarks/results.md)."""
     return sum(config.train.steps * (config.task.length + STEP_OVERHEAD) for config in job.configs)
+
+
+def configs_changed(job: CellJob, trained: list) -> bool:
+    """Whether the cell's configs file no longer holds the configs its runs trained with."""
+    try:
+        now = read_run_configs(job.configs_file)
+    except Exception:  # noqa: BLE001 -- unreadable now: it changed
+        return True
+    return sorted(now, key=lambda c: c.seed) != sorted(trained, key=lambda c: c.seed)
 
 
 def land(output: CellOutput, run_folder: Path) -> None:
@@ -115,7 +151,7 @@ def dispatch(study: Study, open_executor: Callable[[], "Executor"], whole_cells:
               "fix the cause and dispatch again", file=sys.stderr)
     else:
         dvc("repro", "report")
-    print(f"dispatched {len(cells)} cells")
+    print(f"dispatched {len(cells)} cells" + (f", {len(failed)} of them failed" if failed else ""))
     return 1 if failed else 0
 
 
@@ -129,14 +165,25 @@ def run_jobs(jobs: list[CellJob], open_executor: Callable[[], "Executor"], cells
     back: dict[str, list[CellOutput]] = defaultdict(list)
     landed, failed, start = [], {}, time.perf_counter()
     total, finished = sum(map(bound, jobs)), 0  # the ETA weighs runs by their bound: the long ones go first
+    trained: dict[str, list] = defaultdict(list)  # each cell's configs, as its jobs were sent
+    for job in jobs:
+        trained[job.stage] += job.configs
+    lock = contextlib.ExitStack()
     try:
+        lock.enter_context(dvc_lock())
         for done, (job, outcome) in enumerate(executor.run(jobs), 1):
             if isinstance(outcome, CellOutput) and not outcome.failed_seeds:
                 if job.stage not in failed:  # a run of a failed cell is not recorded either
                     back[job.stage].append(outcome)
                     if len(back[job.stage]) == runs_of[job.stage]:
-                        land(merged(back.pop(job.stage)), job.run_folder)
-                        landed.append(job.stage)
+                        outputs = back.pop(job.stage)
+                        if configs_changed(job, trained[job.stage]):
+                            failed[job.stage] = (f"{job.configs_file} changed while the cell trained (params changed "
+                                                 "and configure ran?): not landed, it stays stale")
+                            print(f"dispatch: FAILED {job.stage}: {failed[job.stage]}", file=sys.stderr, flush=True)
+                        else:
+                            land(merged(outputs), job.run_folder)
+                            landed.append(job.stage)
             else:
                 back.pop(job.stage, None)
                 cause = outcome.cause() if isinstance(outcome, CellOutput) else (
@@ -150,6 +197,7 @@ def run_jobs(jobs: list[CellJob], open_executor: Callable[[], "Executor"], cells
                   f"({len(failed)} failed), ~{left / 60:.1f} min left", file=sys.stderr, flush=True)
     finally:
         executor.close()
+        lock.close()  # before the commit, which takes the lock itself
         if landed:  # recorded even when interrupted: a landed cell is a finished stage
             dvc("commit", "--force", *landed)
     return failed

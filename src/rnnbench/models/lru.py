@@ -72,6 +72,7 @@ class LRULayer(nn.Module):
 @MODELS.register("lru")
 class LRU(LayerStack):
     memory_law = "abs(lambda)^t"
+    memory_law_exact = True  # a diagonal recurrence whose factor depends on the input only: the law IS the gradient
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int):
         super().__init__([LRULayer(input_size if k == 0 else hidden_size, hidden_size) for k in range(num_layers)])

@@ -52,6 +52,7 @@ class MinGRULayer(nn.Module):
 @MODELS.register("mingru")
 class MinGRU(LayerStack):
     memory_law = "prod (1 - z_t)"
+    memory_law_exact = True  # a diagonal recurrence whose factor depends on the input only: the law IS the gradient
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int):
         super().__init__([MinGRULayer(input_size if k == 0 else hidden_size, hidden_size) for k in range(num_layers)])

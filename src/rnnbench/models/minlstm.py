@@ -45,6 +45,7 @@ class MinLSTMLayer(nn.Module):
 @MODELS.register("minlstm")
 class MinLSTM(LayerStack):
     memory_law = "prod f'_t"
+    memory_law_exact = True  # a diagonal recurrence whose factor depends on the input only: the law IS the gradient
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int):
         super().__init__([MinLSTMLayer(input_size if k == 0 else hidden_size, hidden_size) for k in range(num_layers)])

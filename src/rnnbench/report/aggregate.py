@@ -29,7 +29,7 @@ RESULT_COLUMNS = [
     "clip_norm", "max_steps", "grad_ratio_first_last_init", "grad_ratio_first_last_trained", "grad_decay_rate_init",
     "grad_decay_rate_trained", "grad_fit_r2_init", "grad_fit_r2_trained", "grad_state_decay_rate_init",
     "grad_state_decay_rate_trained", "grad_law_decay_rate_init", "grad_law_decay_rate_trained",
-    "gate_f_mean", "gate_f_above_0.9", "gate_i_mean", "gate_z_mean", "data_checksum", "host", "cpu_capability",
+    "gate_f_mean", "gate_f_above_0.9", "gate_i_mean", "gate_o_mean", "gate_z_mean", "data_checksum", "host", "cpu_capability",
     "finished_at", "run_dir",
 ]
 
@@ -144,7 +144,7 @@ def summarise(results: pd.DataFrame, curves: pd.DataFrame | None = None) -> pd.D
             "lr": float(first_value(group, "lr")), "lr_source": first_value(group, "lr_source"),
             "max_steps": first_value(group, "max_steps"), "batch_size": first_value(group, "batch_size"),
             "n_params": first_value(group, "n_params"),
-            **{f"gate_{g}_mean": median_of(ok, f"gate_{g}_mean") for g in ("f", "i", "z")},
+            **{f"gate_{g}_mean": median_of(ok, f"gate_{g}_mean") for g in ("f", "i", "o", "z")},
             "mean_wall_s": float(ok["wall_s"].astype(float).mean()) if len(ok) else math.nan,
             "mean_steps_per_s": float(ok["steps_per_s"].astype(float).mean()) if len(ok) else math.nan,
             "diverged": int(group["diverged"].sum()), "failed": int(group["failed"].sum()),

@@ -1,14 +1,15 @@
 """The tutorials' claims (claims.yaml), each measured from the report's tables and given a verdict.
 
-Every measure reads only summary.csv, critical_length.csv, gradient_decay.csv and contrasts.csv
-(never the run folders), so a test recomputes claims.csv from the committed tables alone. A
+Every measure reads only summary.csv, critical_length.csv, gradient_decay.csv, contrasts.csv and
+gate_statistics.csv (never the run folders), so a test recomputes claims.csv from the committed
+tables alone. A
 measure returns (measured, verdict, note): what the study saw, in words and numbers; one of
 VERDICTS; and what the verdict rests on or depends on.
 """
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -16,6 +17,7 @@ import pandas as pd
 import yaml
 
 from ..tasks import resolve_task
+from .statistics import fisher_p
 from .tables import P_SIGNIFICANT, SOLVED_MAJORITY, is_memory_task
 
 CLAIMS_FILE = Path(__file__).with_name("claims.yaml")
@@ -34,6 +36,7 @@ class Tables:
     decay: pd.DataFrame
     contrasts: pd.DataFrame
     n_train: int
+    gates: pd.DataFrame = field(default_factory=pd.DataFrame)  # gate_tables.gate_table: a row per traced run
 
     def cell(self, task: str, model: str, length: int):
         rows = self.summary[(self.summary["task"] == task) & (self.summary["model"] == model)
@@ -265,9 +268,165 @@ def outlasts(t: Tables, models, baseline):
         "a significant Fisher contrast in the gated model's favour on every memory task"
 
 
+def gate_correlation(t: Tables, model, a, b, low, high):
+    """Pearson's r between two gates' activations (every unit, step and traced test sequence), per
+    memory task the median over the model's solved runs: inside [low, high] on every task or none."""
+    column = f"corr_{a}_{b}"
+    if t.gates.empty or column not in t.gates:
+        return f"no {model} gate traces", NOT_MEASURED, ""
+    rows = t.gates[(t.gates["model"] == model) & t.gates["solved"] & t.gates["task"].isin(t.memory_tasks())]
+    by_task = rows.dropna(subset=[column]).groupby("task")[column].median()
+    if by_task.empty:
+        return f"no solved {model} run with gate traces on a memory task", NOT_MEASURED, ""
+    counts = rows.groupby("task").size()
+    measured = f"{model} r({a}, {b}), median over solved runs: " + ", ".join(
+        f"{task} {r:+.2f} ({counts[task]} runs)" for task, r in by_task.items())
+    ok = (by_task >= low) & (by_task <= high)
+    verdict = CONFIRMED if ok.all() else REFUTED if not ok.any() else DEPENDS
+    return measured, verdict, f"inside [{low}, {high}] on every memory task; traced on 4 test sequences per run"
+
+
+def steps_to_solve_ratio(t: Tables, slow, fast, low, high):
+    """"Converges N x faster": median steps to solve of `slow` over `fast`, at every length of a
+    memory task where both solved with at least half their seeds (each at its own tuned lr)."""
+    both = t.summary[t.summary["task"].isin(t.memory_tasks()) & (t.summary["solved_fraction"] >= SOLVED_MAJORITY)]
+    a = both[both["model"] == slow].set_index(["task", "length"])["median_steps_to_solve"]
+    b = both[both["model"] == fast].set_index(["task", "length"])["median_steps_to_solve"]
+    pairs = pd.concat([a, b], axis=1, keys=["slow", "fast"]).dropna()
+    if pairs.empty:
+        return f"no memory-task length solved by both {slow} and {fast}", NOT_MEASURED, ""
+    ratios = pairs["slow"] / pairs["fast"]
+    measured = (f"{slow}/{fast} median steps to solve: " + ", ".join(
+        f"{task} T={length} {fmt(r, 2)}" for (task, length), r in ratios.items()) + f"; median {fmt(float(ratios.median()), 2)}")
+    ok = (ratios >= low) & (ratios <= high)
+    verdict = CONFIRMED if ok.all() else REFUTED if not ok.any() else DEPENDS
+    return measured, verdict, (f"inside [{low}, {high}] at every length both solve; where only the gated model "
+                               "solves, there is no ratio (an infinite speed-up is not '2-3x')")
+
+
+def variant_needed(t: Tables, variant, base, task, length, factor):
+    """"Crucial for early training": without it (`variant`), fewer seeds solve (Fisher p < 0.05) or
+    the seeds that solve need at least `factor` x the steps."""
+    v, b = t.cell(task, variant, length), t.cell(task, base, length)
+    if v is None or b is None:
+        return f"no {variant}/{base} pair at {task} T={length}", NOT_MEASURED, ""
+    p = fisher_p(int(v["solved"]), int(v["seeds"]), int(b["solved"]), int(b["seeds"]))
+    ratio = v["median_steps_to_solve"] / b["median_steps_to_solve"]
+    measured = (f"{task} T={length}: {variant} {int(v['solved'])}/{int(v['seeds'])} solved, median "
+                f"{fmt(v['median_steps_to_solve'], 4)} steps; {base} {int(b['solved'])}/{int(b['seeds'])}, "
+                f"{fmt(b['median_steps_to_solve'], 4)} steps (Fisher p = {p:.2g}; steps ratio {fmt(ratio, 2)})")
+    if v["solved"] < b["solved"] and p < P_SIGNIFICANT:
+        return measured, CONFIRMED, "fewer seeds solve without it (p < 0.05)"
+    if not math.isnan(ratio) and ratio >= factor:
+        return measured, CONFIRMED, f"the seeds that solve need at least {factor}x the steps without it (medians, no test)"
+    if v["solved"] >= b["solved"] and not math.isnan(ratio) and ratio < factor:
+        return measured, REFUTED, f"as many seeds solve without it, within {factor}x the steps"
+    return measured, CANNOT_TELL, f"fewer seeds solve without it, but not significantly ({int(v['seeds'])} seeds)"
+
+
+def searched_lrs(t: Tables) -> dict[tuple[str, str], dict[int, float]]:
+    """(task, model) -> {length: the lr its search's sweep chose}, from critical_length.csv's `lrs`."""
+    chosen = {}
+    for row in t.critical.itertuples():
+        if isinstance(getattr(row, "lrs", None), str) and row.lrs:
+            chosen[row.task, row.model] = {int(n): float(lr.split()[0]) for n, lr in
+                                           (part.split(": ") for part in row.lrs.split("; "))}
+    return chosen
+
+
+def lr_advice(t: Tables, low, high):
+    """"Start with low-high, lower for long sequences": the lrs the searches chose per length, (1)
+    the share inside [low, high], (2) per search, whether the lr at its longest tested length is
+    below the one at its shortest."""
+    chosen = searched_lrs(t)
+    if not chosen:
+        return "no searched lengths", NOT_MEASURED, ""
+    lrs = [lr for by_length in chosen.values() for lr in by_length.values()]
+    share = sum(low <= lr <= high for lr in lrs) / len(lrs)
+    trend = {key: (by_length[max(by_length)], by_length[min(by_length)]) for key, by_length in chosen.items()
+             if len(by_length) > 1}
+    lower = [key for key, (long_lr, short_lr) in trend.items() if long_lr < short_lr]
+    higher = [key for key, (long_lr, short_lr) in trend.items() if long_lr > short_lr]
+    measured = (f"{sum(low <= lr <= high for lr in lrs)} of {len(lrs)} chosen lrs inside [{fmt(low)}, {fmt(high)}]; "
+                f"longest vs shortest length: lower in {len(lower)}, higher in {len(higher)}, equal in "
+                f"{len(trend) - len(lower) - len(higher)} of {len(trend)} searches"
+                + (f" (higher: {', '.join(f'{task}/{model}' for task, model in higher)})" if higher else ""))
+    in_range, lowers = share >= 0.8, len(lower) > len(trend) / 2
+    verdict = CONFIRMED if in_range and lowers else REFUTED if not in_range and not lowers else DEPENDS
+    return measured, verdict, ("both halves: at least 80% of the chosen lrs inside the range, and lower at the longest "
+                               "length in most searches (each length's lr chosen on validation, one tuning seed)")
+
+
+def memory_capacity(t: Tables, task, model, tiers):
+    """Accuracy tiers [[up to length, at least accuracy], ...]: every tested length up to each tier's
+    length (and past the previous tier's) has a median test accuracy at least the tier's."""
+    rows = t.summary[(t.summary["task"] == task) & (t.summary["model"] == model) & (t.summary["completed"] > 0)]
+    if rows.empty:
+        return f"no {model} {task} run", NOT_MEASURED, ""
+    parts, verdicts, previous = [], [], 0
+    for up_to, accuracy in tiers:
+        own = rows[(rows["length"] > previous) & (rows["length"] <= up_to)].sort_values("length")
+        previous = up_to
+        if own.empty:
+            parts.append(f"<= {up_to}: no length tested")
+            verdicts.append(NOT_MEASURED)
+            continue
+        holds = bool((own["median"] >= accuracy).all())
+        parts.append(f"<= {up_to} (need {accuracy:.0%}): " + ", ".join(
+            f"T={int(r.length)} {r.median:.3f}" for r in own.itertuples()))
+        verdicts.append(CONFIRMED if holds else REFUTED)
+    verdict = REFUTED if REFUTED in verdicts else CONFIRMED if set(verdicts) == {CONFIRMED} else CANNOT_TELL
+    return f"{model} {task}, median test accuracy: " + "; ".join(parts), verdict,         f"the tutorial names no task for its capacity tests; read on {task} (accuracy), 100% taken as >= 99.5%"
+
+
+def solves_at(t: Tables, task, models, length):
+    """Each model solves `task` at `length` with at least half its seeds."""
+    parts, ok = [], []
+    for model in models:
+        row = t.cell(task, model, length)
+        if row is None:
+            return f"no {model} run at {task} T={length}", NOT_MEASURED, ""
+        parts.append(f"{model} {int(row['solved'])}/{int(row['seeds'])} (median {row['metric']} {fmt(row['median'])})")
+        ok.append(row["solved_fraction"] >= SOLVED_MAJORITY)
+    return f"{task} T={length}: " + ", ".join(parts), CONFIRMED if all(ok) else REFUTED, \
+        "at least half the seeds of each model solve it"
+
+
+def no_clear_winner(t: Tables, a, b):
+    """"No clear winner": per task, a model wins a length where the contrast differs at p < 0.05 (solved
+    counts, else the seeds' test metric) in its favour. Confirmed when each model wins on some task,
+    refuted when one wins on some task and the other on none, cannot tell when neither wins anywhere."""
+    pairs = t.contrasts[t.contrasts["model_a"].isin([a, b]) & t.contrasts["model_b"].isin([a, b])]
+    if pairs.empty:
+        return f"no {a}/{b} contrast", NOT_MEASURED, ""
+    wins: dict[str, set] = {a: set(), b: set()}
+    for r in pairs.itertuples():
+        row_a, row_b = t.cell(r.task, r.model_a, r.length), t.cell(r.task, r.model_b, r.length)
+        if row_a is None or row_b is None:
+            continue
+        if r.p_value < P_SIGNIFICANT and r.solved_a != r.solved_b:
+            winner = r.model_a if r.solved_a > r.solved_b else r.model_b
+        elif getattr(r, "metric_p", math.nan) < P_SIGNIFICANT:
+            higher = resolve_task(r.task).headline.higher_is_better
+            winner = r.model_a if (row_a["median"] > row_b["median"]) == higher else r.model_b
+        else:
+            continue
+        wins[winner].add(r.task)
+    measured = "; ".join(f"{m} better on {', '.join(sorted(tasks)) or 'no task'}" for m, tasks in wins.items())
+    if wins[a] and wins[b]:
+        verdict = CONFIRMED
+    elif wins[a] or wins[b]:
+        verdict = REFUTED
+    else:
+        verdict = CANNOT_TELL
+    return measured, verdict, (f"exploratory, unadjusted contrasts over {len(pairs)} lengths; a winner on a task = "
+                               "a length where solved counts or the seeds' test metric differ at p < 0.05")
+
+
 MEASURES: dict[str, Callable[..., tuple[str, str, str]]] = {f.__name__: f for f in (
     at_baseline, solves_within_epochs, variant_fails_like, accuracy_pair, gradient_factor, gate_mean,
-    collapse_between, speed_ratio, parameter_ratio, no_significant_difference, perplexity, outlasts)}
+    collapse_between, speed_ratio, parameter_ratio, no_significant_difference, perplexity, outlasts,
+    gate_correlation, steps_to_solve_ratio, variant_needed, lr_advice, memory_capacity, solves_at, no_clear_winner)}
 
 
 def read_claims(path: Path = CLAIMS_FILE) -> list[dict[str, Any]]:

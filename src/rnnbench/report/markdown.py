@@ -171,10 +171,13 @@ def memory_law_section(laws: pd.DataFrame) -> str:
         return "No model of this study has a memory law (or none unrolled)."
     rows = [[r.task, r.model, str(r.length), f"`{r.law}`", half_life_text(r.measured_half_life_init),
              half_life_text(r.law_half_life_init), half_life_text(r.measured_half_life_trained),
-             half_life_text(r.law_half_life_trained), number(r.law_over_measured, 3), str(r.runs)]
+             half_life_text(r.law_half_life_trained),
+             "1 by construction" if r.law_exact else number(r.law_over_measured, 3),
+             number(r.t50, 3), number(r.half_life_over_t50, 2), str(r.runs)]
             for r in laws.itertuples()]
     return table(["task", "model", "T", "law", "measured half-life init", "law half-life init",
-                  "measured half-life trained", "law half-life trained", "law / measured (trained)", "runs"], rows)
+                  "measured half-life trained", "law half-life trained", "law / measured (trained)",
+                  "T50 (this task x model)", "half-life trained / T50", "runs"], rows)
 
 
 def published_section(anchors: pd.DataFrame) -> str:
@@ -289,7 +292,8 @@ def findings(critical: pd.DataFrame, summary: pd.DataFrame, pairs: pd.DataFrame,
 
 def why(course: pd.DataFrame) -> str:
     """The gradient story measured over training: the h_0 / h_T gradient ratio at init, at the solve
-    step and at the end, at each task's longest length."""
+    step and at the end, at each task's longest length, and whether the ratio at init or at the end
+    separates the models that solved (at least half their seeds) from those that did not."""
     lines = []
     for task, rows in course.groupby("task", sort=False):
         parts = [f"{r.model} {number(r.ratio_init, 2)} at init → {number(r.ratio_at_solve, 2)} at its solve step → "
@@ -297,9 +301,24 @@ def why(course: pd.DataFrame) -> str:
                  if not missing(r.ratio_at_solve) else
                  f"{r.model} {number(r.ratio_init, 2)} at init → {number(r.ratio_at_end, 2)} at the end "
                  f"({r.solved}/{r.seeds} solved)" for r in rows.itertuples()]
-        lines.append(f"- **why ({task}, T={rows['length'].iloc[0]})**: ‖∂L/∂h₀‖/‖∂L/∂h_T‖ on a fixed validation "
-                     "batch, median over seeds: " + "; ".join(parts) + ".")
+        lines.append(f"- **gradient ratio ({task}, T={rows['length'].iloc[0]})**: ‖∂L/∂h₀‖/‖∂L/∂h_T‖ on a fixed "
+                     "validation batch, median over seeds: " + "; ".join(parts) + "." + separates(rows))
     return "\n".join(lines)
+
+
+def separates(rows: pd.DataFrame) -> str:
+    """Whether the ratio at init, and at the end, is larger for every model that solved than for every
+    one that did not: a description of these models at this length, not a cause."""
+    solved = rows["solved"] >= rows["seeds"] / 2
+    if solved.all() or not solved.any():
+        return ""
+    said = []
+    for column, when in (("ratio_init", "at init"), ("ratio_at_end", "at the end")):
+        values = pd.to_numeric(rows[column], errors="coerce")
+        apart = values[solved].min() > values[~solved].max()
+        said.append(f"{when} it {'separates' if apart else 'does not separate'} the models that solved from those "
+                    "that did not")
+    return " " + "; ".join(said).capitalize() + " (a description of these models at this length, not a cause)."
 
 
 def tuning_section(tuning: pd.DataFrame) -> str:
@@ -514,9 +533,13 @@ def render(study: Study, results: pd.DataFrame, summary: pd.DataFrame, critical:
               "minLSTM, |u|^t for IndRNN, |λ|^t for the LRU), carried back from the gradient measured at the last "
               "step, beside the gradient measured on the same state (c for an LSTM, else h), both fitted the same way "
               "(half-life in steps; medians over seeds). For a diagonal recurrence whose factor depends on the input "
-              "only (minGRU, minLSTM, LRU) the law is exact, so law / measured = 1 checks the implementation; where "
-              "it is not 1, the law leaves out a path: the LSTM's and GRU's routes through h_t and their gates' own "
-              "dependence on it, IndRNN's relu switching units off. The tanh RNN has no per-unit law.", "",
+              "only (minGRU, minLSTM, LRU) the law is the gradient by construction: their ratio is 1 whatever the "
+              "model learnt and is no result (shown as such). Where it is not 1, the law leaves out a path: the "
+              "LSTM's and GRU's routes through h_t and their gates' own dependence on it, IndRNN's relu switching "
+              "units off. What can differ, and so informs: the trained half-life against the critical length T50 "
+              "the search found for the same task x model. A ratio well below 1 means the model solves lengths "
+              "longer than its gradient's half-life at the length measured, so the half-life there does not set "
+              "its limit. The tanh RNN has no per-unit law.", "",
               memory_law_section(laws), "",
               "## Published results beside ours", "", published_section(anchors), "",
               "## Figures", ""]

@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..search.plans import search_folder
-from ..search.runner import read_trace
+from ..search.plans import searched_lengths
 from ..study import Study
 from .aggregate import SeedRun, read_record
 from .statistics import exact_interval
@@ -24,21 +23,15 @@ SEARCH_LENGTH_COLUMNS = ["task", "model", "length", "lr", "lr_at_bound", "lrs_tr
 def search_runs(study: Study, root: Path) -> pd.DataFrame:
     """One row per study-seed run of every search of the study (the larger-budget reruns as their own rows)."""
     rows = []
-    for task, model in study.search.pairs():
-        folder = search_folder(task, model)
-        trace = read_trace(root / folder) or {}
-        for length in trace.get("lengths", []):
-            for run in length.get("runs", []):
-                record = read_record(root / folder / run["folder"] / "metrics.json")
-                config = (record or {}).get("config", {})
-                rows.append({"task": task, "model": model, "length": int(length["length"]), "seed": run["seed"],
-                             "lr": (config.get("train") or {}).get("lr"), "lr_at_bound": bool(length.get("lr_at_bound")),
-                             "max_steps": (config.get("train") or {}).get("steps"), "extended": bool(run["extended"]),
-                             "solved": bool((record or {}).get("solved")),
-                             "solved_step": (record or {}).get("solved_step"),
-                             "test_metric": (record or {}).get("test_metric"),
-                             "failed": record is None or bool(record.get("failed")),
-                             "run_dir": (folder / run["folder"]).as_posix()})
+    for tested in searched_lengths(study, root):
+        for run in tested.runs:
+            record = read_record(root / run.folder / "metrics.json") or {}
+            train = (record.get("config") or {}).get("train") or {}
+            rows.append({"task": tested.task, "model": tested.model, "length": tested.length, "seed": run.seed,
+                         "lr": train.get("lr"), "lr_at_bound": tested.lr_at_bound, "max_steps": train.get("steps"),
+                         "extended": run.extended, "solved": bool(record.get("solved")),
+                         "solved_step": record.get("solved_step"), "test_metric": record.get("test_metric"),
+                         "failed": not record or bool(record.get("failed")), "run_dir": run.folder.as_posix()})
     return pd.DataFrame(rows, columns=SEARCH_RUN_COLUMNS)
 
 
@@ -46,25 +39,22 @@ def search_lengths(study: Study, root: Path, runs: pd.DataFrame) -> pd.DataFrame
     """Per task x model x length a search tested: the lr its sweep chose, the seeds and how many
     solved (a seed counts solved when it solved under either budget), with the exact interval."""
     rows = []
-    for task, model in study.search.pairs():
-        trace = read_trace(root / search_folder(task, model)) or {}
-        for length in trace.get("lengths", []):
-            own = runs[(runs["task"] == task) & (runs["model"] == model) & (runs["length"] == length["length"])
-                       & ~runs["failed"]]
-            base, extended = own[~own["extended"]], own[own["extended"]]
-            solved_seeds = set(base.loc[base["solved"], "seed"]) | set(extended.loc[extended["solved"], "seed"])
-            seeds, solved = len(base), len(solved_seeds)
-            low, high = exact_interval(solved, seeds) if seeds else (math.nan, math.nan)
-            rows.append({"task": task, "model": model, "length": int(length["length"]), "lr": length.get("lr"),
-                         "lr_at_bound": bool(length.get("lr_at_bound")),
-                         "lrs_tried": " ".join(f"{row['lr']:g}" for row in sorted(length.get("sweep", []),
-                                                                                   key=lambda r: r["lr"])),
-                         "seeds": seeds, "completed": seeds, "solved": solved,
-                         "solved_fraction": solved / seeds if seeds else math.nan,
-                         "solved_ci_low": low, "solved_ci_high": high, "extended": len(extended),
-                         "solved_extended": int(extended["solved"].sum()), "budget_limited": False,
-                         "base_steps": int(base["max_steps"].min()) if len(base) else None,
-                         "finished": trace.get("found") is not None})
+    for tested in searched_lengths(study, root):
+        own = runs[(runs["task"] == tested.task) & (runs["model"] == tested.model) & (runs["length"] == tested.length)
+                   & ~runs["failed"]]
+        base, extended = own[~own["extended"]], own[own["extended"]]
+        solved_seeds = set(base.loc[base["solved"], "seed"]) | set(extended.loc[extended["solved"], "seed"])
+        seeds, solved = len(base), len(solved_seeds)
+        low, high = exact_interval(solved, seeds) if seeds else (math.nan, math.nan)
+        rows.append({"task": tested.task, "model": tested.model, "length": tested.length, "lr": tested.lr,
+                     "lr_at_bound": tested.lr_at_bound,
+                     "lrs_tried": " ".join(f"{row['lr']:g}" for row in sorted(tested.sweep, key=lambda r: r["lr"])),
+                     "seeds": seeds, "completed": seeds, "solved": solved,
+                     "solved_fraction": solved / seeds if seeds else math.nan,
+                     "solved_ci_low": low, "solved_ci_high": high, "extended": len(extended),
+                     "solved_extended": int(extended["solved"].sum()), "budget_limited": False,
+                     "base_steps": int(base["max_steps"].min()) if len(base) else None,
+                     "finished": tested.finished})
     return pd.DataFrame(rows, columns=SEARCH_LENGTH_COLUMNS)
 
 
@@ -77,12 +67,10 @@ def search_seed_runs(study: Study, root: Path) -> list[SeedRun]:
     grid has the cell, its rows stand and the search's are in search_runs.csv only."""
     grid = {(c.task, c.model, c.length) for c in study.cells()}
     chosen: dict[tuple, SeedRun] = {}
-    for task, model in study.search.pairs():
-        folder = search_folder(task, model)
-        for length in (read_trace(root / folder) or {}).get("lengths", []):
-            if (task, model, int(length["length"])) in grid:
-                continue
-            for run in length.get("runs", []):  # in the order they ran: a larger-budget rerun comes last
-                chosen[task, model, int(length["length"]), run["seed"]] = SeedRun(
-                    task, model, int(length["length"]), run["seed"], folder / run["folder"], SEARCH)
+    for tested in searched_lengths(study, root):
+        if (tested.task, tested.model, tested.length) in grid:
+            continue
+        for run in tested.runs:  # in the order they ran: a larger-budget rerun replaces its seed's first
+            chosen[tested.task, tested.model, tested.length, run.seed] = SeedRun(
+                tested.task, tested.model, tested.length, run.seed, run.folder, SEARCH)
     return list(chosen.values())

@@ -6,7 +6,7 @@ import math
 
 import pandas as pd
 
-from ..models import memory_law
+from ..models import MODELS, memory_law
 from ..tasks import resolve_task
 from .aggregate import KEY
 from .statistics import exact_interval, fisher_p, holm, rank_sum_p
@@ -207,12 +207,21 @@ DECAY_TABLE_COLUMNS = ["task", "model", "length", "outcome", "half_life_init", "
                        "fit_r2_trained", "ratio_init", "ratio_trained", "runs"]
 
 
-def memory_laws(results: pd.DataFrame) -> pd.DataFrame:
+def memory_law_exact(model: str) -> bool:
+    """Whether the model's law equals its gradient by construction (a diagonal recurrence whose factor
+    depends on the input only: minGRU, minLSTM, the LRU): law / measured = 1 then checks the code only."""
+    return bool(getattr(MODELS.resolve(model), "memory_law_exact", False))
+
+
+def memory_laws(results: pd.DataFrame, critical: pd.DataFrame | None = None) -> pd.DataFrame:
     """Per task x model x length, for every model with a memory law (its per-unit factor by its
     equations: prod f_t, |lambda|^t, ...): the half-life of the law's prediction beside the measured
     half-life of the gradient on the state the law governs (c for an LSTM, else h), both from the
     same fit, medians over seeds, at initialisation and trained. `law_over_measured` > 1: the law
-    promises a longer memory than the gradient has (what it leaves out shortens it)."""
+    promises a longer memory than the gradient has (what it leaves out shortens it); where the law is
+    exact by construction (`law_exact`) it is 1 and says nothing. What can differ, and so informs:
+    the trained half-life against the task x model's T50 from critical_length.csv
+    (`half_life_over_t50` < 1: the model solves lengths longer than its gradient's half-life)."""
     rows = []
     if "grad_law_decay_rate_trained" not in results:
         return pd.DataFrame(columns=MEMORY_LAW_COLUMNS)
@@ -226,13 +235,21 @@ def memory_laws(results: pd.DataFrame) -> pd.DataFrame:
         measured, law = row["measured_half_life_trained"], row["law_half_life_trained"]
         row["law_over_measured"] = (law / measured if math.isfinite(measured) and measured > 0 and math.isfinite(law)
                                     else math.nan)
+        row["law_exact"] = memory_law_exact(model)
+        t50 = math.nan
+        if critical is not None and len(critical):
+            own = critical[(critical["task"] == task) & (critical["model"] == model)]
+            t50 = float(own["t50"].iloc[0]) if len(own) and pd.notna(own["t50"].iloc[0]) else math.nan
+        row["t50"] = t50
+        row["half_life_over_t50"] = measured / t50 if math.isfinite(t50) and t50 > 0 else math.nan
         row["runs"] = len(group)
         rows.append(row)
     return pd.DataFrame(rows, columns=MEMORY_LAW_COLUMNS)
 
 
 MEMORY_LAW_COLUMNS = ["task", "model", "length", "law", "measured_half_life_init", "law_half_life_init",
-                      "measured_half_life_trained", "law_half_life_trained", "law_over_measured", "runs"]
+                      "measured_half_life_trained", "law_half_life_trained", "law_over_measured", "law_exact", "t50",
+                      "half_life_over_t50", "runs"]
 
 
 def gradient_ratio_course(study, results: pd.DataFrame, curves: pd.DataFrame) -> pd.DataFrame:

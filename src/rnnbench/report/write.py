@@ -17,6 +17,7 @@ from .published import anchors_beside_ours
 from .samples import charlm_samples
 from .search_tables import search_lengths, search_runs, search_seed_runs
 from .tables import contrasts, critical_lengths, gradient_decay, gradient_ratio_course, memory_laws, plot_files
+from .gate_tables import gate_table
 from .tuning_table import tuning_table
 
 CSV_FORMAT = "%.6g"
@@ -32,17 +33,18 @@ def write_report(study: Study, root: Path, out: Path) -> list[Path]:
     searched = search_lengths(study, root, searched_runs)
     critical = critical_lengths(summary, searched)
     decay = gradient_decay(results)
-    laws = memory_laws(results)
+    laws = memory_laws(results, critical)
     anchors = anchors_beside_ours(summary)
     tuning = tuning_table(study, root)
     pairs = contrasts(study, summary, results)
     baselines = baselines_table(study, root)
-    claims = claims_table(Tables(summary, critical, decay, pairs, study.data.n_train))
+    gates = gate_table(results, root)
+    claims = claims_table(Tables(summary, critical, decay, pairs, study.data.n_train, gates))
     samples = charlm_samples(study, root)
     tables = {"results.csv": results, "summary.csv": summary, "curves.csv": curves,
               "critical_length.csv": critical, "search_runs.csv": searched_runs, "search_lengths.csv": searched, "gradient_decay.csv": decay, "memory_laws.csv": laws, "published.csv": anchors,
               "tuning.csv": tuning, "contrasts.csv": pairs,
-              "baselines.csv": baselines, "claims.csv": claims, "samples.csv": samples}
+              "gate_statistics.csv": gates, "baselines.csv": baselines, "claims.csv": claims, "samples.csv": samples}
     shutil.rmtree(out / "plots", ignore_errors=True)  # a task no longer in the study leaves no plot behind
     tables.update(plot_files(study, summary, curves))  # for `dvc plots show`
     written = {name: frame.to_csv(index=False, float_format=CSV_FORMAT) for name, frame in tables.items()}

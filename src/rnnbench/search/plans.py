@@ -8,12 +8,14 @@ The search stage depends on that file alone, so a search reruns exactly when its
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Iterator
 
 from ..config import CONFIGS, write_if_changed
 from ..study import Cell, Study
 from .rule import SearchRange
-from .runner import SearchPlan
+from .runner import SearchPlan, read_trace
 
 SEARCH_PLANS = CONFIGS / "search"
 SEARCHES = Path("searches")
@@ -55,3 +57,46 @@ def write_search_plans(study: Study, root: Path = Path(".")) -> int:
         if folder.is_dir() and not any(folder.iterdir()):
             folder.rmdir()
     return len(current)
+
+
+# --- what the searches ran: the one walk over their traces ---------------------------------------
+@dataclass(frozen=True)
+class SearchedRun:
+    """A study-seed run of a search: `folder` is relative to the study root."""
+    seed: int
+    steps: int
+    extended: bool  # trained with the larger budget (budget_factor x the steps)
+    folder: Path
+
+
+@dataclass(frozen=True)
+class SearchedLength:
+    """One length a search tested, as its trace (search.json) records it; the runs' numbers are in
+    their own folders' metrics.json, never taken from the trace."""
+    task: str
+    model: str
+    length: int
+    lr: float | None
+    lr_at_bound: bool
+    sweep: tuple[dict[str, Any], ...]  # the lr table of its sweep (training/tuning.py's lr_table)
+    runs: tuple[SearchedRun, ...]      # in the order they ran: a larger-budget rerun comes last
+    finished: bool                     # the search has its answer (its trace's `found`)
+
+    @property
+    def stage(self) -> str:
+        return search_stage(self.task, self.model)
+
+
+def searched_lengths(study: Study, root: Path = Path(".")) -> Iterator[SearchedLength]:
+    """Every length every search of the study tested, in params order then the trace's (by length);
+    a search with no trace yet has none."""
+    for task, model in study.search.pairs():
+        folder = search_folder(task, model)
+        trace = read_trace(Path(root) / folder) or {}
+        for length in trace.get("lengths", []):
+            yield SearchedLength(
+                task, model, int(length["length"]), length.get("lr"), bool(length.get("lr_at_bound")),
+                tuple(length.get("sweep", ())),
+                tuple(SearchedRun(int(run["seed"]), int(run["steps"]), bool(run["extended"]), folder / run["folder"])
+                      for run in length.get("runs", [])),
+                trace.get("found") is not None)

@@ -34,7 +34,7 @@ from ..config import RunConfig, TrainConfig
 from ..models import Network
 from ..tasks import Dataset, resolve_task
 from .trainer import (EvalCallback, Probe, RunResult, batch_order, eval_record, evaluate, final_record,
-                      initial_model, judge, resolve_device, to_device)
+                      flushing_subnormals, initial_model, judge, resolve_device, to_device)
 
 KINDS = {nn.RNN: "rnn", nn.LSTM: "lstm", nn.GRU: "gru"}
 GATES = {"rnn": 1, "lstm": 4, "gru": 3}
@@ -183,6 +183,7 @@ class StackedAdam:
             p.sub_(step_size.view(-1, *([1] * (p.dim() - 1))) * (m / denom))
 
 
+@flushing_subnormals
 def train_stacked(configs: Sequence[RunConfig], dataset: Dataset, on_eval: Sequence[EvalCallback] | None = None,
                   probes: Sequence[Probe | None] | None = None) -> list[RunResult]:
     """Each config's RunResult, as `trainer.train` gives it, from one stacked training.
