@@ -15,6 +15,11 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(BIN)/python -m pip install -q --upgrade pip
 	# torch first, pinned: this takes the local CPU wheel here and the CUDA build on a GPU machine.
 	$(BIN)/python -m pip install -q torch==2.13.0 $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[study]'
+	touch $@
+
+# The tests' own extras (pytest, import-linter, Ray) on top: the main job does not install them.
+$(VENV)/.installed-test: $(VENV)/.installed
 	$(BIN)/python -m pip install -q -c constraints.txt -e '.[study,test]'
 	touch $@
 
@@ -26,7 +31,7 @@ study: $(VENV)/.installed
 
 # Two pytest workers, a test file each at a time: the two end-to-end files (conftest puts them
 # first) run beside each other and the unit files, which keeps CI on 2 cores under its 20 minutes.
-test: $(VENV)/.installed
+test: $(VENV)/.installed-test
 	$(RUN) python -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder
 
 try: $(VENV)/.installed

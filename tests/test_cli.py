@@ -278,3 +278,25 @@ def test_sample_never_imports_code_a_run_record_names_unless_told_to_trust_it(tm
     assert result.returncode == 2 and not marker.exists()
     assert "names the model 'shared_payload.cell.Cell', which is not a registry model" in result.stderr
     assert "--trust-model shared_payload.cell.Cell" in result.stderr
+
+
+def test_version_answers_without_importing_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys; from rnnbench.entry import main; code = main(['--version']); "
+            "print('torch loaded' if 'torch' in sys.modules else 'torch not loaded'); sys.exit(code)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    from rnnbench import __version__
+    assert result.returncode == 0 and result.stdout.splitlines() == [f"rnnbench {__version__}", "torch not loaded"]
+
+
+def test_a_mistyped_flag_or_command_is_answered_with_the_nearest_one(capsys):
+    from rnnbench.cli import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["train", "--stpes", "3", "--out", "x"])
+    assert exit_.value.code == 2 and capsys.readouterr().err.strip().endswith("did you mean --steps?")
+    with pytest.raises(SystemExit):
+        main(["trian"])
+    assert capsys.readouterr().err.strip().endswith("did you mean train?")
