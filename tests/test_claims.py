@@ -95,8 +95,23 @@ def test_ratios_read_every_shared_cell_and_a_split_verdict_is_depends():
             cell(task="xor", model="lstm", n_params=3000, mean_steps_per_s=50.0), cell(task="xor", model="rnn", n_params=1000)]
     assert c.parameter_ratio(tables(rows[:2]), "lstm", "rnn", 3.5, 4.5)[1] == c.CONFIRMED
     assert c.parameter_ratio(tables(rows), "lstm", "rnn", 3.5, 4.5)[1] == c.DEPENDS
-    measured, verdict, _ = c.speed_ratio(tables(rows), "lstm", "rnn", 2.0, 4.0)
-    assert verdict == c.CONFIRMED and "2x" in measured
+
+
+def speed_rows(**steps_per_s_and_macs):
+    return pd.DataFrame([{"model": m, "task": "adding", "length": 100, "hidden_size": 64, "batch_size": 64, "steps": 100,
+                          "repeats": 3, "steps_per_s": v[0], "macs_per_step": v[1], "calibration_s": 1.5, "torch": "x",
+                          "device": "cpu"} for m, v in steps_per_s_and_macs.items()])
+
+
+def test_speed_claims_read_the_controlled_benchmark_never_the_study_runs():
+    rows = [cell(model="lstm", mean_steps_per_s=10.0), cell(model="rnn", mean_steps_per_s=100.0)]  # ignored
+    bench = dataclasses.replace(tables(rows), speed=speed_rows(rnn=(100.0, 4096), lstm=(40.0, 16384), gru=(30.0, 12288)))
+    measured, verdict, _ = c.speed_ratio(bench, "lstm", "rnn", 2.0, 4.0)
+    assert verdict == c.CONFIRMED and "rnn trains 2.5x as many steps/s as lstm" in measured
+    # "computationally more efficient": the GRU does 3/4 of the LSTM's arithmetic although this kernel is slower
+    assert c.speed_ratio(bench, "lstm", "gru", 1.0, math.inf, basis="architecture")[1] == c.CONFIRMED
+    assert c.speed_ratio(bench, "lstm", "gru", 1.0, math.inf)[1] == c.REFUTED
+    assert c.speed_ratio(tables(rows), "lstm", "rnn", 2.0, 4.0)[1] == c.NOT_MEASURED  # no benchmark, no verdict
 
 
 def test_similar_performance_is_refuted_by_one_significant_contrast_and_never_confirmed_by_none():
@@ -134,7 +149,7 @@ def test_the_committed_claims_are_what_the_committed_tables_give():
     read = lambda name: pd.read_csv(REPORTS / name)  # noqa: E731
     recomputed = c.claims_table(c.Tables(read("summary.csv"), read("critical_length.csv"),
                                          read("gradient_decay.csv"), read("contrasts.csv"), study.data.n_train,
-                                         read("gate_statistics.csv")))
+                                         read("gate_statistics.csv"), read("speed.csv")))
     assert len(committed) >= 25
     pd.testing.assert_frame_equal(recomputed.reset_index(drop=True), committed, check_dtype=False)
 

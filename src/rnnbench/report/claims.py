@@ -37,6 +37,7 @@ class Tables:
     contrasts: pd.DataFrame
     n_train: int
     gates: pd.DataFrame = field(default_factory=pd.DataFrame)  # gate_tables.gate_table: a row per traced run
+    speed: pd.DataFrame = field(default_factory=pd.DataFrame)  # reports/speed.csv: the controlled benchmark
 
     def cell(self, task: str, model: str, length: int):
         rows = self.summary[(self.summary["task"] == task) & (self.summary["model"] == model)
@@ -179,17 +180,25 @@ def collapse_between(t: Tables, model, low, high):
     return "; ".join(parts), verdict, note
 
 
-def speed_ratio(t: Tables, slow, fast, low, high):
-    """Median over the cells both models trained of steps/s(fast) / steps/s(slow)."""
-    a = t.summary[t.summary["model"] == slow].set_index(["task", "length"])["mean_steps_per_s"]
-    b = t.summary[t.summary["model"] == fast].set_index(["task", "length"])["mean_steps_per_s"]
-    both = pd.concat([a, b], axis=1, keys=["slow", "fast"]).dropna()
-    if both.empty:
-        return f"no cell trained by both {slow} and {fast}", NOT_MEASURED, ""
-    ratio = float((both["fast"] / both["slow"]).median())
-    measured = f"{fast} trains {fmt(ratio)}x as many steps/s as {slow} (median over {len(both)} cells)"
-    return measured, inside(ratio, low, high), \
-        "CPU, hidden 64, seeds sharing the cores; a GPU or larger hidden size changes the ratio"
+def speed_ratio(t: Tables, slow, fast, low, high, basis="measured"):
+    """How much faster `fast` trains than `slow`, from the controlled benchmark (reports/speed.csv:
+    each model alone on one thread, never the study's runs). basis "measured": steps/s(fast) /
+    steps/s(slow), what a kernel on this machine gives; "architecture": macs(slow) / macs(fast),
+    the multiply-adds per step, which no kernel changes. Both are shown; `basis` is judged."""
+    rows = t.speed.set_index("model") if not t.speed.empty else pd.DataFrame()
+    if slow not in rows.index or fast not in rows.index:
+        return f"no speed benchmark of both {slow} and {fast}", NOT_MEASURED, ""
+    a, b = rows.loc[slow], rows.loc[fast]
+    measured_ratio = float(b["steps_per_s"] / a["steps_per_s"])
+    cost_ratio = float(a["macs_per_step"] / b["macs_per_step"])
+    measured = (f"alone on one thread ({a['task']} T={int(a['length'])}, hidden {int(a['hidden_size'])}, batch "
+                f"{int(a['batch_size'])}): {fast} trains {fmt(measured_ratio)}x as many steps/s as {slow}; its cell "
+                f"does {fmt(1 / cost_ratio)}x the multiply-adds per step (so {fmt(cost_ratio)}x as fast by "
+                f"arithmetic alone)")
+    ratio = measured_ratio if basis == "measured" else cost_ratio
+    note = (f"judged on {'the measured speed (this CPU, torch ' + str(a['torch']) + '; a GPU or another kernel changes it)' if basis == 'measured' else 'the arithmetic per step (the architecture; the measured speed is the kernel)'}"
+            f"; host calibration {fmt(float(a['calibration_s']))} s")
+    return measured, inside(ratio, low, high), note
 
 
 def parameter_ratio(t: Tables, larger, smaller, low, high):

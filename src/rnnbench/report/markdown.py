@@ -180,6 +180,22 @@ def memory_law_section(laws: pd.DataFrame) -> str:
                   "T50 (this task x model)", "half-life trained / T50", "runs"], rows)
 
 
+def speed_section(speed: pd.DataFrame | None) -> list[str]:
+    """The controlled speed benchmark (reports/speed.csv), the only source of the speed claims."""
+    if speed is None or speed.empty:
+        return []
+    first = speed.iloc[0]
+    rows = [[r.model, number(r.steps_per_s, 3), number(r.macs_per_step), number(r.macs_per_step / first.macs_per_step, 3)]
+            for r in speed.itertuples()]
+    return ["## Speed (controlled benchmark)", "",
+            f"Each model alone on one torch thread, {int(first.steps)} steps at {first.task} T={int(first.length)} with "
+            f"the study's settings (hidden {int(first.hidden_size)}, batch {int(first.batch_size)}), median of "
+            f"{int(first.repeats)}; host calibration {number(first.calibration_s, 3)} s (rnnbench/speed.py, stage "
+            "`speed`). The study's own runs are never timed for this: their seeds share the cores. Multiply-adds: "
+            "the recurrent cell's per time step and sample, the architecture's cost, which no kernel changes.", "",
+            table(["model", "steps/s", "multiply-adds per step", f"multiply-adds vs {first.model}"], rows), ""]
+
+
 def published_section(anchors: pd.DataFrame) -> str:
     rows = []
     for r in anchors.itertuples():
@@ -471,7 +487,8 @@ def baseline_line(rows: pd.DataFrame) -> str:
 def render(study: Study, results: pd.DataFrame, summary: pd.DataFrame, critical: pd.DataFrame,
            decay: pd.DataFrame, anchors: pd.DataFrame, tuning: pd.DataFrame, pairs: pd.DataFrame,
            course: pd.DataFrame, baselines: pd.DataFrame, claims: pd.DataFrame, samples: pd.DataFrame,
-           laws: pd.DataFrame, searched: pd.DataFrame | None = None, drawn: list[str] | None = None) -> str:
+           laws: pd.DataFrame, searched: pd.DataFrame | None = None, drawn: list[str] | None = None,
+           speed: pd.DataFrame | None = None) -> str:
     main = summary[summary["model"].isin(study.models)]
     title, *about = header(results, study).split("\n")
     heatmap = "solved_heatmap.png"
@@ -542,6 +559,7 @@ def render(study: Study, results: pd.DataFrame, summary: pd.DataFrame, critical:
               "its limit. The tanh RNN has no per-unit law.", "",
               memory_law_section(laws), "",
               "## Published results beside ours", "", published_section(anchors), "",
+              *speed_section(speed),
               "## Figures", ""]
     for name, caption in FIGURES:
         if name != heatmap and (drawn is None or name in drawn):  # only the figures this study has

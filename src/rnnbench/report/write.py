@@ -6,6 +6,9 @@ import json
 import shutil
 from pathlib import Path
 
+import pandas as pd
+
+from ..speed import SPEED_COLUMNS, SPEED_FILE
 from ..training.run_outputs import write_atomic
 from ..study import Study
 from . import figures
@@ -21,6 +24,15 @@ from .gate_tables import gate_table
 from .tuning_table import tuning_table
 
 CSV_FORMAT = "%.6g"
+
+
+def read_speed(root: Path) -> pd.DataFrame:
+    """The speed stage's table (reports/speed.csv), empty when it has not run: the speed claims then
+    read "not measured"."""
+    try:
+        return pd.read_csv(Path(root) / SPEED_FILE)
+    except (OSError, ValueError):
+        return pd.DataFrame(columns=SPEED_COLUMNS)
 
 
 def write_report(study: Study, root: Path, out: Path) -> list[Path]:
@@ -39,7 +51,8 @@ def write_report(study: Study, root: Path, out: Path) -> list[Path]:
     pairs = contrasts(study, summary, results)
     baselines = baselines_table(study, root)
     gates = gate_table(results, root)
-    claims = claims_table(Tables(summary, critical, decay, pairs, study.data.n_train, gates))
+    speed = read_speed(root)
+    claims = claims_table(Tables(summary, critical, decay, pairs, study.data.n_train, gates, speed))
     samples = charlm_samples(study, root)
     tables = {"results.csv": results, "summary.csv": summary, "curves.csv": curves,
               "critical_length.csv": critical, "search_runs.csv": searched_runs, "search_lengths.csv": searched, "gradient_decay.csv": decay, "memory_laws.csv": laws, "published.csv": anchors,
@@ -69,7 +82,7 @@ def write_report(study: Study, root: Path, out: Path) -> list[Path]:
     ) if path is not None]  # None: the study has nothing for that figure (no copy task, no side grid)
     written["report.md"] = render(study, results, summary, critical, decay, anchors, tuning, pairs,
                                   gradient_ratio_course(study, results, curves), baselines, claims, samples, laws, searched,
-                                  [path.name for path in drawn])
+                                  [path.name for path in drawn], speed)
     for name, text in written.items():
         (out / name).parent.mkdir(parents=True, exist_ok=True)
         write_atomic(out / name, text.encode())

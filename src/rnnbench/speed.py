@@ -1,0 +1,74 @@
+"""A controlled speed benchmark of the study's models, for the report's speed claims.
+
+The study's own runs cannot measure speed: its seeds share the cores with each other and with
+whatever else runs (the same committed study read rnn/lstm 1.45x once and 0.98x on a rerun). Here
+each model trains alone, one torch thread, a fixed number of steps at one task length with the
+study's settings for it (median of `repeats`), next to the host calibration (a fixed reference
+workload timed the same way), and beside each model's architectural cost: its recurrent cell's
+multiply-adds per time step and sample (its weight-matrix entries), which no kernel changes.
+"""
+from __future__ import annotations
+
+import dataclasses
+import statistics
+import time
+from pathlib import Path
+
+import torch
+
+from .study import Cell, Study
+from .tasks import resolve_task
+from .training.sweep import one_torch_thread
+from .training.trainer import initial_model, train
+
+SPEED_FILE = Path("reports") / "speed.csv"  # the speed stage's output (dvc.yaml passes it as --out)
+SPEED_COLUMNS = ["model", "task", "length", "hidden_size", "batch_size", "steps", "repeats", "steps_per_s",
+                 "macs_per_step", "calibration_s", "torch", "device"]
+
+
+def reference_workload(steps: int = 300) -> float:
+    """The host calibration: an LSTM (hidden 64) on adding-shaped batches (64 x T=50 x 2), forward,
+    backward and Adam, `steps` steps, fixed seed; seconds."""
+    torch.manual_seed(0)
+    lstm, head = torch.nn.LSTM(2, 64, batch_first=True), torch.nn.Linear(64, 1)
+    params = [*lstm.parameters(), *head.parameters()]
+    opt = torch.optim.Adam(params, lr=1e-3)
+    x, y = torch.randn(64, 50, 2), torch.randn(64, 1)
+    start = time.perf_counter()
+    for _ in range(steps):
+        out, _ = lstm(x)
+        loss = torch.nn.functional.mse_loss(head(out[:, -1]), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return time.perf_counter() - start
+
+
+def calibration(repeats: int = 3) -> float:
+    """Median seconds of the reference workload, one thread."""
+    with one_torch_thread():
+        return statistics.median(reference_workload() for _ in range(repeats))
+
+
+def macs_per_step(model: torch.nn.Module) -> int:
+    """Multiply-adds of the recurrent cell per time step and sample: its weight-matrix entries (a
+    matrix-vector product uses each once); biases and the output head are left out."""
+    return sum(p.numel() for p in model.rnn.parameters() if p.dim() > 1)
+
+
+def measure_speed(study: Study, task: str, length: int, steps: int, repeats: int) -> list[dict]:
+    """One row per model of the study: its median steps/s alone on one thread, and its cost."""
+    rows = []
+    calibration_s = calibration()
+    dataset = resolve_task(task).build(length, study.data, study.task_plan(task).options)
+    for model in study.models:
+        config = study.run_config(Cell(task, model, length), 0)
+        config = dataclasses.replace(config, train=dataclasses.replace(
+            config.train, steps=steps, eval_every=steps, early_stop=False, device="cpu"))
+        with one_torch_thread():
+            rates = [steps / train(config, dataset).final["wall_s"] for _ in range(repeats)]
+        rows.append({"model": model, "task": task, "length": length, "hidden_size": config.model.hidden_size,
+                     "batch_size": config.train.batch_size, "steps": steps, "repeats": repeats,
+                     "steps_per_s": statistics.median(rates), "macs_per_step": macs_per_step(initial_model(config, dataset)),
+                     "calibration_s": calibration_s, "torch": torch.__version__, "device": "cpu"})
+    return rows
