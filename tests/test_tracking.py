@@ -106,6 +106,36 @@ def test_the_same_config_data_and_code_are_one_run_and_a_code_change_is_a_new_on
     assert created and changed != first
 
 
+def test_a_run_retrained_to_another_outcome_is_a_new_run_and_timings_alone_are_not(tmp_path):
+    from rnnbench.tracking import open_tracker
+
+    os.environ.pop("MLFLOW_TRACKING_URI", None)
+    tracker = open_tracker(["adding"], tmp_path)
+    record = {"task": "adding", "model": "gru", "length": 5, "seed": 0, "steps": 300, "solved": True,
+              "diverged": False, "data_checksum": "x", "code_checksum": "c1", "config": {"seed": 0},
+              "engine": "separate", "test_metric": 0.1487, "wall_s": 3.0}
+    first, _ = tracker.log_run(tmp_path, record, [])
+    assert tracker.log_run(tmp_path, {**record, "wall_s": 9.0}, []) == (first, False)  # the same run, slower
+    stacked, created = tracker.log_run(tmp_path, {**record, "engine": "stacked", "test_metric": 0.1489}, [])
+    assert created and stacked != first  # the same config trained by the stacked engine: its own numbers
+
+
+def test_a_run_a_dead_sync_left_running_is_logged_again_whole_with_its_children(tmp_path):
+    from mlflow.tracking import MlflowClient
+    from rnnbench.tracking import open_tracker, run_key
+
+    os.environ.pop("MLFLOW_TRACKING_URI", None)
+    tracker = open_tracker(["adding"], tmp_path)
+    record = {"task": "adding", "model": "rnn", "length": 5, "seed": 0, "steps": 3, "solved": True,
+              "diverged": False, "data_checksum": "x", "config": {"seed": 0}}
+    client = MlflowClient(tracking_uri=tracker.uri)
+    half = client.create_run(tracker.experiments["adding"], tags={"run_key": run_key(record)}).info.run_id  # never ended
+    child = client.create_run(tracker.experiments["adding"], tags={"mlflow.parentRunId": half}).info.run_id
+    run_id, created = open_tracker(["adding"], tmp_path).log_run(tmp_path, record, [{"step": 3, "val_mse": 0.1}])
+    assert created and run_id != half and client.get_run(run_id).info.status == "FINISHED"
+    assert client.get_run(half).info.lifecycle_stage == "deleted" and client.get_run(child).info.lifecycle_stage == "deleted"
+
+
 def seed_record(seed: int, **extra) -> dict:
     return {"task": "adding", "model": "lstm", "length": 10, "seed": seed, "steps": 200, "metric": "mse",
             "test_metric": 0.001 * (seed + 1), "baseline": 1 / 6, "solved": seed != 2, "diverged": False,

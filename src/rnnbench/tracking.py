@@ -123,11 +123,17 @@ def content_key(config: dict[str, Any], record: dict[str, Any]) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
 
+OUTCOME = ("engine", "steps", "solved_step", "diverged", "test_metric", "val_metric")  # what a retrain can change
+
+
 def run_key(record: dict[str, Any]) -> str:
     """One key per run: the same config, data and code are the same run (bit for bit on CPU),
     logged once however often it is synced, restored from DVC's cache or copied into a study that
-    gains a seed; a change to any of them is a new run."""
-    return content_key(record["config"], record)
+    gains a seed; a change to any of them is a new run. So is a run retrained to another outcome
+    under the same config (another engine, another machine's kernels): its key takes the outcome
+    (OUTCOME, never the timings), so MLflow never keeps the numbers of a run that was replaced."""
+    outcome = {name: record.get(name) for name in OUTCOME}
+    return content_key({**record["config"], "outcome": outcome}, record)
 
 
 def cell_key(record: dict[str, Any]) -> str:
@@ -213,14 +219,22 @@ class Tracker:
         return MlflowClient(tracking_uri=self.uri)
 
     def find_run(self, task: str, tag: str, key: str) -> str | None:
-        # One filtered query per run (~9 ms in a 510-run store). Reading every run's key up front
-        # instead took 1.25 s there, and grows with the store's history.
+        """The finished run with this key, or None. A run still RUNNING under the key is one a sync
+        died logging (its server killed mid-run, say): it is deleted here and logged again whole,
+        never skipped. One filtered query per run (~9 ms in a 510-run store; reading every key up
+        front took 1.25 s there, and grows with the store's history)."""
         if key not in self.logged:
-            runs = self.client.search_runs([self.experiments[task]], filter_string=f"tags.{tag} = '{key}'",
-                                           max_results=1)
-            if not runs:
+            runs = self.client.search_runs([self.experiments[task]], filter_string=f"tags.{tag} = '{key}'")
+            for run in runs:
+                if run.info.status == "RUNNING":  # the sync that logged it holds no lock now: syncs hold one
+                    for child in self.client.search_runs(
+                            [self.experiments[task]], filter_string=f"tags.mlflow.parentRunId = '{run.info.run_id}'"):
+                        self.client.delete_run(child.info.run_id)  # logged again under the new parent
+                    self.client.delete_run(run.info.run_id)
+            done = [run for run in runs if run.info.status != "RUNNING"]
+            if not done:
                 return None
-            self.logged[key] = runs[0].info.run_id
+            self.logged[key] = done[0].info.run_id
         return self.logged[key]
 
     def common_tags(self, record: dict[str, Any], stage: str | None) -> dict[str, str]:
@@ -392,6 +406,12 @@ def log_batches(params: list, metrics: list) -> Iterator[tuple[list, list]]:
         params, metrics = params[len(head):], metrics[room:]
 
 
+# MLflow's own retry defaults (7 retries, backoff factor 2, 120 s per request) kept a sync to a server
+# that died silent for ~250 s before its traceback; a gone server is now a one-line failure in seconds.
+HTTP_PATIENCE = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+                 "MLFLOW_HTTP_REQUEST_TIMEOUT": "20"}
+
+
 def open_tracker(tasks: list[str], root: Path | None = None, locked: bool = False) -> Tracker:
     """Check the server, create / migrate the store and every task's experiment once, under the
     store lock (`locked`: the caller holds it already), before any run is logged."""
@@ -400,6 +420,8 @@ def open_tracker(tasks: list[str], root: Path | None = None, locked: bool = Fals
     root = project_root(root)
     uri = tracking_uri(root)
     check_reachable(uri)
+    for name, value in HTTP_PATIENCE.items():
+        os.environ.setdefault(name, value)  # read by MLflow per request; a user's own setting wins
     local = uri.startswith("sqlite:")
     experiments = {}
     with store_lock(root) if local and not locked else contextlib.nullcontext():
