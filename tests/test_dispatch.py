@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from rnnbench.dispatch.cell_job import CellJob, CellOutput, merged, run_cell_job
-from rnnbench.dispatch.executors import ATTEMPTS, LocalExecutor
+from rnnbench.dispatch.executors import ATTEMPTS, DIED, LocalExecutor
 
 from conftest import build_dataset, make_config
 
@@ -98,6 +98,19 @@ def test_a_worker_killed_mid_cell_is_run_again_and_the_cell_comes_back_whole(tmp
 def test_a_cell_whose_worker_keeps_dying_is_reported_after_the_last_attempt(tmp_path):
     [(_, outcome)] = list(LocalExecutor(1, work=always_die).run([cell(tmp_path)]))
     assert outcome == f"its worker process died {ATTEMPTS} times (killed, out of memory or a native crash)"
+
+
+def poison_kills_its_worker(job: CellJob) -> CellOutput:
+    if job.stage.endswith("poison"):
+        os.kill(os.getpid(), signal.SIGKILL)
+    return run_cell_job(job)
+
+
+def test_a_worker_death_is_charged_to_the_job_it_ran_not_to_the_jobs_queued_behind_it(tmp_path):
+    jobs = [cell(tmp_path, "train@poison"), *(cell(tmp_path, f"train@ok{i}") for i in range(3))]
+    outcomes = dict((job.stage, o) for job, o in LocalExecutor(1, work=poison_kills_its_worker).run(jobs))
+    assert outcomes.pop("train@poison") == DIED.format(n=ATTEMPTS)
+    assert all(isinstance(o, CellOutput) for o in outcomes.values()), outcomes  # queued behind it 3 times: fine
 
 
 def test_an_error_in_a_cell_is_its_cause_and_the_other_cells_go_on(tmp_path):

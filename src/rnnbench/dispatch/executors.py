@@ -6,10 +6,13 @@ generator (Ctrl-C in the driver, or any error) stops the workers at once."""
 import dataclasses
 import multiprocessing
 import os
+import shutil
 import sys
+import tempfile
 from collections import Counter
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
 from typing import Callable, Iterator, Protocol
 
 from ..training.sweep import end_workers, start_worker
@@ -51,7 +54,10 @@ class LocalExecutor:
         while pending:
             pool = ProcessPoolExecutor(min(self.jobs, len(pending)), mp_context=multiprocessing.get_context(method),
                                        initializer=start_worker, initargs=(os.getpid(), None))
-            futures = {pool.submit(self.work, job): i for i, job in pending.items()}
+            # Each job touches a marker when a worker starts it: when a worker dies and the pool breaks,
+            # only the jobs a worker had started are charged a death; the queued ones just run again.
+            marks = Path(tempfile.mkdtemp(prefix="rnnbench-dispatch-"))
+            futures = {pool.submit(started_then, marks / str(i), self.work, job): i for i, job in pending.items()}
             lost = []
             try:
                 while futures:
@@ -69,15 +75,26 @@ class LocalExecutor:
                         yield jobs[i], outcome
             except BaseException:  # Ctrl-C, or the driver closing the generator: end the jobs now
                 end_workers(pool)
+                shutil.rmtree(marks, ignore_errors=True)
                 raise
             pool.shutdown()
+            started = {int(mark.name) for mark in marks.iterdir()}
+            shutil.rmtree(marks, ignore_errors=True)
             for i in lost:
+                if i not in started:
+                    continue  # no worker had started it: not its death
                 deaths[i] += 1
                 if deaths[i] >= ATTEMPTS:
                     del pending[i]
                     yield jobs[i], DIED.format(n=deaths[i])
                 else:
                     worker_died(jobs[i], deaths[i])
+
+
+def started_then(mark: Path, work: Work, job: CellJob) -> CellOutput:
+    """Mark the job as started by a worker, then do it (the form the local pool runs)."""
+    mark.touch()
+    return work(job)
 
 
 class RayExecutor:
