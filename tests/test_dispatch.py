@@ -140,6 +140,10 @@ BAD_FLAGS = [
     (["--executor", "ray", "--cpus-per-run", "0"], "--cpus-per-run", "> 0"),
     (["--executor", "ray", "--gpus-per-run", "nan"], "--gpus-per-run", ">= 0"),
     (["--gpus-per-run", "1"], "--address, --cpus-per-run, --gpus-per-run", "only with --executor ray"),
+    # Ray itself waits over 10 minutes on an address nobody answers, deaf to SIGTERM
+    (["--executor", "ray", "--address", "127.0.0.1:1"], "--address", "nothing answers at 127.0.0.1:1"),
+    (["--executor", "ray", "--address", "ray://head:10001"], "--address", "host:port"),
+    (["--executor", "ray", "--address", "head"], "--address", "is not host:port"),
 ]
 
 

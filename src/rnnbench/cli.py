@@ -440,6 +440,26 @@ def write_study_report(study, root: Path) -> None:
         print(f"wrote {path}")
 
 
+def check_ray_address(address: str | None) -> None:
+    """A cluster address Ray can join, answering now: one line naming --address otherwise (Ray itself
+    waits on an address nobody answers for over 10 minutes, deaf to SIGTERM)."""
+    import socket
+
+    if not address or address == "auto":
+        return
+    if address.startswith("ray://"):
+        raise ConfigError(f"--address: {address!r} is a Ray Client address, which dispatch does not use; give the head "
+                          "node's cluster address host:port (e.g. 10.0.0.5:6379), or leave --address out for a local cluster")
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise ConfigError(f"--address: {address!r} is not host:port (e.g. 10.0.0.5:6379) or 'auto'")
+    try:
+        socket.create_connection((host, int(port)), timeout=5).close()
+    except OSError as err:
+        raise ConfigError(f"--address: nothing answers at {address} ({err.strerror or err}); start the cluster "
+                          "(`ray start --head`) or leave --address out for a local one") from None
+
+
 def command_dispatch(args) -> int:
     """Parsed and checked here, before DVC or any worker starts."""
     from .dispatch.driver import DispatchError, dispatch
@@ -454,13 +474,19 @@ def command_dispatch(args) -> int:
     if args.executor != "ray" and (args.address or args.cpus_per_run != 1.0 or args.gpus_per_run):
         raise ConfigError("--address, --cpus-per-run, --gpus-per-run: only with --executor ray")
     require_modules(("dvc",), "dispatch", "; install the study extra")
+    if args.executor == "ray":
+        check_ray_address(args.address or os.environ.get("RAY_ADDRESS"))
     study = load_study("params.yaml")  # the study DVC runs: params.yaml in the repository root
     if args.executor == "ray":
         require_modules(("ray",), "--executor ray", "; pip install 'rnnbench[ray]'")
         from .dispatch.executors import RayExecutor
 
         def open_executor():
-            return RayExecutor(args.jobs, args.address, args.cpus_per_run, args.gpus_per_run)
+            try:
+                return RayExecutor(args.jobs, args.address, args.cpus_per_run, args.gpus_per_run)
+            except Exception as err:  # noqa: BLE001 -- Ray's own start-up failures, said in one line
+                cause = " ".join(str(err).split())[:300] or type(err).__name__
+                raise DispatchError(f"Ray could not start ({type(err).__name__}: {cause})") from None
     else:
         from .dispatch.executors import LocalExecutor
 
