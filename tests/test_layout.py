@@ -45,7 +45,7 @@ def import_closure(script: Path) -> set[str]:
     return found
 
 
-@pytest.mark.parametrize("stage", ["generate", "plan-tuning", "tune", "configure", "search", "train", "report"])
+@pytest.mark.parametrize("stage", ["generate", "plan-tuning", "tune", "configure", "search", "train", "speed", "report"])
 def test_each_stages_code_dependencies_cover_what_its_script_imports_but_what_cannot_change_a_result(stage):
     spec = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"][stage]
     deps = [d for d in spec["deps"] if isinstance(d, str)]

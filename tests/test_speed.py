@@ -3,7 +3,9 @@ from pathlib import Path
 
 import yaml
 
-from rnnbench.speed import macs_per_step, measure_speed
+import dataclasses
+
+from rnnbench.speed import macs_per_step, measure_speed, speed_configs
 from rnnbench.study import Cell, parse_study
 from rnnbench.tasks import resolve_task
 from rnnbench.training.trainer import initial_model
@@ -22,6 +24,15 @@ def test_a_cells_multiply_adds_are_its_weight_entries_one_four_and_three_times_t
 
 def test_every_model_of_the_study_is_timed_alone_beside_the_host_calibration():
     study = parse_study(TINY)
-    rows = measure_speed(study, "adding", 5, steps=5, repeats=1)
+    configs = speed_configs(study, length=5, steps=5)
+    rows = measure_speed(configs, repeats=1)
     assert [row["model"] for row in rows] == list(study.models)
     assert all(row["steps_per_s"] > 0 and row["calibration_s"] > 0 and row["steps"] == 5 for row in rows)
+
+
+def test_the_benchmark_configs_hold_no_tuned_lr_so_a_retuned_study_reruns_no_benchmark():
+    study = parse_study(TINY)
+    retuned = parse_study({**TINY, "per_model": {**TINY.get("per_model", {}), "gru": {"train": {"lr": 0.05}}}})
+    assert speed_configs(retuned) == speed_configs(study)
+    bigger = parse_study({**TINY, "per_model": {**TINY.get("per_model", {}), "gru": {"model": {"hidden_size": 32}}}})
+    assert speed_configs(bigger) != speed_configs(study)  # a size is the model's speed

@@ -16,12 +16,18 @@ from pathlib import Path
 
 import torch
 
+from .config import CONFIGS, RunConfig, write_run_configs
 from .study import Cell, Study
 from .tasks import resolve_task
 from .training.sweep import one_torch_thread
 from .training.trainer import initial_model, train
 
-SPEED_FILE = Path("reports") / "speed.csv"  # the speed stage's output (dvc.yaml passes it as --out)
+SPEED_CONFIGS = CONFIGS / "speed.json"      # written by configure: the only settings the speed stage reads
+SPEED_FILE = Path("reports") / "speed.csv"  # the speed stage's output (dvc.yaml passes both)
+# The benchmark's setting, one for every study: the tutorials' adding T=100, 100 steps ending in one
+# evaluation, each model with the study's own size and batch. The lr is fixed: it is no result here
+# (subnormals are flushed, so a saturating lr does not slow a run), and a retuned lr reruns nothing.
+TASK, LENGTH, STEPS, REPEATS, LR = "adding", 100, 100, 3, 0.001
 SPEED_COLUMNS = ["model", "task", "length", "hidden_size", "batch_size", "steps", "repeats", "steps_per_s",
                  "macs_per_step", "calibration_s", "torch", "device"]
 
@@ -56,19 +62,33 @@ def macs_per_step(model: torch.nn.Module) -> int:
     return sum(p.numel() for p in model.rnn.parameters() if p.dim() > 1)
 
 
-def measure_speed(study: Study, task: str, length: int, steps: int, repeats: int) -> list[dict]:
-    """One row per model of the study: its median steps/s alone on one thread, and its cost."""
-    rows = []
-    calibration_s = calibration()
-    dataset = resolve_task(task).build(length, study.data, study.task_plan(task).options)
+def speed_configs(study: Study, task: str = TASK, length: int = LENGTH, steps: int = STEPS) -> list[RunConfig]:
+    """The benchmark's run config per model of `models` (none when the study has no `task`)."""
+    if task not in study.task_names():
+        return []
+    configs = []
     for model in study.models:
         config = study.run_config(Cell(task, model, length), 0)
-        config = dataclasses.replace(config, train=dataclasses.replace(
-            config.train, steps=steps, eval_every=steps, early_stop=False, device="cpu"))
+        configs.append(dataclasses.replace(config, train=dataclasses.replace(
+            config.train, steps=steps, eval_every=steps, early_stop=False, device="cpu", lr=LR)))
+    return configs
+
+
+def write_speed_configs(study: Study, root: Path = Path(".")) -> bool:
+    return write_run_configs(Path(root) / SPEED_CONFIGS, speed_configs(study))
+
+
+def measure_speed(configs: list[RunConfig], repeats: int = REPEATS) -> list[dict]:
+    """One row per config: its median steps/s alone on one thread, and its arithmetic per step."""
+    rows = []
+    calibration_s = calibration()
+    for config in configs:
+        dataset = resolve_task(config.task.name).build(config.task.length, config.data, config.task.options)
         with one_torch_thread():
-            rates = [steps / train(config, dataset).final["wall_s"] for _ in range(repeats)]
-        rows.append({"model": model, "task": task, "length": length, "hidden_size": config.model.hidden_size,
-                     "batch_size": config.train.batch_size, "steps": steps, "repeats": repeats,
-                     "steps_per_s": statistics.median(rates), "macs_per_step": macs_per_step(initial_model(config, dataset)),
-                     "calibration_s": calibration_s, "torch": torch.__version__, "device": "cpu"})
+            rates = [config.train.steps / train(config, dataset).final["wall_s"] for _ in range(repeats)]
+        rows.append({"model": config.model.name, "task": config.task.name, "length": config.task.length,
+                     "hidden_size": config.model.hidden_size, "batch_size": config.train.batch_size,
+                     "steps": config.train.steps, "repeats": repeats, "steps_per_s": statistics.median(rates),
+                     "macs_per_step": macs_per_step(initial_model(config, dataset)), "calibration_s": calibration_s,
+                     "torch": torch.__version__, "device": "cpu"})
     return rows
