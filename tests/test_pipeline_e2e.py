@@ -425,3 +425,20 @@ def test_a_name_with_dots_in_params_cannot_make_a_single_stage_repro_delete_anot
     result = run(root, "dvc", "repro", "-s", "train-ablations@../../src-adding-5", check=False)
     assert result.returncode != 0 and "leaves the repository" in result.stdout + result.stderr
     assert (root / "src" / "rnnbench" / "config.py").is_file()  # DVC deleted src before its outputs persisted
+
+
+def test_an_edited_run_is_marked_altered_never_reported_and_repro_trains_it_again(project, tmp_path):
+    root = copy_of(project, tmp_path / "study")
+    seed = root / "runs/adding-5/rnn/seed0"
+    (seed / "history.csv").write_text("step,val_mse\nnot,a number\n")  # what crashed the report and the sync
+    record = json.loads((seed / "metrics.json").read_text())
+    forced = run(root, "dvc", "repro", "--force", "--single-item", "report")
+    assert "differ from what its run wrote" in forced.stderr  # the sync skips it, with the reason
+    results = pd.read_csv(root / "reports/results.csv")
+    row = results[(results.task == "adding") & (results.length == 5) & (results.model == "rnn") & (results.seed == 0)]
+    assert row["failed"].item() and row["error"].item().startswith("altered:")
+    assert (root / "reports/report.md").is_file() and any((root / "reports/figures").iterdir())
+    again = run(root, "dvc", "repro")  # the cell's outs changed: DVC reruns it, and the stage retrains the seed
+    assert "train@rnn-adding-5" in stages_run(again.stdout)
+    assert json.loads((seed / "metrics.json").read_text())["test_metric"] == record["test_metric"]
+    assert not pd.read_csv(root / "reports/results.csv")["failed"].any()

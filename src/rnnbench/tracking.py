@@ -31,6 +31,7 @@ from .config import ConfigError, flatten
 from .search.plans import searched_lengths
 from .study import Study
 from .training.host import git_commit, one_line
+from .training.run_outputs import sealed
 
 STORE_FILE = "mlflow.db"
 ARTIFACT_FOLDER = "mlartifacts"
@@ -497,8 +498,13 @@ def sync_study(study: Study, root: Path | None = None) -> tuple[int, int]:
                 except json.JSONDecodeError:
                     print(f"mlflow: skipping {path}: not JSON (an interrupted write?)", file=sys.stderr)
                     continue
-                if not record.get("failed"):
-                    seeds.append((folder, record))
+                if not isinstance(record, dict) or record.get("failed"):
+                    continue
+                if not sealed(folder, record):  # never log numbers the run did not write
+                    print(f"mlflow: skipping {folder}: its files differ from what its run wrote (edited or "
+                          "corrupted); `dvc repro` trains it again", file=sys.stderr)
+                    continue
+                seeds.append((folder, record))
             if seeds:
                 new, old = tracker.log_cell(seeds, stage=stage)
                 created += new

@@ -158,7 +158,9 @@ def learning_curves(study: Study, root: Path, searched: Sequence[SeedRun] = ()) 
     for run in [*grid_runs(study), *searched]:
         path = root / run.folder / "history.csv"
         record = read_record(path.parent / "metrics.json")
-        if not path.is_file() or not record or "metric" not in record:
+        if not path.is_file() or not record or "metric" not in record or record.get("failed"):
+            continue
+        if not sealed(path.parent, record):  # an edited or corrupted run: collect_results marks it, no curve
             continue
         history = pd.read_csv(path)
         metric = record["metric"]

@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..speed import SPEED_COLUMNS, SPEED_FILE
-from ..training.run_outputs import write_atomic
+from ..training.run_outputs import staged_folder, write_atomic
 from ..study import Study
 from . import figures
 from .baselines import baselines_table
@@ -62,24 +62,25 @@ def write_report(study: Study, root: Path, out: Path) -> list[Path]:
     tables.update(plot_files(study, summary, curves))  # for `dvc plots show`
     written = {name: frame.to_csv(index=False, float_format=CSV_FORMAT) for name, frame in tables.items()}
     written["metrics.json"] = json.dumps(metrics_tree(summary, critical, study.models), indent=2) + "\n"
-    folder = out / "figures"
-    shutil.rmtree(folder, ignore_errors=True)  # a figure the study no longer has leaves nothing behind
-    folder.mkdir()
-    drawn = [path for path in (
-        figures.learning_curves(study, summary, curves, folder / "learning_curves.png"),
-        figures.solved_heatmap(study, summary, critical, folder / "solved_heatmap.png"),
-        figures.metric_vs_length(study, results, summary, folder / "metric_vs_length.png"),
-        figures.gradient_ratio_training(study, results, curves, folder / "grad_ratio_training.png"),
-        figures.gradient_flow(study, results, root, folder / "gradient_flow.png"),
-        figures.gate_traces(study, results, root, folder / "gate_traces.png"),
-        figures.memory_laws(study, results, root, folder / "memory_laws.png"),
-        figures.grad_norm(study, curves, folder / "grad_norm.png"),
-        figures.side_grid_bars(study, summary, folder / "ablations.png", "ablations", "LSTM ablations"),
-        figures.reference_curves(study, curves, summary, folder / "reference.png"),
-        figures.recall_by_position(study, results, root, folder / "copy_recall.png"),
-        figures.sine_predictions(study, results, root, folder / "sine_predictions.png"),
-        figures.gate_correlations(study, results, root, folder / "gate_correlations.png"),
-    ) if path is not None]  # None: the study has nothing for that figure (no copy task, no side grid)
+    # Drawn into a staging folder that replaces figures/ whole once every figure is drawn: a figure
+    # the study no longer has leaves nothing behind, and a failure leaves the last figures as they were.
+    with staged_folder(out / "figures") as folder:
+        drawn = [path for path in (
+            figures.learning_curves(study, summary, curves, folder / "learning_curves.png"),
+            figures.solved_heatmap(study, summary, critical, folder / "solved_heatmap.png"),
+            figures.metric_vs_length(study, results, summary, folder / "metric_vs_length.png"),
+            figures.gradient_ratio_training(study, results, curves, folder / "grad_ratio_training.png"),
+            figures.gradient_flow(study, results, root, folder / "gradient_flow.png"),
+            figures.gate_traces(study, results, root, folder / "gate_traces.png"),
+            figures.memory_laws(study, results, root, folder / "memory_laws.png"),
+            figures.grad_norm(study, curves, folder / "grad_norm.png"),
+            figures.side_grid_bars(study, summary, folder / "ablations.png", "ablations", "LSTM ablations"),
+            figures.reference_curves(study, curves, summary, folder / "reference.png"),
+            figures.recall_by_position(study, results, root, folder / "copy_recall.png"),
+            figures.sine_predictions(study, results, root, folder / "sine_predictions.png"),
+            figures.gate_correlations(study, results, root, folder / "gate_correlations.png"),
+        ) if path is not None]  # None: the study has nothing for that figure (no copy task, no side grid)
+    drawn = [out / "figures" / path.name for path in drawn]
     written["report.md"] = render(study, results, summary, critical, decay, anchors, tuning, pairs,
                                   gradient_ratio_course(study, results, curves), baselines, claims, samples, laws, searched,
                                   [path.name for path in drawn], speed)
