@@ -300,3 +300,32 @@ def test_a_mistyped_flag_or_command_is_answered_with_the_nearest_one(capsys):
     with pytest.raises(SystemExit):
         main(["trian"])
     assert capsys.readouterr().err.strip().endswith("did you mean train?")
+
+
+@pytest.mark.parametrize("where", ["here", "above", "repository"])
+def test_train_refuses_an_out_folder_whose_replacement_would_take_the_working_directory(tmp_path, monkeypatch, where):
+    work = tmp_path / "work"
+    (work / ".git").mkdir(parents=True)
+    (work / "keep.txt").write_text("mine")
+    monkeypatch.chdir(work)
+    out = {"here": ".", "above": str(tmp_path), "repository": str(work)}[where]
+    result = run_cli("train", "--task", "adding", "--model", "rnn", "--length", "5", "--steps", "2",
+                     "--params", str(TINY), "--out", out, "--replace")
+    assert result.returncode == 2 and "is the working directory, one above it or a repository" in result.stderr
+    assert (work / "keep.txt").read_text() == "mine" and (work / ".git").is_dir()
+
+
+@pytest.mark.parametrize("change, message", [({"model": {"name": "nosuch"}}, "model.name: unknown model 'nosuch'"),
+                                             ({"task": {"length": 10**9}}, "need about")])
+def test_train_with_a_configs_file_no_run_could_train_is_one_line_before_any_work(tmp_path, change, message):
+    from rnnbench.study import Cell, load_study
+
+    configs = [c.to_dict() for c in load_study(TINY).resolved_configs(Cell("adding", "rnn", 5))]
+    for config in configs:
+        for section, values in change.items():
+            config[section].update(values)
+    (tmp_path / "cell.json").write_text(json.dumps(configs))
+    result = run_cli("train", "--config", str(tmp_path / "cell.json"), "--out", str(tmp_path / "run"))
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert f"--config {tmp_path / 'cell.json'}" in result.stderr and message in result.stderr
+    assert not (tmp_path / "run").exists()

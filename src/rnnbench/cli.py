@@ -228,7 +228,14 @@ def resolved_config(args) -> RunConfig:
         configs = {c.seed: c for c in read_run_configs(args.config)}
         if args.seed not in configs:
             raise ConfigError(f"--seed: {args.config} has seeds {sorted(configs)}, not {args.seed}")
-        return configs[args.seed]
+        config = configs[args.seed]
+        # As the flags are checked below: a name or length no run could train is refused before any work.
+        where = f"--config {args.config}"
+        MODELS.resolve(config.model.name, f"{where} model.name")
+        resolve_task(config.task.name, f"{where} task.name").validate_length(config.task.length, f"{where} task.length")
+        require_fits_in_memory(f"{where} task.length", config.data.n_train + config.data.n_val + config.data.n_test,
+                               config.task.length)
+        return config.validate()
     missing = [f"--{name}" for name in ("task", "model", "length") if getattr(args, name) is None]
     if missing:
         raise ConfigError(f"{missing[0]}: required without --config")
@@ -267,6 +274,11 @@ def resolved_config(args) -> RunConfig:
 def require_free_out(out: Path, replace_existing: bool) -> None:
     """Refuse to mix two runs in one folder: an existing non-empty --out is replaced whole (by the
     staged run, once it is written) or not at all."""
+    here = Path.cwd().resolve()
+    if out.resolve() == here or out.resolve() in here.parents or (out / ".git").exists():
+        # replacing it whole would take the working directory (and a repository) with it
+        raise ConfigError(f"--out: {str(out)!r} is the working directory, one above it or a repository; "
+                          "name a run folder, e.g. runs/demo")
     if out.exists() and (not out.is_dir() or any(out.iterdir())) and not replace_existing:
         raise ConfigError(f"--out: {str(out)!r} exists and is not empty; pass --replace to replace it whole")
 
