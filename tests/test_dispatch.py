@@ -6,6 +6,7 @@ test_pipeline_e2e.py. Ray's rerun of a killed worker is Ray's own `max_retries`:
 tried by hand, but the rerun took 1.5-2 min here, too long for CI; see benchmarks/results.md.)"""
 import dataclasses
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -165,3 +166,21 @@ def test_an_unreachable_tracking_server_stops_a_ray_dispatch_before_dvc_or_ray_s
     assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert "127.0.0.1:9" in result.stderr  # one line naming the store; no Ray banner, no DVC output
     assert sorted(p.name for p in tmp_path.iterdir()) == ["params.yaml"]
+
+
+def test_a_killed_workers_temp_folder_is_removed_by_the_next_job(tmp_path):
+    import tempfile
+
+    from rnnbench.dispatch.cell_job import CELL_TEMP
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    orphan = Path(tempfile.mkdtemp(prefix=f"{CELL_TEMP}{dead.pid}-"))  # as a SIGKILLed worker leaves it
+    (orphan / "cell").mkdir()
+    mine = Path(tempfile.mkdtemp(prefix=f"{CELL_TEMP}{os.getpid()}-"))  # a live process's: kept
+    try:
+        run_cell_job(cell(tmp_path))
+        assert not orphan.exists() and mine.exists()
+    finally:
+        shutil.rmtree(orphan, ignore_errors=True)
+        shutil.rmtree(mine, ignore_errors=True)

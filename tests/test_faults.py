@@ -290,3 +290,33 @@ def test_a_damaged_data_folder_is_one_line_naming_it_and_trains_nothing(tmp_path
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("rnnbench: error: --data") and str(data) in err[0]
     assert not out.exists()
+
+
+def test_a_train_stage_whose_dvc_is_killed_ends_with_it_and_keeps_the_cell_that_was_there(tmp_path):
+    """As `kill -9` of the `dvc` process: the stage's parent dies, the stage is interrupted."""
+    study = parse_study({**TINY, "seeds": [0, 1], "train": {**TINY["train"], "steps": 1_000_000, "early_stop": False}})
+    cell = Cell("adding", "lstm", 8)
+    write_run_configs(tmp_path / cell.configs_file, study.resolved_configs(cell))
+    resolve_task("adding").build(8, study.data, study.task_plan("adding").options).save(tmp_path / cell.data_folder)
+    (tmp_path / cell.run_folder).mkdir(parents=True)
+    (tmp_path / cell.run_folder / "previous.txt").write_text("the cell that was there")
+    stage_cmd = [sys.executable, str(REPO / "stages" / "train.py"), str(cell.configs_file), "--data",
+                 str(cell.data_folder), "--out", str(cell.run_folder)]
+    parent = subprocess.Popen([sys.executable, "-c", "import subprocess, sys; subprocess.Popen(sys.argv[1:]).wait()",
+                               *stage_cmd], cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    stage_pids: list[int] = []
+    try:
+        deadline = time.time() + 60
+        while not (stage_pids := children_of(parent.pid)) or len(children_of(stage_pids[0])) < 2:
+            assert time.time() < deadline, "the stage started no seed workers"
+            time.sleep(0.2)
+        workers = children_of(stage_pids[0])
+        os.kill(parent.pid, signal.SIGKILL)
+        parent.wait(timeout=10)
+        deadline = time.time() + 20
+        while any(alive(pid) for pid in [*stage_pids, *workers]) and time.time() < deadline:
+            time.sleep(0.2)
+        assert not [pid for pid in [*stage_pids, *workers] if alive(pid)], "the stage ran on after its parent died"
+        assert (tmp_path / cell.run_folder / "previous.txt").read_text() == "the cell that was there"
+    finally:
+        kill_all(parent.pid, *stage_pids, *(w for pid in stage_pids for w in children_of(pid)))

@@ -5,8 +5,10 @@ that a stage's code dependencies in dvc.yaml can cover what it imports (tests/te
 """
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
+import signal
 import sys
 from typing import Callable
 
@@ -15,6 +17,21 @@ from .config import ConfigError
 EXIT_BAD_INPUT = 2
 EXIT_FAILED_RUN = 1  # a run raised: its record says why; never cached as a result
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports it
+
+
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def interrupted_with_parent() -> None:
+    """On Linux, a stage whose parent (dvc) dies is sent SIGINT: it ends as an interrupted stage
+    does (its workers end, its previous outputs stay), never running on and writing after DVC is
+    gone. A parent already gone by now interrupts it at once. Elsewhere this does nothing."""
+    if not sys.platform.startswith("linux"):
+        return
+    parent = os.getppid()
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGINT)
+    if os.getppid() != parent:
+        os.kill(os.getpid(), signal.SIGINT)
 
 
 def stage_main(body: Callable[[], int | None]) -> None:
@@ -28,6 +45,7 @@ def stage_main(body: Callable[[], int | None]) -> None:
     exception keeps Python's normal exit, traceback first.
     """
     try:
+        interrupted_with_parent()
         code = body() or 0
     except ConfigError as err:
         print(f"rnnbench: error: {err}", file=sys.stderr)

@@ -1,12 +1,25 @@
 """One train cell as a job an executor can run anywhere: its inputs travel with it, its outputs
 come back as bytes, and it writes nothing outside a temporary folder of its own."""
+import os
+import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..config import Execution, RunConfig
 from ..tasks import Dataset
+from ..training.run_outputs import pid_alive
 from ..training.sweep import train_cell_into
+
+CELL_TEMP = "rnnbench-cell-"  # + the worker's pid: a killed worker's folder is removed by the next job
+
+
+def remove_orphans(prefix: str) -> None:
+    """Remove the temp folders `<prefix><pid>-*` whose process is gone (killed before it could)."""
+    for folder in Path(tempfile.gettempdir()).glob(f"{prefix}*"):
+        pid = folder.name[len(prefix):].split("-", 1)[0]
+        if folder.is_dir() and pid.isdigit() and not pid_alive(pid):
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 @dataclass(frozen=True)
@@ -45,7 +58,8 @@ def run_cell_job(job: CellJob) -> CellOutput:
     temporary folder, and return its files. The lines name the cell's real folder; a seed already
     in that folder with the same config, data and code (on a worker that shares the repository's
     disk) is copied, not retrained, exactly as the train stage does."""
-    with tempfile.TemporaryDirectory(prefix="rnnbench-cell-") as tmp:
+    remove_orphans(CELL_TEMP)
+    with tempfile.TemporaryDirectory(prefix=f"{CELL_TEMP}{os.getpid()}-") as tmp:
         out = Path(tmp) / "cell"
         out.mkdir()
         records = train_cell_into(list(job.configs), job.dataset, out, Execution(1, job.engine),

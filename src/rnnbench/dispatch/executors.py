@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import Callable, Iterator, Protocol
 
 from ..training.sweep import end_workers, start_worker
-from .cell_job import CellJob, CellOutput, run_cell_job
+from .cell_job import CellJob, CellOutput, remove_orphans, run_cell_job
 
+MARKS_TEMP = "rnnbench-dispatch-"  # + the driver's pid: the markers of the jobs its workers started
 ATTEMPTS = 3  # a job's runs when its worker keeps dying: the third death is reported as its failure
 DIED = "its worker process died {n} times (killed, out of memory or a native crash)"
 Outcome = tuple[CellJob, "CellOutput | str"]
@@ -56,7 +57,8 @@ class LocalExecutor:
                                        initializer=start_worker, initargs=(os.getpid(), None))
             # Each job touches a marker when a worker starts it: when a worker dies and the pool breaks,
             # only the jobs a worker had started are charged a death; the queued ones just run again.
-            marks = Path(tempfile.mkdtemp(prefix="rnnbench-dispatch-"))
+            remove_orphans(MARKS_TEMP)
+            marks = Path(tempfile.mkdtemp(prefix=f"{MARKS_TEMP}{os.getpid()}-"))
             futures = {pool.submit(started_then, marks / str(i), self.work, job): i for i, job in pending.items()}
             lost = []
             try:
