@@ -1,5 +1,6 @@
 """Specifications of the `rnnbench` command: outputs, and one-line refusals of bad input."""
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -329,3 +330,20 @@ def test_train_with_a_configs_file_no_run_could_train_is_one_line_before_any_wor
     assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert f"--config {tmp_path / 'cell.json'}" in result.stderr and message in result.stderr
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("source, said", [
+    ("def broken(:\n", "importing userpkg.bad.Cell raised SyntaxError"),
+    ("raise RuntimeError('boom at import')\n", "importing userpkg.bad.Cell raised RuntimeError: boom at import"),
+    ("import torch.nn as nn\nclass Cell(nn.Module):\n    def __init__(self, *args):\n        raise SystemExit(0)\n",
+     "userpkg.bad.Cell(input_size, hidden_size, num_layers) raised SystemExit: 0"),
+])
+def test_check_model_says_in_one_line_what_a_broken_model_module_did(tmp_path, source, said):
+    package = tmp_path / "userpkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "bad.py").write_text(source)
+    result = subprocess.run([sys.executable, "-m", "rnnbench.cli", "check-model", "userpkg.bad.Cell"], cwd=tmp_path,
+                            capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(tmp_path)})
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert said in result.stderr

@@ -114,8 +114,9 @@ def did_you_mean(parser: argparse.ArgumentParser, message: str) -> str:
     typed = re.findall(r"unrecognized arguments: (\S+)", message) or re.findall(r"invalid choice: '([^']+)'", message)
     if not typed:
         return ""
-    close = difflib.get_close_matches(typed[0].split("=")[0], known_words(parser), n=1, cutoff=0.6)
-    return f"; did you mean {close[0]}?" if close else ""
+    word = typed[0].split("=")[0]
+    close = difflib.get_close_matches(word, [w for w in known_words(parser) if w != word], n=1, cutoff=0.6)
+    return f"; did you mean {close[0]}?" if close else ""  # a word right elsewhere is no suggestion here
 
 
 def build_parser(params: Path = Path("params.yaml")) -> argparse.ArgumentParser:
@@ -322,7 +323,12 @@ def command_check_model(args) -> int:
     require_positive("--hidden-size", args.hidden_size)
     require_positive("--steps", args.steps)
     name = MODELS.canonical(args.model, "model")
-    cls = MODELS.resolve(name, "model")
+    try:
+        cls = MODELS.resolve(name, "model")
+    except ConfigError:
+        raise
+    except (Exception, SystemExit) as err:  # noqa: BLE001 -- the user's module: a syntax error, a raise, an exit
+        raise ConfigError(f"model: importing {name} raised {type(err).__name__}: {err}") from None
     config = RunConfig(task=TaskConfig("adding", 10, resolve_task("adding").resolved_options({}, "task.options")),
                        model=ModelConfig(name, hidden_size=args.hidden_size),
                        train=TrainConfig(steps=args.steps, eval_every=max(1, args.steps // 3), device="cpu",
@@ -331,7 +337,7 @@ def command_check_model(args) -> int:
     torch.manual_seed(0)
     try:
         network = build_network(config.model, 2, 1, per_step=False, max_length=10)
-    except Exception as err:  # noqa: BLE001 -- the user's constructor: say what it raised
+    except (Exception, SystemExit) as err:  # noqa: BLE001 -- the user's constructor: say what it raised
         raise ConfigError(f"model: {name}(input_size, hidden_size, num_layers) raised {type(err).__name__}: {err}") from None
     x = torch.rand(4, 7, 2)
     try:
@@ -351,12 +357,18 @@ def command_check_model(args) -> int:
     task = resolve_task("adding")
     dataset = task.build(10, config.data, config.task.options)
     start = time.perf_counter()
-    with one_torch_thread():
-        result = train(config, dataset)
+    try:
+        with one_torch_thread():
+            result = train(config, dataset)
+    except (Exception, SystemExit) as err:  # noqa: BLE001 -- the user's model, in the study's own loop
+        raise ConfigError(f"model: {name} raised {type(err).__name__} in the smoke training: {err}") from None
     if result.final["diverged"]:
         raise ConfigError(f"model: {name} diverged in the smoke training (non-finite loss); lower its lr or check it")
     first, last = result.history[0]["val_mse"], result.final["test_mse"]
-    diagnosis = diagnose(task, dataset, network, result.model)
+    try:
+        diagnosis = diagnose(task, dataset, network, result.model)
+    except (Exception, SystemExit) as err:  # noqa: BLE001 -- a broken unroll: the diagnostics would fail the same way
+        raise ConfigError(f"model: {name}'s diagnostics (its unroll) raised {type(err).__name__}: {err}") from None
     unroll = diagnosis.metrics.get("diagnostics", "available: gradient flow through time"
                                    + (", gate traces " + " ".join(k for k in diagnosis.traces if k != "x")
                                       if diagnosis.traces else ""))
