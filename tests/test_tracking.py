@@ -233,3 +233,32 @@ def test_a_copied_repository_logs_artifacts_into_its_own_folder_and_finds_the_ol
         assert uri.startswith((copy / "mlartifacts").as_uri() + "/")
         assert [a.path for a in client.list_artifacts(run_id)] == ["metrics.json"]
     assert not (first / "mlartifacts").exists()
+
+
+@pytest.mark.parametrize("store", ["folder", "read-only sqlite", "not a database"])
+def test_a_store_mlflow_cannot_use_is_refused_before_any_work_in_one_line(tmp_path, store):
+    import sqlite3
+
+    from rnnbench.config import ConfigError
+    from rnnbench.tracking import check_reachable
+
+    if store == "folder":
+        uri = f"file://{tmp_path / 'mlruns'}"
+    else:
+        path = tmp_path / "ro" / "mlflow.db"
+        path.parent.mkdir()
+        if store == "not a database":
+            path.write_bytes(b"not sqlite at all" * 100)
+        else:
+            sqlite3.connect(path).close()
+            path.chmod(0o444)
+            path.parent.chmod(0o555)
+        uri = f"sqlite:///{path}"
+    try:
+        if store == "read-only sqlite" and os.access(path, os.W_OK):
+            pytest.skip("running as a user who can write read-only files (root)")
+        with pytest.raises(ConfigError, match=r"MLFLOW_TRACKING_URI: the tracking store .* is not usable"):
+            check_reachable(uri)
+    finally:
+        if store != "folder":
+            path.parent.chmod(0o755)

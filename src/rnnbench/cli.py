@@ -530,9 +530,17 @@ def command_dispatch(args) -> int:
 
 
 def command_sync_mlflow(args) -> int:
-    from .tracking import sync_study
+    from .tracking import sync_study, tracking_uri
 
-    created, existing = sync_study(load_study(args.params))
+    study = load_study(args.params)
+    try:
+        created, existing = sync_study(study)
+    except ConfigError:
+        raise
+    except Exception as err:  # noqa: BLE001 -- any store failure, in one line as the report stage says it
+        cause = " ".join(str(err).split())[:300] or type(err).__name__
+        raise ConfigError(f"MLFLOW_TRACKING_URI: logging the runs to {tracking_uri()} failed "
+                          f"({type(err).__name__}: {cause})") from None
     print(f"mlflow: {created} runs logged now, {existing} already in the store")
     return 0
 

@@ -69,8 +69,8 @@ def check_reachable(uri: str, timeout_s: float = 5.0) -> None:
     SQLite file that is not a database or cannot be created, a folder that cannot be written."""
     if uri.startswith("sqlite:"):
         return check_sqlite(uri)
-    if uri.startswith("file:") or "://" not in uri:
-        return check_folder(uri)
+    if uri.startswith("file:") or "://" not in uri:  # a folder store, which this MLflow cannot open
+        raise store_error(uri, "a folder store; use a SQLite file, sqlite:///path/mlflow.db, or a server, http://host:port")
     if not uri.startswith(("http://", "https://")):
         return  # another database: MLflow's own client is the only check, at sync time
     try:
@@ -97,18 +97,13 @@ def check_sqlite(uri: str) -> None:
         if not path.parent.is_dir() or not os.access(path.parent, os.W_OK):
             raise store_error(uri, f"cannot create {path}")
         return
+    if not os.access(path, os.W_OK) or not os.access(path.parent, os.W_OK):  # SQLite writes a journal beside it
+        raise store_error(uri, f"{path} or its folder is read-only")
     try:
         with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=20)) as db:
             db.execute("PRAGMA schema_version").fetchone()
     except sqlite3.Error as err:
         raise store_error(uri, f"{path}: {err}") from None
-
-
-def check_folder(uri: str) -> None:
-    path = Path(urllib.parse.urlparse(uri).path if uri.startswith("file:") else uri)
-    probe = path if path.exists() else path.parent
-    if not probe.is_dir() or not os.access(probe, os.W_OK):
-        raise store_error(uri, f"{path} is not a writable folder")
 
 
 def without_seed(config: dict[str, Any]) -> dict[str, Any]:
