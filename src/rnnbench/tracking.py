@@ -490,7 +490,7 @@ def sync_study(study: Study, root: Path | None = None) -> tuple[int, int]:
                     continue
                 try:
                     record = json.loads(path.read_text())
-                except json.JSONDecodeError:
+                except (ValueError, RecursionError):
                     print(f"mlflow: skipping {path}: not JSON (an interrupted write?)", file=sys.stderr)
                     continue
                 if not isinstance(record, dict) or record.get("failed"):

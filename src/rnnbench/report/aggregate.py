@@ -44,7 +44,7 @@ def read_record(path: Path) -> dict | None:
     row marked failed, never a report that cannot be written."""
     try:
         record = json.loads(path.read_text())
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):  # RecursionError: JSON nested thousands deep
         return None
     return record if isinstance(record, dict) else None
 
