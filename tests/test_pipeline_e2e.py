@@ -271,6 +271,21 @@ def test_a_deleted_store_is_rebuilt_by_concurrent_syncs_with_every_run_exactly_o
     assert f"0 runs logged now, {n} already" in run(root, "rnnbench", "sync-mlflow").stdout
 
 
+def test_the_runs_of_a_temporary_experiment_copy_reach_the_real_repositorys_store(project, tmp_path):
+    """`dvc exp run --temp` runs the report stage in .dvc/tmp/exps/<name>/: its runs, not the
+    workspace's, must reach the one store of the real repository."""
+    root = copy_of(project, tmp_path / "study")
+    temp = root / ".dvc" / "tmp" / "exps" / "tmp1"
+    temp.mkdir(parents=True)
+    for name in ("runs", "searches", "params.yaml"):
+        shutil.move(str(root / name), str(temp / name))  # only the copy has runs now
+    (root / "mlflow.db").unlink()
+    synced = run(temp, "rnnbench", "sync-mlflow")
+    n = len(mlflow_runs(project[0]))
+    assert f"{n} runs logged now, 0 already" in synced.stdout
+    assert len(mlflow_runs(root)) == n and not (temp / "mlflow.db").exists()
+
+
 def test_changing_one_models_hyperparameter_reruns_only_that_models_cells(project, tmp_path):
     root = copy_of(project, tmp_path / "study")
     params = yaml.safe_load((root / "params.yaml").read_text())

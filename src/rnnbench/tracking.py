@@ -207,6 +207,7 @@ class Tracker:
     experiments: dict[str, str]
     commit: str
     logged: dict[str, str] = field(default_factory=dict)  # run_key / cell_key -> run_id, found or logged here
+    workspace: Path | None = None  # where the runs are read, when not `root` (a DVC temporary experiment)
 
     @property
     def client(self):
@@ -256,7 +257,7 @@ class Tracker:
         tags = {**self.common_tags(record, stage), "seed": str(record["seed"]), "run_key": key,
                 "device": record.get("device", ""), "engine": record.get("engine", "separate"), "solved": str(record.get("solved")),
                 "diverged": str(record.get("diverged")), "host": one_line(record["host"]) if record.get("host") else "",
-                "mlflow.note.content": run_description(record, relative(folder, self.root)),
+                "mlflow.note.content": run_description(record, relative(folder, self.workspace or self.root)),
                 **({"mlflow.parentRunId": parent} if parent else {})}
         client = self.client
         run = client.create_run(self.experiments[task], start_time=start, tags=tags,
@@ -302,7 +303,7 @@ class Tracker:
         created = [self.log_run(folder, record, history_rows(folder / "history.csv"), stage, parent)[1]
                    for folder, record in seeds]
         if any(created):
-            log_cell_summary(client, parent, [record for _, record in seeds], relative(seeds[0][0].parent, self.root))
+            log_cell_summary(client, parent, [record for _, record in seeds], relative(seeds[0][0].parent, self.workspace or self.root))
             log_gradient_flow(client, parent, seeds)
         return sum(created), len(created) - sum(created)
 
@@ -470,18 +471,21 @@ def history_rows(path: Path) -> list[dict[str, float]]:
 
 
 def sync_study(study: Study, root: Path | None = None) -> tuple[int, int]:
-    """Log every run of the current study found on disk that the store lacks (by run_key).
-    DVC may restore stage outputs from its cache without running them; this puts the store back in
+    """Log every run of the current study found on disk that the store lacks (by run_key): the
+    runs of `root` (default: the working directory, which for `dvc exp run --temp` is DVC's
+    temporary copy) into the real repository's store. DVC may restore stage outputs from its cache without running them; this puts the store back in
     step with the outputs. One sync at a time on this machine (the store lock): finding a key and
     creating its run are two calls, and two syncs between them would both create it.
     Returns (runs logged now, runs already there)."""
-    root = project_root(root)
+    workspace = (root or Path.cwd()).resolve()  # where the run folders are: a `dvc exp run --temp` copy too
+    root = project_root(workspace)              # where the store is: always the real repository's
     created = existing = 0
-    cells = [(cell.stage, [root / cell.seed_folder(seed) for seed in study.seeds]) for cell in study.cells()]
-    cells += searched_cells(study, root)
+    cells = [(cell.stage, [workspace / cell.seed_folder(seed) for seed in study.seeds]) for cell in study.cells()]
+    cells += searched_cells(study, workspace)
     with store_lock(root):
         tracker = open_tracker(list(dict.fromkeys([*(cell.task for cell in study.cells()), *study.search.tasks])),
                                root, locked=True)
+        tracker.workspace = workspace
         for stage, folders in cells:
             seeds = []
             for folder in folders:
