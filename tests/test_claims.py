@@ -249,3 +249,32 @@ def test_the_gate_table_correlates_the_gates_of_every_traced_run(tmp_path):
     [row] = gate_table(results, tmp_path).to_dict("records")
     assert row["corr_f_i"] == pytest.approx(-1.0) and abs(row["corr_i_o"]) < 0.2
     assert row["gate_f_mean"] == pytest.approx(f.mean())
+
+
+def test_the_forget_gate_claim_reads_the_units_that_carry_the_memory_not_every_unit():
+    t = tables([cell(model="lstm", solved=5)])
+    rows = [{"task": "adding", "model": "lstm", "length": 100, "seed": s, "solved": True, "gate_f_mean": 0.53,
+             "gate_f_memory_units": 0.95} for s in range(3)]
+    measured, verdict, _ = c.memory_forget_gate(dataclasses.replace(t, gates=pd.DataFrame(rows)), "lstm", 0.9, 1.0)
+    assert verdict == c.CONFIRMED and "memory units 0.950, all units 0.530" in measured
+    low = [{**r, "gate_f_memory_units": 0.6} for r in rows]
+    assert c.memory_forget_gate(dataclasses.replace(t, gates=pd.DataFrame(low)), "lstm", 0.9, 1.0)[1] == c.REFUTED
+
+
+def test_the_memory_units_are_the_ones_the_marked_inputs_write_to():
+    import numpy as np
+
+    from rnnbench.report.gate_tables import memory_units
+
+    rng = np.random.default_rng(0)
+    x = np.zeros((2, 20, 2))
+    x[:, 5, 1] = x[:, 12, 1] = 1  # two marked steps per sequence
+    c = rng.normal(0, 0.01, (2, 20, 6)).cumsum(axis=1)
+    c[:, 5:, 4] += 1.0  # unit 4 takes the first marked value and keeps it
+    c[:, 12:, 1] += 0.8
+    c[:, 12:, 2] += 0.5
+    f = np.full((2, 20, 6), 0.5)
+    f[:, :, [1, 2, 4]] = 0.97
+    units, f_memory = memory_units({"x": x, "c": c, "f": f})
+    assert units == [4, 1, 2] and f_memory == pytest.approx(0.97)
+    assert memory_units({"x": rng.random((2, 20, 2)), "c": c, "f": f})[0] == []  # no marker channel

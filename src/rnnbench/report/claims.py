@@ -295,6 +295,26 @@ def gate_correlation(t: Tables, model, a, b, low, high):
     return measured, verdict, f"inside [{low}, {high}] on every memory task; traced on 4 test sequences per run"
 
 
+def memory_forget_gate(t: Tables, model, low, high):
+    """The forget gate of the units that carry the memory (gate_tables.memory_units: the units the
+    marked inputs write to most), from the first marker on, median over the model's solved runs per
+    task with markers; beside it the all-unit mean, which mixes in units the task never uses."""
+    if t.gates.empty or "gate_f_memory_units" not in t.gates:
+        return f"no {model} gate traces", NOT_MEASURED, ""
+    rows = t.gates[(t.gates["model"] == model) & t.gates["solved"]].dropna(subset=["gate_f_memory_units"])
+    if rows.empty:
+        return f"no solved {model} run with marked inputs and gate traces", NOT_MEASURED, ""
+    by_task = rows.groupby(["task", "length"]).agg(memory=("gate_f_memory_units", "median"),
+                                                  every=("gate_f_mean", "median"), runs=("seed", "size"))
+    measured = f"{model} forget gate, median over solved runs: " + "; ".join(
+        f"{task} T={length}: memory units {r.memory:.3f}, all units {r.every:.3f} ({r.runs} runs)"
+        for (task, length), r in by_task.iterrows())
+    ok = (by_task["memory"] >= low) & (by_task["memory"] <= high)
+    verdict = CONFIRMED if ok.all() else REFUTED if not ok.any() else DEPENDS
+    return measured, verdict, (f"the {3} units the marked inputs write to most, inside [{low}, {high}] at every "
+                               "length; traced on 4 test sequences per run")
+
+
 def steps_to_solve_ratio(t: Tables, slow, fast, low, high):
     """"Converges N x faster": median steps to solve of `slow` over `fast`, at every length of a
     memory task where both solved with at least half their seeds (each at its own tuned lr)."""
@@ -435,7 +455,7 @@ def no_clear_winner(t: Tables, a, b):
 MEASURES: dict[str, Callable[..., tuple[str, str, str]]] = {f.__name__: f for f in (
     at_baseline, solves_within_epochs, variant_fails_like, accuracy_pair, gradient_factor, gate_mean,
     collapse_between, speed_ratio, parameter_ratio, no_significant_difference, perplexity, outlasts,
-    gate_correlation, steps_to_solve_ratio, variant_needed, lr_advice, memory_capacity, solves_at, no_clear_winner)}
+    gate_correlation, memory_forget_gate, steps_to_solve_ratio, variant_needed, lr_advice, memory_capacity, solves_at, no_clear_winner)}
 
 
 def read_claims(path: Path = CLAIMS_FILE) -> list[dict[str, Any]]:
