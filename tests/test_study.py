@@ -181,3 +181,16 @@ def test_equal_parameters_gives_each_model_the_hidden_size_whose_count_is_neares
 def test_equal_parameters_must_be_a_positive_integer():
     with pytest.raises(ConfigError, match="equal_parameters"):
         parse_study(params(equal_parameters=-5))
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"train__lr": float("inf")}, r"train.lr \(of train@rnn-adding-5\): must be a finite number, got inf"),
+    ({"train__clip_norm": float("nan")}, r"train.clip_norm \(of train@rnn-adding-5\): must be a finite number"),
+    ({"seeds": [2 ** 64]}, r"seeds: must be a non-empty list of integers in \[0, 2\^32\)"),
+    ({"data__seed": -1}, r"data.seed: must be an integer >= 0, got -1"),
+    ({"points": ["adding-05"]}, r"points\[0\]: write the length without leading zeros, adding-5"),
+    ({"tune__lrs": [0.01, float("inf")]}, r"tune.lrs\[1\]: must be a finite number, got inf"),
+])
+def test_a_value_no_run_could_use_is_refused_naming_its_key(change, message):
+    with pytest.raises(ConfigError, match=message):
+        parse_study(params(**change))

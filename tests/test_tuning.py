@@ -124,3 +124,8 @@ def test_a_cell_takes_the_chosen_lr_and_a_result_made_for_another_sweep_is_refus
     other = parse_study(params(tune={**TINY["tune"], "lrs": [0.01, 0.03]}))
     with pytest.raises(ConfigError, match=r"tuning: '.*lstm.json' has no lr for adding under the current params"):
         other.tuned_lr("lstm", "adding", tmp_path)
+    for edited in (-5.0, float("nan")):  # a hand-edited result is refused, never written into a cell's configs
+        write_tuning(tmp_path / tuning_result_file("lstm"), "lstm",
+                     [dataclasses.replace(plan, lr=edited) for plan in study.tuning_plan("lstm")])
+        with pytest.raises(ConfigError, match=r"holds lr .* for adding, not a positive finite number"):
+            study.tuned_lr("lstm", "adding", tmp_path)

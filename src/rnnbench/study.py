@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -287,6 +288,9 @@ class Study:
         for result in results:
             if (result.task, result.source, result.lengths, result.lrs, result.ladder, result.configs) == \
                     (plan.task, plan.source, plan.lengths, plan.lrs, plan.ladder, plan.configs) and result.lr is not None:
+                if not (isinstance(result.lr, float) and math.isfinite(result.lr) and result.lr > 0):
+                    raise ConfigError(f"tuning: {str(path)!r} holds lr {result.lr!r} for {task}, not a positive "
+                                      f"finite number (edited?); run `dvc repro` (stage tune@{model})")
                 return result.lr
         raise ConfigError(f"tuning: {str(path)!r} has no lr for {task} under the current params; run `dvc repro` "
                           f"(stage tune@{model})")
@@ -342,10 +346,18 @@ def require_list(key: str, value: Any, what: str) -> list:
     return value
 
 
+SEED_LIMIT = 2 ** 32  # what every generator a run seeds (torch, numpy's legacy one) accepts
+
+
+def require_finite(key: str, value: Any) -> None:
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"{key}: must be a finite number, got {value!r}")
+
+
 def require_seeds(value: Any, key: str = "seeds") -> tuple[int, ...]:
     seeds = require_list(key, value, "integers >= 0")
-    if not seeds or any(isinstance(v, bool) or not isinstance(v, int) or v < 0 for v in seeds):
-        raise ConfigError(f"{key}: must be a non-empty list of integers >= 0, got {value!r}")
+    if not seeds or any(isinstance(v, bool) or not isinstance(v, int) or not 0 <= v < SEED_LIMIT for v in seeds):
+        raise ConfigError(f"{key}: must be a non-empty list of integers in [0, 2^32), got {value!r}")
     return tuple(seeds)
 
 
@@ -385,6 +397,8 @@ def parse_point(key: str, spec: Any) -> tuple[str, int]:
     task, _, length = spec.rpartition("-") if isinstance(spec, str) else ("", "", "")
     if not task or not length.isdigit():
         raise ConfigError(f"{key}: a point is <task>-<length>, e.g. adding-200; got {spec!r}")
+    if length != str(int(length)):  # one spelling per point: it names a folder and a stage
+        raise ConfigError(f"{key}: write the length without leading zeros, {task}-{int(length)}; got {spec!r}")
     resolved = study_task(key, task)
     resolved.validate_length(int(length), key)
     return resolved.name, int(length)
@@ -435,6 +449,7 @@ def parse_lrs(key: str, value: Any) -> tuple[float, ...]:
             except ValueError:
                 pass
         require_positive(f"{key}[{i}]", lr, integer=False)
+        require_finite(f"{key}[{i}]", lr)
         parsed.append(float(lr))
     return tuple(sorted(parsed))
 
@@ -590,12 +605,21 @@ def parse_study(params: Any) -> Study:
     require_lr_sources(study)
     require_points_fit(study)
     for cell in study.cells():
-        study.run_config(cell, seeds[0]).validate()
+        require_finite_settings(study.run_config(cell, seeds[0]).validate(), cell.stage)
     for task, model in search.pairs():
         study.run_config(Cell(task, model, search.lengths[task]["start"]), seeds[0]).validate()
         samples = data.n_train + data.n_val + data.n_test
         require_fits_in_memory(f"search.lengths.{task}.cap", samples, search.lengths[task]["cap"])
     return study
+
+
+def require_finite_settings(config: RunConfig, where: str) -> None:
+    """No NaN or infinity among a run's settings (the config's own checks let infinity through)."""
+    for section in ("train", "model", "data"):
+        for name, value in dataclasses.asdict(getattr(config, section)).items():
+            require_finite(f"{section}.{name} (of {where})", value)
+    if config.data.seed < 0:
+        raise ConfigError(f"data.seed: must be an integer >= 0, got {config.data.seed!r}")
 
 
 def require_bool(key: str, value: Any) -> bool:
