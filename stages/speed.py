@@ -11,10 +11,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from rnnbench.config import read_run_configs
 from rnnbench.process_exit import stage_main
 from rnnbench.progress import stage_done
-from rnnbench.speed import SPEED_COLUMNS, measure_speed
+from rnnbench.speed import SPEED_COLUMNS, measure_speed, read_speed_configs
 from rnnbench.training.run_outputs import write_atomic
 
 
@@ -24,7 +23,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     start = time.perf_counter()
-    rows = measure_speed(read_run_configs(args.configs))
+    rows = measure_speed(read_speed_configs(args.configs))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(args.out, pd.DataFrame(rows, columns=SPEED_COLUMNS).to_csv(index=False, float_format="%.6g").encode())
     for row in rows:

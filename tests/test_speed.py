@@ -5,7 +5,7 @@ import yaml
 
 import dataclasses
 
-from rnnbench.speed import macs_per_step, measure_speed, speed_configs
+from rnnbench.speed import macs_per_step, measure_speed, read_speed_configs, speed_configs, write_speed_configs
 from rnnbench.study import Cell, parse_study
 from rnnbench.tasks import resolve_task
 from rnnbench.training.trainer import initial_model
@@ -36,3 +36,11 @@ def test_the_benchmark_configs_hold_no_tuned_lr_so_a_retuned_study_reruns_no_ben
     assert speed_configs(retuned) == speed_configs(study)
     bigger = parse_study({**TINY, "per_model": {**TINY.get("per_model", {}), "gru": {"model": {"hidden_size": 32}}}})
     assert speed_configs(bigger) != speed_configs(study)  # a size is the model's speed
+
+
+def test_the_speed_stage_reads_back_the_configs_configure_writes(tmp_path):
+    study = parse_study(TINY)
+    write_speed_configs(study, tmp_path)
+    from rnnbench.speed import SPEED_CONFIGS
+    assert read_speed_configs(tmp_path / SPEED_CONFIGS) == speed_configs(study)
+    assert not write_speed_configs(study, tmp_path)  # unchanged: not rewritten, DVC's hash stays

@@ -16,7 +16,9 @@ from pathlib import Path
 
 import torch
 
-from .config import CONFIGS, RunConfig, write_run_configs
+import json
+
+from .config import CONFIGS, ConfigError, RunConfig, write_if_changed
 from .study import Cell, Study
 from .tasks import resolve_task
 from .training.sweep import one_torch_thread
@@ -75,7 +77,20 @@ def speed_configs(study: Study, task: str = TASK, length: int = LENGTH, steps: i
 
 
 def write_speed_configs(study: Study, root: Path = Path(".")) -> bool:
-    return write_run_configs(Path(root) / SPEED_CONFIGS, speed_configs(study))
+    """configs/speed.json: one run config per model (a cell's configs file holds one model's seeds;
+    this one a seed of every model), rewritten only when it changes."""
+    configs = [config.to_dict() for config in speed_configs(study)]
+    return write_if_changed(Path(root) / SPEED_CONFIGS, json.dumps(configs, indent=1, sort_keys=True) + "\n")
+
+
+def read_speed_configs(path: Path) -> list[RunConfig]:
+    try:
+        values = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as err:
+        raise ConfigError(f"config: cannot read {str(path)!r} ({err}); the configure stage writes it") from None
+    if not isinstance(values, list):
+        raise ConfigError(f"config: {str(path)!r} is not a list of run configs; the configure stage writes it")
+    return [RunConfig.from_dict(value, f"{path}[{i}]") for i, value in enumerate(values)]
 
 
 def measure_speed(configs: list[RunConfig], repeats: int = REPEATS) -> list[dict]:
