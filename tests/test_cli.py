@@ -246,11 +246,11 @@ def test_study_runs_its_searches_and_a_second_study_resumes_them_training_nothin
     params = tmp_path / "searched.yaml"
     params.write_text(one_cell_study(tmp_path).read_text().replace("points: [adding-5]", textwrap.dedent("""\
         points: []
+        tune: {ladder: [0.01, 0.03, 0.1], lrs: []}
         search:
           models: [gru]
           tasks: [adding]
           lengths: {adding: {start: 4, floor: 2, cap: 8}}
-          lrs: [0.01, 0.03, 0.1]
           tune_seeds: [100]
         """)))
     root = tmp_path / "out"

@@ -181,7 +181,13 @@ def test_tuning_selects_exactly_one_lr_per_task_and_model_and_the_cells_train_wi
     pairs = {(t, c.model) for c in study.cells() for t in [c.task]}
     assert sorted(zip(selected.task, selected.model)) == sorted(pairs)  # exactly one per task x model
     swept = tuning[tuning["source"] == "tuned"]
-    assert set(swept.groupby(["task", "model"]).size()) == {len(study.tune.lrs)}
+    ends = (study.tune.ladder[0], study.tune.ladder[-1])
+    for (task, model), sweep in swept.groupby(["task", "model"]):  # the start, walked along the ladder
+        lrs = sorted(sweep["lr"])
+        assert set(study.tune.lrs) <= set(lrs) <= set(study.tune.ladder), (task, model, lrs)
+        chosen = sweep.loc[sweep["selected"], "lr"].item()
+        assert chosen not in (lrs[0], lrs[-1]) or chosen in ends  # never at an unexplained edge
+        assert sweep["at_edge"].iloc[0] == (chosen in ends)
     results = pd.read_csv(root / "reports" / "results.csv")
     results = results[results.lr_source != "search"]  # a searched length has its own lr (test_search)
     for row in selected.itertuples():  # every cell of the pair trained with the chosen (or copied) lr
@@ -242,7 +248,8 @@ def test_mlflow_has_each_run_once_with_params_tags_and_metric_history(project):
     assert one["tags.task"] == "adding" and one["tags.dvc.stage"] == "train@lstm-adding-8"
     parent = cells[cells["run_id"] == one["tags.mlflow.parentRunId"]].iloc[0]
     assert parent["tags.mlflow.runName"] == "lstm-T8" and parent["metrics.cell/seeds"] == len(study.seeds)
-    assert one["params.train.lr"] == "0.01" and one["params.model.hidden_size"] == "8"
+    chosen = pd.read_csv(root / "reports" / "results.csv").query("model == 'lstm' and task == 'adding' and length == 8")
+    assert float(one["params.train.lr"]) == chosen["lr"].iloc[0] and one["params.model.hidden_size"] == "8"
     assert one["tags.device"] == "cpu" and len(one["tags.data_checksum"]) == 16
 
     from mlflow.tracking import MlflowClient
@@ -391,7 +398,7 @@ def test_train_with_a_cells_configs_file_reproduces_the_study_run_bit_for_bit(pr
     out = tmp_path / "again"
     run(root, "rnnbench", "train", "--config", "configs/adding-8/lstm.json", "--seed", "1", "--out", str(out))
     study_run = root / "runs/adding-8/lstm/seed1"
-    timing = {"wall_s", "steps_per_s", "finished_at"}
+    timing = {"wall_s", "steps_per_s", "finished_at", "content_sha256"}  # the seal covers the timings
     mine, theirs = (json.loads((f / "metrics.json").read_text()) for f in (out, study_run))
     assert {k: v for k, v in mine.items() if k not in timing} == {k: v for k, v in theirs.items() if k not in timing}
     history = [pd.read_csv(f / "history.csv").drop(columns=["elapsed_s", "steps_per_s"]) for f in (out, study_run)]

@@ -204,7 +204,7 @@ def test_changing_the_sweep_retunes_and_retrains_only_the_cells_whose_lr_changed
     study = load_study(root / "params.yaml")
     before = cell_lrs(root)
     params = yaml.safe_load((root / "params.yaml").read_text())
-    params["tune"]["lrs"] = [0.01, 0.03]
+    params["tune"]["lrs"] = params["tune"]["ladder"] = [0.01, 0.03]  # a ladder without 0.003: no walk back to it
     (root / "params.yaml").write_text(yaml.safe_dump(params))
     again = run(root, "dvc", "repro")
     after = cell_lrs(root)

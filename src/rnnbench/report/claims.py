@@ -307,7 +307,7 @@ def memory_forget_gate(t: Tables, model, low, high):
     by_task = rows.groupby(["task", "length"]).agg(memory=("gate_f_memory_units", "median"),
                                                   every=("gate_f_mean", "median"), runs=("seed", "size"))
     measured = f"{model} forget gate, median over solved runs: " + "; ".join(
-        f"{task} T={length}: memory units {r.memory:.3f}, all units {r.every:.3f} ({r.runs} runs)"
+        f"{task} T={length}: memory units {r.memory:.3f}, all units {r.every:.3f} ({int(r.runs)} runs)"
         for (task, length), r in by_task.iterrows())
     ok = (by_task["memory"] >= low) & (by_task["memory"] <= high)
     verdict = CONFIRMED if ok.all() else REFUTED if not ok.any() else DEPENDS
