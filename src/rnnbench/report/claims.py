@@ -17,6 +17,7 @@ import pandas as pd
 import yaml
 
 from ..tasks import resolve_task
+from .gate_tables import MEMORY_UNITS
 from .statistics import fisher_p
 from .tables import P_SIGNIFICANT, SOLVED_MAJORITY, is_memory_task
 
@@ -311,7 +312,7 @@ def memory_forget_gate(t: Tables, model, low, high):
         for (task, length), r in by_task.iterrows())
     ok = (by_task["memory"] >= low) & (by_task["memory"] <= high)
     verdict = CONFIRMED if ok.all() else REFUTED if not ok.any() else DEPENDS
-    return measured, verdict, (f"the {3} units the marked inputs write to most, inside [{low}, {high}] at every "
+    return measured, verdict, (f"the {MEMORY_UNITS} units the marked inputs write to most, inside [{low}, {high}] at every "
                                "length; traced on 4 test sequences per run")
 
 
