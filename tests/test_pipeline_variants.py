@@ -75,7 +75,7 @@ def test_broken_params_yaml_is_refused_with_the_offending_key(tmp_path):
     (root / "params.yaml").write_text(yaml.safe_dump(params))
     result = run(root, "python", "stages/generate.py", check=False)
     assert result.returncode == 2
-    assert "models[1]: unknown model 'lsmt'; allowed:" in result.stderr and "rnn, lstm, gru" in result.stderr
+    assert "models[1]: unknown model 'lsmt' (did you mean lstm?); allowed:" in result.stderr and "rnn, lstm, gru" in result.stderr
     assert not (root / "data").exists()
 
 

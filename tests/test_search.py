@@ -10,12 +10,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from rnnbench.config import ConfigError, DataConfig
+from rnnbench.config import ConfigError, DataConfig, RunConfig
 from rnnbench.search.rule import Found, LengthRuns, SearchRange, Train, nearest_tuned, next_step
-from rnnbench.training.tuning import at_bound, first_lrs, lr_table, lrs_to_add
+from rnnbench.training.tuning import at_bound, first_lrs, learnt, lr_table, lrs_to_add
 from rnnbench.search.runner import Search, SearchPlan, read_trace
 from rnnbench.study import parse_study
-from conftest import make_config
+from rnnbench.training.trainer import train
+from conftest import build_dataset, make_config
 
 FIVE = SearchRange(start=10, floor=2, cap=160, seeds=(0, 1, 2, 3, 4))
 
@@ -95,13 +96,19 @@ def table(solved_and_loss):
                     higher_is_better=False)
 
 
-def sweep(best_lr, center, solves=lambda lr: True):
-    """The lrs a sweep tries when validation loss is |log(lr / best_lr)| and `solves` says which solve."""
+def sweep(loss, center, solves=lambda lr: True, baseline=1.0):
+    """The lrs a sweep tries (and its choice) when lr's validation loss is `loss(lr)`, `solves` says
+    which solve and the task's memoryless loss is `baseline`."""
     tried = first_lrs(LADDER, center)
-    rows = lambda: table({lr: (solves(lr), abs(math.log(lr / best_lr))) for lr in tried})
-    while more := lrs_to_add(LADDER, tried, rows(), until_solved=True):
+    rows = lambda: table({lr: (solves(lr), loss(lr)) for lr in tried})
+    while more := lrs_to_add(LADDER, tried, rows(), until_learnt=(baseline, False)):
         tried += more
     return sorted(tried), rows()[0]["lr"]
+
+
+def distance_from(best_lr):
+    """A loss that grows with |log(lr / best_lr)| and learns (< half the baseline 1.0) near best_lr."""
+    return lambda lr: 0.1 + abs(math.log(lr / best_lr)) / 10
 
 
 def test_the_lr_sweep_starts_around_the_nearest_tuned_length_and_extends_past_a_winning_end():
@@ -118,24 +125,38 @@ def test_the_lr_sweep_starts_around_the_nearest_tuned_length_and_extends_past_a_
 
 
 def test_a_synthetic_sweep_whose_best_lr_lies_far_off_ends_inside_or_at_a_bound():
-    tried, chosen = sweep(3e-2, center=1e-3)
+    tried, chosen = sweep(distance_from(3e-2), center=1e-3)
     assert chosen == 3e-2 and tried[-1] == 1e-1  # walked up past the optimum and saw it turn
-    tried, chosen = sweep(1.0, center=1e-3)
+    tried, chosen = sweep(distance_from(1.0), center=1e-3)
     assert chosen == 1e-1 and at_bound(LADDER, chosen)  # stopped at the stated bound, flagged
 
 
-def test_a_sweep_where_nothing_solves_looks_on_both_sides_until_a_rung_solves():
+AT_CHANCE = lambda lr: 0.69  # noqa: E731 -- every rung at the memoryless loss 0.69
+
+
+def test_a_sweep_where_no_rung_solves_or_learns_looks_on_both_sides_until_one_does():
     # The GRU's XOR T=20 of 2026-12-05: 1e-3..1e-2 all at chance, 3e-2 solves; the losses at chance
     # (noise) pointed inside the sweep, so the sweep stopped there and the length read "failed".
     assert lrs_to_add(LADDER, [1e-3, 3e-3, 1e-2], table({1e-3: (False, .70), 3e-3: (False, .69), 1e-2: (False, .69)}),
-                      until_solved=True) == [3e-4, 3e-2]
-    tried, chosen = sweep(3e-3, center=3e-3, solves=lambda lr: lr == 3e-2)
+                      until_learnt=(0.69, False)) == [3e-4, 3e-2]
+    tried, chosen = sweep(AT_CHANCE, center=3e-3, solves=lambda lr: lr == 3e-2, baseline=0.69)
     assert chosen == 3e-2 and tried == [3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1]  # then past the winning end
-    tried, chosen = sweep(3e-3, center=3e-3, solves=lambda lr: False)
+    tried, chosen = sweep(AT_CHANCE, center=3e-3, solves=lambda lr: False, baseline=0.69)
     assert tried == list(LADDER)  # a failure at every rung: the whole ladder was tried
-    # without `until_solved` (the grid's tuning, whose sine and charlm readings are final metrics) the
+    # without `until_learnt` (the grid's tuning, whose sine and charlm readings are final metrics) the
     # loss alone decides
     assert lrs_to_add(LADDER, [1e-3, 3e-3, 1e-2], table({1e-3: (False, .7), 3e-3: (False, .6), 1e-2: (False, .7)})) == []
+
+
+def test_a_sweep_where_a_rung_learnt_without_solving_follows_the_best_rung_as_the_grid_does():
+    # The RNN's adding T=28 of 2026-12-05: nothing solved its tuning seed in 3,000 steps, 1e-3 reached
+    # validation MSE 0.05 against the memoryless 0.167 (its study seeds solve with 9,000 steps); the
+    # other rungs sat near 0.16. The walk looks past 1e-3 once and stops: 4 rungs, not 7.
+    losses = {1e-4: .159, 3e-4: .158, 1e-3: .05, 3e-3: .055, 1e-2: .17, 3e-2: .239, 1e-1: .941}
+    tried, chosen = sweep(losses.get, center=3e-3, solves=lambda lr: False, baseline=0.167)
+    assert chosen == 1e-3 and tried == [3e-4, 1e-3, 3e-3, 1e-2]
+    assert learnt(0.05, 0.167, False) and not learnt(0.158, 0.167, False)
+    assert learnt(0.76, 0.5, True) and not learnt(0.52, 0.5, True) and not learnt(math.nan, 0.5, True)
 
 
 TINY = yaml.safe_load((Path(__file__).parents[1] / "studies" / "tiny.yaml").read_text())
@@ -187,3 +208,19 @@ def test_an_interrupted_search_trains_exactly_its_missing_runs_and_finds_the_sam
     assert resumed.trained == len(folders) - k and resumed.reused == k
     assert trained_folders(tmp_path / "resumed") == set(folders)
     assert read_trace(tmp_path / "resumed") == json.loads(json.dumps(read_trace(tmp_path / "whole")))
+
+
+def test_a_larger_budget_continues_each_failed_seed_and_reads_what_a_fresh_start_would(tmp_path):
+    plan = tiny_plan()
+    Search(plan, tmp_path).run()
+    extended = [run for length in read_trace(tmp_path)["lengths"] for run in length["runs"] if run["extended"]]
+    assert extended, "the tiny search confirms at least one failure with the larger budget"
+    for run in extended:
+        record = json.loads((tmp_path / run["folder"] / "metrics.json").read_text())
+        assert record["resumed_from"] == plan.base.train.steps
+        assert record["steps"] == (record["solved_step"] or 3 * plan.base.train.steps)  # early stop or the whole budget
+    run = extended[0]
+    record = json.loads((tmp_path / run["folder"] / "metrics.json").read_text())
+    config = RunConfig.from_dict(record["config"])
+    fresh = train(config, build_dataset(config))  # the same run from its start, with the larger budget
+    assert fresh.final["test_metric"] == record["test_metric"] and fresh.final["solved"] == record["solved"]

@@ -69,7 +69,7 @@ def test_side_grid_model_may_not_repeat_a_main_grid_model():
 
 
 def test_unknown_side_grid_model_lists_the_allowed_names():
-    with pytest.raises(ConfigError, match=r"side_grids.reference.models\[0\]: unknown model 'lstm-jax'; allowed: .*lstm-numpy"):
+    with pytest.raises(ConfigError, match=r"side_grids.reference.models\[0\]: unknown model 'lstm-jax' \(did you mean lstm\?\); allowed: .*lstm-numpy"):
         parse_study(params(side_grids__reference__models=["lstm-jax"]))
 
 

@@ -58,7 +58,7 @@ def test_seeds_in_processes_write_the_runs_they_write_one_after_another(tmp_path
 def test_a_seed_that_raises_in_its_process_is_recorded_failed_and_the_others_finish(tmp_path, monkeypatch):
     real_train = sweep.train
 
-    def train_failing_seed_1(config, dataset, on_eval=None, probe=None):
+    def train_failing_seed_1(config, dataset, on_eval=None, probe=None, resume=None):
         if config.seed == 1:
             raise FloatingPointError("seed 1 broke")
         return real_train(config, dataset, on_eval, probe)
@@ -75,7 +75,7 @@ def test_a_seed_that_raises_in_its_process_is_recorded_failed_and_the_others_fin
 def test_a_seed_whose_process_dies_fails_alone_and_the_other_seeds_are_trained(tmp_path, monkeypatch):
     real_train = sweep.train
 
-    def train_dying_on_seed_1(config, dataset, on_eval=None, probe=None):
+    def train_dying_on_seed_1(config, dataset, on_eval=None, probe=None, resume=None):
         if config.seed == 1:
             os._exit(9)  # what a kill or a native crash looks like to the pool
         return real_train(config, dataset, on_eval, probe)
@@ -200,3 +200,12 @@ def test_the_study_line_counts_cells_whose_every_seed_is_current_and_estimates_t
                          "train": {**TINY["train"], "steps": 20}})
     stale.write_configs(tmp_path)  # the cell's config changed: its runs are no longer current
     assert study_line(tmp_path) == "study: 0/2 train cells done (0%)"
+
+
+def test_a_model_whose_constructor_raises_fails_every_seed_with_its_cause_under_the_stacked_engine(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(Path(__file__).parent / "plugins"))
+    from conftest import build_dataset, make_config
+    configs = [make_config(model="mypkg.cells.RaisesInConstructor", length=5, seed=s) for s in (0, 1)]
+    records = sweep.train_cell(configs, build_dataset(configs[0]), tmp_path / "cell", Execution(2, engine="stacked"))
+    assert [r["seed"] for r in records] == [0, 1]
+    assert all(r["failed"] and "cannot build on purpose" in r["error"] for r in records)

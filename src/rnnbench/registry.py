@@ -15,6 +15,7 @@ from __future__ import annotations
 import ast
 import hashlib
 import importlib
+import difflib
 import inspect
 import pkgutil
 import re
@@ -143,7 +144,9 @@ class Registry(Generic[T]):
             return spec
         if isinstance(spec, str) and is_import_path(spec):
             return spec.replace(":", ".")
-        raise ConfigError(f"{key}: unknown {self.kind} {spec!r}; allowed: {self.allowed()}")
+        close = difflib.get_close_matches(spec, self.entries, n=1, cutoff=0.6) if isinstance(spec, str) else []
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        raise ConfigError(f"{key}: unknown {self.kind} {spec!r}{hint}; allowed: {self.allowed()}")
 
     def resolve(self, spec: object, key: str | None = None) -> type[T]:
         key = key or self.key

@@ -134,8 +134,10 @@ def search_section(study: Study, searched: pd.DataFrame | None) -> list[str]:
             f"seed counts solved under either). Every length has its own lr: a sweep on seeds "
             f"{', '.join(map(str, s.tune_seeds))} (validation only) over the ladder's rungs around the lr chosen at "
             f"the nearest length already tuned, extended past a winning end, and to both sides while no rung solves "
-            f"the tuning seed (so a length fails only where no lr of the ladder solved it or the rung that did "
-            f"fails the study's seeds); the ladder's ends, {bounds}, are the "
+            f"the tuning seed or learns (halfway from the memoryless baseline to perfect on validation), so a length "
+            f"fails only where no lr of the ladder learnt or the best rung fails the study's seeds; the larger "
+            f"budget continues each failed seed's run (the same run as a fresh start with that budget). The "
+            f"ladder's ends, {bounds}, are the "
             "stated bounds, and a chosen lr there is marked (bound). reports/search_lengths.csv and "
             "search_runs.csv hold every figure.")
     rows = [[r.task, r.model, number(r.length), f"{r.lr:g}" + (" (bound)" if r.lr_at_bound else ""), r.lrs_tried,

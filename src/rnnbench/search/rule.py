@@ -17,7 +17,7 @@ Censoring: solved at `cap` (lo = cap, hi None: "≥ cap") or failed at `floor` (
 The lr of each length comes from a sweep on the tuning seeds (search/runner.py, with the ladder
 rules of training/tuning.py): the ladder's rungs around the lr chosen at the nearest length already
 tuned (`nearest_tuned`), extended past whichever end wins, up to the ladder's ends, the stated bounds,
-and to both sides while no rung solves.
+and to both sides while no rung solves or learns.
 """
 from __future__ import annotations
 

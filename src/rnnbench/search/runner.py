@@ -26,7 +26,7 @@ from typing import Any, Mapping
 
 from ..config import ConfigError, Execution, RunConfig, point_name, seed_folder
 from ..tasks import Dataset, resolve_task
-from ..training.run_outputs import json_safe, reusable_record, write_atomic, write_run
+from ..training.run_outputs import json_safe, resume_point, reusable_record, write_atomic, write_run
 from ..training.sweep import in_processes, record_failure, seed_process_count, train_seed
 from ..training.trainer import resolve_device, train
 from ..training.tuning import at_bound, choose_lr, first_lrs, lr_table, lrs_to_add, tune_bar
@@ -104,8 +104,9 @@ class Search:
             self.datasets[length] = (data, data.checksum())
         return self.datasets[length]
 
-    def runs(self, configs: list[RunConfig], tuning: bool) -> list[dict]:
-        """Each config's final record, read when it is already on disk, else trained (several at once)."""
+    def runs(self, configs: list[RunConfig], tuning: bool, continuing: list[RunConfig] | None = None) -> list[dict]:
+        """Each config's final record, read when it is already on disk, else trained (several at once);
+        `continuing`: per config, the shorter-budget run it continues (resume_point) where it can."""
         dataset, checksum = self.dataset(configs[0].task.length)
         folders = [run_folder(self.out, c, tuning) for c in configs]
         records = {i: r for i, (c, f) in enumerate(zip(configs, folders))
@@ -113,7 +114,8 @@ class Search:
         self.reused += len(records)
         todo = [i for i in range(len(configs)) if i not in records]
         if todo:
-            train_one = functools.partial(train_search_run, configs, folders, dataset, checksum, tuning)
+            bases = [(c, run_folder(self.out, c)) for c in continuing] if continuing else [None] * len(configs)
+            train_one = functools.partial(train_search_run, configs, folders, dataset, checksum, tuning, bases)
             processes = seed_process_count(self.execution.seed_processes, len(todo), self.device)
             done = in_processes(train_one, todo, processes, self.device)
             for i in todo:
@@ -130,9 +132,9 @@ class Search:
     # --- the lr of a length --------------------------------------------------------------------
     def tune(self, length: int) -> float:
         """The sweep at `length`: rungs around the nearest tuned length's lr, extended past a winning
-        end, and while no rung solves on a tuning seed, to both sides (training/tuning.py's ladder rules):
-        a length fails only where no lr from one end of the ladder to the other solved a tuning seed,
-        or where the rung that did fails the study's seeds."""
+        end, and while no rung solves on a tuning seed or learns (halfway from the memoryless baseline
+        to perfect), to both sides (training/tuning.py's ladder rules): a length fails only where no
+        lr from one end of the ladder to the other learnt, or where the best rung fails the study's seeds."""
         higher = self.task.headline.higher_is_better
         tried: list[float] = []
         summaries: list[dict] = []
@@ -141,7 +143,8 @@ class Search:
             configs = [self.plan.config(length, lr, seed) for lr in pending for seed in self.plan.tune_seeds]
             summaries += [sweep_summary(c, r) for c, r in zip(configs, self.runs(configs, tuning=True))]
             tried += pending
-            pending = lrs_to_add(self.plan.ladder, tried, lr_table(summaries, higher), until_solved=True)
+            pending = lrs_to_add(self.plan.ladder, tried, lr_table(summaries, higher),
+                                 until_learnt=(self.dataset(length)[0].baseline, higher))
         best, _ = choose_lr(summaries, higher)
         self.lrs[length] = best
         self.trace[length] = {"length": length, "lr": best, "lr_at_bound": at_bound(self.plan.ladder, best),
@@ -152,7 +155,10 @@ class Search:
     def step(self, step: Train) -> None:
         lr = self.lrs.get(step.length) or self.tune(step.length)
         configs = [self.plan.config(step.length, lr, seed, step.extended) for seed in step.seeds]
-        records = self.runs(configs, tuning=False)
+        # a larger budget continues the seed's base run from where it stopped: the same run as a fresh
+        # start with that budget (trainer.Resume), two thirds of its steps at budget_factor 3
+        bases = [self.plan.config(step.length, lr, seed) for seed in step.seeds] if step.extended else None
+        records = self.runs(configs, tuning=False, continuing=bases)
         runs = self.outcomes.setdefault(step.length, LengthRuns())
         for config, record in zip(configs, records):
             (runs.extended if step.extended else runs.base)[config.seed] = bool(record.get("solved"))
@@ -192,12 +198,15 @@ class Search:
 
 
 def train_search_run(configs: list[RunConfig], folders: list[Path], dataset: Dataset, checksum: str, tuning: bool,
-                     index: int, position: int | None) -> dict:
+                     bases: list[tuple[RunConfig, Path] | None], index: int, position: int | None) -> dict:
     """One run by index, the form the process pool calls. A study seed is trained as a cell's seed
-    (diagnostics included); a sweep run skips the diagnostics, which no choice reads."""
+    (diagnostics included), continued from its base run (`bases`) where that one can be; a sweep run
+    skips the diagnostics, which no choice reads."""
     config, folder = configs[index], folders[index]
     if not tuning:
-        return train_seed(config, dataset, checksum, folder, redraw=position is not None, position=position)
+        resume = resume_point(bases[index][1], bases[index][0], checksum) if bases[index] else None
+        return train_seed(config, dataset, checksum, folder, redraw=position is not None, position=position,
+                          resume=resume)
     bar = tune_bar(config, position is not None, position)
     try:
         result = train(config, dataset, on_eval=bar)

@@ -1,4 +1,5 @@
-"""A finished run on disk: metrics.json (final record + resolved config), history.csv, model.pt.
+"""A finished run on disk: metrics.json (final record + resolved config), history.csv, model.pt, and
+optimizer.pt where the run spent its whole budget unsolved (so a larger budget continues it).
 
 Each file is written to a temporary name and renamed, so an interrupted run never leaves a
 half-written file where a complete one stood.
@@ -13,6 +14,8 @@ import io
 import json
 import math
 import os
+import pickle
+import re
 import shutil
 import sys
 from datetime import datetime, timezone
@@ -25,13 +28,14 @@ import torch
 from ..config import RunConfig
 from ..layout import PACKAGE, shared_training_files
 from .host import describe
-from .trainer import RunResult
+from .trainer import Resume, RunResult
 
 METRICS_FILE = "metrics.json"
 HISTORY_FILE = "history.csv"
 MODEL_FILE = "model.pt"
 GRADFLOW_FILE = "gradflow.csv"
 GATES_FILE = "gates.npz"
+OPTIMIZER_FILE = "optimizer.pt"
 
 
 @functools.cache
@@ -74,7 +78,7 @@ def content_digest(folder: Path, record: dict[str, Any]) -> str | None:
     name; None when history.csv or model.pt is missing."""
     as_read = json.loads(json.dumps({k: v for k, v in record.items() if k != SEAL}))  # as metrics.json reads back
     digest = hashlib.sha256(json.dumps(as_read, sort_keys=True, separators=(",", ":")).encode())
-    for name in (HISTORY_FILE, MODEL_FILE, GRADFLOW_FILE, GATES_FILE):
+    for name in (HISTORY_FILE, MODEL_FILE, GRADFLOW_FILE, GATES_FILE, OPTIMIZER_FILE):
         path = folder / name
         if path.is_file():
             digest.update(name.encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())
@@ -187,9 +191,47 @@ def write_run(folder: Path, config: RunConfig, result: RunResult, data_checksum:
             np.savez_compressed(buffer, **diagnosis.traces)
             write_atomic(folder / GATES_FILE, buffer.getvalue())
     write_atomic(folder / HISTORY_FILE, history_csv(result.history).encode())
-    buffer = io.BytesIO()
-    torch.save(result.model.state_dict(), buffer)
-    write_atomic(folder / MODEL_FILE, buffer.getvalue())
+    write_atomic(folder / MODEL_FILE, torch_bytes(result.model.state_dict()))
+    if result.optimizer_state is not None and continuable(result.final, config):
+        write_atomic(folder / OPTIMIZER_FILE, torch_bytes(result.optimizer_state))
     record = json_safe(record)
     return write_record(folder, {**record, SEAL: content_digest(folder, record)})  # last: it marks a complete run
 
+
+
+def torch_bytes(state: dict) -> bytes:
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    return buffer.getvalue()
+
+
+# --- continuing a run to a larger budget ----------------------------------------------------------
+def continuable(record: dict[str, Any], config: RunConfig) -> bool:
+    """A run a larger budget would continue: it trained its whole budget, unsolved on validation
+    (early stopping never ended it) and finite, to a step a fresh longer run evaluates at too."""
+    steps = config.train.steps
+    return (record.get("solved_step") is None and not record.get("diverged") and record.get("steps") == steps
+            and steps % config.train.eval_every == 0)
+
+
+def resume_point(folder: Path, config: RunConfig, data_checksum: str) -> Resume | None:
+    """Where the run of `config` in `folder` stopped, to continue it to a larger budget; None when
+    it is not this very run intact (`reusable_record`), not `continuable`, or its state cannot be
+    read: the larger budget then trains from the start, to the same result."""
+    folder = Path(folder)
+    record = reusable_record(folder, config, data_checksum)
+    if record is None or not continuable(record, config):
+        return None
+    try:
+        model_state = torch.load(folder / MODEL_FILE, map_location="cpu", weights_only=True)
+        optimizer_state = torch.load(folder / OPTIMIZER_FILE, map_location="cpu", weights_only=True)
+        with open(folder / HISTORY_FILE, newline="") as rows:
+            history = [{k: parsed_number(v) for k, v in row.items()} for row in csv.DictReader(rows)]
+    except (OSError, ValueError, RuntimeError, pickle.UnpicklingError):
+        return None
+    return Resume(config.train.steps, history, model_state, optimizer_state)
+
+
+def parsed_number(text: str) -> int | float:
+    """A history.csv value as written: an int prints without a point, a float always with one."""
+    return int(text) if re.fullmatch(r"-?\d+", text) else float(text)

@@ -38,7 +38,7 @@ from ..tasks import Dataset, resolve_task
 from .diagnostics.diagnose import diagnose, gradient_ratio_probe, unavailable
 from .run_outputs import reusable_record, staged_folder, write_record, write_run
 from .stacked import stacking_problem, train_stacked
-from .trainer import Probe, RunResult, initial_model, network_for, resolve_device, train
+from .trainer import Probe, Resume, RunResult, initial_model, network_for, resolve_device, train
 
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
@@ -69,8 +69,9 @@ def started_seed(config: RunConfig, dataset: Dataset, bar: TrainingBar, shown_as
 
 
 def train_seed(config: RunConfig, dataset: Dataset, data_checksum: str, folder: Path, redraw: bool = True,
-               position: int | None = None, shown_as: Path | None = None) -> dict:
-    """Train one run into `folder`; returns its final record (failed or not).
+               position: int | None = None, shown_as: Path | None = None, resume: Resume | None = None) -> dict:
+    """Train one run into `folder` (from its start, or continued from `resume`); returns its final
+    record (failed or not).
 
     Everything after the arguments is guarded: a seed that raises in training or while writing its
     outputs is recorded as failed with its cause, and a failure of the diagnostics (which run
@@ -78,7 +79,7 @@ def train_seed(config: RunConfig, dataset: Dataset, data_checksum: str, folder: 
     bar = seed_bar(config, redraw, position)
     try:
         probe = started_seed(config, dataset, bar, shown_as or folder)
-        result = train(config, dataset, on_eval=bar, probe=probe)
+        result = train(config, dataset, on_eval=bar, probe=probe, resume=resume)
     except Exception as error:  # noqa: BLE001 -- one bad run must not end the sweep
         bar.close()
         traceback.print_exc(file=sys.stderr)
@@ -153,7 +154,11 @@ def stacks(configs: list[RunConfig], dataset: Dataset, engine: str, device: torc
     if engine == "processes" or len(configs) < 2 or (engine == "auto" and device.type != "cuda"):
         return False
     first = configs[0]
-    problem = stacking_problem(configs, network_for(first.model, dataset))
+    try:
+        network = network_for(first.model, dataset)
+    except Exception:  # noqa: BLE001 -- then each run fails on its own, recorded with this very cause
+        return False
+    problem = stacking_problem(configs, network)
     if problem and engine == "stacked":
         print(f"engine stacked: {first.model.name} {first.task.name} T={first.task.length} trains each run alone: "
               f"{problem}", file=sys.stderr, flush=True)

@@ -28,6 +28,19 @@ class RunResult:
     history: list[dict[str, float]]
     final: dict[str, object]
     model: nn.Module = field(repr=False)
+    optimizer_state: dict | None = field(default=None, repr=False)  # where the run can be continued
+
+
+@dataclass(frozen=True)
+class Resume:
+    """A run that spent a smaller budget unsolved, to be continued to a larger one: its state after
+    `step` steps (the model's and the optimiser's) and its history so far. The batch order of the
+    larger budget begins with the smaller one's (batch_order), so the continued run is the run a
+    fresh start with the larger budget trains, step for step, on the CPU."""
+    step: int
+    history: list[dict[str, float]]
+    model_state: dict = field(repr=False)
+    optimizer_state: dict = field(repr=False)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -113,7 +126,8 @@ def flushing_subnormals(function):
 
 @flushing_subnormals
 def train(config: RunConfig, dataset: Dataset, on_eval: EvalCallback | None = None,
-          probe: Probe | None = None) -> RunResult:
+          probe: Probe | None = None, resume: Resume | None = None) -> RunResult:
+    """Train `config` from its seeded start, or from `resume` (a shorter budget of the same run)."""
     cfg = config.train
     device = resolve_device(cfg.device)
     task = resolve_task(config.task.name)
@@ -129,6 +143,14 @@ def train(config: RunConfig, dataset: Dataset, on_eval: EvalCallback | None = No
     order = batch_order(x_train.shape[0], cfg.steps, cfg.batch_size, generator).to(device)
 
     history: list[dict[str, float]] = []
+    first, offset = 1, 0.0
+    if resume is not None:
+        if not (0 < resume.step < cfg.steps and resume.step % cfg.eval_every == 0 and resume.history
+                and resume.history[-1]["step"] == resume.step):  # a fresh run evaluates there too
+            raise ValueError(f"cannot continue a run of {resume.step} steps to {cfg.steps}")
+        model.load_state_dict(resume.model_state)
+        optimizer.load_state_dict(resume.optimizer_state)
+        history, first, offset = list(resume.history), resume.step + 1, float(resume.history[-1]["elapsed_s"])
     solved_step = None
     diverged = False
     loss_sum = torch.zeros((), device=device)
@@ -136,9 +158,9 @@ def train(config: RunConfig, dataset: Dataset, on_eval: EvalCallback | None = No
     norm_max = torch.zeros((), device=device)
     since_eval = 0
     start = last_eval_time = time.perf_counter()
-    step = 0
+    step = first - 1
     model.train()
-    for step in range(1, cfg.steps + 1):
+    for step in range(first, cfg.steps + 1):
         idx = order[step - 1]
         loss = task.loss(model(x_train[idx]), y_train[idx])
         optimizer.zero_grad(set_to_none=True)
@@ -156,7 +178,7 @@ def train(config: RunConfig, dataset: Dataset, on_eval: EvalCallback | None = No
             [since_eval, since_eval, 1.0], device=device)).tolist()
         val = evaluate(model, task, x_val, y_val, cfg.eval_batch_size)
         now = time.perf_counter()
-        record = eval_record(step, train_loss, mean_norm, peak_norm, val, now - start,
+        record = eval_record(step, train_loss, mean_norm, peak_norm, val, offset + now - start,
                              since_eval / max(now - last_eval_time, 1e-9))
         if probe:  # after the timing: a probe's cost is not training time
             record.update(probe(model))
@@ -170,8 +192,9 @@ def train(config: RunConfig, dataset: Dataset, on_eval: EvalCallback | None = No
             break
 
     wall = time.perf_counter() - start
-    final = final_record(config, task, dataset, model, history, val, solved_step, diverged, step, wall, device)
-    return RunResult(history=history, final=final, model=model)
+    final = final_record(config, task, dataset, model, history, val, solved_step, diverged, step, wall, device,
+                         resumed_from=first - 1)
+    return RunResult(history=history, final=final, model=model, optimizer_state=optimizer.state_dict())
 
 
 def eval_record(step: int, train_loss: float, mean_norm: float, peak_norm: float, val: dict[str, float],
@@ -194,9 +217,11 @@ def judge(record: dict[str, float], val: dict[str, float], solved: SolvedRule, s
 
 def final_record(config: RunConfig, task: Task, dataset: Dataset, model: nn.Module, history: list[dict],
                  val: dict[str, float], solved_step: int | None, diverged: bool, steps: int, wall: float,
-                 device: torch.device, engine: str = "separate") -> dict[str, object]:
+                 device: torch.device, engine: str = "separate", resumed_from: int = 0) -> dict[str, object]:
     """A finished run's record: the test split read once, at the end (NaN when it diverged).
-    engine: "separate" (the run trained alone) or "stacked" (as a member of a stack, `stacked`)."""
+    engine: "separate" (the run trained alone) or "stacked" (as a member of a stack, `stacked`).
+    resumed_from: the steps a shorter budget of this run had trained (0: trained from its start);
+    wall_s and steps_per_s count this process's steps only."""
     batch = config.train.eval_batch_size
     solved = task.solved_rule(config.task.options)
     x_test, y_test = to_device(dataset.splits["test"], device)
@@ -211,7 +236,8 @@ def final_record(config: RunConfig, task: Task, dataset: Dataset, model: nn.Modu
         "solved": (not diverged) and solved.is_solved(test), "val_solved": solved_step is not None,
         "val_metric": history[-1][f"val_{task.headline.name}"] if history else math.nan,
         "solved_step": solved_step, "diverged": diverged, "steps": steps,
-        "wall_s": wall, "steps_per_s": steps / wall if wall > 0 else math.nan,
+        "wall_s": wall, "steps_per_s": (steps - resumed_from) / wall if wall > 0 else math.nan,
+        "resumed_from": resumed_from,
         "device": str(device), "engine": engine, "n_params": parameter_count(model),
         "test_by_position": [] if diverged else by_position(model, task, x_test, y_test, batch),
     }

@@ -120,17 +120,29 @@ def first_lrs(ladder: Sequence[float], center: float) -> list[float]:
     return [ladder[k] for k in range(max(i - 1, 0), min(i + 2, len(ladder)))]
 
 
+def learnt(metric: float, baseline: float, higher_is_better: bool) -> bool:
+    """Whether a validation metric went at least halfway from the task's memoryless baseline to
+    perfect (1 for a score, 0 for a loss): the rung learnt something a corner of the ladder can be
+    judged against, whether or not it solved."""
+    if not math.isfinite(metric):
+        return False
+    return metric >= (baseline + 1) / 2 if higher_is_better else metric <= baseline / 2
+
+
 def lrs_to_add(ladder: Sequence[float], tried: Sequence[float], table: Sequence[Mapping],
-               until_solved: bool = False) -> list[float]:
+               until_learnt: tuple[float, bool] | None = None) -> list[float]:
     """The rungs a sweep adds next, given the lr table of what it tried (`lr_table`, best first):
     the rung past the best when the best sits at an end of those tried (unless that end is the
-    ladder's, a stated bound); with `until_solved`, while no lr tried has solved on a tuning seed,
-    the rungs on both sides of those tried, so a failure is never read off a corner of the ladder.
-    Empty: the sweep is done."""
+    ladder's, a stated bound). With `until_learnt` = (the task's memoryless baseline, higher is
+    better): while no lr tried has solved on a tuning seed or `learnt`, the rungs on both sides of
+    those tried, so a failure is never read off a corner of the ladder where every rung sits at
+    chance and the best is noise (the GRU on XOR at T=20 solves only at 0.03 and 0.1, all of
+    1e-3..1e-2 at chance). Empty: the sweep is done."""
     ladder = list(ladder)
     tried = sorted(set(tried))
     low, high = ladder.index(tried[0]), ladder.index(tried[-1])
-    if until_solved and not any(row["val_solved"] for row in table):
+    if until_learnt is not None and not any(
+            row["val_solved"] or learnt(row["median_val_metric"], *until_learnt) for row in table):
         return [ladder[i] for i in (low - 1, high + 1) if 0 <= i < len(ladder)]
     best = table[0]["lr"]
     if len(tried) > 1 and best == tried[0] and low > 0:

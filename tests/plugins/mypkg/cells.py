@@ -27,3 +27,10 @@ class Broken(MyCell):
 
     def forward(self, x):
         raise RuntimeError("broken on purpose")
+
+
+class RaisesInConstructor(MyCell):
+    """Raises while it is built: every seed fails, with this cause."""
+
+    def __init__(self, input_size, hidden_size, num_layers):
+        raise RuntimeError("cannot build on purpose")
