@@ -1,4 +1,5 @@
-"""DVC stage: one task x model's critical-length search -> searches/<task>/<model>/.
+"""DVC stage: one task x model's critical-length search -> searches/<task>/<model>/
+(rnnbench.steps.search.search).
 
 Reads exactly its plan (configs/search/<task>/<model>.json, written by configure) and builds each
 length's data as generate would. Its runs are kept between invocations (the output is persisted):
@@ -7,14 +8,11 @@ missing ones (rnnbench/search/runner.py). A failed run stops the search with its
 exits 1, so that DVC never records a failure; `dvc repro` then resumes it.
 """
 import argparse
-import sys
-import time
 from pathlib import Path
 
 from rnnbench.config import EXECUTION_FILE, Execution, require_inside
-from rnnbench.process_exit import EXIT_FAILED_RUN, stage_main
-from rnnbench.progress import stage_done
-from rnnbench.search.runner import Search, SearchFailed, SearchPlan
+from rnnbench.process_exit import stage_main
+from rnnbench.steps.search import search
 
 
 def main() -> int:
@@ -24,19 +22,7 @@ def main() -> int:
     args = parser.parse_args()
     require_inside("PLAN", args.plan, Path.cwd())  # names from params.yaml reach these paths
     require_inside("--out", args.out, Path.cwd())
-    plan = SearchPlan.read(args.plan)
-    start = time.perf_counter()
-    search = Search(plan, args.out, Execution.read(EXECUTION_FILE))
-    try:
-        found = search.run()
-    except SearchFailed as err:
-        print(f"rnnbench: the search {args.out} stopped: {err}; `dvc repro` resumes it from its finished runs",
-              file=sys.stderr, flush=True)
-        return EXIT_FAILED_RUN
-    print(f"search {args.out}: bracket lo={found.lo} hi={found.hi} (censored: {found.censored}); "
-          f"{search.trained} runs trained, {search.reused} read", file=sys.stderr, flush=True)
-    stage_done(f"search {args.out}", search=time.perf_counter() - start)
-    return 0
+    return search(args.plan, args.out, Execution.read(EXECUTION_FILE))
 
 
 if __name__ == "__main__":

@@ -190,7 +190,8 @@ def test_study_with_no_report_trains_only_and_report_writes_it_later(tmp_path, m
         without_scipy.setitem(sys.modules, "scipy", None)
         assert main(["study", "--params", str(params), "--root", str(root), "--no-report"]) == 0
     assert json.loads((root / "runs/adding-5/gru/seed0/metrics.json").read_text())["steps"] == 5
-    assert not (root / "reports").exists()
+    # only the speed step's table: the report is not written
+    assert [p.name for p in (root / "reports").iterdir()] == ["speed.csv"]
     assert main(["report", "--params", str(params), "--root", str(root)]) == 0
     results = pd.read_csv(root / "reports" / "results.csv")
     assert (results["model"].tolist(), results["steps"].tolist()) == (["gru"], [5])

@@ -20,10 +20,36 @@ TRAINING_STAGES = ("tune", "tune-reference", "tune-ablations", "train", "train-r
 
 
 @pytest.mark.parametrize("stage", TRAINING_STAGES)
-def test_every_stage_that_trains_depends_on_exactly_the_shared_training_core(stage):
+def test_every_stage_that_trains_depends_on_exactly_its_step_and_the_shared_training_core(stage):
     stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]  # the side grids' `<<: *` merged in
     code = [d for d in stages[stage]["deps"] if d.startswith("src/")]
-    assert code == [dvc_dependency(name) for name in SHARED_TRAINING_CODE]
+    step = f"steps/{stage.split('-')[0]}.py"
+    assert code == [dvc_dependency(step), *(dvc_dependency(name) for name in SHARED_TRAINING_CODE)]
+
+
+def test_dvc_runs_the_sequencers_steps_in_its_order_and_each_stage_script_calls_its_step_only():
+    from rnnbench.steps.sequence import STEPS
+
+    stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
+    base_names = list(dict.fromkeys(name.split("-")[0] if name.split("-")[0] in ("tune", "train") else name
+                                    for name in stages))
+    assert base_names == list(STEPS)
+    for script in (REPO / "stages").glob("*.py"):
+        imported = {n for n in imported_modules("__main__", script) if n.startswith("rnnbench.")}
+        steps = {n for n in imported if n.startswith("rnnbench.steps.")}
+        assert steps, f"{script.name} calls no step"
+        assert imported - steps <= {"rnnbench.config", "rnnbench.config.Execution", "rnnbench.config.EXECUTION_FILE",
+                                    "rnnbench.config.require_inside", "rnnbench.process_exit",
+                                    "rnnbench.process_exit.stage_main", "rnnbench.study", "rnnbench.study.load_study"}, \
+            f"{script.name} does more than parse its arguments and call its step"
+
+
+def test_the_tune_steps_execution_file_lies_in_plan_tunings_output_where_no_plan_can_take_its_name():
+    from rnnbench.steps.tune import TUNING_EXECUTION_FILE
+    from rnnbench.study import TUNING_PLANS, tuning_plan_file
+
+    assert TUNING_EXECUTION_FILE.parent.parent == TUNING_PLANS  # inside the plans' output, in a folder:
+    assert all(tuning_plan_file(m).parent == TUNING_PLANS for m in MODELS.names())  # plans lie directly in it
 
 
 def import_closure(script: Path) -> set[str]:

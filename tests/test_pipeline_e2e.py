@@ -204,7 +204,9 @@ def test_repro_writes_the_report_with_every_figure_it_references(project):
     figures = re.findall(r"\]\((figures/[^)]+)\)", text)
     assert len(figures) == len(FIGURES) == 13
     for name in figures:
-        assert matplotlib.image.imread(root / "reports" / name).shape[1] > 400, name
+        height, width = matplotlib.image.imread(root / "reports" / name).shape[:2]
+        assert width > 400, name
+        assert width <= 2.3 * height, f"{name} is {width}x{height}: wider than about 2:1, unreadable at 900 px"
     critical = pd.read_csv(root / "reports" / "critical_length.csv")
     for row in critical.itertuples():
         assert f"| {row.task} | {row.model} |" in text

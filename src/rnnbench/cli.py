@@ -23,17 +23,14 @@ import yaml
 
 from . import __version__
 from .config import (HAND_SET, SHARED, ConfigError, DataConfig, ModelConfig, RunConfig, TaskConfig, TrainConfig,
-                     read_run_configs, require_positive, write_tuning)
+                     read_run_configs, require_positive)
 from .process_exit import EXIT_BAD_INPUT, EXIT_FAILED_RUN, EXIT_INTERRUPTED
 from .models import MODELS, build_network, model_options, parameter_count
-from .search.plans import search_folder, search_plan
-from .search.runner import Search
-from .study import Cell, load_study, plan_task, require_fits_in_memory, tuning_result_file
+from .study import Cell, load_study, plan_task, require_fits_in_memory
 from .tasks import TASKS, Dataset, resolve_task
 from .training.diagnostics.diagnose import diagnose
 from .training.run_outputs import staged_folder
-from .training.sweep import one_torch_thread, train_cell, train_seed
-from .training.tuning import tune_task
+from .training.sweep import one_torch_thread, train_seed
 from .training.trainer import resolve_device, train
 
 EXECUTORS = ("local", "ray")
@@ -414,41 +411,15 @@ def require_modules(names: Sequence[str], purpose: str, remedy: str = "") -> Non
 
 
 def command_study(args) -> int:
-    """Every cell of the study in this process, then the report: the DVC pipeline's work without
+    """Every step of the study in this process (steps/sequence.py): the DVC pipeline's work without
     DVC's caching or MLflow, for machines without them (the lent GPU box: torch and numpy; with
     --no-report the report is made later, elsewhere, by `rnnbench report`)."""
     if not args.no_report:
         require_modules(REPORT_MODULES, "the report", "; pass --no-report to train only and run `rnnbench report` "
                         "where they are")
-    study = load_study(args.params)
-    start = time.perf_counter()
-    for model in study.every_model():  # the tune stages' work: every model's sweep, then its cells use the choice
-        if study.tuning_done(model, args.root):  # a study resumed: a sweep already made for these settings stands
-            print(f"study: {model}'s lr sweep is already in {args.root / tuning_result_file(model)}", file=sys.stderr)
-            continue
-        write_tuning(args.root / tuning_result_file(model), model,
-                     [tune_task(plan, study.execution) for plan in study.tuning_plan(model)])
-    lrs = study.chosen_lrs(args.root)
-    datasets = {}
-    cells, train_start = study.cells(), time.perf_counter()
-    for done, cell in enumerate(cells, 1):
-        if cell.point not in datasets:
-            datasets[cell.point] = resolve_task(cell.task).build(cell.length, study.data,
-                                                                 study.task_plan(cell.task).options)
-            datasets[cell.point].save(args.root / cell.data_folder)  # where the report reads its baselines
-        train_cell(study.resolved_configs(cell, lrs), datasets[cell.point], args.root / cell.run_folder,
-                   study.execution)
-        left = (time.perf_counter() - train_start) / done * (len(cells) - done)
-        print(f"study: {done}/{len(cells)} cells done, ~{left / 60:.1f} min left", file=sys.stderr, flush=True)
-    for done, (task, model) in enumerate(study.search.pairs(), 1):  # the search stages' work, resumable the same way
-        found = Search(search_plan(study, task, model), args.root / search_folder(task, model), study.execution).run()
-        print(f"study: search {done}/{len(study.search.pairs())} ({task} {model}) found lo={found.lo} hi={found.hi}",
-              file=sys.stderr, flush=True)
-    print(f"study: {len(study.cells())} cells x {len(study.seeds)} seeds and {len(study.search.pairs())} searches in "
-          f"{(time.perf_counter() - start) / 60:.1f} min")
-    if not args.no_report:
-        write_study_report(study, args.root)
-    return 0
+    from .steps.sequence import run_study
+
+    return run_study(load_study(args.params), args.root, with_report=not args.no_report)
 
 
 def command_report(args) -> int:

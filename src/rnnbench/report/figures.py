@@ -7,6 +7,7 @@ the run folders' gradflow.csv, gates.npz, metrics.json (per-position test metric
 from __future__ import annotations
 
 import json
+import math
 import zlib
 from pathlib import Path
 
@@ -56,8 +57,25 @@ def log_scale(task: str, metric: str) -> bool:
     return declared(task, metric).log_scale
 
 
+MAX_COLUMNS = 2  # panels per row: a figure stays about 2:1 or narrower, readable at 900 px
+
+
+def panel_grid(count: int, width: float = 4.6, height: float = 4.2, columns: int = MAX_COLUMNS, **kwargs):
+    """A figure of `count` panels in rows of at most `columns` (the cells past `count` hidden) and
+    the panels as a flat list; constrained layout keeps titles, suptitle and colour bar apart."""
+    columns = max(1, min(count, columns))
+    rows = max(1, math.ceil(count / columns))
+    fig, axes = plt.subplots(rows, columns, figsize=(width * columns, height * rows), squeeze=False,
+                             layout="constrained", **kwargs)
+    flat = list(axes.flat)
+    for ax in flat[max(count, 1):]:
+        ax.set_visible(False)
+    return fig, flat[:max(count, 1)]
+
+
 def save(fig, path: Path) -> Path:
-    fig.tight_layout()
+    if fig.get_layout_engine() is None:
+        fig.tight_layout()
     fig.savefig(path, dpi=DPI)
     plt.close(fig)
     return path
@@ -111,8 +129,8 @@ def curves_panel(ax, curves: pd.DataFrame, task: str, length: int, models, colum
 
 def learning_curves(study: Study, summary: pd.DataFrame, curves: pd.DataFrame, path: Path) -> Path:
     tasks = main_tasks(study)
-    fig, axes = plt.subplots(1, len(tasks), figsize=(5.2 * len(tasks), 3.8), squeeze=False)
-    for ax, task in zip(axes[0], tasks):
+    fig, axes = panel_grid(len(tasks))
+    for ax, task in zip(axes, tasks):
         length = max(task_lengths(study, summary, task), default=0)
         metric, baseline = cell_metric_and_baseline(summary, task, length)
         curves_panel(ax, curves, task, length, study.models, "val_metric", baseline,
@@ -125,8 +143,8 @@ def learning_curves(study: Study, summary: pd.DataFrame, curves: pd.DataFrame, p
 def metric_vs_length(study: Study, results: pd.DataFrame, summary: pd.DataFrame, path: Path) -> Path:
     """Every seed's final test metric (points) and the median (line), the solved threshold and the baseline."""
     tasks = main_tasks(study)
-    fig, axes = plt.subplots(1, len(tasks), figsize=(5.2 * len(tasks), 3.8), squeeze=False)
-    for ax, task in zip(axes[0], tasks):
+    fig, axes = panel_grid(len(tasks))
+    for ax, task in zip(axes, tasks):
         rows = summary[(summary["task"] == task) & summary["model"].isin(study.models) & (summary["completed"] > 0)]
         if rows.empty:
             empty_panel(ax, f"{task}: no completed runs")
@@ -164,11 +182,11 @@ def metric_vs_length(study: Study, results: pd.DataFrame, summary: pd.DataFrame,
 
 def solved_heatmap(study: Study, summary: pd.DataFrame, critical: pd.DataFrame, path: Path) -> Path:
     """Solved fraction per model x length, one panel per task; the critical length's cell framed."""
-    tasks = main_tasks(study)
-    fig, axes = plt.subplots(1, len(tasks), figsize=(4.6 * len(tasks), 0.9 + 0.55 * len(study.models)),
-                             squeeze=False)
+    searched = set(critical["task"]) if "task" in critical else set()
+    tasks = [task for task in main_tasks(study) if task in searched] or main_tasks(study)  # where a model stops
+    fig, axes = panel_grid(len(tasks), 7.0, 1.0 + 0.45 * len(study.models), columns=1)
     image = None
-    for ax, task in zip(axes[0], tasks):
+    for ax, task in zip(axes, tasks):
         lengths = sorted({int(n) for n in summary.loc[summary["task"] == task, "length"]})  # grid and searches
         grid = np.full((len(study.models), len(lengths)), np.nan)
         for row in summary[(summary["task"] == task) & summary["model"].isin(study.models)].itertuples():
@@ -185,19 +203,17 @@ def solved_heatmap(study: Study, summary: pd.DataFrame, critical: pd.DataFrame, 
         ax.set_xlabel("sequence length T")
         ax.set_title(f"{task}: seeds solved (framed: critical length)", fontsize=10)
     if image is not None:
-        fig.colorbar(image, ax=axes[0].tolist(), label="solved fraction", shrink=0.8)
-    fig.suptitle("Where each model stops solving", fontsize=11, y=1.04)  # above the panel titles
-    fig.savefig(path, dpi=DPI, bbox_inches="tight")
-    plt.close(fig)
-    return path
+        fig.colorbar(image, ax=axes, label="solved fraction", shrink=0.8)
+    fig.suptitle("Where each model stops solving", fontsize=11)
+    return save(fig, path)
 
 
 def gradient_ratio_training(study: Study, results: pd.DataFrame, curves: pd.DataFrame, path: Path) -> Path:
     """‖∂L/∂h₀‖/‖∂L/∂h_T‖ on a fixed validation batch at every evaluation (curves.csv), per seed,
     with each solved seed's solve step marked: when (and whether) a model opens its gradient path."""
     tasks = main_tasks(study)
-    fig, axes = plt.subplots(1, len(tasks), figsize=(5.6 * len(tasks), 4.0), squeeze=False)
-    for ax, task in zip(axes[0], tasks):
+    fig, axes = panel_grid(len(tasks))
+    for ax, task in zip(axes, tasks):
         length = max(task_lengths(study, results, task), default=0)
         cell = curves[(curves["task"] == task) & (curves["length"] == length) & curves["grad_ratio"].notna()]
         runs = results[(results["task"] == task) & (results["length"] == length) & results["solved"]]
@@ -246,8 +262,8 @@ def flow_lengths(study: Study, task: str, results: pd.DataFrame) -> list[int]:
 def gradient_flow(study: Study, results: pd.DataFrame, root: Path, path: Path) -> Path:
     task = "adding" if "adding" in main_tasks(study) else main_tasks(study)[0]
     lengths = flow_lengths(study, task, results)
-    fig, axes = plt.subplots(1, len(lengths), figsize=(5.6 * len(lengths), 4.0), squeeze=False)
-    for ax, length in zip(axes[0], lengths):
+    fig, axes = panel_grid(len(lengths))
+    for ax, length in zip(axes, lengths):
         drawn = False
         for model in study.models:
             flow = read_flow(results, root, task, model, length)
@@ -286,14 +302,10 @@ def memory_laws(study: Study, results: pd.DataFrame, root: Path, path: Path) -> 
         if flow is None or "norm_law" not in flow or flow["norm_law"].isna().all():
             continue
         panels.append((model, flow[flow["phase"] == "trained"]))
-    columns = min(4, max(1, len(panels)))
-    rows = max(1, -(-len(panels) // columns))
-    fig, axes = plt.subplots(rows, columns, figsize=(4.2 * columns, 3.4 * rows), squeeze=False)
-    for ax in axes.flat[len(panels):]:
-        ax.axis("off")
+    fig, axes = panel_grid(len(panels), 4.2, 4.0)
     if not panels:
-        empty_panel(axes[0][0], f"{task} T={length}: no model with a memory law")
-    for ax, (model, flow) in zip(axes.flat, panels):
+        empty_panel(axes[0], f"{task} T={length}: no model with a memory law")
+    for ax, (model, flow) in zip(axes, panels):
         state = "norm_c" if flow["norm_c"].notna().any() else "norm_h"
         measured, law = geometric_median(flow, state), geometric_median(flow, "norm_law")
         ax.plot(measured.index, measured.values, "-", color=colour(model), linewidth=3, label="measured")
@@ -366,8 +378,8 @@ def gate_traces(study: Study, results: pd.DataFrame, root: Path, path: Path) -> 
 
 def grad_norm(study: Study, curves: pd.DataFrame, path: Path) -> Path:
     tasks = main_tasks(study)
-    fig, axes = plt.subplots(1, len(tasks), figsize=(5.2 * len(tasks), 3.8), squeeze=False)
-    for ax, task in zip(axes[0], tasks):
+    fig, axes = panel_grid(len(tasks))
+    for ax, task in zip(axes, tasks):
         length = max(task_lengths(study, curves, task), default=0)
         curves_panel(ax, curves, task, length, study.models, "grad_norm", None,
                      "gradient norm before clipping", log=True, hold_last=False)
@@ -380,7 +392,7 @@ def side_grid_bars(study: Study, summary: pd.DataFrame, path: Path, grid: str, t
     side = study.side_grids.get(grid)
     if not side or not side.models:
         return None  # the study has no such grid: no figure, not an empty one
-    fig, ax = plt.subplots(figsize=(8.5, 3.8))
+    fig, ax = plt.subplots(figsize=(8.0, 4.0))
     rows = pd.DataFrame()
     if side and side.models and side.lengths:
         models = side_grid_models(study, grid)
@@ -424,11 +436,8 @@ def reference_curves(study: Study, curves: pd.DataFrame, summary: pd.DataFrame, 
     length = min(side.lengths) if side and side.lengths else None
     if not pairs or length is None:
         return None
-    fig, axes = plt.subplots(1, max(1, len(pairs)), figsize=(5.2 * max(1, len(pairs)), 3.6), squeeze=False)
-    if not pairs or length is None:
-        empty_panel(axes[0][0], "no reference models in the study")
-        return save(fig, path)
-    for ax, (reference, fused) in zip(axes[0], pairs):
+    fig, axes = panel_grid(len(pairs))
+    for ax, (reference, fused) in zip(axes, pairs):
         metric, baseline = cell_metric_and_baseline(summary, side.task, length)
         curves_panel(ax, curves, side.task, length, [fused, reference], "val_metric", baseline,
                      f"validation {metric_label(side.task, metric)}", log_scale(side.task, metric))
@@ -449,14 +458,9 @@ def recall_by_position(study: Study, results: pd.DataFrame, root: Path, path: Pa
     """Copy memory: test accuracy at each recall position (the last S steps), per model and length,
     every seed thin and the mean thick: where recall breaks down along the copied string."""
     lengths = task_lengths(study, results, "copy")[-3:]  # a searched task: its three longest
-    if "copy" not in main_tasks(study):
+    if "copy" not in main_tasks(study) or not lengths:
         return None
-    fig, axes = plt.subplots(1, max(len(lengths), 1), figsize=(4.2 * max(len(lengths), 1), 3.4), squeeze=False,
-                             sharey=True)
-    axes = axes[0]
-    if not lengths:
-        empty_panel(axes[0], "copy is not in this study's grid")
-        return save(fig, path)
+    fig, axes = panel_grid(len(lengths), 4.2, 3.4, sharey=True)
     for ax, length in zip(axes, lengths):
         for model in study.models:
             runs = results[(results["task"] == "copy") & (results["model"] == model) & (results["length"] == length)
@@ -488,7 +492,7 @@ def sine_predictions(study: Study, results: pd.DataFrame, root: Path, path: Path
     each model's predictions (first seed, shortest sine length)."""
     if "sine" not in main_tasks(study):
         return None
-    fig, ax = plt.subplots(figsize=(11, 3.6))
+    fig, ax = plt.subplots(figsize=(8.0, 4.0))
     lengths = task_lengths(study, results, "sine")
     if not lengths:
         empty_panel(ax, "sine is not in this study's grid")
@@ -539,7 +543,7 @@ def gate_correlations(study: Study, results: pd.DataFrame, root: Path, path: Pat
             if picked and "c" in picked[2]:
                 break
             picked = None
-    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.2), gridspec_kw={"width_ratios": [1, 1.8]})
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10.0, 5.0), gridspec_kw={"width_ratios": [1, 1.8]})
     if picked is None:
         empty_panel(left, "no solved lstm run with gate traces")
         empty_panel(right, "")

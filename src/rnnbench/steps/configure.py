@@ -1,0 +1,37 @@
+"""Steps plan-tuning and configure: params, parsed once, into the files the later steps read."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from ..progress import stage_done
+from ..search.plans import SEARCH_PLANS, SEARCHES, write_search_plans
+from ..speed import write_speed_configs
+from ..study import TUNING_PLANS, Study
+from .tune import TUNING_EXECUTION_FILE
+
+
+def plan_tuning(study: Study, root: Path = Path(".")) -> int:
+    """Every model's tuning plan -> tuning/plans/<model>.json, and the execution settings the tune
+    steps read (TUNING_EXECUTION_FILE: upstream of them)."""
+    start = time.perf_counter()
+    models = study.write_tuning_plans(root)
+    study.execution.write(root / TUNING_EXECUTION_FILE)
+    print(f"planned the tuning of {models} models -> {TUNING_PLANS}/")
+    stage_done("plan-tuning", plan=time.perf_counter() - start)
+    return 0
+
+
+def configure(study: Study, root: Path = Path(".")) -> int:
+    """Every cell's resolved run configs, every search's plan, the speed benchmark's configs and the
+    execution settings -> configs/."""
+    start = time.perf_counter()
+    cells = study.write_configs(root)
+    print(f"configured {cells} cells x {len(study.seeds)} seeds -> configs/")
+    (root / SEARCHES).mkdir(exist_ok=True)  # the report stage depends on the folder: it exists when nothing is searched
+    write_speed_configs(study, root)
+    searches = write_search_plans(study, root)
+    if searches:
+        print(f"planned {searches} critical-length searches -> {SEARCH_PLANS}/")
+    stage_done("configure", configure=time.perf_counter() - start)
+    return 0

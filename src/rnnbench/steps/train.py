@@ -1,0 +1,38 @@
+"""Step train: every seed of one cell -> runs/<task>-<length>/<model>/seed<s>/."""
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+from ..config import Execution, read_run_configs
+from ..process_exit import EXIT_FAILED_RUN
+from ..progress import stage_done
+from ..tasks import Dataset
+from ..training.study_progress import study_line
+from ..training.sweep import train_cell
+
+
+def train(configs: Path, data: Path, out: Path, execution: Execution, root: Path = Path("."),
+          check_tracking: bool = True) -> int:
+    """The tracking server is only checked here (MLflow logs the whole study once, in the report
+    step), so an unreachable one stops the study before training. A cell with a failed seed lands
+    whole, its failed seeds' records saying why, and the step returns EXIT_FAILED_RUN."""
+    run_configs = read_run_configs(configs)
+    start = time.perf_counter()
+    if check_tracking:
+        from ..tracking import check_reachable, tracking_uri
+        check_reachable(tracking_uri())  # an unreachable server fails here, before training
+    check_s = time.perf_counter() - start
+    dataset = Dataset.load_checked(data, run_configs[0].task.name, run_configs[0].task.length, key="--data")
+    cell_start = time.perf_counter()
+    records = train_cell(run_configs, dataset, out, execution)
+    # Seeds train concurrently, so their training, diagnostics and outputs overlap: timed as one.
+    print(study_line(root) or "", file=sys.stderr, flush=True)  # the whole study's progress, read from disk
+    stage_done(f"train {out}", cell=time.perf_counter() - cell_start, tracking_check=check_s)
+    failed = [r["seed"] for r in records if r.get("failed")]
+    if failed:  # a failure is never a result: DVC records no failed stage, so the next repro retries it
+        print(f"rnnbench: seeds {failed} of {out} failed (causes above); DVC does not record a failed cell: "
+              "`dvc repro` trains it again (`dvc repro --keep-going` goes on past it)", file=sys.stderr)
+        return EXIT_FAILED_RUN
+    return 0

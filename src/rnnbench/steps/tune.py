@@ -1,0 +1,37 @@
+"""Step tune: one model's lr sweeps (its plan) -> its tuning result."""
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+from ..config import Execution, read_tuning, write_tuning
+from ..process_exit import EXIT_FAILED_RUN
+from ..progress import stage_done
+from ..training.tuning import TuningFailed, tune_task
+
+# How the sweeps' runs share the machine: written by plan-tuning (upstream of every tune stage) under
+# study.TUNING_PLANS, in a folder so that no model's plan file can take its name; no DVC dependency,
+# since it changes no result. Stated here, not in study.py, which no tune stage depends on.
+TUNING_EXECUTION_FILE = Path("tuning") / "plans" / "execution" / "settings.json"
+
+
+def tune(plan: Path, out: Path, execution: Execution) -> int:
+    """Nothing is written when a sweep run failed: DVC then records no failure, and the next
+    `dvc repro` tunes the model again."""
+    model, plans = read_tuning(plan)
+    start = time.perf_counter()
+    results = []
+    for task_plan in plans:
+        try:
+            result = tune_task(task_plan, execution)
+        except TuningFailed as err:  # causes printed above
+            print(f"rnnbench: {err}; `dvc repro` tunes {model} again", file=sys.stderr)
+            return EXIT_FAILED_RUN
+        if result.lr is not None:
+            print(f"tune {model} {task_plan.task}: lr {result.lr:g} ({result.source}"
+                  f"{', at a bound of the lr ladder' if result.at_edge else ''})", flush=True)
+        results.append(result)
+    write_tuning(out, model, results)
+    stage_done(f"tune {model}", tune=time.perf_counter() - start)
+    return 0
