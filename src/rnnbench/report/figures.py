@@ -543,7 +543,8 @@ def gate_correlations(study: Study, results: pd.DataFrame, root: Path, path: Pat
             if picked and "c" in picked[2]:
                 break
             picked = None
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10.0, 5.0), gridspec_kw={"width_ratios": [1, 1.8]})
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10.0, 5.0), gridspec_kw={"width_ratios": [1, 1.8]},
+                                      layout="constrained")  # keeps the left panel's title inside the figure
     if picked is None:
         empty_panel(left, "no solved lstm run with gate traces")
         empty_panel(right, "")
@@ -556,7 +557,7 @@ def gate_correlations(study: Study, results: pd.DataFrame, root: Path, path: Pat
     for (a, b), value in np.ndenumerate(matrix):
         left.text(b, a, f"{value:.2f}", ha="center", va="center", fontsize=9)
     fig.colorbar(image, ax=left, fraction=0.046)
-    left.set_title(f"gate correlation (Pearson), lstm {task} T={length} seed {seed}", fontsize=9)
+    left.set_title(f"gate correlation (Pearson)\nlstm {task} T={length} seed {seed}", fontsize=9)
     cell = traces["c"][0]  # [T, H]
     spread = np.abs(cell).max(axis=0)
     for unit in np.argsort(spread)[::-1][:GATE_UNITS]:
