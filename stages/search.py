@@ -1,11 +1,12 @@
-"""DVC stage: one task x model's critical-length search -> searches/<task>/<model>/
-(rnnbench.steps.search.search).
+"""DVC stage: every task x model's critical-length search -> searches/<task>/<model>/, their runs
+sharing one pool of workers (rnnbench.steps.search.search, rnnbench/search/pool.py).
 
-Reads exactly its plan (configs/search/<task>/<model>.json, written by configure) and builds each
-length's data as generate would. Its runs are kept between invocations (the output is persisted):
+Reads exactly the plans (configs/search/<task>/<model>.json, written by configure) and builds each
+length's data as generate would. The runs are kept between invocations (the output is persisted):
 a search that was stopped, killed or forced continues from its finished runs and trains only the
-missing ones (rnnbench/search/runner.py). A failed run stops the search with its cause and the stage
-exits 1, so that DVC never records a failure; `dvc repro` then resumes it.
+missing ones (rnnbench/search/runner.py), and a search whose plan did not change reads all of its
+runs. A failed run stops its search with its cause, the others go on, and the stage exits 1, so that
+DVC never records a failure; `dvc repro` then resumes it.
 """
 import argparse
 from pathlib import Path
@@ -17,12 +18,12 @@ from rnnbench.steps.search import search
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("plan", type=Path, help="the search's plan file")
-    parser.add_argument("--out", type=Path, required=True, help="the search's folder")
+    parser.add_argument("plans", type=Path, help="the searches' plans folder (<task>/<model>.json)")
+    parser.add_argument("--out", type=Path, required=True, help="the searches' folder (<task>/<model>/ each)")
     args = parser.parse_args()
-    require_inside("PLAN", args.plan, Path.cwd())  # names from params.yaml reach these paths
+    require_inside("PLANS", args.plans, Path.cwd())  # names from params.yaml reach these paths
     require_inside("--out", args.out, Path.cwd())
-    return search(args.plan, args.out, Execution.read(EXECUTION_FILE))
+    return search(args.plans, args.out, Execution.read(EXECUTION_FILE))
 
 
 if __name__ == "__main__":

@@ -133,7 +133,7 @@ def test_a_search_interrupted_midway_resumes_from_its_finished_runs_under_dvc_re
     (folder / "search.json").unlink()
     before = (root / "reports" / "critical_length.csv").read_text()
     again = run(root, "dvc", "repro")
-    assert stages_run(again.stdout) == {"search@adding-rnn", "report"}
+    assert stages_run(again.stdout) == {"search", "report"}
     trained = len(runs) - len(runs) // 2
     assert f"{trained} runs trained, {len(runs) // 2} read" in again.stderr
     assert (root / "reports" / "critical_length.csv").read_text() == before
@@ -381,7 +381,7 @@ def test_the_study_logs_to_a_real_mlflow_server_on_localhost(project, tmp_path):
                                          headers={"Content-Type": "application/json"})
         with urllib.request.urlopen(request) as r:
             runs = [r for r in _json.load(r)["runs"]  # the grid's; the searches' runs are test_mlflow_has_...
-                    if not any(t["key"] == "dvc.stage" and t["value"].startswith("search@") for t in r["data"]["tags"])]
+                    if not any(t["key"] == "dvc.stage" and t["value"] == "search" for t in r["data"]["tags"])]
         study = tiny_study()
         names = sorted(r["info"]["run_name"] for r in runs)
         adding = [c for c in study.cells() if c.task == "adding"]

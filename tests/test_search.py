@@ -13,7 +13,8 @@ import yaml
 from rnnbench.config import ConfigError, DataConfig, RunConfig
 from rnnbench.search.rule import Found, LengthRuns, SearchRange, Train, nearest_tuned, next_step
 from rnnbench.training.tuning import at_bound, first_lrs, learnt, lr_table, lrs_to_add
-from rnnbench.search.runner import Search, SearchPlan, read_trace
+from rnnbench.search.pool import run_search, run_searches
+from rnnbench.search.runner import Search, SearchFailed, SearchPlan, read_trace
 from rnnbench.study import parse_study
 from rnnbench.training.trainer import train
 from conftest import build_dataset, make_config
@@ -21,7 +22,7 @@ from conftest import build_dataset, make_config
 FIVE = SearchRange(start=10, floor=2, cap=160, seeds=(0, 1, 2, 3, 4))
 
 
-def run_search(search: SearchRange, solves, extended_solves=lambda length, seed: False):
+def scripted_search(search: SearchRange, solves, extended_solves=lambda length, seed: False):
     """Drive next_step with an oracle: solves(length, seed) at the base budget, extended_solves at
     the larger one. Returns the answer and every step taken."""
     outcomes, steps = {}, []
@@ -40,7 +41,7 @@ def run_search(search: SearchRange, solves, extended_solves=lambda length, seed:
 
 
 def test_a_model_that_solves_up_to_30_is_bracketed_to_the_resolution_around_30():
-    found, steps, _ = run_search(FIVE, lambda length, seed: length <= 30)
+    found, steps, _ = scripted_search(FIVE, lambda length, seed: length <= 30)
     assert found.lo <= 30 < found.hi and found.hi / found.lo <= FIVE.resolution
     assert found.censored == "none"
     lengths = [s.length for s in steps]
@@ -49,14 +50,14 @@ def test_a_model_that_solves_up_to_30_is_bracketed_to_the_resolution_around_30()
 
 
 def test_a_model_that_solves_every_length_is_censored_at_the_cap():
-    found, steps, outcomes = run_search(FIVE, lambda length, seed: True)
+    found, steps, outcomes = scripted_search(FIVE, lambda length, seed: True)
     assert (found.lo, found.hi, found.censored) == (160, None, "above")
     assert [s.length for s in steps if s.seeds == (0, 1, 2)] == [10, 20, 40, 80, 160]
     assert outcomes[160].seeds == 5  # the bound of the answer gets every seed
 
 
 def test_a_model_that_solves_nothing_is_censored_at_the_floor_after_the_larger_budget():
-    found, steps, outcomes = run_search(FIVE, lambda length, seed: False)
+    found, steps, outcomes = scripted_search(FIVE, lambda length, seed: False)
     assert (found.lo, found.hi, found.censored) == (None, 2, "below")
     assert [s.length for s in steps if not s.extended][:4] == [10, 5, 2, 2]
     assert set(outcomes[2].extended) == {0, 1, 2, 3, 4}  # every failure at hi rerun with the larger budget
@@ -73,14 +74,14 @@ def test_a_length_trains_three_of_five_seeds_and_adds_two_only_while_the_decisio
 
 def test_a_failure_at_the_upper_end_that_a_larger_budget_solves_moves_the_bracket_up():
     # Solves T <= 20 in the base budget; with 3x the steps it also solves T <= 30.
-    found, steps, _ = run_search(FIVE, lambda length, seed: length <= 20, lambda length, seed: length <= 30)
+    found, steps, _ = scripted_search(FIVE, lambda length, seed: length <= 20, lambda length, seed: length <= 30)
     assert found.lo >= 25 and found.hi > 30 and found.hi / found.lo <= FIVE.resolution
     assert any(s.extended and s.length <= 30 for s in steps)  # a failure that did not survive 3x
     assert steps[-1].extended and steps[-1].length == found.hi  # the answer's failure survived it
 
 
 def test_a_decided_length_stays_decided_when_the_bracket_adds_its_last_seeds():
-    found, _, outcomes = run_search(FIVE, lambda length, seed: length <= 30 or seed == 0)
+    found, _, outcomes = scripted_search(FIVE, lambda length, seed: length <= 30 or seed == 0)
     for length in (found.lo, found.hi):
         assert outcomes[length].seeds == 5
     assert outcomes[found.lo].solved >= 3 and outcomes[found.hi].solved < 3
@@ -193,7 +194,7 @@ def trained_folders(root: Path) -> set[str]:
 
 def test_an_interrupted_search_trains_exactly_its_missing_runs_and_finds_the_same_answer(tmp_path):
     whole = Search(tiny_plan(), tmp_path / "whole")
-    answer = whole.run()
+    answer = run_search(whole)
     folders = sorted(trained_folders(tmp_path / "whole"), key=lambda f: (tmp_path / "whole" / f).stat().st_mtime)
     assert whole.trained == len(folders) and whole.reused == 0
 
@@ -204,7 +205,7 @@ def test_an_interrupted_search_trains_exactly_its_missing_runs_and_finds_the_sam
         shutil.rmtree(tmp_path / "resumed" / folder)
     (tmp_path / "resumed" / "search.json").unlink()
     resumed = Search(tiny_plan(), tmp_path / "resumed")
-    assert resumed.run() == answer
+    assert run_search(resumed) == answer
     assert resumed.trained == len(folders) - k and resumed.reused == k
     assert trained_folders(tmp_path / "resumed") == set(folders)
     assert read_trace(tmp_path / "resumed") == json.loads(json.dumps(read_trace(tmp_path / "whole")))
@@ -212,7 +213,7 @@ def test_an_interrupted_search_trains_exactly_its_missing_runs_and_finds_the_sam
 
 def test_a_larger_budget_continues_each_failed_seed_and_reads_what_a_fresh_start_would(tmp_path):
     plan = tiny_plan()
-    Search(plan, tmp_path).run()
+    run_search(Search(plan, tmp_path))
     extended = [run for length in read_trace(tmp_path)["lengths"] for run in length["runs"] if run["extended"]]
     assert extended, "the tiny search confirms at least one failure with the larger budget"
     for run in extended:
@@ -224,3 +225,40 @@ def test_a_larger_budget_continues_each_failed_seed_and_reads_what_a_fresh_start
     config = RunConfig.from_dict(record["config"])
     fresh = train(config, build_dataset(config))  # the same run from its start, with the larger budget
     assert fresh.final["test_metric"] == record["test_metric"] and fresh.final["solved"] == record["solved"]
+
+
+def test_searches_driven_side_by_side_make_the_decisions_each_makes_alone(tmp_path):
+    import dataclasses
+
+    plans = {"rnn": tiny_plan()}
+    gru = plans["rnn"].base.model.__class__("gru", hidden_size=8)
+    plans["gru"] = dataclasses.replace(plans["rnn"], base=dataclasses.replace(plans["rnn"].base, model=gru))
+    for model, plan in plans.items():
+        run_search(Search(plan, tmp_path / "alone" / model))
+    together = [Search(plan, tmp_path / "together" / model) for model, plan in plans.items()]
+    found = run_searches(together, 3, together[0].device)
+    assert all(isinstance(answer, Found) for answer in found)
+    for model in plans:  # the same lengths, lrs, seeds and outcomes, and the same runs on disk
+        alone, beside = read_trace(tmp_path / "alone" / model), read_trace(tmp_path / "together" / model)
+        assert beside == alone
+        assert trained_folders(tmp_path / "together" / model) == trained_folders(tmp_path / "alone" / model)
+        for folder in trained_folders(tmp_path / "alone" / model):
+            first, second = (json.loads((tmp_path / side / model / folder / "metrics.json").read_text())
+                             for side in ("alone", "together"))
+            assert second["test_metric"] == first["test_metric"] and second["steps"] == first["steps"]
+
+
+def test_a_search_whose_runs_fail_stops_with_the_cause_and_the_others_reach_their_answer(tmp_path, monkeypatch):
+    import dataclasses
+
+    monkeypatch.syspath_prepend(str(Path(__file__).parent / "plugins"))
+    good = tiny_plan()
+    broken = dataclasses.replace(good, base=dataclasses.replace(
+        good.base, model=good.base.model.__class__("mypkg.cells.Broken", hidden_size=8)))
+    searches = [Search(broken, tmp_path / "broken"), Search(good, tmp_path / "good")]
+    failure, answer = run_searches(searches, 2, searches[0].device)
+    assert isinstance(failure, SearchFailed) and "broken on purpose" in str(failure)
+    assert isinstance(answer, Found) and read_trace(tmp_path / "good")["found"] is not None
+    assert read_trace(tmp_path / "broken") is None or read_trace(tmp_path / "broken")["found"] is None
+    with pytest.raises(SearchFailed, match="broken on purpose"):
+        run_search(Search(broken, tmp_path / "broken"))  # failed runs are not read back as outcomes

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from .config import ConfigError, flatten
-from .search.plans import searched_lengths
+from .search.plans import SEARCH_STAGE, searched_lengths
 from .study import Study
 from .training.host import git_commit, one_line
 from .training.run_outputs import sealed
@@ -517,5 +517,5 @@ def searched_cells(study: Study, root: Path) -> list[tuple[str, list[Path]]]:
     cells: dict[tuple, list[Path]] = {}
     for tested in searched_lengths(study, root):
         for run in tested.runs:
-            cells.setdefault((tested.stage, tested.length, run.steps), []).append(root / run.folder)
-    return [(stage, folders) for (stage, _, _), folders in cells.items()]
+            cells.setdefault((tested.task, tested.model, tested.length, run.steps), []).append(root / run.folder)
+    return [(SEARCH_STAGE, folders) for folders in cells.values()]

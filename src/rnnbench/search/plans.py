@@ -3,7 +3,8 @@
 configure writes one plan per task x model of params `search` (configs/search/<task>/<model>.json):
 the resolved run settings of the task x model (its own budget, options and per-model settings, the
 length, lr, steps and seed left for the search to set), the length range, the lr ladder and seeds.
-The search stage depends on that file alone, so a search reruns exactly when its settings change.
+The search stage depends on these files: when one changes the stage reruns, and every search whose
+plan did not change reads its finished runs instead of training them (runner.py), in seconds.
 """
 from __future__ import annotations
 
@@ -29,9 +30,7 @@ def search_folder(task: str, model: str) -> Path:
     return SEARCHES / task / model
 
 
-def search_stage(task: str, model: str) -> str:
-    """The search's DVC stage name (dvc.yaml's `search` matrix over task x model)."""
-    return f"search@{task}-{model}"
+SEARCH_STAGE = "search"  # dvc.yaml's one stage for every search: their runs share one pool (pool.py)
 
 
 def search_plan(study: Study, task: str, model: str) -> SearchPlan:
@@ -46,6 +45,7 @@ def search_plan(study: Study, task: str, model: str) -> SearchPlan:
 def write_search_plans(study: Study, root: Path = Path(".")) -> int:
     """Every search's plan (rewritten only when it changes); plans of searches no longer in params go."""
     current = set()
+    (root / SEARCH_PLANS).mkdir(parents=True, exist_ok=True)  # the search stage's dependency, with no searches too
     for task, model in study.search.pairs():
         path = root / plan_file(task, model)
         current.add(path)
@@ -81,10 +81,6 @@ class SearchedLength:
     sweep: tuple[dict[str, Any], ...]  # the lr table of its sweep (training/tuning.py's lr_table)
     runs: tuple[SearchedRun, ...]      # in the order they ran: a larger-budget rerun comes last
     finished: bool                     # the search has its answer (its trace's `found`)
-
-    @property
-    def stage(self) -> str:
-        return search_stage(self.task, self.model)
 
 
 def searched_lengths(study: Study, root: Path = Path(".")) -> Iterator[SearchedLength]:

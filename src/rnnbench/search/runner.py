@@ -22,12 +22,12 @@ import math
 import sys
 import time
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from ..config import ConfigError, Execution, RunConfig, point_name, seed_folder
 from ..tasks import Dataset, resolve_task
 from ..training.run_outputs import json_safe, resume_point, reusable_record, write_atomic, write_run
-from ..training.sweep import in_processes, record_failure, seed_process_count, train_seed
+from ..training.sweep import record_failure, train_seed
 from ..training.trainer import resolve_device, train
 from ..training.tuning import at_bound, choose_lr, first_lrs, lr_table, lrs_to_add, tune_bar
 from .rule import Found, LengthRuns, SearchRange, Train, nearest_tuned, next_step
@@ -37,6 +37,16 @@ TRACE_FILE = "search.json"
 
 class SearchFailed(RuntimeError):
     """A run of the search failed: the search stops there (a failure is never an outcome)."""
+
+
+DIED = "the process training this run died (killed, out of memory or a native crash; a run beside it in the pool may have been the cause)"
+
+
+@dataclasses.dataclass(frozen=True)
+class Job:
+    """One run a search needs: `train(position)` trains it in a worker process and returns its record."""
+    train: Callable[[int | None], dict]
+    name: str  # its folder, for messages
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,6 +94,11 @@ def run_folder(out: Path, config: RunConfig, tuning: bool = False) -> Path:
                        config.seed)
 
 
+def plans_in(folder: Path) -> list[tuple[str, str]]:
+    """The (task, model) of every plan under `folder` (<task>/<model>.json, plans.py), sorted."""
+    return sorted((path.parent.name, path.stem) for path in Path(folder).glob("*/*.json"))
+
+
 class Search:
     def __init__(self, plan: SearchPlan, out: Path, execution: Execution = Execution()):
         self.plan, self.out, self.execution = plan, Path(out), execution
@@ -104,9 +119,11 @@ class Search:
             self.datasets[length] = (data, data.checksum())
         return self.datasets[length]
 
-    def runs(self, configs: list[RunConfig], tuning: bool, continuing: list[RunConfig] | None = None) -> list[dict]:
-        """Each config's final record, read when it is already on disk, else trained (several at once);
-        `continuing`: per config, the shorter-budget run it continues (resume_point) where it can."""
+    def runs(self, configs: list[RunConfig], tuning: bool, continuing: list[RunConfig] | None = None):
+        """Each config's final record, read when it is already on disk, else trained: a generator that
+        yields the runs to train (one `Job` each) to whoever drives the search (pool.py) and is sent
+        back their records, None for a run whose process died; `continuing`: per config, the
+        shorter-budget run it continues (resume_point) where it can."""
         dataset, checksum = self.dataset(configs[0].task.length)
         folders = [run_folder(self.out, c, tuning) for c in configs]
         records = {i: r for i, (c, f) in enumerate(zip(configs, folders))
@@ -116,11 +133,9 @@ class Search:
         if todo:
             bases = [(c, run_folder(self.out, c)) for c in continuing] if continuing else [None] * len(configs)
             train_one = functools.partial(train_search_run, configs, folders, dataset, checksum, tuning, bases)
-            processes = seed_process_count(self.execution.seed_processes, len(todo), self.device)
-            done = in_processes(train_one, todo, processes, self.device)
-            for i in todo:
-                records[i] = done.get(i) or record_failure(
-                    configs[i], folders[i], "the process training this run died (killed, out of memory or a native crash)")
+            done = yield [Job(functools.partial(train_one, i), str(folders[i])) for i in todo]
+            for i, record in zip(todo, done):
+                records[i] = record or record_failure(configs[i], folders[i], DIED)
             self.trained += len(todo)
         failed = [(configs[i], records[i]) for i in sorted(records) if records[i].get("failed")]
         if failed:
@@ -130,7 +145,7 @@ class Search:
         return [records[i] for i in range(len(configs))]
 
     # --- the lr of a length --------------------------------------------------------------------
-    def tune(self, length: int) -> float:
+    def tune(self, length: int):
         """The sweep at `length`: rungs around the nearest tuned length's lr, extended past a winning
         end, and while no rung solves on a tuning seed or learns (halfway from the memoryless baseline
         to perfect), to both sides (training/tuning.py's ladder rules): a length fails only where no
@@ -141,7 +156,8 @@ class Search:
         pending = first_lrs(self.plan.ladder, nearest_tuned(length, self.lrs) or self.plan.start_lr)
         while pending:
             configs = [self.plan.config(length, lr, seed) for lr in pending for seed in self.plan.tune_seeds]
-            summaries += [sweep_summary(c, r) for c, r in zip(configs, self.runs(configs, tuning=True))]
+            records = yield from self.runs(configs, tuning=True)
+            summaries += [sweep_summary(c, r) for c, r in zip(configs, records)]
             tried += pending
             pending = lrs_to_add(self.plan.ladder, tried, lr_table(summaries, higher),
                                  until_learnt=(self.dataset(length)[0].baseline, higher))
@@ -152,13 +168,13 @@ class Search:
         return best
 
     # --- the search ----------------------------------------------------------------------------
-    def step(self, step: Train) -> None:
-        lr = self.lrs.get(step.length) or self.tune(step.length)
+    def step(self, step: Train):
+        lr = self.lrs.get(step.length) or (yield from self.tune(step.length))
         configs = [self.plan.config(step.length, lr, seed, step.extended) for seed in step.seeds]
         # a larger budget continues the seed's base run from where it stopped: the same run as a fresh
         # start with that budget (trainer.Resume), two thirds of its steps at budget_factor 3
         bases = [self.plan.config(step.length, lr, seed) for seed in step.seeds] if step.extended else None
-        records = self.runs(configs, tuning=False, continuing=bases)
+        records = yield from self.runs(configs, tuning=False, continuing=bases)
         runs = self.outcomes.setdefault(step.length, LengthRuns())
         for config, record in zip(configs, records):
             (runs.extended if step.extended else runs.base)[config.seed] = bool(record.get("solved"))
@@ -169,13 +185,17 @@ class Search:
                 "folder": run_folder(self.out, config).relative_to(self.out).as_posix()})  # within the search's folder
         self.trace[step.length].update(solved=runs.solved, seeds=runs.seeds)
 
-    def run(self) -> Found:
+    def walk(self):
+        """The search as a generator: it yields each batch of runs it needs next (a list of `Job`s),
+        is sent their records, and returns the answer (StopIteration.value); SearchFailed when a run
+        failed. Its decisions read only its own runs, so searches driven side by side (pool.py) make
+        the same ones as each alone."""
         while True:
             step = next_step(self.outcomes, self.plan.range)
             if isinstance(step, Found):
                 self.write(step)
                 return step
-            self.step(step)
+            yield from self.step(step)
             self.write(None)
             print(self.progress_line(step), file=sys.stderr, flush=True)
 

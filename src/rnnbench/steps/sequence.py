@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from ..process_exit import EXIT_FAILED_RUN
-from ..search.plans import plan_file, search_folder
+from ..search.plans import SEARCH_PLANS, SEARCHES
 from ..speed import SPEED_CONFIGS, SPEED_FILE
 from ..study import Study, tuning_plan_file, tuning_result_file
 from .configure import configure, plan_tuning
@@ -22,7 +22,7 @@ from .speed import speed
 from .train import train
 from .tune import tune
 
-# dvc.yaml's stages in order; tune, train and search are matrices (per model, cell, task x model)
+# dvc.yaml's stages in order; tune and train are matrices (per model, per cell), search is one stage
 STEPS = ("generate", "plan-tuning", "tune", "configure", "train", "search", "speed", "report")
 
 
@@ -43,9 +43,7 @@ def run_study(study: Study, root: Path, with_report: bool = True) -> int:
         status |= train(root / cell.configs_file, root / cell.data_folder, root / cell.run_folder, execution, root,
                         check_tracking=False)
     pairs = study.search.pairs()
-    for done, (task, model) in enumerate(pairs, 1):
-        status |= search(root / plan_file(task, model), root / search_folder(task, model), execution)
-        print(f"study: search {done}/{len(pairs)} ({task} {model}) done", file=sys.stderr, flush=True)
+    status |= search(root / SEARCH_PLANS, root / SEARCHES, execution)
     speed(root / SPEED_CONFIGS, root / SPEED_FILE)
     print(f"study: {len(cells)} cells x {len(study.seeds)} seeds and {len(pairs)} searches in "
           f"{(time.perf_counter() - start) / 60:.1f} min")
