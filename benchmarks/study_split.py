@@ -20,7 +20,7 @@ from results_file import machine_line, write_section
 ROOT = Path(__file__).resolve().parents[1]
 
 
-STAGE_LINE = re.compile(r"^stage (\S+(?: \S+)?) done: ([\d.]+|nan) s in all \((.*)\)$", re.M)
+STAGE_LINE = re.compile(r"^stage (.+?) done: ([\d.]+|nan) s in all \((.*)\)$", re.M)
 
 
 def stage_timing(match: re.Match) -> dict:
@@ -72,8 +72,9 @@ def main() -> None:
             ("resolving the cells' run configs", parts["configure_s"]),
             *((f"cells of {model}: training, test, diagnostics, outputs", seconds)
               for model, seconds in per_model.items()),
-            *((f"critical-length search {name}: lr sweeps, seeds, larger-budget reruns", seconds)
-              for name, seconds in per_search.items()),
+            *((f"critical-length search {name}: lr sweeps, seeds, larger-budget reruns" if "/" in name else
+               "the critical-length searches, side by side in one stage: lr sweeps, seeds, larger-budget reruns",
+               seconds) for name, seconds in per_search.items()),
             ("MLflow (server check + open store + log runs)", parts["mlflow_s"] + parts["tracking_check_s"]),
             ("report (tables, figures, report.md)", parts["report_s"]),
             ("stage processes: start-up, imports, config and data loading", parts["start-up, imports, config and data loading"]),
