@@ -6,7 +6,8 @@ length's data as generate would. The runs are kept between invocations (the outp
 a search that was stopped, killed or forced continues from its finished runs and trains only the
 missing ones (rnnbench/search/runner.py), and a search whose plan did not change reads all of its
 runs. A failed run stops its search with its cause, the others go on, and the stage exits 1, so that
-DVC never records a failure; `dvc repro` then resumes it.
+DVC never records a failure; `dvc repro` then resumes it. The searches' runs are logged to MLflow as
+the stage ends (the tracking server is checked before any training).
 """
 import argparse
 from pathlib import Path
@@ -23,7 +24,7 @@ def main() -> int:
     args = parser.parse_args()
     require_inside("PLANS", args.plans, Path.cwd())  # names from params.yaml reach these paths
     require_inside("--out", args.out, Path.cwd())
-    return search(args.plans, args.out, Execution.read(EXECUTION_FILE))
+    return search(args.plans, args.out, Execution.read(EXECUTION_FILE), track=True)
 
 
 if __name__ == "__main__":

@@ -2,9 +2,9 @@
 (rnnbench.steps.train.train).
 
 Reads exactly the cell's configs file (written by the configure stage) and its data folder; how the
-seeds share the machine comes from configs/execution.json, which changes no result. MLflow logging
-happens once for the whole study in the report stage: here only the tracking server is checked, so
-that an unreachable one stops the study before training. A cell with a failed seed lands whole
+seeds share the machine comes from configs/execution.json, which changes no result. The tracking
+server is checked before training, so that an unreachable one stops the study first; the finished
+cell is logged to MLflow under its stage's name (--stage), so the store fills as the study runs. A cell with a failed seed lands whole
 (its failed seeds' records say why) and the stage exits 1, so that DVC never caches a failure.
 """
 import argparse
@@ -20,10 +20,12 @@ def main() -> int:
     parser.add_argument("configs", type=Path, help="the cell's configs file")
     parser.add_argument("--data", type=Path, required=True, help="the cell's data folder")
     parser.add_argument("--out", type=Path, required=True, help="the cell's run folder")
+    parser.add_argument("--stage", help="the DVC stage's name, the cell's dvc.stage tag in MLflow "
+                        "(without it the cell is logged by the report stage's sync)")
     args = parser.parse_args()
     for flag in ("configs", "data", "out"):  # names from params.yaml reach these paths
         require_inside(f"--{flag}" if flag != "configs" else "CONFIGS", getattr(args, flag), Path.cwd())
-    return train(args.configs, args.data, args.out, Execution.read(EXECUTION_FILE))
+    return train(args.configs, args.data, args.out, Execution.read(EXECUTION_FILE), stage=args.stage)
 
 
 if __name__ == "__main__":

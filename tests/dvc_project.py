@@ -43,7 +43,7 @@ def make_project(dest: Path, params: Path = REPO / "studies" / "tiny.yaml", **ch
     """A new project at `dest` whose params.yaml is the study file `params` with the top-level
     `changes` applied, committed to git; nothing run yet."""
     dest.mkdir()
-    for name in ("dvc.yaml", ".dvcignore", "stages", "src"):
+    for name in ("dvc.yaml", ".dvcignore", "stages", "src", "corpora"):
         source = REPO / name
         if source.is_dir():
             shutil.copytree(source, dest / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
@@ -70,7 +70,7 @@ PIPELINE = {"generate", "plan-tuning", "configure", "report"}  # the stages ever
 
 def search_stages(study=None) -> set[str]:
     """The searches' stage: one, there with no searches too (its plans folder is then empty)."""
-    from rnnbench.search.plans import SEARCH_STAGE
+    from rnnbench.search.runner import SEARCH_STAGE
 
     return {SEARCH_STAGE}
 

@@ -157,7 +157,7 @@ def test_dvcs_expanded_search_and_train_stage_names_are_the_ones_python_states()
     import subprocess
     import sys
 
-    from rnnbench.search.plans import SEARCH_STAGE
+    from rnnbench.search.runner import SEARCH_STAGE
     from rnnbench.study import load_study
 
     dvc = Path(sys.executable).with_name("dvc")

@@ -82,6 +82,9 @@ def test_repro_runs_every_stage_of_the_grid(project):
     study = tiny_study()
     expected = {c.stage for c in study.cells()} | tune_stages(study) | search_stages(study) | PIPELINE | {"speed"}
     assert stages_run(output) == expected
+    # MLflow filled as the study ran: every train stage logged its cell and the search stage its runs,
+    # so the report stage's sync found every run already in the store
+    assert re.search(r"mlflow: 0 runs logged now, \d+ already in the store", output)
 
 
 def test_results_csv_has_one_complete_row_per_run_of_the_grid(project):
@@ -234,6 +237,24 @@ def test_second_repro_does_nothing_and_status_is_clean(project):
     again = run(root, "dvc", "repro")
     assert stages_run(again.stdout) == set()
     assert "up to date" in run(root, "dvc", "status").stdout
+
+
+def test_a_train_stage_logs_its_cell_to_mlflow_as_it_ends_before_any_report(project, tmp_path):
+    root = copy_of(project, tmp_path / "study")
+    (root / "mlflow.db").unlink()
+    shutil.rmtree(root / "runs" / "adding-5" / "rnn")
+    report = (root / "reports" / "report.md").read_bytes()
+    again = run(root, "dvc", "repro", "train@rnn-adding-5")
+    assert stages_run(again.stdout) == {"train@rnn-adding-5"}
+    runs, cells = mlflow_runs(root), mlflow_runs(root, "cell")
+    assert sorted(runs["tags.mlflow.runName"]) == ["rnn-T5-s0", "rnn-T5-s1"]
+    assert set(runs["tags.dvc.stage"]) == set(cells["tags.dvc.stage"]) == {"train@rnn-adding-5"}
+    assert set(runs["tags.mlflow.parentRunId"]) == set(cells["run_id"]) and len(cells) == 1
+    assert "mlflow: runs/adding-5/rnn: 2 runs logged, 0 already in the store" in again.stderr
+    assert (root / "reports" / "report.md").read_bytes() == report  # the report stage did not run
+    synced = run(root, "rnnbench", "sync-mlflow")  # the report's sync finds them there
+    assert len(mlflow_runs(root)) > 2 and mlflow_runs(root)["tags.run_key"].is_unique
+    assert int(re.search(r"(\d+) already in the store", synced.stdout).group(1)) >= 2  # rnn's two, at least
 
 
 def test_mlflow_has_each_run_once_with_params_tags_and_metric_history(project):

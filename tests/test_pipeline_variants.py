@@ -216,3 +216,37 @@ def test_changing_the_sweep_retunes_and_retrains_only_the_cells_whose_lr_changed
     assert stages_run(again.stdout) == retrained | (tune_stages(study) - copying) | PIPELINE
     tuning = pd.read_csv(root / "reports" / "tuning.csv")
     assert set(tuning.loc[tuning.source == "tuned", "lr"]) == {0.01, 0.03}
+
+
+def test_editing_a_user_corpus_under_corpora_reruns_the_data_the_sweeps_and_the_charlm_cells(tmp_path):
+    root = make_project(tmp_path / "study")
+    (root / "corpora" / "mine.txt").write_text("the quick brown fox jumps over the lazy dog. " * 400)
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    params.update(models=["rnn"], points=["charlm-10"], search=NO_SEARCH, primary_contrasts=[], per_model={},
+                  tune={**params["tune"], "points": ["charlm-10"]},
+                  tasks={"charlm": {"options": {"corpus": "corpora/mine.txt", "corpus_chars": 18000}}},
+                  side_grids={"reference": {"models": [], "points": []}, "ablations": {"models": [], "points": []}})
+    (root / "params.yaml").write_text(yaml.safe_dump(params))
+    run(root, "git", "add", "-A")
+    run(root, "git", "commit", "-qm", "a user corpus")
+    run(root, "dvc", "repro")
+    before = (root / "runs/charlm-10/rnn/seed0/metrics.json").read_text()
+    (root / "corpora" / "mine.txt").write_text("pack my box with five dozen liquor jugs! " * 450)
+    stale = set(json.loads(run(root, "dvc", "status", "--json").stdout))
+    assert {"generate", "tune@rnn"} <= stale  # DVC sees the edit: it is a dependency of both
+    again = run(root, "dvc", "repro")
+    assert "train@rnn-charlm-10" in stages_run(again.stdout)
+    assert (root / "runs/charlm-10/rnn/seed0/metrics.json").read_text() != before
+    samples = pd.read_csv(root / "reports" / "samples.csv", keep_default_na=False)  # its own prime: no 'ROMEO:' here
+    assert set(samples["prime"]) == {" "} and all(text.startswith(" ") for text in samples["text"])
+
+
+def test_a_corpus_outside_corpora_is_refused_naming_the_key_before_any_work(tmp_path):
+    root = make_project(tmp_path / "study")
+    (root / "mine.txt").write_text("some text " * 500)
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    params["tasks"] = {"charlm": {"options": {"corpus": "mine.txt"}}}
+    (root / "params.yaml").write_text(yaml.safe_dump(params))
+    refused = run(root, "dvc", "repro", check=False)
+    assert refused.returncode != 0 and "tasks.charlm.options.corpus: 'mine.txt' is not a file under corpora/" in refused.stderr
+    assert not (root / "data").exists() and not (root / "runs").exists()

@@ -78,20 +78,29 @@ def test_every_summary_number_in_report_md_comes_from_results_csv(trained):
     tables = markdown_tables(text)
     checked = 0
     for task in {c.task for c in study.cells()}:
-        for row in tables[f"{task}: test {summary.loc[task]['metric'].iloc[0]} per model and length"]:
+        metric, rule = summary.loc[task]["metric"].iloc[0], summary.loc[task]["rule_metric"].iloc[0]
+        judged = rule != metric  # copy: the table leads with the recall accuracy its solved rule reads
+        title = f"{rule} (what the solved rule judges) and {metric}" if judged else metric
+        for row in tables[f"{task}: test {title} per model and length"]:
             expected = summary.loc[(task, row["model"], int(row["T"]))]
-            assert same(row["median"], expected["median"]), (task, row)
+            assert same(row[f"median {metric}" if judged else "median"], expected["median"]), (task, row)
             assert same(row["median steps to solve"], expected["median_steps_to_solve"])
             assert same(row["lr"].split(" ")[0], expected["lr"], 3)
             assert row["solved"] == f"{expected['solved']}/{expected['seeds']}"
             low, high = row["95% CI (exact)"].strip("[]").split(", ")
             assert same(low, expected["solved_ci_low"], 2) and same(high, expected["solved_ci_high"], 2)
             runs = results[(results.task == task) & (results.model == row["model"]) & (results.length == int(row["T"]))]
-            shown = [float(v) for v in row["seeds' values"].split(", ")]
-            assert shown == pytest.approx(runs.sort_values("seed")["test_metric"].tolist(), rel=1e-2)
+            shown = [float(v) for v in row[f"seeds' {rule}" if judged else "seeds' values"].split(", ")]
+            assert shown == pytest.approx(runs.sort_values("seed")["test_rule_metric" if judged else "test_metric"].tolist(),
+                                          rel=1e-2)
+            if judged:
+                assert same(row[f"median {rule}"], expected["rule_median"])
+                records = [json.loads((root / d / "metrics.json").read_text()) for d in runs["run_dir"]]
+                assert runs["test_rule_metric"].tolist() == pytest.approx([r[f"test_{rule}"] for r in records], abs=1e-6)
             assert ("budget-limited" in row["flags"]) == bool(expected["budget_limited"])
             checked += 1
     assert checked == sum(1 for (_, model, _) in summary.index if model in study.models)  # grid and searched
+    assert "copy: test recall_accuracy (what the solved rule judges) and cross_entropy per model and length" in tables
 
 
 def test_critical_length_table_matches_a_recomputation_from_results_csv(trained):

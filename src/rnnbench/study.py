@@ -422,7 +422,22 @@ def plan_task(name: str, block: Mapping[str, Any], key: str) -> TaskPlan:
     require_keys(key, block, TASK_KEYS)
     task = resolve_task(name, key)
     options = task.resolved_options(require_mapping(f"{key}.options", block.get("options")), f"{key}.options")
+    if options.get("corpus"):
+        require_in_corpora(f"{key}.options.corpus", options["corpus"])
     return TaskPlan(options, dict(require_mapping(f"{key}.train", block.get("train"))), TASKS.source_sha256(name, key))
+
+
+CORPORA = Path("corpora")  # user corpora: a dependency in dvc.yaml of every stage that reads one
+
+
+def require_in_corpora(key: str, corpus: str) -> None:
+    """A study's data may come only from files DVC watches: a corpus outside corpora/ could be
+    edited under a clean `dvc status`, its cells never retrained."""
+    parts = Path(corpus).parts
+    if Path(corpus).is_absolute() or ".." in parts or len(parts) < 2 or Path(*parts[:1]) != CORPORA:
+        raise ConfigError(f"{key}: {corpus!r} is not a file under {CORPORA}/; put a user corpus there (the stages "
+                          f"that read it depend on {CORPORA}/, so editing it reruns its cells) and name it as "
+                          f"{CORPORA}/<file>, or give '' for the bundled Tiny Shakespeare")
 
 
 def parse_side_grid(name: str, grid: Any, models: tuple[str, ...]) -> SideGrid:

@@ -28,7 +28,8 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from .config import ConfigError, flatten
-from .search.plans import SEARCH_STAGE, searched_lengths
+from .search.plans import search_folder
+from .search.runner import SEARCH_STAGE, searched_run_cells
 from .study import Study
 from .training.host import git_commit, one_line
 from .training.run_outputs import sealed
@@ -487,23 +488,7 @@ def sync_study(study: Study, root: Path | None = None) -> tuple[int, int]:
                                root, locked=True)
         tracker.workspace = workspace
         for stage, folders in cells:
-            seeds = []
-            for folder in folders:
-                path = folder / "metrics.json"
-                if not path.is_file():
-                    continue
-                try:
-                    record = json.loads(path.read_text())
-                except (ValueError, RecursionError):
-                    print(f"mlflow: skipping {path}: not JSON (an interrupted write?)", file=sys.stderr)
-                    continue
-                if not isinstance(record, dict) or record.get("failed"):
-                    continue
-                if not sealed(folder, record):  # never log numbers the run did not write
-                    print(f"mlflow: skipping {folder}: its files differ from what its run wrote (edited or "
-                          "corrupted); `dvc repro` trains it again", file=sys.stderr)
-                    continue
-                seeds.append((folder, record))
+            seeds = loggable_seeds(folders)
             if seeds:
                 new, old = tracker.log_cell(seeds, stage=stage)
                 created += new
@@ -511,11 +496,62 @@ def sync_study(study: Study, root: Path | None = None) -> tuple[int, int]:
     return created, existing
 
 
+def loggable_seeds(folders: list[Path]) -> list[tuple[Path, dict[str, Any]]]:
+    """The finished, unaltered runs among `folders` with their records: what MLflow may show."""
+    seeds = []
+    for folder in folders:
+        path = folder / "metrics.json"
+        if not path.is_file():
+            continue
+        try:
+            record = json.loads(path.read_text())
+        except (ValueError, RecursionError):
+            print(f"mlflow: skipping {path}: not JSON (an interrupted write?)", file=sys.stderr)
+            continue
+        if not isinstance(record, dict) or record.get("failed"):
+            continue
+        if not sealed(folder, record):  # never log numbers the run did not write
+            print(f"mlflow: skipping {folder}: its files differ from what its run wrote (edited or "
+                  "corrupted); `dvc repro` trains it again", file=sys.stderr)
+            continue
+        seeds.append((folder, record))
+    return seeds
+
+
+def log_at_stage_end(cells: list[list[Path]], stage: str, what: str) -> None:
+    """log_finished_cells for a stage that just produced them: a store that fails now costs one line,
+    never the stage's outputs (the report stage's sync, or `rnnbench sync-mlflow`, logs them later)."""
+    try:
+        created, existing = log_finished_cells(cells, stage)
+    except Exception as err:  # noqa: BLE001 -- the runs stand; the report's sync logs them
+        cause = str(err).splitlines()[0] if str(err) else type(err).__name__
+        print(f"mlflow: logging {what} to {tracking_uri()} failed ({cause}); its runs stand, and the report "
+              "stage's sync (or `rnnbench sync-mlflow`) logs them", file=sys.stderr, flush=True)
+        return
+    print(f"mlflow: {what}: {created} runs logged, {existing} already in the store", file=sys.stderr, flush=True)
+
+
+def log_finished_cells(cells: list[list[Path]], stage: str, workspace: Path | None = None) -> tuple[int, int]:
+    """Cells' runs into the store as their stage ends (a train stage its cell, the search stage its
+    searches' lengths), so that MLflow fills while the study runs; the report stage's sync then
+    finds them (by run key) and logs only what is missing. Returns (runs logged now, runs already there)."""
+    cells = [seeds for seeds in map(loggable_seeds, cells) if seeds]
+    if not cells:
+        return 0, 0
+    workspace = (workspace or Path.cwd()).resolve()
+    root = project_root(workspace)
+    created = existing = 0
+    with store_lock(root):
+        tracker = open_tracker(list(dict.fromkeys(seeds[0][1]["task"] for seeds in cells)), root, locked=True)
+        tracker.workspace = workspace
+        for seeds in cells:
+            new, old = tracker.log_cell([(folder.resolve(), record) for folder, record in seeds], stage=stage)
+            created += new
+            existing += old
+    return created, existing
+
+
 def searched_cells(study: Study, root: Path) -> list[tuple[str, list[Path]]]:
-    """The study seeds' runs of every search, as cells: the seeds of one length, lr and budget
-    (a parent run each in MLflow, as a grid cell; the lr sweep's runs are not logged)."""
-    cells: dict[tuple, list[Path]] = {}
-    for tested in searched_lengths(study, root):
-        for run in tested.runs:
-            cells.setdefault((tested.task, tested.model, tested.length, run.steps), []).append(root / run.folder)
-    return [(SEARCH_STAGE, folders) for folders in cells.values()]
+    """The study seeds' runs of every search, as cells (search/runner.py's searched_run_cells)."""
+    return [(SEARCH_STAGE, folders) for task, model in study.search.pairs()
+            for folders in searched_run_cells(root / search_folder(task, model))]

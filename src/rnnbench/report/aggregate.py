@@ -24,7 +24,7 @@ from .statistics import exact_interval
 KEY = ["task", "model", "length"]
 RESULT_COLUMNS = [
     "task", "model", "length", "seed", "metric", "test_metric", "val_metric", "baseline", "baseline_split",
-    "solved_threshold", "higher_is_better", "solved", "val_solved", "solved_step", "diverged", "failed", "error", "steps", "wall_s",
+    "rule_metric", "test_rule_metric", "solved_threshold", "higher_is_better", "solved", "val_solved", "solved_step", "diverged", "failed", "error", "steps", "wall_s",
     "steps_per_s", "n_params", "device", "engine", "hidden_size", "num_layers", "forget_bias", "lr", "lr_source", "batch_size",
     "clip_norm", "max_steps", "grad_ratio_first_last_init", "grad_ratio_first_last_trained", "grad_decay_rate_init",
     "grad_decay_rate_trained", "grad_fit_r2_init", "grad_fit_r2_trained", "grad_state_decay_rate_init",
@@ -36,7 +36,7 @@ RESULT_COLUMNS = [
 
 def solved_rule_columns(study: Study, task: str) -> dict:
     rule = resolve_task(task).solved_rule(study.task_plan(task).options)
-    return {"solved_threshold": rule.threshold, "higher_is_better": rule.higher_is_better}
+    return {"rule_metric": rule.metric, "solved_threshold": rule.threshold, "higher_is_better": rule.higher_is_better}
 
 
 def read_record(path: Path) -> dict | None:
@@ -90,6 +90,7 @@ def collect_results(study: Study, root: Path, searched: Sequence[SeedRun] = ()) 
         config = record.get("config", {})
         train, model = config.get("train", {}), config.get("model", {})
         row.update({k: record.get(k) for k in RESULT_COLUMNS if k in record and k not in row})
+        row["test_rule_metric"] = record.get(f"test_{row['rule_metric']}")  # what the solved rule judged (copy: recall)
         row.update(failed=bool(record.get("failed", False)), error=record.get("error", ""),
                    hidden_size=model.get("hidden_size"), num_layers=model.get("num_layers"),
                    forget_bias=(model.get("options") or {}).get("forget_bias"), lr=train.get("lr"),
@@ -132,6 +133,7 @@ def summarise(results: pd.DataFrame, curves: pd.DataFrame | None = None) -> pd.D
             "metric": group["metric"].dropna().iloc[0] if group["metric"].notna().any() else "",
             "seeds": len(group), "completed": len(ok),
             "median": float(np.median(values)) if values.size else math.nan,
+            "rule_metric": first_value(group, "rule_metric"), "rule_median": median_of(ok, "test_rule_metric"),
             "min": float(values.min()) if values.size else math.nan,
             "max": float(values.max()) if values.size else math.nan,
             "baseline": float(first_value(group, "baseline")),

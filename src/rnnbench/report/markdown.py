@@ -19,7 +19,7 @@ from ..training.host import git_commit
 from .baselines import beaten_by
 from .budget import BUDGET_SHARE, IMPROVEMENT, LAST_SHARE
 from .claims import VERDICTS
-from .samples import CHARACTERS, PRIME, SAMPLING_SEED
+from .samples import CHARACTERS, SAMPLING_SEED
 from .tables import NON_EXPONENTIAL_R2, P_SIGNIFICANT, SOLVED_MAJORITY, side_grid_models
 
 NONE = "—"
@@ -55,9 +55,9 @@ SUMMARY_HEADER = ["model", "params", "T", "lr", "median", "seeds' values", "solv
                   "median steps to solve", "budget used", "flags", "note"]
 
 
-def seed_values(results: pd.DataFrame, task: str, model: str, length: int) -> str:
+def seed_values(results: pd.DataFrame, task: str, model: str, length: int, column: str = "test_metric") -> str:
     runs = results[(results["task"] == task) & (results["model"] == model) & (results["length"] == length)]
-    values = [number(float(v), 3) if not pd.isna(v) else NONE for v in runs.sort_values("seed")["test_metric"]]
+    values = [number(float(v), 3) if not pd.isna(v) else NONE for v in runs.sort_values("seed")[column]]
     return ", ".join(values)
 
 
@@ -74,13 +74,30 @@ def interval(row) -> str:
     return f"[{number(row.solved_ci_low, 2)}, {number(row.solved_ci_high, 2)}]"
 
 
+def summary_header(rows: pd.DataFrame) -> list[str]:
+    """SUMMARY_HEADER, or for a task whose solved rule reads another metric than its headline (copy:
+    recall accuracy, headline cross-entropy) the rule's metric first and the headline's median beside."""
+    rule, metric = judged_metric(rows), rows["metric"].iloc[0]
+    if rule == metric:
+        return SUMMARY_HEADER
+    return SUMMARY_HEADER[:4] + [f"median {rule}", f"seeds' {rule}", f"median {metric}"] + SUMMARY_HEADER[6:]
+
+
+def judged_metric(rows: pd.DataFrame) -> str:
+    rules = rows["rule_metric"].dropna() if "rule_metric" in rows else pd.Series(dtype=object)
+    return rules.iloc[0] if len(rules) else rows["metric"].iloc[0]
+
+
 def summary_rows(rows: pd.DataFrame, results: pd.DataFrame) -> list[list[str]]:
+    judged = judged_metric(rows) != rows["metric"].iloc[0]
     out = []
     for row in rows.itertuples():
         lr = number(row.lr, 3) + ("" if row.lr_source == "tuned" else f" ({row.lr_source})")
-        out.append([row.model, NONE if missing(row.n_params) else f"{int(row.n_params):,}", str(row.length), lr, number(row.median),
-                    seed_values(results, row.task, row.model, row.length), f"{row.solved}/{row.seeds}",
-                    interval(row), number(row.median_steps_to_solve),
+        values = ([number(row.rule_median), seed_values(results, row.task, row.model, row.length, "test_rule_metric"),
+                   number(row.median)] if judged else
+                  [number(row.median), seed_values(results, row.task, row.model, row.length)])
+        out.append([row.model, NONE if missing(row.n_params) else f"{int(row.n_params):,}", str(row.length), lr, *values,
+                    f"{row.solved}/{row.seeds}", interval(row), number(row.median_steps_to_solve),
                     NONE if missing(row.budget_used) else f"{row.budget_used:.0%}", cell_flags(row), cell_note(row)])
     return out
 
@@ -285,7 +302,7 @@ def predictors_section(main: pd.DataFrame, results: pd.DataFrame, baselines: pd.
 def samples_section(samples: pd.DataFrame) -> str:
     if samples.empty:
         return "No charlm run to sample."
-    parts = [f"Prime {samples['text'].iloc[0][:len(PRIME)]!r}, {CHARACTERS} characters, sampling seed {SAMPLING_SEED}, "
+    parts = [f"Prime {samples['prime'].iloc[0]!r}, {CHARACTERS} characters, sampling seed {SAMPLING_SEED}, "
              "the first seed's run of each model (reports/samples.csv)."]
     for (model, length), rows in samples.groupby(["model", "length"], sort=False):
         parts += ["", f"**{model}** (charlm T={length}, sampled by the {rows['sampler'].iloc[0]}):", ""]
@@ -474,7 +491,7 @@ FIGURES = [
 FIGURE_CAPTIONS = dict(FIGURES)
 
 
-def baseline_line(rows: pd.DataFrame) -> str:
+def baseline_line(rows: pd.DataFrame, of: str = "") -> str:
     """The memoryless baselines, per length where they depend on it (copy's falls with T)."""
     analytic = rows.groupby("length")["baseline"].first().dropna().sort_index()
     split = rows.groupby("length")["baseline_split"].first().dropna().sort_index()
@@ -483,7 +500,7 @@ def baseline_line(rows: pd.DataFrame) -> str:
         shown = ", ".join(f"T={n}: {number(v)}" for n, v in analytic.items())
     else:
         shown = number(analytic.iloc[0]) if len(analytic) else NONE
-    return f"Baseline (no memory): analytic {shown}; best constant predictor on the test split itself: {own}."
+    return f"Baseline{of} (no memory): analytic {shown}; best constant predictor on the test split itself: {own}."
 
 
 def render(study: Study, results: pd.DataFrame, summary: pd.DataFrame, critical: pd.DataFrame,
@@ -515,10 +532,11 @@ def render(study: Study, results: pd.DataFrame, summary: pd.DataFrame, critical:
         if rows.empty:
             continue
         rows = rows.assign(_order=rows["model"].map(list(study.models).index)).sort_values(["_order", "length"])
-        metric = rows["metric"].iloc[0]
-        parts += [f"## {task}: test {metric} per model and length", "",
-                  baseline_line(rows) + " Seeds' values in seed order.", "",
-                  table(SUMMARY_HEADER, summary_rows(rows, results)), ""]
+        metric, rule = rows["metric"].iloc[0], judged_metric(rows)
+        title = metric if rule == metric else f"{rule} (what the solved rule judges) and {metric}"
+        parts += [f"## {task}: test {title} per model and length", "",
+                  baseline_line(rows, "" if rule == metric else f" of {metric}") + " Seeds' values in seed order.", "",
+                  table(summary_header(rows), summary_rows(rows, results)), ""]
     for name, title, text in (
             ("ablations", "LSTM ablations", "Greff et al. 2017's variants and forget bias 0 (Jozefowicz et al. 2015), "
              "beside the standard LSTM at the same length."),
@@ -533,7 +551,7 @@ def render(study: Study, results: pd.DataFrame, summary: pd.DataFrame, critical:
         if name == "ablations" and copied:
             text += (f" {', '.join(copied)} take the lr tuned for another model (`lr_from`), not one tuned for "
                      "them: a variant that fails may fail for its lr.")
-        parts += [f"## {title} ({grid.task})", "", text, "", table(SUMMARY_HEADER, summary_rows(rows, results)), ""]
+        parts += [f"## {title} ({grid.task})", "", text, "", table(summary_header(rows), summary_rows(rows, results)), ""]
     parts += ["## Short-range prediction and language modelling", "",
               "These tasks measure prediction from recent context, not long memory: no critical length is read for "
               "them. Each model's median is set against reference predictors fitted on the training split and read "

@@ -12,10 +12,19 @@ from ..sampling import TorchSampler, load_charlm_run, sample_text
 from ..study import Study
 
 TEMPERATURES = (0.5, 1.0, 1.5)  # sharper than the model, the model's own distribution, flatter
-PRIME = "ROMEO:"
+PRIME = "ROMEO:"   # a speaker's cue in the bundled Tiny Shakespeare
 CHARACTERS = 200
 SAMPLING_SEED = 0
-COLUMNS = ["model", "length", "seed", "sampler", "temperature", "text"]
+COLUMNS = ["model", "length", "seed", "sampler", "prime", "temperature", "text"]
+
+
+def prime_for(vocab: str) -> str:
+    """PRIME where the run's corpus has its characters; for a user corpus that lacks them, a line
+    break (the start of a line) or else the vocabulary's first character, so a report never fails
+    on the corpus it was given."""
+    if set(PRIME) <= set(vocab):
+        return PRIME
+    return "\n" if "\n" in vocab else vocab[0]
 
 
 def charlm_samples(study: Study, root: Path) -> pd.DataFrame:
@@ -29,8 +38,9 @@ def charlm_samples(study: Study, root: Path) -> pd.DataFrame:
         except ConfigError:  # the run failed or is missing: the report says so elsewhere
             continue
         sampler = "torch" if isinstance(net, TorchSampler) else "NumPy reference"
+        prime = prime_for(vocab)
         for temperature in TEMPERATURES:
-            text = sample_text(net, vocab, PRIME, CHARACTERS, temperature, SAMPLING_SEED)
+            text = sample_text(net, vocab, prime, CHARACTERS, temperature, SAMPLING_SEED)
             rows.append({"model": cell.model, "length": cell.length, "seed": seed, "sampler": sampler,
-                         "temperature": temperature, "text": text})
+                         "prime": prime, "temperature": temperature, "text": text})
     return pd.DataFrame(rows, columns=COLUMNS)

@@ -30,9 +30,6 @@ def search_folder(task: str, model: str) -> Path:
     return SEARCHES / task / model
 
 
-SEARCH_STAGE = "search"  # dvc.yaml's one stage for every search: their runs share one pool (pool.py)
-
-
 def search_plan(study: Study, task: str, model: str) -> SearchPlan:
     settings = study.search
     lengths = settings.lengths[task]

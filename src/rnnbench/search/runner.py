@@ -33,6 +33,7 @@ from ..training.tuning import at_bound, choose_lr, first_lrs, lr_table, lrs_to_a
 from .rule import Found, LengthRuns, SearchRange, Train, nearest_tuned, next_step
 
 TRACE_FILE = "search.json"
+SEARCH_STAGE = "search"  # dvc.yaml's one stage for every search: their runs share one pool (pool.py)
 
 
 class SearchFailed(RuntimeError):
@@ -235,6 +236,17 @@ def train_search_run(configs: list[RunConfig], folders: list[Path], dataset: Dat
         return record_failure(config, folder, error)
     finally:
         bar.close()
+
+
+def searched_run_cells(folder: Path) -> list[list[Path]]:
+    """The study seeds' runs of the search in `folder`, as its trace lists them, grouped as cells:
+    the seeds of one length and budget (a parent run each in MLflow, as a grid cell; the lr
+    sweeps' runs are not logged)."""
+    cells: dict[tuple, list[Path]] = {}
+    for length in (read_trace(folder) or {}).get("lengths", []):
+        for run in length.get("runs", []):
+            cells.setdefault((length["length"], run["steps"]), []).append(Path(folder) / run["folder"])
+    return list(cells.values())
 
 
 def read_trace(folder: Path) -> dict | None:

@@ -9,15 +9,19 @@ from ..config import Execution
 from ..process_exit import EXIT_FAILED_RUN
 from ..progress import stage_done
 from ..search.pool import run_searches
-from ..search.runner import Search, SearchFailed, SearchPlan, plans_in
+from ..search.runner import SEARCH_STAGE, Search, SearchFailed, SearchPlan, plans_in, searched_run_cells
 from ..training.trainer import resolve_device
 
 
-def search(plans: Path, out: Path, execution: Execution) -> int:
+def search(plans: Path, out: Path, execution: Execution, track: bool = False) -> int:
     """Every plan under `plans` (<task>/<model>.json) searched into out/<task>/<model>/, their runs
     sharing one pool (search/pool.py); each resumed from its finished runs. A failed run stops its
-    own search with its cause (EXIT_FAILED_RUN at the end); the others go on."""
+    own search with its cause (EXIT_FAILED_RUN at the end); the others go on. `track` (the DVC
+    stage): the tracking server is checked first and the searches' runs are logged to MLflow at the end."""
     start = time.perf_counter()
+    if track:
+        from ..tracking import check_reachable, tracking_uri
+        check_reachable(tracking_uri())  # an unreachable server fails here, before training
     pairs = plans_in(plans)
     searches = [Search(SearchPlan.read(plans / task / f"{model}.json"), out / task / model, execution)
                 for task, model in pairs]
@@ -31,12 +35,17 @@ def search(plans: Path, out: Path, execution: Execution) -> int:
             continue  # said when it stopped (pool.py)
         print(f"search {searching.out}: bracket lo={outcome.lo} hi={outcome.hi} (censored: {outcome.censored}); "
               f"{searching.trained} runs trained, {searching.reused} read", file=sys.stderr, flush=True)
+    search_s = time.perf_counter() - start
+    if track:
+        from ..tracking import log_at_stage_end
+        log_at_stage_end([cell for searching, outcome in zip(searches, outcomes) if not isinstance(outcome, SearchFailed)
+                          for cell in searched_run_cells(searching.out)], SEARCH_STAGE, f"the searches in {out}")
     failed = [s.out for s, o in zip(searches, outcomes) if isinstance(o, SearchFailed)]
     if failed:
         print(f"rnnbench: {len(failed)} of {len(searches)} searches stopped on a failed run "
               f"({', '.join(map(str, failed))}); `dvc repro` resumes them from their finished runs",
               file=sys.stderr, flush=True)
         return EXIT_FAILED_RUN
-    stage_done(f"search ({len(searches)} searches)", search=time.perf_counter() - start)
+    stage_done(f"search ({len(searches)} searches)", search=search_s, mlflow=time.perf_counter() - start - search_s)
     return 0
 

@@ -5,7 +5,7 @@ import sys
 import time
 from pathlib import Path
 
-from ..config import Execution, read_run_configs
+from ..config import Execution, read_run_configs, seed_folder
 from ..process_exit import EXIT_FAILED_RUN
 from ..progress import stage_done
 from ..tasks import Dataset
@@ -14,10 +14,12 @@ from ..training.sweep import train_cell
 
 
 def train(configs: Path, data: Path, out: Path, execution: Execution, root: Path = Path("."),
-          check_tracking: bool = True) -> int:
-    """The tracking server is only checked here (MLflow logs the whole study once, in the report
-    step), so an unreachable one stops the study before training. A cell with a failed seed lands
-    whole, its failed seeds' records saying why, and the step returns EXIT_FAILED_RUN."""
+          check_tracking: bool = True, stage: str | None = None) -> int:
+    """The tracking server is checked first, so an unreachable one stops the study before training;
+    with `stage` (the DVC stage's name) the finished cell is logged to MLflow at once, so the store
+    fills as the study runs (a logging failure is one line: the runs stand, and the report step's
+    sync logs them). A cell with a failed seed lands whole, its failed seeds' records saying why,
+    and the step returns EXIT_FAILED_RUN."""
     run_configs = read_run_configs(configs)
     start = time.perf_counter()
     if check_tracking:
@@ -28,11 +30,17 @@ def train(configs: Path, data: Path, out: Path, execution: Execution, root: Path
     cell_start = time.perf_counter()
     records = train_cell(run_configs, dataset, out, execution)
     # Seeds train concurrently, so their training, diagnostics and outputs overlap: timed as one.
+    cell_s = time.perf_counter() - cell_start
+    if check_tracking and stage:
+        from ..tracking import log_at_stage_end
+        log_at_stage_end([[seed_folder(out, r["seed"]) for r in records]], stage, str(out))
     print(study_line(root) or "", file=sys.stderr, flush=True)  # the whole study's progress, read from disk
-    stage_done(f"train {out}", cell=time.perf_counter() - cell_start, tracking_check=check_s)
+    stage_done(f"train {out}", cell=cell_s, tracking_check=check_s,
+               mlflow=time.perf_counter() - cell_start - cell_s)
     failed = [r["seed"] for r in records if r.get("failed")]
     if failed:  # a failure is never a result: DVC records no failed stage, so the next repro retries it
         print(f"rnnbench: seeds {failed} of {out} failed (causes above); DVC does not record a failed cell: "
               "`dvc repro` trains it again (`dvc repro --keep-going` goes on past it)", file=sys.stderr)
         return EXIT_FAILED_RUN
     return 0
+
