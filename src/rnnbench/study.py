@@ -422,17 +422,23 @@ def plan_task(name: str, block: Mapping[str, Any], key: str) -> TaskPlan:
     require_keys(key, block, TASK_KEYS)
     task = resolve_task(name, key)
     options = task.resolved_options(require_mapping(f"{key}.options", block.get("options")), f"{key}.options")
-    if options.get("corpus"):
-        require_in_corpora(f"{key}.options.corpus", options["corpus"])
     return TaskPlan(options, dict(require_mapping(f"{key}.train", block.get("train"))), TASKS.source_sha256(name, key))
 
 
 CORPORA = Path("corpora")  # user corpora: a dependency in dvc.yaml of every stage that reads one
 
 
-def require_in_corpora(key: str, corpus: str) -> None:
+def require_watched_corpora(study: "Study") -> None:
     """A study's data may come only from files DVC watches: a corpus outside corpora/ could be
-    edited under a clean `dvc status`, its cells never retrained."""
+    edited under a clean `dvc status`, its cells never retrained. Checked by the study's first
+    steps (generate, plan-tuning); one run (`rnnbench train --option corpus=...`) takes any file."""
+    for task in dict.fromkeys([*(task for task, _ in study.all_points()), *study.search.tasks]):
+        corpus = study.task_plan(task).options.get("corpus")
+        if corpus:
+            require_in_corpora(f"tasks.{task}.options.corpus", corpus)
+
+
+def require_in_corpora(key: str, corpus: str) -> None:
     parts = Path(corpus).parts
     if Path(corpus).is_absolute() or ".." in parts or len(parts) < 2 or Path(*parts[:1]) != CORPORA:
         raise ConfigError(f"{key}: {corpus!r} is not a file under {CORPORA}/; put a user corpus there (the stages "

@@ -7,7 +7,7 @@ from pathlib import Path
 from ..progress import stage_done
 from ..search.plans import SEARCH_PLANS, SEARCHES, write_search_plans
 from ..speed import write_speed_configs
-from ..study import TUNING_PLANS, Study
+from ..study import TUNING_PLANS, Study, require_watched_corpora
 from .tune import TUNING_EXECUTION_FILE
 
 
@@ -15,6 +15,7 @@ def plan_tuning(study: Study, root: Path = Path(".")) -> int:
     """Every model's tuning plan -> tuning/plans/<model>.json, and the execution settings the tune
     steps read (TUNING_EXECUTION_FILE: upstream of them)."""
     start = time.perf_counter()
+    require_watched_corpora(study)  # the tune steps build their data themselves
     models = study.write_tuning_plans(root)
     study.execution.write(root / TUNING_EXECUTION_FILE)
     print(f"planned the tuning of {models} models -> {TUNING_PLANS}/")

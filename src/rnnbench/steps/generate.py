@@ -5,7 +5,7 @@ import time
 from pathlib import Path
 
 from ..progress import stage_done
-from ..study import Cell, Study
+from ..study import Cell, Study, require_watched_corpora
 from ..tasks import resolve_task
 
 
@@ -13,6 +13,7 @@ def generate(study: Study, root: Path = Path(".")) -> int:
     """Each (task, length) has its own seeded stream: a dataset's bytes do not depend on which others
     are generated beside it."""
     start = time.perf_counter()
+    require_watched_corpora(study)
     for task, length in study.all_points():
         folder = Cell(task, "", length).data_folder
         dataset = resolve_task(task).build(length, study.data, study.task_plan(task).options)
