@@ -40,14 +40,14 @@ class SearchFailed(RuntimeError):
     """A run of the search failed: the search stops there (a failure is never an outcome)."""
 
 
-DIED = "the process training this run died (killed, out of memory or a native crash; a run beside it in the pool may have been the cause)"
+DIED = ("the process training this run died (killed, out of memory or a native crash; a run beside it in the "
+        "pool may have been the cause)")
 
 
 @dataclasses.dataclass(frozen=True)
 class Job:
     """One run a search needs: `train(position)` trains it in a worker process and returns its record."""
     train: Callable[[int | None], dict]
-    name: str  # its folder, for messages
 
 
 @dataclasses.dataclass(frozen=True)
@@ -134,7 +134,7 @@ class Search:
         if todo:
             bases = [(c, run_folder(self.out, c)) for c in continuing] if continuing else [None] * len(configs)
             train_one = functools.partial(train_search_run, configs, folders, dataset, checksum, tuning, bases)
-            done = yield [Job(functools.partial(train_one, i), str(folders[i])) for i in todo]
+            done = yield [Job(functools.partial(train_one, i)) for i in todo]
             for i, record in zip(todo, done):
                 records[i] = record or record_failure(configs[i], folders[i], DIED)
             self.trained += len(todo)
