@@ -262,3 +262,25 @@ def test_a_search_whose_runs_fail_stops_with_the_cause_and_the_others_reach_thei
     assert read_trace(tmp_path / "broken") is None or read_trace(tmp_path / "broken")["found"] is None
     with pytest.raises(SearchFailed, match="broken on purpose"):
         run_search(Search(broken, tmp_path / "broken"))  # failed runs are not read back as outcomes
+
+
+def test_a_worker_that_dies_fails_the_runs_in_flight_and_the_queued_ones_go_on_in_a_fresh_pool(tmp_path, monkeypatch):
+    import dataclasses
+    import os
+
+    from rnnbench.search import runner
+
+    real_train = runner.train
+
+    def train_dying_for_gru(config, dataset, on_eval=None, probe=None, resume=None):
+        if config.model.name == "gru":
+            os._exit(9)  # what a kill or a native crash looks like to the pool
+        return real_train(config, dataset, on_eval=on_eval)
+
+    monkeypatch.setattr(runner, "train", train_dying_for_gru)  # forked workers inherit the patch
+    plan = tiny_plan()
+    gru = dataclasses.replace(plan, base=dataclasses.replace(plan.base, model=plan.base.model.__class__("gru", hidden_size=8)))
+    searches = [Search(gru, tmp_path / "gru"), Search(plan, tmp_path / "rnn")]
+    died, answer = run_searches(searches, 1, searches[0].device)  # one worker: only the dying run is in flight
+    assert isinstance(died, SearchFailed) and "process training this run died" in str(died)
+    assert isinstance(answer, Found) and answer == run_search(Search(plan, tmp_path / "rnn-alone"))
