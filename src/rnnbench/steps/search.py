@@ -9,7 +9,8 @@ from ..config import Execution
 from ..process_exit import EXIT_FAILED_RUN
 from ..progress import stage_done
 from ..search.pool import run_searches
-from ..search.runner import SEARCH_STAGE, Search, SearchFailed, SearchPlan, plans_in, searched_run_cells
+from ..search.rule import Found
+from ..search.runner import SEARCH_STAGE, Search, SearchPlan, plans_in, searched_run_cells
 from ..training.trainer import resolve_device
 
 
@@ -30,17 +31,16 @@ def search(plans: Path, out: Path, execution: Execution, track: bool = False) ->
         stage_done("search (none in params)", search=time.perf_counter() - start)
         return 0
     outcomes = run_searches(searches, execution.seed_processes, resolve_device(searches[0].plan.base.train.device))
-    for searching, outcome in zip(searches, outcomes):
-        if isinstance(outcome, SearchFailed):
-            continue  # said when it stopped (pool.py)
+    found = [(searching, outcome) for searching, outcome in zip(searches, outcomes) if isinstance(outcome, Found)]
+    for searching, outcome in found:  # a failed search said why when it stopped (pool.py)
         print(f"search {searching.out}: bracket lo={outcome.lo} hi={outcome.hi} (censored: {outcome.censored}); "
               f"{searching.trained} runs trained, {searching.reused} read", file=sys.stderr, flush=True)
     search_s = time.perf_counter() - start
     if track:
         from ..tracking import log_at_stage_end
-        log_at_stage_end([cell for searching, outcome in zip(searches, outcomes) if not isinstance(outcome, SearchFailed)
-                          for cell in searched_run_cells(searching.out)], SEARCH_STAGE, f"the searches in {out}")
-    failed = [s.out for s, o in zip(searches, outcomes) if isinstance(o, SearchFailed)]
+        log_at_stage_end([cell for searching, _ in found for cell in searched_run_cells(searching.out)],
+                         SEARCH_STAGE, f"the searches in {out}")
+    failed = [searching.out for searching, outcome in zip(searches, outcomes) if not isinstance(outcome, Found)]
     if failed:
         print(f"rnnbench: {len(failed)} of {len(searches)} searches stopped on a failed run "
               f"({', '.join(map(str, failed))}); `dvc repro` resumes them from their finished runs",
