@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from rnnbench.cli import main
+from rnnbench.training.run_outputs import SEAL, content_digest
 
 TINY = str(Path(__file__).resolve().parents[1] / "studies" / "tiny.yaml")  # small data, the study's layering
 
@@ -273,7 +274,8 @@ def test_sample_never_imports_code_a_run_record_names_unless_told_to_trust_it(tm
     (package / "__init__.py").write_text("")
     (package / "cell.py").write_text(f"open({str(marker)!r}, 'w').close()\nimport torch\nCell = torch.nn.GRU\n")
     record = json.loads((run / "metrics.json").read_text())
-    record["config"]["model"]["name"] = "shared_payload.cell.Cell"  # an edited or shared run folder
+    record["config"]["model"]["name"] = "shared_payload.cell.Cell"  # a shared run folder, its seal made anew:
+    record[SEAL] = content_digest(run, record)                        # the seal is a checksum, not a signature
     (run / "metrics.json").write_text(json.dumps(record))
     result = subprocess.run([sys.executable, "-m", "rnnbench.cli", "sample", "--run", str(run)], capture_output=True,
                             text=True, cwd=tmp_path)

@@ -13,9 +13,9 @@ is accepted on the command line and written as a dot: it is not portable in a fo
 from __future__ import annotations
 
 import ast
+import difflib
 import hashlib
 import importlib
-import difflib
 import inspect
 import pkgutil
 import re

@@ -3,7 +3,6 @@ it implements (rnn, lstm: the from-scratch forward pass reads the trained weight
 model itself for every other model."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Iterable
 
@@ -13,7 +12,7 @@ import torch
 from .config import ConfigError, ModelConfig
 from .models import MODELS, build_network
 from .models.reference.network import ReferenceNet
-from .training.run_outputs import MODEL_FILE
+from .training.run_outputs import MODEL_FILE, UnreadableRun, read_run
 
 REFERENCE_CELLS = ("rnn", "lstm", "rnn-numpy", "lstm-numpy")  # the cells the NumPy reference implements
 
@@ -41,11 +40,10 @@ def load_charlm_run(folder: Path, trusted: Iterable[str] = ()) -> tuple[Referenc
     path is built only when the caller trusts that name (`trusted`: the study's own models, or
     `rnnbench sample --trust-model`); a registry name is built from our own code."""
     try:
-        record = json.loads((folder / "metrics.json").read_text())
-    except OSError:
-        raise ConfigError(f"--run: {str(folder)!r} holds no finished run (metrics.json missing)") from None
-    except json.JSONDecodeError:
-        raise ConfigError(f"--run: {str(folder)!r} has a metrics.json that is not JSON") from None
+        run = read_run(folder)
+    except UnreadableRun as err:
+        raise ConfigError(f"--run: {err}") from None
+    record = run.record
     config = record.get("config", {})
     task = config.get("task", {})
     if task.get("name") != "charlm":
@@ -62,7 +60,7 @@ def load_charlm_run(folder: Path, trusted: Iterable[str] = ()) -> tuple[Referenc
     net = build_network(ModelConfig(model["name"], model["hidden_size"], model["num_layers"]), len(vocab), len(vocab),
                         per_step=True)
     try:
-        net.load_state_dict(torch.load(folder / MODEL_FILE, map_location="cpu", weights_only=True))
+        net.load_state_dict(run.weights())
     except (OSError, RuntimeError) as err:
         raise ConfigError(f"--run: {str(folder / MODEL_FILE)!r} does not load into this run's model "
                           f"({type(err).__name__})") from None

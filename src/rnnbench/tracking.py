@@ -32,14 +32,15 @@ from .search.plans import search_folder
 from .search.runner import SEARCH_STAGE, searched_run_cells
 from .study import Study
 from .training.host import git_commit, one_line
-from .training.run_outputs import sealed
+from .training.run_outputs import (GRADFLOW_FILE, HISTORY_FILE, METRICS_FILE, MODEL_FILE, FinishedRun, UnreadableRun,
+                                   read_run)
 
 STORE_FILE = "mlflow.db"
 ARTIFACT_FOLDER = "mlartifacts"
 BATCH_PARAMS = 100  # MLflow's limits per log_batch call
 BATCH_ENTRIES = 1000
-RUN_ARTIFACTS = ("history.csv", "metrics.json", "gradflow.csv")
-MODEL_ARTIFACT = "model.pt"
+RUN_ARTIFACTS = (HISTORY_FILE, METRICS_FILE, GRADFLOW_FILE)
+MODEL_ARTIFACT = MODEL_FILE
 EXPERIMENT_PREFIX = "rnnbench/"
 TIME_METRICS = ("elapsed_s", "steps_per_s", "wall_s")
 EXPERIMENT_NOTE = ("rnnbench runs on the {task} task: one parent run per cell (model x length), its seeds nested "
@@ -301,7 +302,7 @@ class Tracker:
             parent = client.create_run(self.experiments[first["task"]], run_name=run_name(first["model"], first["length"]),
                                        tags=tags, start_time=min(run_times(r)[0] for _, r in seeds)).info.run_id
             self.logged[key] = parent
-        created = [self.log_run(folder, record, history_rows(folder / "history.csv"), stage, parent)[1]
+        created = [self.log_run(folder, record, history_rows(FinishedRun(folder, record)), stage, parent)[1]
                    for folder, record in seeds]
         if any(created):
             log_cell_summary(client, parent, [record for _, record in seeds], relative(seeds[0][0].parent, self.workspace or self.root))
@@ -368,7 +369,7 @@ def log_gradient_flow(client, parent: str, seeds: list[tuple[Path, dict[str, Any
     fig, ax = plt.subplots(figsize=(5, 3.2))
     drawn = False
     for folder, record in seeds:
-        rows = history_rows_text(folder / "gradflow.csv")
+        rows = history_rows_text(folder / GRADFLOW_FILE)
         for phase, style in (("init", ":"), ("trained", "-")):
             points = [(float(r["t"]), float(r["norm_h"])) for r in rows if r.get("phase") == phase]
             if points:
@@ -462,13 +463,9 @@ def relocate_artifacts(root: Path) -> int:
     return moved
 
 
-def history_rows(path: Path) -> list[dict[str, float]]:
-    import csv
-
-    if not path.is_file():
-        return []
-    with open(path, newline="") as handle:
-        return [{k: float(v) if v not in ("", None) else math.nan for k, v in row.items()} for row in csv.DictReader(handle)]
+def history_rows(run: FinishedRun) -> list[dict[str, float]]:
+    """The run's history as MLflow's float metrics."""
+    return [{k: float(v) for k, v in row.items()} for row in run.history()]
 
 
 def sync_study(study: Study, root: Path | None = None) -> tuple[int, int]:
@@ -500,21 +497,14 @@ def loggable_seeds(folders: list[Path]) -> list[tuple[Path, dict[str, Any]]]:
     """The finished, unaltered runs among `folders` with their records: what MLflow may show."""
     seeds = []
     for folder in folders:
-        path = folder / "metrics.json"
-        if not path.is_file():
-            continue
         try:
-            record = json.loads(path.read_text())
-        except (ValueError, RecursionError):
-            print(f"mlflow: skipping {path}: not JSON (an interrupted write?)", file=sys.stderr)
+            run = read_run(folder)
+        except UnreadableRun as err:  # never log numbers the run did not write
+            if err.kind != "missing":
+                print(f"mlflow: skipping {folder}: {err}", file=sys.stderr)
             continue
-        if not isinstance(record, dict) or record.get("failed"):
-            continue
-        if not sealed(folder, record):  # never log numbers the run did not write
-            print(f"mlflow: skipping {folder}: its files differ from what its run wrote (edited or "
-                  "corrupted); `dvc repro` trains it again", file=sys.stderr)
-            continue
-        seeds.append((folder, record))
+        if not run.failed:
+            seeds.append((folder, run.record))
     return seeds
 
 

@@ -5,7 +5,6 @@ stay on disk (DVC does not delete them) and must not leak into the results.
 """
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +16,7 @@ import pandas as pd
 from ..study import Study
 from ..tasks import resolve_task
 from ..training.host import one_line
-from ..training.run_outputs import sealed
+from ..training.run_outputs import HISTORY_FILE, UnreadableRun, read_run
 from .budget import budget_use
 from .statistics import exact_interval
 
@@ -37,16 +36,6 @@ RESULT_COLUMNS = [
 def solved_rule_columns(study: Study, task: str) -> dict:
     rule = resolve_task(task).solved_rule(study.task_plan(task).options)
     return {"rule_metric": rule.metric, "solved_threshold": rule.threshold, "higher_is_better": rule.higher_is_better}
-
-
-def read_record(path: Path) -> dict | None:
-    """A run's metrics.json, or None when it is missing or not a JSON object: one bad file is a
-    row marked failed, never a report that cannot be written."""
-    try:
-        record = json.loads(path.read_text())
-    except (OSError, ValueError, RecursionError):  # RecursionError: JSON nested thousands deep
-        return None
-    return record if isinstance(record, dict) else None
 
 
 @dataclass(frozen=True)
@@ -71,20 +60,12 @@ def collect_results(study: Study, root: Path, searched: Sequence[SeedRun] = ()) 
     rows = []
     for run in [*grid_runs(study), *searched]:
         folder = run.folder
-        path = root / folder / "metrics.json"
         row = {"task": run.task, "model": run.model, "length": run.length, "seed": run.seed,
                "run_dir": folder.as_posix(), "lr_source": run.lr_source, **solved_rule_columns(study, run.task)}
-        record = read_record(path)
-        if record is None:
-            error = ("missing: no metrics.json (stage not run?)" if not path.is_file()
-                     else f"unreadable: {folder.as_posix()}/metrics.json is not a JSON object (an interrupted write?)")
-            row.update(failed=True, error=error, solved=False, diverged=False)
-            rows.append(row)
-            continue
-        if not record.get("failed") and not sealed(root / folder, record):
-            row.update(failed=True, solved=False, diverged=False,
-                       error=f"altered: {folder.as_posix()} differs from what its run wrote (an edited or corrupted "
-                             "record or file); `dvc repro` trains it again")
+        try:  # one bad folder is a row marked failed with its cause, never a report that cannot be written
+            record = read_run(folder, root).record
+        except UnreadableRun as err:
+            row.update(failed=True, error=str(err), solved=False, diverged=False)
             rows.append(row)
             continue
         config = record.get("config", {})
@@ -158,13 +139,14 @@ def learning_curves(study: Study, root: Path, searched: Sequence[SeedRun] = ()) 
     """Long-form validation curves of every run: what `dvc plots show` and the figures read."""
     frames, rule_metrics = [], {}
     for run in [*grid_runs(study), *searched]:
-        path = root / run.folder / "history.csv"
-        record = read_record(path.parent / "metrics.json")
-        if not path.is_file() or not record or "metric" not in record or record.get("failed"):
+        try:  # an unreadable or altered run: collect_results marks it, no curve
+            finished = read_run(run.folder, root)
+        except UnreadableRun:
             continue
-        if not sealed(path.parent, record):  # an edited or corrupted run: collect_results marks it, no curve
+        record = finished.record
+        if "metric" not in record or finished.failed:
             continue
-        history = pd.read_csv(path)
+        history = pd.read_csv(finished.path(HISTORY_FILE))
         metric = record["metric"]
         # The solved rule may read another metric than the headline (copy: recall accuracy);
         # the budget rules judge progress on the rule's own metric.

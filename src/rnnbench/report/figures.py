@@ -6,7 +6,6 @@ the run folders' gradflow.csv, gates.npz, metrics.json (per-position test metric
 """
 from __future__ import annotations
 
-import json
 import math
 import zlib
 from pathlib import Path
@@ -23,6 +22,7 @@ from ..config import ModelConfig  # noqa: E402
 from ..models import build_network, memory_law  # noqa: E402
 from ..study import Study  # noqa: E402
 from ..tasks import Dataset, Metric, resolve_task  # noqa: E402
+from ..training.run_outputs import GRADFLOW_FILE, FinishedRun, UnreadableRun, read_gate_traces, read_run  # noqa: E402
 from .tables import cell_metric_and_baseline, seed_table, side_grid_models, task_lengths  # noqa: E402
 
 # The classic models keep the colours readers know from the report; any other model gets a colour
@@ -248,8 +248,8 @@ def finish_log_panel(ax, xlabel: str, ylabel: str, title: str, legend_columns: i
 
 def read_flow(results: pd.DataFrame, root: Path, task: str, model: str, length: int) -> pd.DataFrame | None:
     rows = results[(results["task"] == task) & (results["model"] == model) & (results["length"] == length)]
-    frames = [pd.read_csv(root / row.run_dir / "gradflow.csv").assign(seed=row.seed) for row in rows.itertuples()
-              if (root / row.run_dir / "gradflow.csv").is_file()]
+    frames = [pd.read_csv(root / row.run_dir / GRADFLOW_FILE).assign(seed=row.seed) for row in rows.itertuples()
+              if (root / row.run_dir / GRADFLOW_FILE).is_file()]
     return pd.concat(frames, ignore_index=True) if frames else None
 
 
@@ -320,9 +320,9 @@ def pick_gate_run(results: pd.DataFrame, root: Path, task: str, model: str):
     """A solved run at the longest length this model solved, with its gate traces."""
     solved = results[(results["task"] == task) & (results["model"] == model) & results["solved"]]
     for row in solved.sort_values(["length", "seed"], ascending=[False, True]).itertuples():
-        path = root / row.run_dir / "gates.npz"
-        if path.is_file():
-            return int(row.length), int(row.seed), dict(np.load(path))
+        traces = read_gate_traces(root / row.run_dir)
+        if traces:
+            return int(row.length), int(row.seed), traces
     return None
 
 
@@ -446,12 +446,12 @@ def reference_curves(study: Study, curves: pd.DataFrame, summary: pd.DataFrame, 
     return save(fig, path)
 
 
-def read_record(root: Path, row) -> dict:
-    """A run's metrics.json record ({} when it cannot be read)."""
+def seed_run(root: Path, row) -> FinishedRun | None:
+    """A results row's run folder read back (None when it cannot be: collect_results marked it)."""
     try:
-        return json.loads((root / row.run_dir / "metrics.json").read_text())
-    except (OSError, ValueError):
-        return {}
+        return read_run(row.run_dir, root)
+    except UnreadableRun:
+        return None
 
 
 def recall_by_position(study: Study, results: pd.DataFrame, root: Path, path: Path) -> Path | None:
@@ -467,7 +467,7 @@ def recall_by_position(study: Study, results: pd.DataFrame, root: Path, path: Pa
                            & ~results["failed"]]
             curves = []
             for row in runs.itertuples():
-                record = read_record(root, row)
+                record = run.record if (run := seed_run(root, row)) else {}
                 held = int(record.get("config", {}).get("task", {}).get("options", {}).get("symbols", 10))
                 by_position = record.get("test_by_position") or []
                 if len(by_position) >= held:
@@ -513,11 +513,13 @@ def sine_predictions(study: Study, results: pd.DataFrame, root: Path, path: Path
         if runs.empty:
             continue
         row = runs.iloc[0]
-        record = read_record(root, row)
-        spec = record.get("config", {}).get("model", {})
+        run = seed_run(root, row)
+        if run is None:
+            continue
+        spec = run.record.get("config", {}).get("model", {})
         try:
             net = build_network(ModelConfig(spec["name"], spec["hidden_size"], spec["num_layers"]), 1, 1, per_step=True)
-            net.load_state_dict(torch.load(root / row.run_dir / "model.pt", map_location="cpu", weights_only=True))
+            net.load_state_dict(run.weights())
         except (OSError, RuntimeError, KeyError):
             continue
         with torch.no_grad():

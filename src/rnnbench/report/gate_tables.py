@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-GATES_FILE = "gates.npz"
+from ..training.run_outputs import read_gate_traces
+
 PAIRS = (("f", "i"), ("i", "o"), ("f", "o"))  # the LSTM's sigmoid gates, as 003 pairs them
 MEMORY_UNITS = 3
 GATE_COLUMNS = ["task", "model", "length", "seed", "solved", "run_dir", "gate_i_mean", "gate_f_mean", "gate_o_mean",
@@ -28,13 +29,9 @@ def gate_table(results: pd.DataFrame, root: Path) -> pd.DataFrame:
     rows = []
     ok = results[~results["failed"]] if "failed" in results else results
     for row in ok.itertuples():
-        path = Path(root) / row.run_dir / GATES_FILE
-        if not path.is_file():
+        arrays = read_gate_traces(Path(root) / row.run_dir)
+        if not all(g in arrays for g in ("i", "f", "o")):
             continue
-        with np.load(path) as traces:
-            if not all(g in traces for g in ("i", "f", "o")):
-                continue
-            arrays = {name: traces[name] for name in traces.files}
         gates = {g: arrays[g].astype(np.float64).reshape(-1) for g in ("i", "f", "o")}
         units, f_memory = memory_units(arrays)
         rows.append({"task": row.task, "model": row.model, "length": int(row.length), "seed": int(row.seed),

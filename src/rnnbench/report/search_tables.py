@@ -10,7 +10,8 @@ import pandas as pd
 
 from ..search.plans import searched_lengths
 from ..study import Study
-from .aggregate import SeedRun, read_record
+from ..training.run_outputs import UnreadableRun, read_run
+from .aggregate import SeedRun
 from .statistics import exact_interval
 
 SEARCH_RUN_COLUMNS = ["task", "model", "length", "seed", "lr", "lr_at_bound", "max_steps", "extended", "solved",
@@ -25,7 +26,10 @@ def search_runs(study: Study, root: Path) -> pd.DataFrame:
     rows = []
     for tested in searched_lengths(study, root):
         for run in tested.runs:
-            record = read_record(root / run.folder / "metrics.json") or {}
+            try:
+                record = read_run(run.folder, root).record
+            except UnreadableRun:  # missing, unreadable or altered: a failed row
+                record = {}
             train = (record.get("config") or {}).get("train") or {}
             rows.append({"task": tested.task, "model": tested.model, "length": tested.length, "seed": run.seed,
                          "lr": train.get("lr"), "lr_at_bound": tested.lr_at_bound, "max_steps": train.get("steps"),

@@ -13,9 +13,6 @@ runs still queued go on in a fresh pool. A failed search never stops the others.
 """
 from __future__ import annotations
 
-import importlib.util
-import multiprocessing
-import os
 import sys
 from collections import deque
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -24,7 +21,7 @@ from typing import Sequence
 
 import torch
 
-from ..training.sweep import end_workers, seed_process_count, start_worker
+from ..training.sweep import end_workers, seed_pool, seed_process_count
 from .rule import Found
 from .runner import Job, Search, SearchFailed
 
@@ -70,13 +67,15 @@ def run_searches(searches: Sequence[Search], seed_processes: int | str,
     for which in range(len(searches)):
         advance(which, None)
     pool: ProcessPoolExecutor | None = None
+    bars = False
     running: dict[Future, tuple[int, int, int | None]] = {}  # -> (search, index, bar row)
     try:
         while queue or running:
             while queue and len(running) < processes:
                 which, index, job = queue.popleft()
-                pool = pool or new_pool(processes, device)
-                row = min(set(range(processes)) - {r for _, _, r in running.values()}) if bars_shown() else None
+                if pool is None:
+                    pool, bars = seed_pool(processes, device)
+                row = min(set(range(processes)) - {r for _, _, r in running.values()}) if bars else None
                 running[pool.submit(job.train, row)] = (which, index, row)
             # in 0.5 s slices, as training/sweep.py's in_processes: a signal's handler runs only then
             done, _ = wait(list(running), timeout=0.5, return_when=FIRST_COMPLETED)
@@ -101,16 +100,3 @@ def run_searches(searches: Sequence[Search], seed_processes: int | str,
     if pool is not None:
         pool.shutdown()
     return outcomes
-
-
-def bars_shown() -> bool:
-    return sys.stderr.isatty() and importlib.util.find_spec("tqdm") is not None
-
-
-def new_pool(processes: int, device: torch.device) -> ProcessPoolExecutor:
-    # as training/sweep.py's in_processes: fork shares the imported torch on a Linux CPU; CUDA cannot be forked
-    method = "fork" if device.type == "cpu" and sys.platform.startswith("linux") else "spawn"
-    context = multiprocessing.get_context(method)
-    sys.stdout.flush(), sys.stderr.flush()  # a forked child would print the parent's buffer again
-    return ProcessPoolExecutor(processes, mp_context=context, initializer=start_worker,
-                               initargs=(os.getpid(), context.RLock() if bars_shown() else None))

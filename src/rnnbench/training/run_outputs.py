@@ -1,13 +1,18 @@
 """A finished run on disk: metrics.json (final record + resolved config), history.csv, model.pt, and
 optimizer.pt where the run spent its whole budget unsolved (so a larger budget continues it).
 
-Each file is written to a temporary name and renamed, so an interrupted run never leaves a
-half-written file where a complete one stood.
+The one writer (`write_run`, `write_record`) and the one reader (`read_run`) of a run folder. Each
+file is written to a temporary name and renamed, so an interrupted run never leaves a half-written
+file where a complete one stood. Every reader goes through `read_run`, with one error policy: a
+folder that is missing its record, holds a record that is not a JSON object, or differs from what
+its run wrote (the seal) raises UnreadableRun with one line saying which; a failed run's record
+(its cause) is data and reads back as such.
 """
 from __future__ import annotations
 
 import contextlib
 import csv
+import dataclasses
 import functools
 import hashlib
 import io
@@ -50,23 +55,88 @@ def code_checksum() -> str:
     return digest.hexdigest()[:16]
 
 
+# --- the one reader ---------------------------------------------------------------------------
+class UnreadableRun(Exception):
+    """A run folder that cannot be read as its run wrote it; str() is one line naming the folder."""
+
+    def __init__(self, folder: Path, kind: str, reason: str, record: dict[str, Any] | None = None):
+        self.folder, self.kind = Path(folder), kind  # kind: missing | unreadable | altered
+        self.record = record  # what an altered folder's metrics.json claims
+        super().__init__(f"{kind}: {reason}")
+
+
+@dataclasses.dataclass(frozen=True)
+class FinishedRun:
+    """A run folder read back: its record (metrics.json) and where its other files are."""
+    folder: Path
+    record: dict[str, Any]
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.record.get("failed"))
+
+    def path(self, name: str) -> Path:
+        return self.folder / name
+
+    def history(self) -> list[dict[str, int | float]]:
+        """history.csv as written: every value a number (an int prints without a point)."""
+        with open(self.path(HISTORY_FILE), newline="") as rows:
+            return [{k: parsed_number(v) for k, v in row.items()} for row in csv.DictReader(rows)]
+
+    def weights(self, name: str = MODEL_FILE) -> dict:
+        """The saved state (model.pt, or optimizer.pt), tensors only (weights_only: never code)."""
+        return torch.load(self.path(name), map_location="cpu", weights_only=True)
+
+
+def read_gate_traces(folder: Path) -> dict[str, np.ndarray]:
+    """gates.npz of a run folder as arrays ({} when the run traced no gates); arrays only, never objects."""
+    path = Path(folder) / GATES_FILE
+    if not path.is_file():
+        return {}
+    with np.load(path, allow_pickle=False) as traces:
+        return {name: traces[name] for name in traces.files}
+
+
+def read_run(folder: Path, root: Path | None = None) -> FinishedRun:
+    """The run in `folder` (under `root`, when given: messages then name `folder` as a study names
+    it) as its run wrote it, or UnreadableRun saying why not: no metrics.json, one that is not a
+    JSON object (an interrupted write by an older writer, a hand edit), or a finished record whose
+    seal does not match its files (edited or corrupted)."""
+    shown = Path(folder).as_posix()
+    folder = Path(root) / folder if root is not None else Path(folder)
+    path = folder / METRICS_FILE
+    try:
+        record = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise UnreadableRun(folder, "missing", f"no metrics.json in {shown} (stage not run?)") from None
+    except (OSError, ValueError, RecursionError):  # RecursionError: JSON nested thousands deep
+        record = None
+    if not isinstance(record, dict):
+        raise UnreadableRun(folder, "unreadable", f"{shown}/metrics.json is not a JSON object (an interrupted write?)")
+    if not record.get("failed") and not sealed(folder, record):
+        raise UnreadableRun(folder, "altered", f"{shown} differs from what its run wrote (an edited or corrupted "
+                            "record or file); `dvc repro` trains it again", record)
+    return FinishedRun(folder, record)
+
+
 def reusable_record(folder: Path, config: RunConfig, data_checksum: str) -> dict[str, Any] | None:
     """The finished record in `folder` when it is this very run (same config, data and training
-    code, not failed) and its files are as they were written (`sealed`), else None: adding a seed
+    code, not failed) and its files are as they were written (`read_run`), else None: adding a seed
     to a study then trains only that seed, and an edited or corrupted run is trained again."""
     try:
-        record = json.loads((folder / METRICS_FILE).read_text())
-    except (OSError, ValueError):
+        record = read_run(folder).record
+    except UnreadableRun as err:
+        if err.record is not None and same_run(err.record, config, data_checksum):
+            print(f"{folder}: its record or files differ from what its run wrote (edited or corrupted): "
+                  "training it again", file=sys.stderr, flush=True)
         return None
-    same = (isinstance(record, dict) and not record.get("failed") and record.get("config") == config.to_dict()
+    return record if same_run(record, config, data_checksum) else None
+
+
+def same_run(record: dict[str, Any], config: RunConfig, data_checksum: str) -> bool:
+    """Whether a finished record is the run of this config, data and training code."""
+    return (not record.get("failed") and record.get("config") == config.to_dict()
             and record.get("data_checksum") == data_checksum and record.get("code_checksum") == code_checksum())
-    if not same:
-        return None
-    if not sealed(folder, record):
-        print(f"{folder}: its record or files differ from what its run wrote (edited or corrupted): "
-              "training it again", file=sys.stderr, flush=True)
-        return None
-    return record
 
 
 # --- the seal: a run's files as its run wrote them ------------------------------------------------
@@ -198,7 +268,6 @@ def write_run(folder: Path, config: RunConfig, result: RunResult, data_checksum:
     return write_record(folder, {**record, SEAL: content_digest(folder, record)})  # last: it marks a complete run
 
 
-
 def torch_bytes(state: dict) -> bytes:
     buffer = io.BytesIO()
     torch.save(state, buffer)
@@ -218,18 +287,14 @@ def resume_point(folder: Path, config: RunConfig, data_checksum: str) -> Resume 
     """Where the run of `config` in `folder` stopped, to continue it to a larger budget; None when
     it is not this very run intact (`reusable_record`), not `continuable`, or its state cannot be
     read: the larger budget then trains from the start, to the same result."""
-    folder = Path(folder)
     record = reusable_record(folder, config, data_checksum)
     if record is None or not continuable(record, config):
         return None
+    run = FinishedRun(Path(folder), record)
     try:
-        model_state = torch.load(folder / MODEL_FILE, map_location="cpu", weights_only=True)
-        optimizer_state = torch.load(folder / OPTIMIZER_FILE, map_location="cpu", weights_only=True)
-        with open(folder / HISTORY_FILE, newline="") as rows:
-            history = [{k: parsed_number(v) for k, v in row.items()} for row in csv.DictReader(rows)]
+        return Resume(config.train.steps, run.history(), run.weights(), run.weights(OPTIMIZER_FILE))
     except (OSError, ValueError, RuntimeError, pickle.UnpicklingError):
         return None
-    return Resume(config.train.steps, history, model_state, optimizer_state)
 
 
 def parsed_number(text: str) -> int | float:

@@ -11,15 +11,15 @@ import statistics
 from pathlib import Path
 
 from ..config import CELL_LIST, EXECUTION_FILE, seed_folder
-from .run_outputs import METRICS_FILE, code_checksum
+from .run_outputs import UnreadableRun, code_checksum, read_run
 
 
 def cell_seconds(configs_file: Path, runs: Path, processes: int | str) -> float | None:
     """The cell's training time when every seed is current, else None."""
     try:
         configs = json.loads(configs_file.read_text())
-        records = [json.loads((seed_folder(runs, c["seed"]) / METRICS_FILE).read_text()) for c in configs]
-    except (OSError, ValueError, KeyError, TypeError):
+        records = [read_run(seed_folder(runs, c["seed"])).record for c in configs]
+    except (OSError, ValueError, KeyError, TypeError, UnreadableRun):
         return None
     if not configs or any(r.get("failed") or r.get("config") != c or r.get("code_checksum") != code_checksum()
                           for r, c in zip(records, configs)):

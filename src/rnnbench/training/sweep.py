@@ -257,10 +257,9 @@ def one_torch_thread():
         torch.set_num_threads(before)
 
 
-def in_processes(train_one: Callable[[int, int | None], dict], seeds, processes: int,
-                 device: torch.device) -> dict[int, dict]:
-    """Seeds trained `processes` at a time by train_one(seed, position); a seed whose process died has
-    no entry. position: the seed's bar row on a terminal, None for plain lines (a log)."""
+def seed_pool(processes: int, device: torch.device) -> tuple[ProcessPoolExecutor, bool]:
+    """A pool of `processes` seed workers (`start_worker`), and whether they draw tqdm bars (on a
+    terminal with tqdm installed; plain lines in a log). Every pool of runs is made here."""
     # fork shares the imported torch; CUDA cannot be forked, and macOS forbids forking after threads.
     # One thread per worker, as every seed has; forking needs it too: a child that starts OpenMP
     # threads after its parent used them hangs (libgomp), which is why DataLoader workers run single-threaded.
@@ -268,9 +267,17 @@ def in_processes(train_one: Callable[[int, int | None], dict], seeds, processes:
     context = multiprocessing.get_context(method)
     bars = sys.stderr.isatty() and importlib.util.find_spec("tqdm") is not None
     sys.stdout.flush(), sys.stderr.flush()  # a forked child would print the parent's buffer again
-    records = {}
     pool = ProcessPoolExecutor(processes, mp_context=context, initializer=start_worker,
                                initargs=(os.getpid(), context.RLock() if bars else None))
+    return pool, bars
+
+
+def in_processes(train_one: Callable[[int, int | None], dict], seeds, processes: int,
+                 device: torch.device) -> dict[int, dict]:
+    """Seeds trained `processes` at a time by train_one(seed, position); a seed whose process died has
+    no entry. position: the seed's bar row on a terminal, None for plain lines (a log)."""
+    records = {}
+    pool, bars = seed_pool(processes, device)
     try:
         futures = {seed: pool.submit(train_one, seed, i % processes if bars else None) for i, seed in enumerate(seeds)}
         # In 0.5 s slices, never one blocking wait: Python runs a signal's handler in the main thread
