@@ -45,7 +45,9 @@ exp-show: $(VENV)/.installed
 sync-mlflow: $(VENV)/.installed
 	$(RUN) rnnbench sync-mlflow
 
+# A fresh clone has no run folders (DVC's) and no store: the committed export rebuilds it first.
 mlflow-ui: $(VENV)/.installed
+	test -f mlflow.db || $(RUN) rnnbench sync-mlflow --from-export reports/mlflow_runs.jsonl.gz
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db --host 127.0.0.1 --port 5000
 
 clean-venv:

@@ -79,8 +79,8 @@ NO_SEARCH = {"models": [], "tasks": []}  # a variant that tests something else s
 
 
 def tune_stages(study) -> set[str]:
-    grids = {m: f"tune-{name}" for name, grid in study.side_grids.items() for m in grid.models}
-    return {f"{grids.get(m, 'tune')}@{m}" for m in study.every_model()}
+    """tune@<model> for each main-grid model, tune-side@<grid> for each side grid."""
+    return {study.tune_stage(m) for m in study.every_model()} | {f"tune-side@{grid}" for grid in study.side_grids}
 
 
 def copy_of(project, dest: Path) -> Path:

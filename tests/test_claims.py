@@ -64,6 +64,36 @@ def test_stuck_at_baseline_is_confirmed_only_near_chance_with_no_seed_solved():
     assert c.at_baseline(learnt, "adding", "rnn", 200, 0.1)[1] == c.NOT_MEASURED
 
 
+def decay_rows(**ratios):
+    return pd.DataFrame([{"task": "adding", "model": m, "length": 100, "outcome": "all", "ratio_init": r, "runs": 5}
+                         for m, r in ratios.items()])
+
+
+@pytest.mark.parametrize("fb0_ratio,fb0_solved,verdict", [
+    (1e-21, 4, c.DEPENDS),    # vanishes at init like the RNN's, yet learns: the claim's two halves split
+    (1e-21, 0, c.CONFIRMED),  # vanishes and fails, like the RNN
+    (1e-8, 4, c.REFUTED),     # neither: its gradient is the LSTM's and it learns
+])
+def test_a_variant_failing_like_the_rnn_reads_both_the_vanishing_at_init_and_the_learning(fb0_ratio, fb0_solved, verdict):
+    t = tables([cell(model="lstm-fb0", solved=fb0_solved), cell(model="rnn"), cell(model="lstm", solved=5)],
+               decay=decay_rows(**{"lstm-fb0": fb0_ratio, "rnn": 1e-24, "lstm": 4e-8}))
+    measured, got, note = c.variant_fails_like(t, "lstm-fb0", "rnn")
+    assert got == verdict and "at init: lstm-fb0" in measured and "rnn 1e-24" in measured
+    assert ("does vanish" in note) == (fb0_ratio < 1e-15)
+
+
+def test_an_accuracy_pair_is_read_at_the_lengths_the_claim_names_and_one_failed_half_refutes_it():
+    rows = [cell(task="xor", model="rnn", length=40, median=0.5), cell(task="xor", model="lstm", length=40, median=0.99),
+            cell(task="xor", model="lstm", length=57, median=0.5), cell(task="xor", model="rnn", length=60, median=0.51)]
+    args = dict(task="xor", low_model="rnn", low=0.5, tolerance=0.05, high_model="lstm", high=0.95)
+    measured, verdict, _ = c.accuracy_pair(tables(rows), claimed_range=[50, 100], **args)
+    assert verdict == c.REFUTED and "lstm median accuracy T=57: 0.5" in measured  # T=40's 0.99 is outside the range
+    both = rows[:2] + [cell(task="xor", model="lstm", length=57, median=0.97), rows[3]]
+    assert c.accuracy_pair(tables(both), claimed_range=[50, 100], **args)[1] == c.CONFIRMED
+    assert c.accuracy_pair(tables(both[:3]), claimed_range=[50, 100], **args)[1] == c.NOT_MEASURED  # rnn never ran there
+    assert c.accuracy_pair(tables(rows[:2]), claimed_range=[50, 100], **args)[1] == c.NOT_MEASURED
+
+
 def test_solving_within_epochs_converts_steps_with_the_batch_and_training_set_sizes():
     # 1500 steps x 64 / 10,000 = 9.6 epochs: inside 10; 1600 steps = 10.24: outside.
     assert c.solves_within_epochs(tables([cell(model="lstm", solved=5, median_steps_to_solve=1500)]),

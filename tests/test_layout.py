@@ -16,13 +16,18 @@ from rnnbench.tasks import TASKS
 from rnnbench.training import run_outputs
 
 REPO = Path(__file__).resolve().parents[1]
-TRAINING_STAGES = ("tune", "tune-reference", "tune-ablations", "train", "train-reference", "train-ablations")
+TRAINING_STAGES = ("tune", "tune-side", "train", "train-side")
+
+
+def stage_spec(name: str) -> dict:
+    """A stage's definition in dvc.yaml (a side grid's foreach stage: its `do` block)."""
+    spec = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"][name]
+    return spec.get("do", spec)
 
 
 @pytest.mark.parametrize("stage", TRAINING_STAGES)
 def test_every_stage_that_trains_depends_on_exactly_its_step_and_the_shared_training_core(stage):
-    stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]  # the side grids' `<<: *` merged in
-    code = [d for d in stages[stage]["deps"] if d.startswith("src/")]
+    code = [d for d in stage_spec(stage)["deps"] if d.startswith("src/")]
     step = f"steps/{stage.split('-')[0]}.py"
     assert code == [dvc_dependency(step), *(dvc_dependency(name) for name in SHARED_TRAINING_CODE)]
 
@@ -31,9 +36,7 @@ def test_dvc_runs_the_sequencers_steps_in_its_order_and_each_stage_script_calls_
     from rnnbench.steps.sequence import STEPS
 
     stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
-    base_names = list(dict.fromkeys(name.split("-")[0] if name.split("-")[0] in ("tune", "train") else name
-                                    for name in stages))
-    assert base_names == list(STEPS)
+    assert list(stages) == list(STEPS)
     for script in (REPO / "stages").glob("*.py"):
         imported = {n for n in imported_modules("__main__", script) if n.startswith("rnnbench.")}
         steps = {n for n in imported if n.startswith("rnnbench.steps.")}
@@ -71,9 +74,10 @@ def import_closure(script: Path) -> set[str]:
     return found
 
 
-@pytest.mark.parametrize("stage", ["generate", "plan-tuning", "tune", "configure", "search", "train", "speed", "report"])
+@pytest.mark.parametrize("stage", ["generate", "plan-tuning", "tune", "tune-side", "configure", "search", "train",
+                                   "train-side", "speed", "report"])
 def test_each_stages_code_dependencies_cover_what_its_script_imports_but_what_cannot_change_a_result(stage):
-    spec = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"][stage]
+    spec = stage_spec(stage)
     deps = [d for d in spec["deps"] if isinstance(d, str)]
     script = REPO / next(d for d in deps if d.startswith("stages/"))
     covered = ["" if d == "src" else d.removeprefix("src/rnnbench/") for d in deps if d == "src" or d.startswith("src/rnnbench")]
@@ -153,16 +157,45 @@ def test_a_module_that_fails_to_import_is_skipped_with_one_line_naming_its_file_
                      "what it defines is unavailable"]
 
 
-def test_dvcs_expanded_search_and_train_stage_names_are_the_ones_python_states():
+def dvc_stages(root: Path) -> dict[str, str]:
+    """`dvc stage list` in `root`: stage name -> its outputs as DVC prints them."""
     import subprocess
     import sys
 
-    from rnnbench.search.runner import SEARCH_STAGE
-    from rnnbench.study import load_study
-
     dvc = Path(sys.executable).with_name("dvc")
-    names = set(subprocess.run([str(dvc), "stage", "list", "--name-only"], cwd=REPO, capture_output=True, text=True,
-                               check=True).stdout.split())
-    study = load_study(REPO / "params.yaml")
-    assert {n for n in names if n.startswith("search")} == {SEARCH_STAGE}
-    assert {n for n in names if n.startswith("train")} == {cell.stage for cell in study.cells()}
+    lines = subprocess.run([str(dvc), "stage", "list"], cwd=root, capture_output=True, text=True, check=True).stdout
+    return dict(line.split(None, 1) for line in lines.splitlines() if line.strip())
+
+
+@pytest.mark.parametrize("params", ["params.yaml", "studies/tiny.yaml", "studies/long-cpu.yaml"])
+def test_dvcs_expanded_stage_names_and_outputs_are_the_ones_python_states(params, tmp_path):
+    import shutil
+
+    from rnnbench.search.runner import SEARCH_STAGE
+    from rnnbench.study import CONFIGS, RUNS, TUNING, TUNING_PLANS, load_study, side_folder, tuning_result_file
+
+    root = tmp_path / "repo"
+    root.mkdir()
+    shutil.copy(REPO / "dvc.yaml", root / "dvc.yaml")
+    shutil.copy(REPO / params, root / "params.yaml")
+    (root / ".dvc").mkdir()  # a DVC repository without git: `dvc stage list` reads dvc.yaml and params only
+    (root / ".dvc" / "config").write_text("[core]\n    no_scm = true\n")
+    stages = dvc_stages(root)
+    study = load_study(root / "params.yaml")
+    assert {n for n in stages if n.startswith("search")} == {SEARCH_STAGE}
+    assert {n for n in stages if n.startswith("train")} == {cell.stage for cell in study.cells()} | \
+        {f"train-side@{grid}" for grid in study.side_grids}
+    assert {n for n in stages if n.startswith("tune")} == {study.tune_stage(m) for m in study.every_model()} | \
+        {f"tune-side@{grid}" for grid in study.side_grids}
+    for cell in study.cells():  # a main cell's stage writes its folder; a grid's stage the folder of all its cells
+        out = side_folder(RUNS, cell.group) if cell.group else cell.run_folder
+        assert stages[cell.stage] == f"Outputs {out.as_posix()}" and cell.run_folder.is_relative_to(out)
+    for model in study.every_model():
+        grid = study.grid_of(model)
+        out = side_folder(TUNING, grid) if grid else tuning_result_file(model)
+        assert stages[study.tune_stage(model)] == f"Outputs {out.as_posix()}"
+        assert tuning_result_file(model, grid).is_relative_to(out)
+    for grid in study.side_grids:  # the commands name the folders study.side_folder names
+        train, tune = (stage_spec(name)["cmd"].replace("${key}", grid).split() for name in ("train-side", "tune-side"))
+        assert {side_folder(CONFIGS, grid).as_posix(), side_folder(RUNS, grid).as_posix()} <= set(train)
+        assert {side_folder(TUNING_PLANS, grid).as_posix(), side_folder(TUNING, grid).as_posix()} <= set(tune)

@@ -18,7 +18,8 @@ import yaml
 
 from dvc_project import (PIPELINE, REPO, TIMINGS, TRAIN_RNN_ADDING_5, copy_of, env_for, make_project, mlflow_runs,
                          mlflow_server, run, search_stages, stages_run, tiny_study, tune_stages)
-from rnnbench.report.markdown import FIGURES
+from rnnbench.config import read_tuning
+from rnnbench.report.markdown import figures_of
 
 pytestmark = pytest.mark.e2e
 
@@ -35,8 +36,9 @@ def dispatched(project, tmp_path_factory):
     """A copy of the study after `dvc repro`, with five cells' run folders deleted and dispatched
     again by `rnnbench dispatch` on the local executor."""
     copy = copy_of(project, tmp_path_factory.mktemp("dispatch") / "study")
-    for model in ("rnn", "lstm", "gru", "lstm-numpy", "lstm-cifg"):
-        shutil.rmtree(copy / "runs" / "adding-5" / model)
+    for cell in tiny_study().cells():
+        if cell.point == "adding-5":  # three main cells and the two side grids' cells (their grids' stages)
+            shutil.rmtree(copy / cell.run_folder)
     return copy, run(copy, "rnnbench", "dispatch", "--executor", "local", "--jobs", "2")
 
 
@@ -173,7 +175,7 @@ def test_dvc_plots_show_works_offline_with_a_plot_per_task_and_the_figures(proje
     run(root, "dvc", "plots", "show", "-o", str(tmp_path / "page"))
     page = (tmp_path / "page" / "index.html").read_text()
     assert "cdn.jsdelivr" not in page and "vegaEmbed" in page  # the libraries are inline, no network
-    assert len(list((tmp_path / "page" / "static").glob("*.png"))) == len(FIGURES)
+    assert len(list((tmp_path / "page" / "static").glob("*.png"))) == len(figures_of(tiny_study()))
 
 
 def test_tuning_selects_exactly_one_lr_per_task_and_model_and_the_cells_train_with_it(project):
@@ -205,7 +207,7 @@ def test_repro_writes_the_report_with_every_figure_it_references(project):
     root, _ = project
     text = (root / "reports" / "report.md").read_text()
     figures = re.findall(r"\]\((figures/[^)]+)\)", text)
-    assert len(figures) == len(FIGURES) == 13
+    assert len(figures) == len(figures_of(tiny_study())) == 13
     for name in figures:
         height, width = matplotlib.image.imread(root / "reports" / name).shape[:2]
         assert width > 400, name
@@ -229,7 +231,7 @@ def test_dvc_plots_show_has_a_plot_per_task_on_the_axis_its_metric_declares(proj
             assert {v["model"] for v in plot["content"]["data"]["values"]} == set(tiny_study().models)
             y = plot["content"]["spec"]["layer"][0]["encoding"]["y"]
             assert y.get("scale", {}).get("type", "linear") == scale
-    assert len([name for name in shown if name.startswith("reports/figures/")]) == len(FIGURES)
+    assert len([name for name in shown if name.startswith("reports/figures/")]) == len(figures_of(tiny_study()))
 
 
 def test_second_repro_does_nothing_and_status_is_clean(project):
@@ -255,6 +257,55 @@ def test_a_train_stage_logs_its_cell_to_mlflow_as_it_ends_before_any_report(proj
     synced = run(root, "rnnbench", "sync-mlflow")  # the report's sync finds them there
     assert len(mlflow_runs(root)) > 2 and mlflow_runs(root)["tags.run_key"].is_unique
     assert int(re.search(r"(\d+) already in the store", synced.stdout).group(1)) >= 2  # rnn's two, at least
+
+
+def test_a_tune_stage_logs_its_sweeps_to_mlflow_as_it_ends(project, tmp_path):
+    import mlflow
+
+    root = copy_of(project, tmp_path / "study")
+    (root / "mlflow.db").unlink()
+    again = run(root, "dvc", "repro", "--force", "--single-item", "tune@rnn")
+    assert stages_run(again.stdout) == {"tune@rnn"}
+    mlflow.set_tracking_uri(f"sqlite:///{root / 'mlflow.db'}")
+    runs = mlflow.search_runs(search_all_experiments=True)
+    parents = runs[runs["tags.rnnbench.level"] == "tuning"]
+    sweep = runs[runs["tags.tuning_run_key"].notna()]
+    planned = sum(len(t.runs) for t in read_tuning(root / "tuning" / "rnn.json")[1])
+    assert len(sweep) == planned > 0 and set(sweep["tags.mlflow.parentRunId"]) == set(parents["run_id"])
+    assert set(runs["tags.dvc.stage"]) == {"tune@rnn"} and set(parents["tags.model"]) == {"rnn"}
+    assert f"mlflow: tune@rnn: {planned} tuning runs logged, 0 already in the store" in again.stderr
+
+
+def test_a_fresh_clones_store_is_rebuilt_from_the_committed_export_with_the_same_runs_and_keys(project, tmp_path):
+    import gzip
+
+    import mlflow
+
+    root, _ = project
+    export = root / "reports" / "mlflow_runs.jsonl.gz"
+    fresh = tmp_path / "fresh-clone"
+    fresh.mkdir()
+    (fresh / "reports").mkdir()
+    shutil.copy(export, fresh / "reports")  # what a clone has: no run folders, no store
+    result = run(fresh, "rnnbench", "sync-mlflow", "--from-export", "reports/mlflow_runs.jsonl.gz")
+    assert re.search(r"mlflow: [1-9]\d* runs logged now, 0 already in the store", result.stdout)
+
+    def keys(store, tag):
+        mlflow.set_tracking_uri(f"sqlite:///{store / 'mlflow.db'}")
+        runs = mlflow.search_runs(search_all_experiments=True, max_results=10_000)
+        return {(r[f"tags.{tag}"], r["tags.dvc.stage"], r["tags.mlflow.runName"]) for _, r in runs.iterrows()
+                if isinstance(r.get(f"tags.{tag}"), str)}
+
+    for tag in ("run_key", "cell_key", "tuning_run_key", "tune_key"):
+        assert keys(fresh, tag) == keys(root, tag) and keys(root, tag), tag
+    again = run(fresh, "rnnbench", "sync-mlflow", "--from-export", "reports/mlflow_runs.jsonl.gz")
+    assert re.search(r"mlflow: 0 runs logged now, [1-9]\d* already in the store", again.stdout)
+    from rnnbench.study import load_study
+    from rnnbench.tracking import export_study
+
+    export_study(load_study(root / "params.yaml"), root, tmp_path / "again.jsonl.gz")  # the same runs, the same bytes
+    assert (tmp_path / "again.jsonl.gz").read_bytes() == export.read_bytes()
+    assert b'"kind":"tuning"' in gzip.decompress(export.read_bytes())
 
 
 def test_mlflow_has_each_run_once_with_params_tags_and_metric_history(project):
@@ -355,19 +406,19 @@ def test_a_code_change_reruns_exactly_the_cells_whose_code_changed(project, tmp_
     assert stale_stages(root) == {"plan-tuning", "configure"}
     assert stages_run(run(root, "dvc", "repro", **own_code).stdout) == {"plan-tuning", "configure"}
     assert stale_stages(root) == set()
-    # An edit to one model's file: exactly that model's cells (lstm-numpy copies lstm's lr: no tune stage).
+    # An edit to one model's file: exactly that model's cells (lstm-numpy copies lstm's lr: its grid's
+    # tune stage finds its plan unchanged), in its side grid's one train stage.
     with (package / "models" / "numpy_backed.py").open("a") as source:
         source.write("# edited\n")
     run(root, "dvc", "repro", "--single-item", "plan-tuning", "configure", **own_code)
-    assert stale_stages(root) == {"train-reference@lstm-numpy-adding-5"}
+    assert stale_stages(root) == {"train-side@reference"}
     # An edit to one task's file: the tuning of exactly the models tuned on it (rnn, lstm, gru on
     # xor-5; lstm-cifg tunes on adding only), and what reads the tuning plans (configure, which then
     # changes only that task's configs, and the report).
     with (package / "tasks" / "xor.py").open("a") as source:
         source.write("# edited\n")
     run(root, "dvc", "repro", "--single-item", "generate", "plan-tuning", **own_code)
-    assert stale_stages(root) == {"train-reference@lstm-numpy-adding-5", "tune@rnn", "tune@lstm", "tune@gru",
-                                  "configure", "report"}
+    assert stale_stages(root) == {"train-side@reference", "tune@rnn", "tune@lstm", "tune@gru", "configure", "report"}
 
 
 def test_unreachable_tracking_server_fails_the_stage_before_training(project, tmp_path):
@@ -402,7 +453,8 @@ def test_the_study_logs_to_a_real_mlflow_server_on_localhost(project, tmp_path):
                                          headers={"Content-Type": "application/json"})
         with urllib.request.urlopen(request) as r:
             runs = [r for r in _json.load(r)["runs"]  # the grid's; the searches' runs are test_mlflow_has_...
-                    if not any(t["key"] == "dvc.stage" and t["value"] == "search" for t in r["data"]["tags"])]
+                    if not any(t["key"] == "dvc.stage" and (t["value"] == "search" or t["value"].startswith("tune"))
+                               for t in r["data"]["tags"])]  # and the tuning's, test_a_tune_stage_logs_...
         study = tiny_study()
         names = sorted(r["info"]["run_name"] for r in runs)
         adding = [c for c in study.cells() if c.task == "adding"]
@@ -464,10 +516,9 @@ def test_a_misspelled_params_key_fails_repro_naming_it_and_costs_no_data_or_conf
 def test_a_name_with_dots_in_params_cannot_make_a_single_stage_repro_delete_another_folder(project, tmp_path):
     root = copy_of(project, tmp_path / "study")
     params = yaml.safe_load((root / "params.yaml").read_text())
-    params["side_grids"]["ablations"] = {"models": ["../../src"], "points": ["adding-5"]}  # hand-edited
+    params["side_grids"]["../../src"] = {"models": [], "points": []}  # hand-edited: a grid's name becomes paths
     (root / "params.yaml").write_text(yaml.safe_dump(params))
-    (root / "src.json").write_text("{}")  # the stage's configs dep exists, so DVC gets as far as running it
-    result = run(root, "dvc", "repro", "-s", "train-ablations@../../src-adding-5", check=False)
+    result = run(root, "dvc", "repro", "-s", "train-side@../../src", check=False)
     assert result.returncode != 0 and "leaves the repository" in result.stdout + result.stderr
     assert (root / "src" / "rnnbench" / "config.py").is_file()  # DVC deleted src before its outputs persisted
 
@@ -478,7 +529,7 @@ def test_an_edited_run_is_marked_altered_never_reported_and_repro_trains_it_agai
     (seed / "history.csv").write_text("step,val_mse\nnot,a number\n")  # what crashed the report and the sync
     record = json.loads((seed / "metrics.json").read_text())
     forced = run(root, "dvc", "repro", "--force", "--single-item", "report")
-    assert "differ from what its run wrote" in forced.stderr  # the sync skips it, with the reason
+    assert "differs from what its run wrote" in forced.stderr  # the sync skips it, with the reason
     results = pd.read_csv(root / "reports/results.csv")
     row = results[(results.task == "adding") & (results.length == 5) & (results.model == "rnn") & (results.seed == 0)]
     assert row["failed"].item() and row["error"].item().startswith("altered:")

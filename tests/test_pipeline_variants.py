@@ -21,7 +21,7 @@ def test_a_cell_that_fails_in_a_dispatch_is_reported_and_not_recorded(tmp_path):
     shutil.copytree(Path(__file__).parent / "plugins" / "mypkg", root / "src" / "mypkg")
     params = yaml.safe_load((root / "params.yaml").read_text())
     params.update(models=["lstm", "mypkg.cells.Broken"], points=["adding-5"], per_model={}, tune={"lrs": []}, search=NO_SEARCH,
-                  side_grids={"reference": {"models": [], "points": []}, "ablations": {"models": [], "points": []}})
+                  side_grids={})
     (root / "params.yaml").write_text(yaml.safe_dump(params))
     result = run(root, "rnnbench", "dispatch", "--jobs", "2", check=False)
     assert result.returncode == 1 and result.stdout.strip().splitlines()[-1] == "dispatched 2 cells, 1 of them failed"
@@ -43,7 +43,7 @@ def test_a_dispatch_holds_dvcs_lock_while_it_trains_and_lands_no_cell_whose_conf
     params = yaml.safe_load((root / "params.yaml").read_text())
     params.update(models=["gru"], points=["adding-5"], tune={"lrs": []}, search=NO_SEARCH, primary_contrasts=[],
                   per_model={"gru": {"train": {"steps": 3000, "early_stop": False, "lr": 0.01}}},  # a long cell
-                  side_grids={"reference": {"models": [], "points": []}, "ablations": {"models": [], "points": []}})
+                  side_grids={})
     (root / "params.yaml").write_text(yaml.safe_dump(params))
     log = tmp_path / "dispatch.err"
     with log.open("w") as err:
@@ -98,9 +98,10 @@ def test_a_stage_that_leaves_by_its_fast_exit_keeps_its_piped_output_and_files(t
     from rnnbench.config import read_tuning
     from rnnbench.study import tuning_plan_file
 
-    assert len(list((root / "tuning" / "plans").glob("*.json"))) == len(study.every_model())
+    planned = [*(root / "tuning" / "plans").glob("*.json"), *(root / "tuning" / "plans" / "side").glob("*/*.json")]
+    assert len(planned) == len(study.every_model())
     for model in study.every_model():
-        assert read_tuning(root / tuning_plan_file(model)) == (model, study.tuning_plan(model))
+        assert read_tuning(root / tuning_plan_file(model, study.grid_of(model))) == (model, study.tuning_plan(model))
 
 
 def test_a_model_and_a_task_by_import_path_run_through_dvc_repro(tmp_path):
@@ -109,7 +110,7 @@ def test_a_model_and_a_task_by_import_path_run_through_dvc_repro(tmp_path):
     shutil.copytree(Path(__file__).parent / "plugins" / "mypkg", root / "src" / "mypkg")
     params = yaml.safe_load((root / "params.yaml").read_text())
     params.update(models=["lstm", "mypkg.cells.MyCell"], points=["adding-5", "mypkg.tasks.FirstBit-6"],
-                  side_grids={"reference": {"models": [], "points": []}, "ablations": {"models": [], "points": []}},
+                  side_grids={},
                   tune={**params["tune"], "points": ["adding-5", "mypkg.tasks.FirstBit-6"]}, per_model={},
                   search=NO_SEARCH)
     (root / "params.yaml").write_text(yaml.safe_dump(params))
@@ -142,7 +143,7 @@ def test_a_failed_seed_fails_its_stage_and_the_next_repro_trains_it_again(tmp_pa
     shutil.copytree(Path(__file__).parent / "plugins" / "mypkg", root / "src" / "mypkg")
     params = yaml.safe_load((root / "params.yaml").read_text())
     params.update(models=["mypkg.cells.Broken"], points=["adding-5"], per_model={},
-                  side_grids={"reference": {"models": [], "points": []}, "ablations": {"models": [], "points": []}})
+                  side_grids={})
     (root / "params.yaml").write_text(yaml.safe_dump(params))
     tuned = run(root, "dvc", "repro", check=False)  # its sweep fails first: no lr is chosen from what is left
     assert tuned.returncode != 0
@@ -169,7 +170,7 @@ def test_an_experiment_that_adds_a_seed_trains_and_logs_only_that_seed(tmp_path)
     run(root, "dvc", "repro")
     run(root, "git", "add", "-A")
     run(root, "git", "commit", "-qm", "study run")
-    before = {p: p.read_bytes() for p in root.glob("runs/*/*/seed*/metrics.json")}
+    before = {p: p.read_bytes() for p in root.glob("runs/**/seed*/metrics.json")}
     cells = len(before) // 2  # rnn, lstm and the two side-grid models at adding-5
     assert cells == 4 and len(mlflow_runs(root)) == 2 * cells
 
@@ -196,11 +197,10 @@ def tiny_study_params() -> dict:
 
 
 def test_changing_the_sweep_retunes_and_retrains_only_the_cells_whose_lr_changed(tmp_path):
-    no_grid = {"models": [], "points": []}
     root = make_project(tmp_path / "study", models=["rnn", "lstm"], points=["adding-5", "xor-5"], search=NO_SEARCH,
                         tune={**tiny_study_params()["tune"], "points": ["adding-5", "xor-5"]},
-                        side_grids={"reference": {"models": ["lstm-numpy"], "points": ["adding-5"]},
-                                    "ablations": no_grid})
+                        side_grids={"reference": {"models": ["lstm-numpy"], "points": ["adding-5"],
+                                                  "compares_to": "lstm"}})
     run(root, "dvc", "repro")
     study = load_study(root / "params.yaml")
     before = cell_lrs(root)
@@ -212,7 +212,7 @@ def test_changing_the_sweep_retunes_and_retrains_only_the_cells_whose_lr_changed
     changed = {path for path in before if before[path] != after[path]}
     assert changed  # the first sweep chose 0.003 somewhere, which the new sweep lacks
     retrained = {c.stage for c in study.cells() if c.configs_file.as_posix() in changed}
-    copying = {"tune-reference@lstm-numpy"}  # its plan copies lstm's lr: unchanged, not rerun
+    copying = {"tune-side@reference"}  # its plan copies lstm's lr: unchanged, not rerun
     assert stages_run(again.stdout) == retrained | (tune_stages(study) - copying) | PIPELINE
     tuning = pd.read_csv(root / "reports" / "tuning.csv")
     assert set(tuning.loc[tuning.source == "tuned", "lr"]) == {0.01, 0.03}
@@ -225,7 +225,7 @@ def test_editing_a_user_corpus_under_corpora_reruns_the_data_the_sweeps_and_the_
     params.update(models=["rnn"], points=["charlm-10"], search=NO_SEARCH, primary_contrasts=[], per_model={},
                   tune={**params["tune"], "points": ["charlm-10"]},
                   tasks={"charlm": {"options": {"corpus": "corpora/mine.txt", "corpus_chars": 18000}}},
-                  side_grids={"reference": {"models": [], "points": []}, "ablations": {"models": [], "points": []}})
+                  side_grids={})
     (root / "params.yaml").write_text(yaml.safe_dump(params))
     run(root, "git", "add", "-A")
     run(root, "git", "commit", "-qm", "a user corpus")

@@ -3,7 +3,6 @@ from pathlib import Path
 
 import yaml
 
-import dataclasses
 
 from rnnbench.speed import macs_per_step, measure_speed, read_speed_configs, speed_configs, write_speed_configs
 from rnnbench.study import Cell, parse_study

@@ -28,7 +28,7 @@ def test_the_study_command_runs_every_step_and_writes_the_files_the_dvc_stages_w
     from rnnbench.steps.sequence import run_study
 
     params = {**TINY, "seeds": [0], "points": ["adding-5"], "models": ["gru"],
-              "side_grids": {"reference": {"models": [], "points": []}, "ablations": {"models": [], "points": []}},
+              "side_grids": {},
               "tune": {**TINY["tune"], "lrs": [], "points": []}, "per_model": {}, "primary_contrasts": []}
     study = parse_study(params)
     assert run_study(study, tmp_path, with_report=False) == 0

@@ -37,10 +37,57 @@ def test_a_cell_is_named_by_its_point_in_stage_folder_and_configs_file():
     assert cell.configs_file.as_posix() == "configs/adding-8/lstm.json" and cell.data_folder.as_posix() == "data/adding-8"
 
 
-def test_side_grid_cells_belong_to_their_own_stage():
+def test_a_side_grids_cells_share_its_stage_and_live_under_side_and_its_name():
     side = [c for c in parse_study(params()).cells() if c.group]
-    assert {(c.group, c.stage) for c in side} == {("reference", "train-reference@lstm-numpy-adding-5"),
-                                                  ("ablations", "train-ablations@lstm-cifg-adding-5")}
+    assert {(c.group, c.stage, c.run_folder.as_posix(), c.configs_file.as_posix()) for c in side} == {
+        ("reference", "train-side@reference", "runs/side/reference/adding-5/lstm-numpy",
+         "configs/side/reference/adding-5/lstm-numpy.json"),
+        ("ablations", "train-side@ablations", "runs/side/ablations/adding-5/lstm-cifg",
+         "configs/side/ablations/adding-5/lstm-cifg.json")}
+
+
+def test_side_grids_are_optional_and_any_number_by_name():
+    p = params()
+    del p["side_grids"]
+    assert all(not c.group for c in parse_study(p).cells())
+    grids = {"forget-gate": {"models": ["lstm-fb0", "lstm-nfg"], "points": ["adding-5", "adding-8"], "compares_to": "lstm"},
+             "peephole": {"models": ["lstm-peephole"], "points": ["adding-8"], "compares_to": {"lstm-peephole": "lstm"},
+                          "figure": "curves", "about": "Gers and Schmidhuber 2000."}}
+    study = parse_study(params(side_grids=grids))
+    assert {c.stage for c in study.cells() if c.group} == {"train-side@forget-gate", "train-side@peephole"}
+    assert len([c for c in study.cells() if c.group == "forget-gate"]) == 4
+    assert study.side_grids["forget-gate"].compares_to == {"lstm-fb0": "lstm", "lstm-nfg": "lstm"}
+    assert study.side_grids["forget-gate"].compared(study.models) == ["lstm", "lstm-fb0", "lstm-nfg"]
+    assert study.tune_stage("lstm-peephole") == "tune-side@peephole" and study.tune_stage("lstm") == "tune@lstm"
+
+
+@pytest.mark.parametrize("grid,message", [
+    ({"models": ["lstm-fb0"], "points": ["adding-5"]}, r"side_grids.g.compares_to: missing; name the main-grid model"),
+    ({"models": ["lstm-fb0"], "points": ["adding-5"], "compares_to": "lstm-nfg"},
+     r"side_grids.g.compares_to.lstm-fb0: unknown value 'lstm-nfg'; allowed: rnn, lstm, gru"),
+    ({"models": ["lstm-fb0"], "points": ["adding-5"], "compares_to": {"gru": "lstm"}},
+     r"side_grids.g.compares_to.gru: not one of the grid's models \(lstm-fb0\)"),
+    ({"models": ["lstm-fb0"], "points": ["adding-5"], "compares_to": "lstm", "figure": "pie"},
+     r"side_grids.g.figure: unknown value 'pie'; allowed: bars, curves"),
+    ({"models": ["lstm-fb0"], "points": ["adding-5"], "compares_to": "lstm", "colour": "red"},
+     r"side_grids.g.colour: unknown value 'colour'; allowed: models, points, compares_to, about, figure"),
+])
+def test_a_bad_side_grid_is_refused_naming_its_key(grid, message):
+    with pytest.raises(ConfigError, match=message):
+        parse_study(params(side_grids={"g": grid}))
+
+
+@pytest.mark.parametrize("name", ["../../src", "Ablations", "a b", "side/x"])
+def test_a_side_grid_name_that_could_not_be_a_folder_or_stage_name_is_refused(name):
+    with pytest.raises(ConfigError, match=r"a grid's name must be lower-case letters, digits and '-'"):
+        parse_study(params(side_grids={name: {"models": [], "points": []}}))
+
+
+def test_one_model_in_two_side_grids_is_refused_naming_both():
+    grids = {"a": {"models": ["lstm-fb0"], "points": ["adding-5"], "compares_to": "lstm"},
+             "b": {"models": ["lstm-fb0"], "points": ["adding-8"], "compares_to": "lstm"}}
+    with pytest.raises(ConfigError, match=r"side_grids.b.models\[0\]: 'lstm-fb0' is already in side_grids.a"):
+        parse_study(params(side_grids=grids))
 
 
 @pytest.mark.parametrize("point,message", [
@@ -71,13 +118,6 @@ def test_side_grid_model_may_not_repeat_a_main_grid_model():
 def test_unknown_side_grid_model_lists_the_allowed_names():
     with pytest.raises(ConfigError, match=r"side_grids.reference.models\[0\]: unknown model 'lstm-jax' \(did you mean lstm\?\); allowed: .*lstm-numpy"):
         parse_study(params(side_grids__reference__models=["lstm-jax"]))
-
-
-def test_missing_side_grid_is_refused_by_name():
-    p = params()
-    del p["side_grids"]["ablations"]
-    with pytest.raises(ConfigError, match="side_grids.ablations: missing"):
-        parse_study(p)
 
 
 def test_a_task_without_a_params_block_runs_with_its_default_options():

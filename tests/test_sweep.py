@@ -180,7 +180,7 @@ def test_an_edited_or_corrupted_run_is_trained_again_and_the_report_marks_it(tmp
     assert run_outputs.reusable_record(folder, config, dataset.checksum()) is not None
 
 
-NO_SIDE_GRIDS = {"reference": {"models": [], "points": []}, "ablations": {"models": [], "points": []}}
+NO_SIDE_GRIDS = {}
 
 
 def test_the_study_line_counts_cells_whose_every_seed_is_current_and_estimates_the_rest(tmp_path):

@@ -262,3 +262,44 @@ def test_a_store_mlflow_cannot_use_is_refused_before_any_work_in_one_line(tmp_pa
     finally:
         if store != "folder":
             path.parent.chmod(0o755)
+
+
+def tuning_result(lrs=(0.001, 0.01), seeds=(100,), lengths=(10,)):
+    """A tuning result as a tune stage writes it: each planned run's config and its summary."""
+    import dataclasses
+
+    from rnnbench.config import TaskTuning
+    from conftest import make_config
+
+    base = make_config(model="gru", length=lengths[0])
+    configs = tuple(dataclasses.replace(base, seed=seed, train=dataclasses.replace(base.train, lr=lr))
+                    for lr in lrs for seed in seeds)
+    runs = tuple({"length": lengths[0], "lr": lr, "seed": seed, "steps": 60, "solved_step": 40 if lr == 0.01 else None,
+                  "val_metric": 0.01 if lr == 0.01 else 0.2, "val_solved": lr == 0.01, "diverged": False, "wall_s": 1.5}
+                 for lr in lrs for seed in seeds)
+    return TaskTuning("adding", "tuned", lengths, lrs, configs, lr=0.01, runs=runs, ladder=(0.001, 0.01, 0.1))
+
+
+def test_a_models_lr_sweep_is_one_tuning_parent_with_each_sweep_run_nested_and_logged_once(tmp_path):
+    from mlflow.tracking import MlflowClient
+
+    from rnnbench.config import TaskTuning
+    from rnnbench.tracking import open_tracker
+
+    copied = TaskTuning("xor", "from lstm", (5,))  # a copied lr swept nothing: nothing to log
+    assert open_tracker(["adding", "xor"], tmp_path).log_tuning("gru", [tuning_result(), copied], "tune@gru") == (2, 0)
+    assert open_tracker(["adding", "xor"], tmp_path).log_tuning("gru", [tuning_result(), copied], "tune@gru") == (0, 2)
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
+    parents = [r for r in runs if r.data.tags.get("rnnbench.level") == "tuning"]
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId")]
+    assert len(runs) == 3 and len(parents) == 1
+    assert parents[0].data.params["tune.chosen_lr"] == "0.01" and parents[0].data.tags["dvc.stage"] == "tune@gru"
+    assert {r.data.tags["mlflow.parentRunId"] for r in children} == {parents[0].info.run_id}
+    by_lr = {r.data.params["lr"]: r.data.metrics for r in children}
+    assert by_lr == {"0.001": {"val/metric": 0.2, "final/steps": 60.0, "final/val_solved": 0.0, "final/diverged": 0.0,
+                               "time/wall_s": 1.5},
+                     "0.01": {"val/metric": 0.01, "final/steps": 60.0, "final/solved_step": 40.0, "final/val_solved": 1.0,
+                              "final/diverged": 0.0, "time/wall_s": 1.5}}
+    # A changed sweep (another lr) is a new parent: its runs are logged anew, the old ones stay.
+    assert open_tracker(["adding"], tmp_path).log_tuning("gru", [tuning_result(lrs=(0.003, 0.01))]) == (2, 0)

@@ -1,8 +1,11 @@
 """The study: params.yaml parsed once into typed run configs, and the grid of cells it defines.
 
 The grid is `models` x `points`, where a point is `<task>-<length>` (`adding-200`): one flat list,
-so that dvc.yaml needs one train matrix (models x points) for every task. `side_grids` put a few
-more models on a few points (the NumPy reference, the LSTM ablations), each as its own matrix.
+so that dvc.yaml needs one train matrix (models x points) for every task. `side_grids` (optional,
+any number, by name) put a few more models on a few points, each read against the main-grid model
+it names in `compares_to` (the NumPy reference against the fused models, the LSTM ablations against
+the LSTM); dvc.yaml tunes and trains each grid in one stage of its own (tune-side@<grid>,
+train-side@<grid>), whose files live under side/<grid>/ of configs/, tuning/ and runs/.
 
 Layering of hyperparameters for one cell (later wins):
     model / train            shared by every cell
@@ -22,6 +25,7 @@ import functools
 import json
 import math
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -43,19 +47,28 @@ TOP_LEVEL_KEYS = ("seeds", "seed_processes", "engine", "models", "points", "data
 TASK_KEYS = ("options", "train")
 PER_MODEL_KEYS = ("model", "train", "lr_from")
 TUNE_KEYS = ("ladder", "lrs", "seeds", "points")
-SIDE_GRIDS = ("reference", "ablations")  # dvc.yaml has a train-<name> matrix for each
-SIDE_GRID_KEYS = ("models", "points")
+SIDE_GRID_KEYS = ("models", "points", "compares_to", "about", "figure")
+SIDE_GRID_FIGURES = ("bars", "curves")
+GRID_NAME = re.compile(r"[a-z][a-z0-9]*(-[a-z0-9]+)*")  # final metric per model and length; validation curves beside the counterpart
 SEARCH_KEYS = ("models", "tasks", "lengths", "start_lr", "tune_seeds", "resolution", "budget_factor")
 SEARCH_LENGTH_KEYS = ("start", "floor", "cap")
 TUNING_PLANS = TUNING / "plans"
+RUNS = Path("runs")
+SIDE = "side"  # a side grid's files: configs/side/<grid>/, tuning/plans/side/<grid>/, tuning/side/<grid>/, runs/side/<grid>/
 
 
-def tuning_plan_file(model: str) -> Path:
-    return TUNING_PLANS / f"{model}.json"
+def side_folder(root: Path, grid: str) -> Path:
+    """Where side grid `grid` keeps its files under `root` (CONFIGS, TUNING_PLANS, TUNING or RUNS)."""
+    return Path(root) / SIDE / grid
 
 
-def tuning_result_file(model: str) -> Path:
-    return TUNING / f"{model}.json"
+def tuning_plan_file(model: str, grid: str = "") -> Path:
+    """A model's tuning plan; `grid`: the side grid whose stage tunes it ("" for the main grid's tune@<model>)."""
+    return (side_folder(TUNING_PLANS, grid) if grid else TUNING_PLANS) / f"{model}.json"
+
+
+def tuning_result_file(model: str, grid: str = "") -> Path:
+    return (side_folder(TUNING, grid) if grid else TUNING) / f"{model}.json"
 
 
 @dataclass(frozen=True)
@@ -100,11 +113,12 @@ class Cell:
 
     @property
     def stage(self) -> str:
-        return f"train{'-' + self.group if self.group else ''}@{self.model}-{self.point}"
+        """Its DVC stage: a main-grid cell has its own, a side grid's cells share their grid's."""
+        return f"train-{SIDE}@{self.group}" if self.group else f"train@{self.model}-{self.point}"
 
     @property
     def run_folder(self) -> Path:
-        return Path("runs") / self.point / self.model
+        return (side_folder(RUNS, self.group) if self.group else RUNS) / self.point / self.model
 
     @property
     def data_folder(self) -> Path:
@@ -113,7 +127,7 @@ class Cell:
     @property
     def configs_file(self) -> Path:
         """The cell's resolved run configs, one per seed: the only settings its train stage reads."""
-        return CONFIGS / self.point / f"{self.model}.json"
+        return (side_folder(CONFIGS, self.group) if self.group else CONFIGS) / self.point / f"{self.model}.json"
 
     def seed_folder(self, seed: int) -> Path:
         return seed_folder(self.run_folder, seed)
@@ -128,8 +142,17 @@ class TaskPlan:
 
 @dataclass(frozen=True)
 class SideGrid:
+    """A few more models on a few points, each read against a main-grid model (`compares_to`)."""
     models: tuple[str, ...]
     points: tuple[tuple[str, int], ...]
+    compares_to: Mapping[str, str] = field(default_factory=dict)  # each model -> the main-grid model beside it
+    about: str = ""                                                # what the report says above its table
+    figure: str = "bars"                                           # one of SIDE_GRID_FIGURES
+
+    def compared(self, main: tuple[str, ...]) -> list[str]:
+        """The grid's counterparts in the main grid (in `main`'s order), then its own models."""
+        theirs = set(self.compares_to.values())
+        return [m for m in main if m in theirs] + list(self.models)
 
     @property
     def task(self) -> str | None:
@@ -217,11 +240,14 @@ class Study:
                    for c in self.cells()]
         write_if_changed(root / CELL_LIST, json.dumps(listing, indent=1) + "\n")
         current = {root / c.configs_file for c in self.cells()}
-        for stale in (root / CONFIGS).glob("*/*.json"):  # cells no longer in the study: nothing stray
+        side = root / CONFIGS / SIDE
+        for stale in [*(root / CONFIGS).glob("*/*.json"), *side.glob("*/*/*.json")]:  # cells no longer in the study
             if stale not in current:
                 stale.unlink()
-        for folder in (root / CONFIGS).glob("*/"):
-            if folder.is_dir() and not any(folder.iterdir()):
+        for name in self.side_grids:  # a grid's train stage depends on its folder, even when it has no cell
+            side_folder(root / CONFIGS, name).mkdir(parents=True, exist_ok=True)
+        for folder in [*side.glob("*/*/"), *(root / CONFIGS).glob("*/"), *side.glob("*/")]:
+            if folder.is_dir() and not any(folder.iterdir()) and folder.name not in self.side_grids:
                 folder.rmdir()
         return len(self.cells())
 
@@ -256,9 +282,27 @@ class Study:
             plans.append(TaskTuning(task, source, lengths, self.tune.lrs, configs, ladder=self.tune.ladder))
         return plans
 
+    def grid_of(self, model: str) -> str:
+        """The side grid whose stages tune and train `model` ("" for the main grid or none)."""
+        if model in self.models:
+            return ""
+        return next((name for name, grid in self.side_grids.items() if model in grid.models), "")
+
+    def tune_stage(self, model: str) -> str:
+        grid = self.grid_of(model)
+        return f"tune-{SIDE}@{grid}" if grid else f"tune@{model}"
+
     def write_tuning_plans(self, root: Path = Path(".")) -> int:
+        """Every model's tuning plan; each side grid's plan folder holds exactly its models' (a
+        grid with no model to tune still has its folder: its tune stage depends on it)."""
         for model in self.every_model():
-            write_tuning(root / tuning_plan_file(model), model, self.tuning_plan(model))
+            write_tuning(root / tuning_plan_file(model, self.grid_of(model)), model, self.tuning_plan(model))
+        for name, grid in self.side_grids.items():
+            folder = root / side_folder(TUNING_PLANS, name)
+            folder.mkdir(parents=True, exist_ok=True)
+            for stale in folder.glob("*.json"):
+                if stale.stem not in grid.models:
+                    stale.unlink()
         return len(self.every_model())
 
     def tuning_done(self, model: str, root: Path = Path(".")) -> bool:
@@ -280,7 +324,7 @@ class Study:
         source = self.lr_source(model, task)
         if source.startswith(FROM):
             return self.tuned_lr(source[len(FROM):], task, root)
-        path = root / tuning_result_file(model)
+        path = root / tuning_result_file(model, self.grid_of(model))
         _, results = read_tuning(path)
         plan = next((p for p in self.tuning_plan(model) if p.task == task), None)
         if plan is None:
@@ -290,10 +334,10 @@ class Study:
                     (plan.task, plan.source, plan.lengths, plan.lrs, plan.ladder, plan.configs) and result.lr is not None:
                 if not (isinstance(result.lr, float) and math.isfinite(result.lr) and result.lr > 0):
                     raise ConfigError(f"tuning: {str(path)!r} holds lr {result.lr!r} for {task}, not a positive "
-                                      f"finite number (edited?); run `dvc repro` (stage tune@{model})")
+                                      f"finite number (edited?); run `dvc repro` (stage {self.tune_stage(model)})")
                 return result.lr
         raise ConfigError(f"tuning: {str(path)!r} has no lr for {task} under the current params; run `dvc repro` "
-                          f"(stage tune@{model})")
+                          f"(stage {self.tune_stage(model)})")
 
 
 @functools.lru_cache(maxsize=None)
@@ -448,6 +492,8 @@ def require_in_corpora(key: str, corpus: str) -> None:
 
 def parse_side_grid(name: str, grid: Any, models: tuple[str, ...]) -> SideGrid:
     key = f"side_grids.{name}"
+    if not isinstance(name, str) or not GRID_NAME.fullmatch(name):  # it becomes a folder and a DVC stage name
+        raise ConfigError(f"{key}: a grid's name must be lower-case letters, digits and '-' (e.g. 'ablations')")
     grid = require_mapping(key, grid)
     require_keys(key, grid, SIDE_GRID_KEYS)
     chosen = require_list(f"{key}.models", grid.get("models", []), f"model names ({MODELS.allowed()})")
@@ -457,7 +503,29 @@ def parse_side_grid(name: str, grid: Any, models: tuple[str, ...]) -> SideGrid:
         if model in models:  # the main grid already trains it: two stages would write one folder
             raise ConfigError(f"{key}.models[{i}]: {model!r} is already in `models`")
         names.append(model)
-    return SideGrid(tuple(names), parse_points(f"{key}.points", grid.get("points", [])))
+    compares = grid.get("compares_to")
+    if names and compares is None:
+        raise ConfigError(f"{key}.compares_to: missing; name the main-grid model the grid is read against "
+                          f"(one of {', '.join(models)}), or map each of its models to one")
+    if isinstance(compares, str):
+        compares = {model: compares for model in names}
+    compares = dict(require_mapping(f"{key}.compares_to", compares)) if names else {}  # `models: []` switches a grid off
+    pairs = {}
+    for spec, other in compares.items():
+        model = model_name(f"{key}.compares_to", spec)
+        if model not in names:
+            raise ConfigError(f"{key}.compares_to.{spec}: not one of the grid's models ({', '.join(names)})")
+        pairs[model] = model_name(f"{key}.compares_to.{spec}", other)
+        require_choice(f"{key}.compares_to.{spec}", pairs[model], models)
+    unpaired = [m for m in names if m not in pairs]
+    if unpaired:
+        raise ConfigError(f"{key}.compares_to: {unpaired[0]!r} has no main-grid model to be read against")
+    about = grid.get("about", "")
+    if not isinstance(about, str):
+        raise ConfigError(f"{key}.about: must be text, got {about!r}")
+    figure = grid.get("figure", "bars")
+    require_choice(f"{key}.figure", figure, SIDE_GRID_FIGURES)
+    return SideGrid(tuple(names), parse_points(f"{key}.points", grid.get("points", [])), pairs, about, figure)
 
 
 def parse_lrs(key: str, value: Any) -> tuple[float, ...]:
@@ -593,12 +661,13 @@ def parse_study(params: Any) -> Study:
             lr_from[name] = model_name(f"per_model.{spec}.lr_from", own.pop("lr_from"))
         per_model[name] = {k: dict(require_mapping(f"per_model.{spec}.{k}", v)) for k, v in own.items()}
 
-    grids = require_mapping("side_grids", params.get("side_grids"))
-    require_keys("side_grids", grids, SIDE_GRIDS)
-    for name in SIDE_GRIDS:
-        if name not in grids:  # dvc.yaml's train-<name> matrix reads it; DVC refuses a missing key
-            raise ConfigError(f"side_grids.{name}: missing; give it models and points (`models: []` for none)")
-    side_grids = {name: parse_side_grid(name, grids[name], models) for name in SIDE_GRIDS}
+    side_grids = {name: parse_side_grid(name, grid, models)
+                  for name, grid in require_mapping("side_grids", params.get("side_grids")).items()}
+    for name, grid in side_grids.items():  # one grid tunes and trains a model: two would write one folder
+        for i, model in enumerate(grid.models):
+            first = next(other for other, g in side_grids.items() if model in g.models)
+            if first != name:
+                raise ConfigError(f"side_grids.{name}.models[{i}]: {model!r} is already in side_grids.{first}")
     execution = Execution(params.get("seed_processes", "auto"), params.get("engine", "auto")).validate()
     shared_model = dict(require_mapping("model", params.get("model")))
     shared_train = dict(require_mapping("train", params.get("train")))

@@ -17,7 +17,6 @@ import math
 import os
 import sqlite3
 import statistics
-import subprocess
 import sys
 import time
 import urllib.error
@@ -25,12 +24,12 @@ import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
-from .config import ConfigError, flatten
+from .config import ConfigError, TaskTuning, flatten, read_tuning
 from .search.plans import search_folder
 from .search.runner import SEARCH_STAGE, searched_run_cells
-from .study import Study
+from .study import Study, tuning_result_file
 from .training.host import git_commit, one_line
 from .training.run_outputs import (GRADFLOW_FILE, HISTORY_FILE, METRICS_FILE, MODEL_FILE, FinishedRun, UnreadableRun,
                                    read_run)
@@ -288,10 +287,12 @@ class Tracker:
         self.logged[key] = run_id
         return run_id, True
 
-    def log_cell(self, seeds: list[tuple[Path, dict[str, Any]]], stage: str | None = None) -> tuple[int, int]:
+    def log_cell(self, seeds: list[tuple[Path, dict[str, Any]]], stage: str | None = None,
+                 histories: dict[Path, list[dict[str, float]]] | None = None) -> tuple[int, int]:
         """Log one cell: a parent run per (config without seed, data, code) carrying the cell's
         summary, and each seed run nested under it (mlflow.parentRunId). Seeds already in the store
-        are not logged again; the summary is logged again when the cell gained a seed.
+        are not logged again; the summary is logged again when the cell gained a seed. `histories`:
+        each seed's history by folder, when its folder is not on disk (a rebuild from the export).
         Returns (seed runs logged now, seed runs already there)."""
         first = seeds[0][1]
         key = cell_key(first)
@@ -302,12 +303,88 @@ class Tracker:
             parent = client.create_run(self.experiments[first["task"]], run_name=run_name(first["model"], first["length"]),
                                        tags=tags, start_time=min(run_times(r)[0] for _, r in seeds)).info.run_id
             self.logged[key] = parent
-        created = [self.log_run(folder, record, history_rows(FinishedRun(folder, record)), stage, parent)[1]
+        created = [self.log_run(folder, record, histories[folder] if histories is not None
+                                else history_rows(FinishedRun(folder, record)), stage, parent)[1]
                    for folder, record in seeds]
         if any(created):
             log_cell_summary(client, parent, [record for _, record in seeds], relative(seeds[0][0].parent, self.workspace or self.root))
             log_gradient_flow(client, parent, seeds)
         return sum(created), len(created) - sum(created)
+
+    def log_tuning(self, model: str, results: list[TaskTuning], stage: str | None = None) -> tuple[int, int]:
+        """Log one model's lr sweeps (a tuning result file's tasks): a parent run per sweep, carrying
+        what it swept and what it chose, and each sweep run nested under it with its lr, length,
+        seed and the figures the rule judged. A sweep that ran nothing (hand-set or copied lr) logs
+        nothing. Runs already in the store are not logged again. Returns (runs logged now, already there)."""
+        from mlflow.entities import Metric, Param
+
+        client = self.client
+        created = existing = 0
+        for result in results:
+            if not result.runs or not result.configs:
+                continue
+            key = tuning_key(model, result)
+            task = result.task
+            parent = self.find_run(task, "tune_key", key)
+            common = {"task": task, "model": model, "dvc.stage": stage or "", "mlflow.source.git.commit": self.commit,
+                      "mlflow.source.name": "stages/tune.py", "mlflow.source.type": "LOCAL", **dvc_tags()}
+            if parent is None:
+                parent = client.create_run(self.experiments[task], run_name=f"tune-{model}", tags={
+                    **common, "tune_key": key, "rnnbench.level": "tuning",
+                    "mlflow.note.content": tuning_description(model, result)}).info.run_id
+                plan = flatten({k: v for k, v in result.configs[0].to_dict().items() if k != "seed"})
+                plan.pop("train.lr", None)
+                params = [Param(k, str(v)) for k, v in plan.items()] + [
+                    Param("tune.lengths", " ".join(map(str, result.lengths))),
+                    Param("tune.lrs", " ".join(f"{lr:g}" for lr in result.lrs)),
+                    Param("tune.ladder", " ".join(f"{lr:g}" for lr in result.ladder)),
+                    Param("tune.chosen_lr", f"{result.lr:g}" if result.lr is not None else "none"),
+                    Param("tune.at_edge", str(result.at_edge))]
+                for batch, _ in log_batches(params, []):
+                    client.log_batch(parent, params=batch)
+                client.set_terminated(parent, "FINISHED")
+                self.logged[key] = parent
+            for run in result.runs:
+                run_key_ = tuning_run_key(key, run)
+                if self.find_run(task, "tuning_run_key", run_key_):
+                    existing += 1
+                    continue
+                steps = int(run.get("steps") or 0)
+                child = client.create_run(self.experiments[task], run_name=f"{model}-T{run['length']}-lr{run['lr']:g}-s{run['seed']}",
+                                          tags={**common, "length": str(run["length"]), "seed": str(run["seed"]),
+                                                "tuning_run_key": run_key_, "mlflow.parentRunId": parent}).info.run_id
+                metrics = [Metric(name, float(value), 0, steps) for name, value in (
+                    ("val/metric", run.get("val_metric")), ("final/steps", run.get("steps")),
+                    ("final/solved_step", run.get("solved_step")), ("final/val_solved", run.get("val_solved")),
+                    ("final/diverged", run.get("diverged")), ("time/wall_s", run.get("wall_s")))
+                    if isinstance(value, (int, float)) and value is not None and math.isfinite(float(value))]
+                client.log_batch(child, params=[Param("lr", f"{run['lr']:g}"), Param("length", str(run["length"])),
+                                                Param("seed", str(run["seed"]))], metrics=metrics)
+                client.set_terminated(child, "FAILED" if run.get("diverged") or run.get("failed") else "FINISHED")
+                self.logged[run_key_] = child
+                created += 1
+        return created, existing
+
+
+def tuning_key(model: str, result: TaskTuning) -> str:
+    """One key per sweep: the model, task, lengths, lrs, ladder and every planned run's config
+    (seed and lr included); a changed sweep is a new parent, an unchanged one is found again."""
+    blob = json.dumps({"model": model, "task": result.task, "lengths": list(result.lengths), "lrs": list(result.lrs),
+                       "ladder": list(result.ladder), "configs": [c.to_dict() for c in result.configs]}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:20]
+
+
+def tuning_run_key(sweep: str, run: dict[str, Any]) -> str:
+    """A sweep run's key: its sweep and its outcome (never its wall time)."""
+    outcome = {k: v for k, v in run.items() if k != "wall_s"}
+    return hashlib.sha256(json.dumps({"sweep": sweep, "run": outcome}, sort_keys=True).encode()).hexdigest()[:20]
+
+
+def tuning_description(model: str, result: TaskTuning) -> str:
+    return (f"{model}'s lr sweep on {result.task} at T={', '.join(map(str, result.lengths))}: lrs "
+            f"{', '.join(f'{lr:g}' for lr in result.lrs)} (ladder {', '.join(f'{lr:g}' for lr in result.ladder)}), "
+            f"{len(result.runs)} runs judged on validation; chose lr {result.lr:g}"
+            + (" (a ladder's end, a stated bound)" if result.at_edge else "") + ". Rule: rnnbench/training/tuning.py.")
 
 
 def relative(path: Path, root: Path) -> str:
@@ -468,16 +545,29 @@ def history_rows(run: FinishedRun) -> list[dict[str, float]]:
     return [{k: float(v) for k, v in row.items()} for row in run.history()]
 
 
-def sync_study(study: Study, root: Path | None = None) -> tuple[int, int]:
+@dataclass
+class Synced:
+    """What a sync did: study runs (seeds of the grid and the searches) and tuning runs, each
+    (logged now, already in the store)."""
+    created: int = 0
+    existing: int = 0
+    tuning_created: int = 0
+    tuning_existing: int = 0
+
+    def line(self) -> str:
+        return (f"mlflow: {self.created} runs logged now, {self.existing} already in the store; tuning runs: "
+                f"{self.tuning_created} logged now, {self.tuning_existing} already")
+
+
+def sync_study(study: Study, root: Path | None = None) -> Synced:
     """Log every run of the current study found on disk that the store lacks (by run_key): the
     runs of `root` (default: the working directory, which for `dvc exp run --temp` is DVC's
     temporary copy) into the real repository's store. DVC may restore stage outputs from its cache without running them; this puts the store back in
     step with the outputs. One sync at a time on this machine (the store lock): finding a key and
-    creating its run are two calls, and two syncs between them would both create it.
-    Returns (runs logged now, runs already there)."""
+    creating its run are two calls, and two syncs between them would both create it."""
     workspace = (root or Path.cwd()).resolve()  # where the run folders are: a `dvc exp run --temp` copy too
     root = project_root(workspace)              # where the store is: always the real repository's
-    created = existing = 0
+    synced = Synced()
     cells = [(cell.stage, [workspace / cell.seed_folder(seed) for seed in study.seeds]) for cell in study.cells()]
     cells += searched_cells(study, workspace)
     with store_lock(root):
@@ -488,9 +578,97 @@ def sync_study(study: Study, root: Path | None = None) -> tuple[int, int]:
             seeds = loggable_seeds(folders)
             if seeds:
                 new, old = tracker.log_cell(seeds, stage=stage)
-                created += new
-                existing += old
-    return created, existing
+                synced.created, synced.existing = synced.created + new, synced.existing + old
+        for model in study.every_model():
+            path = workspace / tuning_result_file(model, study.grid_of(model))
+            if path.is_file():
+                new, old = tracker.log_tuning(*read_tuning(path), stage=study.tune_stage(model))
+                synced.tuning_created, synced.tuning_existing = synced.tuning_created + new, synced.tuning_existing + old
+    return synced
+
+
+EXPORT_FILE = Path("reports") / "mlflow_runs.jsonl.gz"  # the study's runs as MLflow takes them, committed
+
+
+def export_study(study: Study, root: Path, path: Path) -> int:
+    """Everything sync_study would log, as lines of JSON in a gzip file the repository commits:
+    each finished run's record and history with its cell's stage and folder, and each model's
+    tuning result with its stage. A fresh clone has no run folders (they are DVC's); from this file
+    `rnnbench sync-mlflow --from-export` rebuilds a store with the same runs under the same keys, so
+    a later sync of the real folders adds nothing but their files. Byte-stable: the same runs give
+    the same file. Returns the number of runs written."""
+    import gzip
+
+    from .training.run_outputs import write_atomic
+
+    root = Path(root)
+    cells = [(cell.stage, [root / cell.seed_folder(seed) for seed in study.seeds]) for cell in study.cells()]
+    cells += searched_cells(study, root)
+    lines, runs = [], 0
+    for stage, folders in cells:
+        for folder, record in loggable_seeds(folders):
+            history = FinishedRun(folder, record).history()
+            lines.append({"kind": "run", "stage": stage, "folder": relative(folder, root.resolve()),
+                          "cell": relative(folder.parent, root.resolve()), "record": record, "history": history})
+            runs += 1
+    for model in study.every_model():
+        result = root / tuning_result_file(model, study.grid_of(model))
+        if result.is_file():
+            lines.append({"kind": "tuning", "stage": study.tune_stage(model), "model": model,
+                          "tasks": json.loads(result.read_text())["tasks"]})
+    text = "".join(json.dumps(line, sort_keys=True, separators=(",", ":")) + "\n" for line in lines)
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(Path(path), gzip.compress(text.encode(), mtime=0))
+    return runs
+
+
+def import_export(path: Path, root: Path | None = None) -> Synced:
+    """Log an export_study file into the store of `root`: each cell's runs nested under its cell
+    run, each model's sweeps under its tuning run, exactly as the stages log them (no files: the
+    run folders are not here)."""
+    import gzip
+
+    try:
+        lines = [json.loads(line) for line in gzip.decompress(Path(path).read_bytes()).decode().splitlines()]
+    except (OSError, ValueError, EOFError) as err:
+        raise ConfigError(f"--from-export: {str(path)!r} is not an export of a study's runs ({err})") from None
+    root = project_root(root)
+    runs = [line for line in lines if line.get("kind") == "run"]
+    tuned = [line for line in lines if line.get("kind") == "tuning"]
+    tasks = [line["record"]["task"] for line in runs] + [t["task"] for line in tuned for t in line["tasks"] if t.get("runs")]
+    cells: dict[tuple[str, str], list[dict]] = {}
+    for line in runs:
+        cells.setdefault((line["stage"], line["cell"]), []).append(line)
+    synced = Synced()
+    with store_lock(root):
+        tracker = open_tracker(list(dict.fromkeys(tasks)), root, locked=True)
+        for (stage, _), seeds in cells.items():
+            folders = [root / line["folder"] for line in seeds]
+            new, old = tracker.log_cell([(f, line["record"]) for f, line in zip(folders, seeds)], stage=stage,
+                                        histories={f: [{k: float(v) for k, v in row.items()} for row in line["history"]]
+                                                   for f, line in zip(folders, seeds)})
+            synced.created, synced.existing = synced.created + new, synced.existing + old
+        for line in tuned:
+            results = [TaskTuning.from_dict(t, f"{path}: tuning of {line['model']}") for t in line["tasks"]]
+            new, old = tracker.log_tuning(line["model"], results, line["stage"])
+            synced.tuning_created, synced.tuning_existing = synced.tuning_created + new, synced.tuning_existing + old
+    return synced
+
+
+def log_tuning_at_stage_end(results: list[Path], stage: str) -> None:
+    """A tune stage's sweeps into the store as it ends (its result files), so that MLflow shows the
+    tuning while the study runs (logged_at_stage_end: a failing store costs one line)."""
+    tuned = [read_tuning(path) for path in results]
+    if not any(t.runs for _, tasks in tuned for t in tasks):
+        return  # copied or hand-set lrs: nothing swept, nothing to log (and no store to open)
+
+    def log() -> tuple[int, int]:
+        with store_lock(project_root()):
+            tracker = open_tracker([t.task for _, tasks in tuned for t in tasks if t.runs], locked=True)
+            counts = [tracker.log_tuning(model, tasks, stage) for model, tasks in tuned]
+        return sum(c for c, _ in counts), sum(e for _, e in counts)
+
+    logged_at_stage_end(log, stage, "tuning runs")
 
 
 def loggable_seeds(folders: list[Path]) -> list[tuple[Path, dict[str, Any]]]:
@@ -509,16 +687,22 @@ def loggable_seeds(folders: list[Path]) -> list[tuple[Path, dict[str, Any]]]:
 
 
 def log_at_stage_end(cells: list[list[Path]], stage: str, what: str) -> None:
-    """log_finished_cells for a stage that just produced them: a store that fails now costs one line,
-    never the stage's outputs (the report stage's sync, or `rnnbench sync-mlflow`, logs them later)."""
+    """log_finished_cells for a stage that just produced them (logged_at_stage_end)."""
+    logged_at_stage_end(lambda: log_finished_cells(cells, stage), what)
+
+
+def logged_at_stage_end(log: Callable[[], tuple[int, int]], what: str, runs: str = "runs") -> None:
+    """`log()` (-> logged now, already there) for a stage that just wrote its outputs: a store that
+    fails costs one line, never the outputs (the report stage's sync, or `rnnbench sync-mlflow`,
+    logs them later)."""
     try:
-        created, existing = log_finished_cells(cells, stage)
-    except Exception as err:  # noqa: BLE001 -- the runs stand; the report's sync logs them
+        created, existing = log()
+    except Exception as err:  # noqa: BLE001 -- the outputs stand; the report's sync logs them
         cause = str(err).splitlines()[0] if str(err) else type(err).__name__
-        print(f"mlflow: logging {what} to {tracking_uri()} failed ({cause}); its runs stand, and the report "
+        print(f"mlflow: logging {what} to {tracking_uri()} failed ({cause}); its {runs} stand, and the report "
               "stage's sync (or `rnnbench sync-mlflow`) logs them", file=sys.stderr, flush=True)
         return
-    print(f"mlflow: {what}: {created} runs logged, {existing} already in the store", file=sys.stderr, flush=True)
+    print(f"mlflow: {what}: {created} {runs} logged, {existing} already in the store", file=sys.stderr, flush=True)
 
 
 def log_finished_cells(cells: list[list[Path]], stage: str, workspace: Path | None = None) -> tuple[int, int]:

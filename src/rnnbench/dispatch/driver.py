@@ -2,7 +2,8 @@
 
 1. `dvc repro` of the stages upstream of training (generate, plan-tuning, the tune sweeps,
    configure): DVC runs and records them as it always does.
-2. `dvc status --json`: the train stages DVC would run now, each a cell of the study.
+2. `dvc status --json`: the train stages DVC would run now: a main-grid cell each, or a side grid's
+   cells (train-side@<grid>).
 3. One job per run (a seed of a stale cell: its resolved config and the cell's checksum-checked
    dataset) to the executor, the runs with the highest cost bound first. Jobs the size of a run,
    not of a cell, keep every worker busy to the end: with a job per cell, the default study's last
@@ -15,8 +16,8 @@
    dependency changes under a training cell. A cell is landed only if its configs file still holds
    the configs its runs trained with (checked again at landing, which also covers the moment before
    the lock is taken); otherwise it is reported and stays stale.
-4. One `dvc commit` of the landed cells (also on Ctrl-C, for those that landed before it), which
-   records them in dvc.lock and the cache exactly as their stages would have.
+4. One `dvc commit` of the stages whose cells all landed (also on Ctrl-C, for those that landed
+   before it), which records them in dvc.lock and the cache exactly as their stages would have.
 5. When every cell landed, `dvc repro report`: the report stage, whose sync logs MLflow.
 The repository is then what `dvc repro` leaves: `dvc status` is clean and a second dispatch
 dispatches nothing."""
@@ -42,7 +43,7 @@ if TYPE_CHECKING:
     from .executors import Executor
 
 UPSTREAM = ("generate", "configure")  # their `dvc repro` runs plan-tuning and every tune stage too
-TRAIN_GROUPS = ("train", "train-")    # stage names of the train matrices: train@..., train-<grid>@...
+TRAIN_GROUPS = ("train", "train-")    # stage names of the train stages: train@<model>-<point>, train-side@<grid>
 
 
 def dvc(*args: str) -> str:
@@ -80,14 +81,20 @@ def dvc_lock() -> Iterator[None]:
 
 
 def stale_cells(study: Study) -> list[Cell]:
-    """The study's cells whose train stage DVC reports as changed (never run, deps or outs changed)."""
+    """The study's cells whose train stage DVC reports as changed (never run, deps or outs changed):
+    a side grid's stage makes all its cells stale."""
     changed = json.loads(dvc("status", "--json") or "{}")
-    by_stage = {cell.stage: cell for cell in study.cells()}
-    unknown = sorted(s for s in changed if s.startswith(TRAIN_GROUPS) and "@" in s and s not in by_stage)
+    stages = {cell.stage for cell in study.cells()}
+    unknown = sorted(s for s in changed if s.startswith(TRAIN_GROUPS) and "@" in s and s not in stages)
     if unknown:
         raise DispatchError(f"dvc.yaml has train stages params.yaml does not list ({', '.join(unknown[:3])}); "
                             "run `dvc repro` once")
-    return [cell for stage, cell in by_stage.items() if stage in changed]
+    return [cell for cell in study.cells() if cell.stage in changed]
+
+
+def cell_name(job: CellJob) -> str:
+    """How the progress lines name a job's cell: its stage, and its folder where a stage has several."""
+    return job.stage if job.stage.startswith("train@") else f"{job.stage} {job.run_folder.as_posix()}"
 
 
 def run_jobs_of(cells: list[Cell], engine: str = "auto", whole_cells: bool = False) -> list[CellJob]:
@@ -156,40 +163,45 @@ def dispatch(study: Study, open_executor: Callable[[], "Executor"], whole_cells:
 
 
 def run_jobs(jobs: list[CellJob], open_executor: Callable[[], "Executor"], cells: int) -> dict[str, str]:
-    """Run the jobs, land each cell whose runs all came back and commit the landed cells; returns
-    the failed cells' causes by stage."""
+    """Run the jobs, land each cell whose runs all came back and commit the stages whose cells all
+    landed; returns the failed cells' causes by cell (cell_name)."""
     executor = open_executor()
-    runs_of = Counter(job.stage for job in jobs)
+    runs_of = Counter(job.run_folder for job in jobs)  # a cell's folder is its key: a side grid's stage has several
+    cells_of = defaultdict(set)                          # stage -> its cells' folders among the jobs
+    for job in jobs:
+        cells_of[job.stage].add(job.run_folder)
     print(f"dispatch: {len(runs_of)} stale cells of {cells} ({len(jobs)} runs) on the {executor.describe()}",
           file=sys.stderr, flush=True)
-    back: dict[str, list[CellOutput]] = defaultdict(list)
-    landed, failed, start = [], {}, time.perf_counter()
+    back: dict[Path, list[CellOutput]] = defaultdict(list)
+    landed, failed, start = set(), {}, time.perf_counter()
     total, finished = sum(map(bound, jobs)), 0  # the ETA weighs runs by their bound: the long ones go first
-    trained: dict[str, list] = defaultdict(list)  # each cell's configs, as its jobs were sent
+    trained: dict[Path, list] = defaultdict(list)  # each cell's configs, as its jobs were sent
     for job in jobs:
-        trained[job.stage] += job.configs
+        trained[job.run_folder] += job.configs
     lock = contextlib.ExitStack()
     try:
         lock.enter_context(dvc_lock())
         for done, (job, outcome) in enumerate(executor.run(jobs), 1):
+            cell = job.run_folder
             if isinstance(outcome, CellOutput) and not outcome.failed_seeds:
-                if job.stage not in failed:  # a run of a failed cell is not recorded either
-                    back[job.stage].append(outcome)
-                    if len(back[job.stage]) == runs_of[job.stage]:
-                        outputs = back.pop(job.stage)
-                        if configs_changed(job, trained[job.stage]):
-                            failed[job.stage] = (f"{job.configs_file} changed while the cell trained (params changed "
-                                                 "and configure ran?): not landed, it stays stale")
-                            print(f"dispatch: FAILED {job.stage}: {failed[job.stage]}", file=sys.stderr, flush=True)
+                if cell_name(job) not in failed:  # a run of a failed cell is not recorded either
+                    back[cell].append(outcome)
+                    if len(back[cell]) == runs_of[cell]:
+                        outputs = back.pop(cell)
+                        if configs_changed(job, trained[cell]):
+                            failed[cell_name(job)] = (f"{job.configs_file} changed while the cell trained (params "
+                                                      "changed and configure ran?): not landed, it stays stale")
+                            print(f"dispatch: FAILED {cell_name(job)}: {failed[cell_name(job)]}", file=sys.stderr,
+                                  flush=True)
                         else:
                             land(merged(outputs), job.run_folder)
-                            landed.append(job.stage)
+                            landed.add(cell)
             else:
-                back.pop(job.stage, None)
+                back.pop(cell, None)
                 cause = outcome.cause() if isinstance(outcome, CellOutput) else (
                     f"seed {', '.join(str(config.seed) for config in job.configs)}: {outcome}")
-                failed[job.stage] = "; ".join(filter(None, (failed.get(job.stage), cause)))
-                print(f"dispatch: FAILED {job.stage}: {cause}; not recorded, it stays stale",
+                failed[cell_name(job)] = "; ".join(filter(None, (failed.get(cell_name(job)), cause)))
+                print(f"dispatch: FAILED {cell_name(job)}: {cause}; not recorded, it stays stale",
                       file=sys.stderr, flush=True)
             finished += bound(job)
             left = (time.perf_counter() - start) / finished * (total - finished)
@@ -198,6 +210,7 @@ def run_jobs(jobs: list[CellJob], open_executor: Callable[[], "Executor"], cells
     finally:
         executor.close()
         lock.close()  # before the commit, which takes the lock itself
-        if landed:  # recorded even when interrupted: a landed cell is a finished stage
-            dvc("commit", "--force", *landed)
+        done_stages = [stage for stage, folders in cells_of.items() if folders <= landed]
+        if done_stages:  # recorded even when interrupted: a stage whose cells all landed is a finished stage
+            dvc("commit", "--force", *done_stages)
     return failed

@@ -87,36 +87,71 @@ def solves_within_epochs(t: Tables, task, model, length, epochs):
     return measured, CONFIRMED if ok else REFUTED, f"at least half the seeds solve within {epochs} epochs"
 
 
-def variant_fails_like(t: Tables, variant, like):
+def init_ratio(t: Tables, task: str, model: str, length: int) -> float | None:
+    """‖∂L/∂h₀‖/‖∂L/∂h_T‖ at initialisation, median over the cell's runs (gradient_decay.csv's
+    outcome groups pooled by their run counts)."""
+    rows = t.decay[(t.decay["task"] == task) & (t.decay["model"] == model) & (t.decay["length"] == length)]
+    rows = rows[rows["ratio_init"].notna() & (rows["ratio_init"] > 0)]
+    if rows.empty:
+        return None
+    return float(rows.loc[rows["runs"].idxmax(), "ratio_init"])
+
+
+def variant_fails_like(t: Tables, variant, like, reference="lstm"):
+    """Two halves, each measured: the gradient vanishes at init like `like`'s (its ratio lies
+    nearer, on a log scale, to `like`'s than to the `reference` model's), and so the variant fails
+    like it (fewer than half its seeds solve). Both: confirmed; neither: refuted; one: depends."""
     rows = t.summary[t.summary["model"] == variant]
     if rows.empty:
         return f"no {variant} run", NOT_MEASURED, ""
     row = rows.iloc[0]
-    other = t.cell(row["task"], like, int(row["length"]))
-    measured = f"{variant} {row['task']} T={int(row['length'])}: {int(row['solved'])}/{int(row['seeds'])} solved"
+    task, length = row["task"], int(row["length"])
+    other = t.cell(task, like, length)
+    measured = f"{variant} {task} T={length}: {int(row['solved'])}/{int(row['seeds'])} solved"
     if other is not None:
         measured += f"; {like}: {int(other['solved'])}/{int(other['seeds'])}"
     fails = row["solved_fraction"] < SOLVED_MAJORITY
-    return measured, CONFIRMED if fails else REFUTED, \
-        f"tested at T={int(row['length'])} (the claim names 100) with forget bias 0 and the LSTM's lr"
+    ratios = {m: init_ratio(t, task, m, length) for m in (variant, like, reference)}
+    note = f"tested at T={length} (the claim names 100) with forget bias 0 and the LSTM's lr"
+    if None in ratios.values():
+        return measured, CONFIRMED if fails else REFUTED, note + "; no gradient ratio at init to test the vanishing"
+    measured += ("; ‖∂L/∂h₀‖/‖∂L/∂h_T‖ at init: " + ", ".join(f"{m} {ratios[m]:.2g}" for m in ratios))
+    logs = {m: math.log10(v) for m, v in ratios.items()}
+    vanishes = abs(logs[variant] - logs[like]) < abs(logs[variant] - logs[reference])
+    verdict = CONFIRMED if vanishes and fails else REFUTED if not vanishes and not fails else DEPENDS
+    halves = (f"the gradient {'does' if vanishes else 'does not'} vanish at init as the {like}'s does "
+              f"(nearer its ratio than the {reference}'s with forget bias 1), and the model "
+              f"{'fails' if fails else 'still learns'}")
+    return measured, verdict, f"{note}; {halves}"
 
 
-def accuracy_pair(t: Tables, task, low_model, low, tolerance, high_model, high, claimed_length):
+def accuracy_pair(t: Tables, task, low_model, low, tolerance, high_model, high, claimed_range):
+    """Two halves, each read at the lengths the claim names (`claimed_range`, inclusive) over every
+    length the model ran there: `low_model` at chance (median accuracy within `tolerance` of `low`)
+    and `high_model` at `high` or better. A half measured and failed refutes the claim; both
+    measured and holding confirm it; a half with no length in the range is not measured there."""
+    lo, hi = claimed_range
     own = t.summary[(t.summary["task"] == task) & (t.summary["completed"] > 0)]
-    lengths = sorted(set(own.loc[own["model"] == low_model, "length"]) & set(own.loc[own["model"] == high_model, "length"]))
-    if not lengths:  # searched lengths differ per model: only a length both ran compares them
-        return f"no {task} length with runs of both {low_model} and {high_model}", NOT_MEASURED, ""
-    length = int(max(n for n in lengths if n <= claimed_length) if min(lengths) <= claimed_length else lengths[0])
-    a, b = t.cell(task, low_model, length), t.cell(task, high_model, length)
-    if a is None or b is None:
-        return f"no {low_model}/{high_model} pair at {task} T={length}", NOT_MEASURED, ""
-    measured = (f"{task} T={length}: {low_model} median accuracy {fmt(a['median'])}, "
-                f"{high_model} {fmt(b['median'])}")
-    ok = abs(a["median"] - low) <= tolerance and b["median"] >= high
-    note = f"the claim is for {claimed_length} steps; the longest {task} length both models ran here is {length}"
-    # At a shorter length than the claim's, neither half transfers (the RNN fails more, the LSTM less,
-    # with length): the verdict is "depends" on the untested length, whatever was measured.
-    return measured, (CONFIRMED if ok else REFUTED) if length >= claimed_length else DEPENDS, note
+    halves, parts = {}, []
+    for model, holds in ((low_model, lambda m: abs(m - low) <= tolerance), (high_model, lambda m: m >= high)):
+        rows = own[(own["model"] == model) & own["length"].between(lo, hi)].sort_values("length")
+        if rows.empty:
+            ran = own.loc[own["model"] == model, "length"]
+            parts.append(f"{model}: no length in {lo}-{hi}" + (f" (longest run T={int(ran.max())}, median accuracy "
+                                                                 f"{fmt(own[(own['model'] == model) & (own['length'] == ran.max())]['median'].iloc[0])})"
+                                                                 if len(ran) else ""))
+            continue
+        halves[model] = all(holds(m) for m in rows["median"])
+        parts.append(f"{model} median accuracy " + ", ".join(f"T={int(r.length)}: {fmt(r.median)}" for r in rows.itertuples()))
+    measured = f"{task}, T in {lo}-{hi}: " + "; ".join(parts)
+    note = (f"read at the lengths the claim names ({lo}-{hi} steps apart), at the study's budgets and each length's "
+            f"own lr where a search ran it; {low_model} at chance means within {tolerance} of {low}, {high_model} at "
+            f"{high} or better, at every length it ran there")
+    if not halves:
+        return measured, NOT_MEASURED, note
+    if not all(halves.values()):
+        return measured, REFUTED, note
+    return measured, CONFIRMED if len(halves) == 2 else NOT_MEASURED, note
 
 
 def gradient_factor(t: Tables, task, pairs, tolerance):

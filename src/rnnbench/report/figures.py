@@ -23,7 +23,7 @@ from ..models import build_network, memory_law  # noqa: E402
 from ..study import Study  # noqa: E402
 from ..tasks import Dataset, Metric, resolve_task  # noqa: E402
 from ..training.run_outputs import GRADFLOW_FILE, FinishedRun, UnreadableRun, read_gate_traces, read_run  # noqa: E402
-from .tables import cell_metric_and_baseline, seed_table, side_grid_models, task_lengths  # noqa: E402
+from .tables import cell_metric_and_baseline, seed_table, task_lengths  # noqa: E402
 
 # The classic models keep the colours readers know from the report; any other model gets a colour
 # of its own from its name, so a new model needs no entry here.
@@ -102,7 +102,8 @@ def seed_mean_curve(runs: pd.DataFrame, column: str, geometric: bool = False, ho
 
 
 def curves_panel(ax, curves: pd.DataFrame, task: str, length: int, models, column: str, baseline: float | None,
-                 metric: str, log: bool, hold_last: bool = True) -> None:
+                 metric: str, log: bool, hold_last: bool = True, dashed: tuple[str, ...] = ()) -> None:
+    """`dashed`: models drawn dashed (a side grid's, over the model it is read against)."""
     cell = curves[(curves["task"] == task) & (curves["length"] == length)]
     drawn = False
     for model in models:
@@ -110,7 +111,7 @@ def curves_panel(ax, curves: pd.DataFrame, task: str, length: int, models, colum
         if runs.empty:
             continue
         steps, mean, lo, hi = seed_mean_curve(runs, column, geometric=log, hold_last=hold_last)
-        style = "--" if model.endswith("-numpy") else "-"  # the reference drawn over its fused twin
+        style = "--" if model in dashed else "-"
         ax.plot(steps, mean, style, color=colour(model), label=f"{model} ({runs['seed'].nunique()} seeds)")
         ax.fill_between(steps, lo, hi, color=colour(model), alpha=0.2, linewidth=0)
         drawn = True
@@ -388,16 +389,23 @@ def grad_norm(study: Study, curves: pd.DataFrame, path: Path) -> Path:
     return save(fig, path)
 
 
-def side_grid_bars(study: Study, summary: pd.DataFrame, path: Path, grid: str, title: str) -> Path | None:
-    side = study.side_grids.get(grid)
-    if not side or not side.models:
-        return None  # the study has no such grid: no figure, not an empty one
+def side_grid_figure(study: Study, summary: pd.DataFrame, curves: pd.DataFrame, folder: Path, grid: str) -> Path | None:
+    """Side grid `grid`'s figure, <grid>.png, as its params ask (`figure`: bars or curves); None when
+    the grid has no model (no figure, not an empty one)."""
+    side = study.side_grids[grid]
+    if not side.models or not side.lengths:
+        return None
+    path = folder / f"{grid}.png"
+    if side.figure == "curves":
+        return side_grid_curves(study, side, curves, summary, path, grid)
+    return side_grid_bars(study, side, summary, path, grid)
+
+
+def side_grid_bars(study: Study, side, summary: pd.DataFrame, path: Path, grid: str) -> Path:
     fig, ax = plt.subplots(figsize=(8.0, 4.0))
-    rows = pd.DataFrame()
-    if side and side.models and side.lengths:
-        models = side_grid_models(study, grid)
-        rows = summary[(summary["task"] == side.task) & summary["model"].isin(models)
-                       & summary["length"].isin(side.lengths) & (summary["completed"] > 0)]
+    models = side.compared(study.models)
+    rows = summary[(summary["task"] == side.task) & summary["model"].isin(models)
+                   & summary["length"].isin(side.lengths) & (summary["completed"] > 0)]
     if rows.empty:
         empty_panel(ax, f"side grid {grid!r}: no completed runs")
         return save(fig, path)
@@ -424,25 +432,24 @@ def side_grid_bars(study: Study, summary: pd.DataFrame, path: Path, grid: str, t
     if log_scale(side.task, metric):
         ax.set_yscale("log")
     ax.set_ylabel(f"test {metric_label(side.task, metric)}")
-    ax.set_title(f"{title} ({side.task}): median over seeds, bars = min to max", fontsize=10)
+    ax.set_title(f"side grid {grid} ({side.task}): median over seeds, bars = min to max", fontsize=10)
     ax.legend(fontsize=7)
     ax.grid(alpha=0.3, axis="y")
     return save(fig, path)
 
 
-def reference_curves(study: Study, curves: pd.DataFrame, summary: pd.DataFrame, path: Path) -> Path | None:
-    side = study.side_grids.get("reference")
-    pairs = [(m, m.removesuffix("-numpy")) for m in (side.models if side else ())]
-    length = min(side.lengths) if side and side.lengths else None
-    if not pairs or length is None:
-        return None
-    fig, axes = panel_grid(len(pairs))
-    for ax, (reference, fused) in zip(axes, pairs):
+def side_grid_curves(study: Study, side, curves: pd.DataFrame, summary: pd.DataFrame, path: Path, grid: str) -> Path:
+    """Each model of the grid (dashed) over the main-grid model it is read against, at the grid's
+    shortest length: validation curves, mean over seeds with the min-max band."""
+    length = min(side.lengths)
+    fig, axes = panel_grid(len(side.models))
+    for ax, model in zip(axes, side.models):
+        against = side.compares_to[model]
         metric, baseline = cell_metric_and_baseline(summary, side.task, length)
-        curves_panel(ax, curves, side.task, length, [fused, reference], "val_metric", baseline,
-                     f"validation {metric_label(side.task, metric)}", log_scale(side.task, metric))
-        ax.set_title(f"{fused} (torch fused) vs {reference} (NumPy), {side.task} T={length}", fontsize=9)
-    fig.suptitle("The from-scratch NumPy models learn like the fused ones: same init, same batches", fontsize=11)
+        curves_panel(ax, curves, side.task, length, [against, model], "val_metric", baseline,
+                     f"validation {metric_label(side.task, metric)}", log_scale(side.task, metric), dashed=(model,))
+        ax.set_title(f"{model} (dashed) vs {against}, {side.task} T={length}", fontsize=9)
+    fig.suptitle(f"side grid {grid}: each model beside the one it is read against", fontsize=11)
     return save(fig, path)
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..config import FROM
 from ..study import Study
 from ..tasks import resolve_task
 from ..training.host import git_commit
@@ -20,7 +21,7 @@ from .baselines import beaten_by
 from .budget import BUDGET_SHARE, IMPROVEMENT, LAST_SHARE
 from .claims import VERDICTS
 from .samples import CHARACTERS, SAMPLING_SEED
-from .tables import NON_EXPONENTIAL_R2, P_SIGNIFICANT, SOLVED_MAJORITY, side_grid_models
+from .tables import NON_EXPONENTIAL_R2, P_SIGNIFICANT, SOLVED_MAJORITY
 
 NONE = "—"
 
@@ -479,9 +480,6 @@ FIGURES = [
     ("memory_laws.png", "Analytic vs measured: each model's memory law (dashed) beside the gradient measured on the "
      "state it governs (solid), after training, median over seeds, at the longest length of the first memory task."),
     ("grad_norm.png", "Global gradient norm (before clipping) during training, log scale."),
-    ("ablations.png", "LSTM ablations: final metric per variant beside the standard LSTM (median, min–max), with "
-     "solved counts."),
-    ("reference.png", "The NumPy reference models against the fused torch models: same initial weights, same batches."),
     ("copy_recall.png", "Copy memory: test accuracy at each recall position, every seed (thin) and the mean (thick); "
      "dashed: chance."),
     ("sine_predictions.png", "Sine: next-value predictions of each model on one test series against the noisy target."),
@@ -489,6 +487,17 @@ FIGURES = [
      "cell state of its most active units along one test sequence."),
 ]
 FIGURE_CAPTIONS = dict(FIGURES)
+SIDE_GRID_CAPTIONS = {
+    "bars": "Side grid {name}: final test metric of each of its models beside {against} (median, min–max), with "
+            "solved counts.",
+    "curves": "Side grid {name}: validation curves of each of its models (dashed) beside the model it is read "
+              "against ({against}), mean over seeds with the min–max band."}
+
+
+def figures_of(study: Study) -> list[tuple[str, str]]:
+    """Every figure a report may have, with its caption: the fixed ones, then one per side grid."""
+    return [*FIGURES, *((f"{name}.png", SIDE_GRID_CAPTIONS[grid.figure].format(
+        name=name, against=", ".join(dict.fromkeys(grid.compares_to.values())))) for name, grid in study.side_grids.items())]
 
 
 def baseline_line(rows: pd.DataFrame, of: str = "") -> str:
@@ -537,21 +546,20 @@ def render(study: Study, results: pd.DataFrame, summary: pd.DataFrame, critical:
         parts += [f"## {task}: test {title} per model and length", "",
                   baseline_line(rows, "" if rule == metric else f" of {metric}") + " Seeds' values in seed order.", "",
                   table(summary_header(rows), summary_rows(rows, results)), ""]
-    for name, title, text in (
-            ("ablations", "LSTM ablations", "Greff et al. 2017's variants and forget bias 0 (Jozefowicz et al. 2015), "
-             "beside the standard LSTM at the same length."),
-            ("reference", "NumPy reference", "The from-scratch NumPy models, trained by the same trainer from the same "
-             "initial weights and with the same lr as the fused models they mirror.")):
-        grid = study.side_grids.get(name)
-        if not grid or not grid.models:
+    for name, grid in study.side_grids.items():
+        if not grid.models:
             continue
         rows = summary[(summary["task"] == grid.task) & summary["length"].isin(grid.lengths)
-                       & summary["model"].isin(side_grid_models(study, name))]
-        copied = [m for m in grid.models if study.lr_source(m, grid.task).startswith("from ")]
-        if name == "ablations" and copied:
-            text += (f" {', '.join(copied)} take the lr tuned for another model (`lr_from`), not one tuned for "
-                     "them: a variant that fails may fail for its lr.")
-        parts += [f"## {title} ({grid.task})", "", text, "", table(summary_header(rows), summary_rows(rows, results)), ""]
+                       & summary["model"].isin(grid.compared(study.models))]
+        against = ", ".join(dict.fromkeys(grid.compares_to.values()))
+        text = grid.about or f"{', '.join(grid.models)} beside {against} at the same length."
+        copied = {m: study.lr_source(m, grid.task)[len(FROM):] for m in grid.models
+                  if study.lr_source(m, grid.task).startswith(FROM)}
+        if copied:
+            text += (" " + ", ".join(f"{m} trains with the lr tuned for {source}" for m, source in copied.items())
+                     + " (`lr_from`), not one tuned for it: a model of the grid that fails may fail for its lr.")
+        parts += [f"## Side grid {name} ({grid.task}): beside {against}", "", text, "",
+                  table(summary_header(rows), summary_rows(rows, results)), ""]
     parts += ["## Short-range prediction and language modelling", "",
               "These tasks measure prediction from recent context, not long memory: no critical length is read for "
               "them. Each model's median is set against reference predictors fitted on the training split and read "
@@ -581,7 +589,7 @@ def render(study: Study, results: pd.DataFrame, summary: pd.DataFrame, critical:
               "## Published results beside ours", "", published_section(anchors), "",
               *speed_section(speed),
               "## Figures", ""]
-    for name, caption in FIGURES:
+    for name, caption in figures_of(study):
         if name != heatmap and (drawn is None or name in drawn):  # only the figures this study has
             parts += [f"![{name}](figures/{name})", "", f"*{caption}*", ""]
     return "\n".join(parts)

@@ -285,19 +285,6 @@ def gradient_ratio_course(study, results: pd.DataFrame, curves: pd.DataFrame) ->
                                        "ratio_at_end"])
 
 
-def side_grid_models(study, name: str) -> list[str]:
-    """A side grid's models with the main-grid models they are compared against: the fused
-    counterpart of each NumPy model, or the standard LSTM for the ablations."""
-    grid = study.side_grids.get(name)
-    if not grid:
-        return []
-    if name == "reference":
-        companions = [m.removesuffix("-numpy") for m in grid.models]
-    else:
-        companions = ["lstm"]
-    return [m for m in companions if m in study.models] + list(grid.models)
-
-
 def seed_table(runs: pd.DataFrame, column: str, hold_last: bool = True) -> pd.DataFrame:
     """[step x seed] values of one cell's runs. With hold_last, a run that stopped early (solved)
     holds its last value to the end, so averages are not taken over fewer and fewer runs; without

@@ -20,7 +20,7 @@ def tuning_table(study: Study, root: Path) -> pd.DataFrame:
     rows = []
     for model in study.every_model():
         try:
-            _, results = read_tuning(root / tuning_result_file(model))
+            _, results = read_tuning(root / tuning_result_file(model, study.grid_of(model)))
         except ConfigError:  # not tuned yet (a study run by hand): its cells' lrs are in results.csv
             continue
         for result in results:

@@ -1,4 +1,5 @@
-"""Step report: the report -> reports/, then MLflow brought level with the run outputs."""
+"""Step report: the report -> reports/ (with the export a fresh clone's MLflow store is rebuilt
+from), then MLflow brought level with the run outputs."""
 from __future__ import annotations
 
 import time
@@ -16,16 +17,18 @@ def report(study: Study, root: Path = Path("."), sync: bool = True) -> int:
     start = time.perf_counter()
     for path in write_report(study, root, root / "reports"):
         print(f"wrote {path}")
+    from ..tracking import EXPORT_FILE, export_study, sync_study, tracking_uri
+    runs = export_study(study, root, root / EXPORT_FILE)  # what a fresh clone's store is rebuilt from
+    print(f"wrote {root / EXPORT_FILE} ({runs} runs and the tuning, for `rnnbench sync-mlflow --from-export`)")
     report_s = time.perf_counter() - start
     if not sync:
         return 0
-    from ..tracking import sync_study, tracking_uri
     try:
-        created, existing = sync_study(study, root)
+        synced = sync_study(study, root)
     except Exception as err:  # noqa: BLE001 -- any store failure: the report stands, the sync is retried by hand
         cause = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise ConfigError(f"MLFLOW_TRACKING_URI: logging the runs to {tracking_uri()} failed ({cause}); the report "
                           "is written; fix the store, then `rnnbench sync-mlflow`") from None
-    print(f"mlflow: {created} runs logged now, {existing} already in the store")
+    print(synced.line())
     stage_done("report", mlflow=time.perf_counter() - start - report_s, report=report_s)
     return 0

@@ -22,8 +22,9 @@ from .speed import speed
 from .train import train
 from .tune import tune
 
-# dvc.yaml's stages in order; tune and train are matrices (per model, per cell), search is one stage
-STEPS = ("generate", "plan-tuning", "tune", "configure", "train", "search", "speed", "report")
+# dvc.yaml's stages in order; tune and train are matrices (per model, per cell) and tune-side and
+# train-side one stage per side grid (tune_grid, train_grid); search is one stage
+STEPS = ("generate", "plan-tuning", "tune", "tune-side", "configure", "train", "train-side", "search", "speed", "report")
 
 
 def run_study(study: Study, root: Path, with_report: bool = True) -> int:
@@ -33,9 +34,10 @@ def run_study(study: Study, root: Path, with_report: bool = True) -> int:
     generate(study, root)
     plan_tuning(study, root)
     for model in study.every_model():
+        grid = study.grid_of(model)
         if study.tuning_done(model, root):
-            print(f"study: {model}'s lr sweep is already in {root / tuning_result_file(model)}", file=sys.stderr)
-        elif tune(root / tuning_plan_file(model), root / tuning_result_file(model), execution):
+            print(f"study: {model}'s lr sweep is already in {root / tuning_result_file(model, grid)}", file=sys.stderr)
+        elif tune(root / tuning_plan_file(model, grid), root / tuning_result_file(model, grid), execution):
             return EXIT_FAILED_RUN
     configure(study, root)
     cells = study.cells()

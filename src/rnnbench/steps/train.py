@@ -1,6 +1,8 @@
-"""Step train: every seed of one cell -> runs/<task>-<length>/<model>/seed<s>/."""
+"""Step train: every seed of one cell -> runs/<task>-<length>/<model>/seed<s>/; every cell of a side
+grid -> runs/side/<grid>/<task>-<length>/<model>/seed<s>/."""
 from __future__ import annotations
 
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -44,3 +46,24 @@ def train(configs: Path, data: Path, out: Path, execution: Execution, root: Path
         return EXIT_FAILED_RUN
     return 0
 
+
+
+def train_grid(configs: Path, data: Path, out: Path, execution: Execution, root: Path = Path("."),
+               check_tracking: bool = True, stage: str | None = None) -> int:
+    """Every cell of a side grid: its configs folder holds <point>/<model>.json, trained with
+    data/<point> into out/<point>/<model> as `train` trains one cell (each replaced whole). A failed
+    cell fails the step after the others ran; a cell no longer in the grid leaves no folder behind."""
+    cells = sorted(configs.glob("*/*.json"))
+    status = 0
+    for cell in cells:
+        status |= train(cell, data / cell.parent.name, out / cell.parent.name / cell.stem, execution, root,
+                        check_tracking, stage)
+    current = {out / cell.parent.name / cell.stem for cell in cells}
+    for folder in out.glob("*/*/"):  # out/<point>/<model>
+        if folder.is_dir() and folder not in current:
+            shutil.rmtree(folder)
+    for folder in out.glob("*/"):
+        if folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()
+    out.mkdir(parents=True, exist_ok=True)  # a grid with no cell still has its (empty) run folder
+    return status

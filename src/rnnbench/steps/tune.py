@@ -1,4 +1,5 @@
-"""Step tune: one model's lr sweeps (its plan) -> its tuning result."""
+"""Step tune: one model's lr sweeps (its plan) -> its tuning result; a side grid's plans folder ->
+its results folder, one model after another."""
 from __future__ import annotations
 
 import sys
@@ -16,9 +17,10 @@ from ..training.tuning import TuningFailed, tune_task
 TUNING_EXECUTION_FILE = Path("tuning") / "plans" / "execution" / "settings.json"
 
 
-def tune(plan: Path, out: Path, execution: Execution) -> int:
+def tune(plan: Path, out: Path, execution: Execution, stage: str | None = None) -> int:
     """Nothing is written when a sweep run failed: DVC then records no failure, and the next
-    `dvc repro` tunes the model again."""
+    `dvc repro` tunes the model again. With `stage` (the DVC stage's name) the sweeps are logged to
+    MLflow as the stage ends (a logging failure is one line: the report step's sync logs them)."""
     model, plans = read_tuning(plan)
     start = time.perf_counter()
     results = []
@@ -33,5 +35,23 @@ def tune(plan: Path, out: Path, execution: Execution) -> int:
                   f"{', at a bound of the lr ladder' if result.at_edge else ''})", flush=True)
         results.append(result)
     write_tuning(out, model, results)
-    stage_done(f"tune {model}", tune=time.perf_counter() - start)
+    tuned = time.perf_counter() - start
+    if stage:
+        from ..tracking import log_tuning_at_stage_end
+        log_tuning_at_stage_end([out], stage)
+    stage_done(f"tune {model}", tune=tuned, mlflow=time.perf_counter() - start - tuned)
     return 0
+
+
+def tune_grid(plans: Path, out: Path, execution: Execution, stage: str | None = None) -> int:
+    """Every model's plan in the folder `plans` (a side grid's) into out/<model>.json; a model whose
+    sweep fails writes nothing and the others go on. A result of a model no longer in the grid goes."""
+    status = 0
+    models = sorted(plans.glob("*.json"))
+    for plan in models:
+        status |= tune(plan, out / plan.name, execution, stage)
+    out.mkdir(parents=True, exist_ok=True)  # a grid with no model to tune still has its (empty) result folder
+    for stale in out.glob("*.json"):
+        if stale.name not in {plan.name for plan in models}:
+            stale.unlink()
+    return status
