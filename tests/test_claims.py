@@ -308,3 +308,19 @@ def test_the_memory_units_are_the_ones_the_marked_inputs_write_to():
     units, f_memory = memory_units({"x": x, "c": c, "f": f})
     assert units == [4, 1, 2] and f_memory == pytest.approx(0.97)
     assert memory_units({"x": rng.random((2, 20, 2)), "c": c, "f": f})[0] == []  # no marker channel
+
+
+def test_gated_models_outlast_the_rnn_on_a_task_when_some_contrast_favours_them_on_counts_or_on_the_metric():
+    rows = [cell(task="copy", model=m, length=10, metric="cross_entropy", median=med, solved=s, baseline=2.0)
+            for m, med, s in (("rnn", 1.9, 0), ("lstm", 0.1, 5), ("gru", 0.2, 3))]
+    t = tables(rows)
+
+    def contrast(model, fisher, metric):
+        return {"task": "copy", "length": 10, "model_a": "rnn", "solved_a": 0, "seeds_a": 5, "model_b": model,
+                "solved_b": 5 if model == "lstm" else 3, "seeds_b": 5, "p_value": fisher, "metric_p": metric}
+
+    t = dataclasses.replace(t, contrasts=pd.DataFrame([contrast("lstm", 0.008, 0.008), contrast("gru", 0.17, 0.03)]))
+    measured, verdict, _ = c.outlasts(t, ["lstm", "gru"], "rnn")
+    assert verdict == c.CONFIRMED and "copy gru" in measured  # gru: Fisher 0.17, but its seeds' metric p = 0.03
+    t = dataclasses.replace(t, contrasts=pd.DataFrame([contrast("lstm", 0.008, 0.008), contrast("gru", 0.17, 0.2)]))
+    assert c.outlasts(t, ["lstm", "gru"], "rnn")[1] == c.DEPENDS
