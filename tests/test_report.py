@@ -403,7 +403,7 @@ def test_a_study_without_copy_sine_or_side_grids_gets_none_of_their_figures(tmp_
 
     params = yaml.safe_load((REPO / "studies" / "tiny.yaml").read_text())
     params.update(points=["adding-5", "xor-5"], per_model={},
-                  side_grids={})
+                  side_grids={"reference": {"models": [], "points": []}, "ablations": {"models": [], "points": []}})
     params["tune"]["points"] = ["adding-5", "xor-5"]
     params["search"]["tasks"] = []
     study = parse_study(params)
