@@ -1,8 +1,8 @@
 """The study: params.yaml parsed once into typed run configs, and the grid of cells it defines.
 
 The grid is `models` x `points`, where a point is `<task>-<length>` (`adding-200`): one flat list,
-so that dvc.yaml needs one train matrix (models x points) for every task. `side_grids` (optional,
-any number, by name) put a few more models on a few points, each read against the main-grid model
+so that dvc.yaml needs one train matrix (models x points) for every task. `side_grids` (any number,
+by name, `{}` for none) put a few more models on a few points, each read against the main-grid model
 it names in `compares_to` (the NumPy reference against the fused models, the LSTM ablations against
 the LSTM); dvc.yaml tunes and trains each grid in one stage of its own (tune-side@<grid>,
 train-side@<grid>), whose files live under side/<grid>/ of configs/, tuning/ and runs/.
@@ -25,7 +25,6 @@ import functools
 import json
 import math
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -38,6 +37,7 @@ from .config import (CELL_LIST, CONFIGS, EXECUTION_FILE, FROM, HAND_SET, SHARED,
                      require_choice, require_positive, seed_folder, write_if_changed, write_run_configs,
                      write_tuning)
 from .models import MODELS, model_options, parameter_count
+from .registry import REGISTRY_NAME  # a grid's name obeys a registry name's rule: it becomes a folder and a stage name
 from .models.network import build_network
 from .tasks.base import PER_STEP
 from .tasks import TASKS, Task, resolve_task
@@ -48,8 +48,7 @@ TASK_KEYS = ("options", "train")
 PER_MODEL_KEYS = ("model", "train", "lr_from")
 TUNE_KEYS = ("ladder", "lrs", "seeds", "points")
 SIDE_GRID_KEYS = ("models", "points", "compares_to", "about", "figure")
-SIDE_GRID_FIGURES = ("bars", "curves")
-GRID_NAME = re.compile(r"[a-z][a-z0-9]*(-[a-z0-9]+)*")  # final metric per model and length; validation curves beside the counterpart
+SIDE_GRID_FIGURES = ("bars", "curves")  # final metric per model and length; validation curves beside the counterpart
 SEARCH_KEYS = ("models", "tasks", "lengths", "start_lr", "tune_seeds", "resolution", "budget_factor")
 SEARCH_LENGTH_KEYS = ("start", "floor", "cap")
 TUNING_PLANS = TUNING / "plans"
@@ -492,7 +491,7 @@ def require_in_corpora(key: str, corpus: str) -> None:
 
 def parse_side_grid(name: str, grid: Any, models: tuple[str, ...]) -> SideGrid:
     key = f"side_grids.{name}"
-    if not isinstance(name, str) or not GRID_NAME.fullmatch(name):  # it becomes a folder and a DVC stage name
+    if not isinstance(name, str) or not REGISTRY_NAME.fullmatch(name):  # it becomes a folder and a DVC stage name
         raise ConfigError(f"{key}: a grid's name must be lower-case letters, digits and '-' (e.g. 'ablations')")
     grid = require_mapping(key, grid)
     require_keys(key, grid, SIDE_GRID_KEYS)
