@@ -7,16 +7,15 @@ from pathlib import Path
 
 import pytest
 import torch
-import torch.nn as nn
 import yaml
 
 from conftest import build_dataset, make_config
-from rnnbench.config import ConfigError, Execution, seed_folder
+from rnnbench.config import ConfigError, Execution, TrainConfig, seed_folder
 from rnnbench.study import Cell, parse_study
 from rnnbench.tasks import resolve_task
 from rnnbench.training import sweep
 from rnnbench.training.run_outputs import HISTORY_FILE, METRICS_FILE, MODEL_FILE
-from rnnbench.training.stacked import clip_per_member, stacking_problem, train_stacked
+from rnnbench.training.stacked import stacking_problem, train_stacked
 from rnnbench.training.trainer import network_for, train
 from rnnbench.training.tuning import tune_task
 
@@ -55,25 +54,35 @@ def test_each_member_of_a_stack_is_its_own_separate_run(task, model, length, dev
         assert_same_run(member, train(config, dataset))
 
 
-def test_a_member_equals_its_run_alone_under_non_default_train_settings():
-    configs = [make_config(task="adding", model="gru", length=6, seed=s, steps=120, clip_norm=1.0) for s in (0, 1)]
-    configs = [dataclasses.replace(c, train=dataclasses.replace(c.train, beta1=0.8, beta2=0.99, batch_size=16, eval_every=30))
-               for c in configs]
+# Every TrainConfig field but device, each away from its default (lr: a different one per member).
+# A new field fails this test until it is given a value here: nothing escapes the stack's equality.
+NON_DEFAULT_TRAIN = {"steps": 90, "batch_size": 16, "beta1": 0.8, "beta2": 0.99, "clip_norm": 0.0, "eval_every": 30,
+                     "eval_batch_size": 70, "early_stop": False}
+
+
+def test_a_member_equals_its_run_alone_under_every_train_setting_changed():
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    assert fields - {"lr", "device"} == set(NON_DEFAULT_TRAIN), "give the new TrainConfig field a value here"
+    assert all(getattr(TrainConfig(), k) != v for k, v in NON_DEFAULT_TRAIN.items())
+    configs = [make_config(task="adding", model="gru", length=6, seed=s) for s in (0, 1)]
+    configs = [dataclasses.replace(c, train=dataclasses.replace(c.train, lr=lr, **NON_DEFAULT_TRAIN))
+               for c, lr in zip(configs, (0.02, 0.005))]
     dataset = build_dataset(configs[0])
     for member, config in zip(train_stacked(configs, dataset), configs):
         assert_same_run(member, train(config, dataset))
+        assert member.final["steps"] == 90 and len(member.history) == 3
 
 
-def test_a_train_setting_the_stacked_engine_does_not_compute_is_refused_unless_at_its_default(monkeypatch):
-    from rnnbench.training import stacked
+def test_the_stack_and_a_run_alone_go_through_one_training_loop(monkeypatch):
+    """One loop: a change to it (here, a record field) reaches both engines."""
+    from rnnbench.training import trainer
 
-    base = make_config(model="lstm")
-    network = network_for(base.model, build_dataset(base))
-    # as if beta2 were a new TrainConfig field the engine was never taught
-    monkeypatch.setattr(stacked, "COMPUTED_TRAIN", tuple(n for n in stacked.COMPUTED_TRAIN if n != "beta2"))
-    assert stacking_problem([base], network) == ""  # at its default: nothing to compute
-    other = dataclasses.replace(base, train=dataclasses.replace(base.train, beta2=0.99))
-    assert "train.beta2 is not computed by the stacked engine" in stacking_problem([other], network)
+    eval_record = trainer.eval_record
+    monkeypatch.setattr(trainer, "eval_record", lambda *args: {**eval_record(*args), "seen": 1.0})
+    configs = [make_config(task="adding", model="lstm", length=6, seed=s, steps=40) for s in (0, 1)]
+    dataset = build_dataset(configs[0])
+    assert all(r["seen"] == 1.0 for member in train_stacked(configs, dataset) for r in member.history)
+    assert all(r["seen"] == 1.0 for r in train(configs[0], dataset).history)
 
 
 def test_members_stop_early_each_on_its_own_schedule():
@@ -108,12 +117,15 @@ def test_only_runs_that_differ_in_seed_and_lr_and_a_fused_one_layer_cell_stack()
 
 
 def test_clipping_one_member_leaves_the_others_alone():
-    w = nn.Parameter(torch.zeros(2, 3))
-    w.grad = torch.tensor([[3.0, 4.0, 0.0], [0.3, 0.4, 0.0]])
-    norms = clip_per_member([w], 1.0)
-    assert norms.tolist() == pytest.approx([5.0, 0.5])
-    assert w.grad[0].tolist() == pytest.approx([0.6, 0.8, 0.0], rel=1e-5)
-    assert w.grad[1].tolist() == pytest.approx([0.3, 0.4, 0.0])
+    """A member whose gradient is huge (lr 1e30 diverges) is clipped on its own norm: its neighbour
+    trains as it would alone, whose gradient norms stay its own."""
+    configs = [dataclasses.replace(make_config(model="gru", length=6, seed=s, steps=60),
+                                   train=dataclasses.replace(make_config().train, steps=60, lr=lr, clip_norm=0.5))
+               for s, lr in ((0, 1e30), (1, 0.01))]
+    dataset = build_dataset(configs[0])
+    stacked = train_stacked(configs, dataset)
+    alone = train(configs[1], dataset)
+    assert [r["grad_norm"] for r in stacked[1].history] == pytest.approx([r["grad_norm"] for r in alone.history], rel=1e-3)
 
 
 def tiny_cell(model):

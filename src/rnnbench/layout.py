@@ -27,6 +27,7 @@ SHARED_TRAINING_CODE = (
     "tasks/base.py",
     "tasks/dataset.py",
     "models/__init__.py",
+    "models/cell_steps.py",
     "models/network.py",
     "training",
 )

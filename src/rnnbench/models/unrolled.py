@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn as nn
 
+from .cell_steps import gru_step, lstm_step, rnn_step
 from .network import MODELS
 
 LSTM_GATES = {
@@ -98,10 +99,9 @@ class UnrolledLayer(nn.Module):
                 state, c, gates = self.lstm_step(xw, hw, c)
                 cells.append(c)
             elif self.kind == "gru":
-                state, gates = self.gru_step(xw, hw, state)
+                state, gates = gru_step(xw, hw, state)
             else:
-                state = torch.tanh(xw + hw)
-                gates = {}
+                state, gates = rnn_step(xw, hw), {}
             hidden.append(state)
             if trace:
                 for name, value in gates.items():
@@ -111,6 +111,10 @@ class UnrolledLayer(nn.Module):
         return Unrolled(torch.stack(hidden, 1), hidden, cells, stacked, retention)
 
     def lstm_step(self, xw, hw, c):
+        """The plain LSTM's step is cell_steps.lstm_step (one statement, shared with the stacked
+        engine); the ablations remove or couple its gates here."""
+        if self.kind == "lstm":
+            return lstm_step(xw, hw, c)
         a = dict(zip(self.gate_names, (xw + hw).chunk(len(self.gate_names), -1)))
         one = torch.ones_like(c)
         if self.kind == "lstm-peephole":
@@ -132,14 +136,6 @@ class UnrolledLayer(nn.Module):
         else:
             o = torch.sigmoid(a["o"])
         return o * torch.tanh(c), c, {"i": i, "f": f, "g": g, "o": o, "c": c}
-
-    def gru_step(self, xw, hw, state):
-        xr, xz, xn = xw.chunk(3, -1)
-        hr, hz, hn = hw.chunk(3, -1)
-        r = torch.sigmoid(xr + hr)
-        z = torch.sigmoid(xz + hz)
-        n = torch.tanh(xn + r * hn)
-        return (1 - z) * n + z * state, {"r": r, "z": z, "n": n}
 
 
 class UnrolledStack(nn.Module):

@@ -1,30 +1,21 @@
 """Runs that share data and length trained as one stacked ensemble: the GPU engine.
 
-The seeds of a cell (and the lr x seed runs of a tuning length) train as S members of one model
-whose weights have a leading member axis [S, ...]; a time step of all of them is one batched
-matrix product (torch.baddbmm) instead of S small ones, which is what a small recurrent model needs
-to fill a GPU. The members never mix, so each is its own run:
-- member s's loss is its own task loss on its own batch, and the ensemble minimises their sum, so
-  member s's gradient is exactly the gradient of its own loss;
-- clipping is per member: each member's global norm is taken over its own slices only;
-- Adam is elementwise, so one Adam over stacked tensors is S independent Adams (StackedAdam takes
-  one lr per member, for a tuning sweep);
-- each member has its own seeded initial weights and batch order, its own evaluations, probe,
-  early stop and final record, built by the same functions as `trainer.train`'s.
-A member's run equals its separate run to float tolerance, not bit for bit: its time steps are
-computed by these few lines, not by the fused kernels (tests/test_stacked.py). A member that stops
-early keeps the weights it stopped with; the stack runs on until every member has stopped. Times
-are the stack's: elapsed_s and wall_s are shared by all members.
+The seeds of a cell (and the lr x seed runs of a tuning length) train as the members of one loop,
+the trainer's own (`trainer.train_members`: the same batches, losses, clipping, Adam, evaluations,
+early stop and records as each run alone). What is stacked is only the forward pass: the members'
+weights are stacked on a leading axis [S, ...] at each step, so that a time step of all of them is
+one batched matrix product (torch.baddbmm) instead of S small ones, which is what a small recurrent
+model needs to fill a GPU. The state updates are models/cell_steps.py's, the lines the unrolled
+cells run. The members never mix, so each is its own run, equal to its separate run to float
+tolerance, not bit for bit: its time steps are computed by these lines, not by the fused kernels
+(tests/test_stacked.py). A member that stops leaves the stack; elapsed_s and wall_s are the loop's.
 
 Only torch's own one-layer rnn / lstm / gru (registry rnn, lstm, gru, lstm-fb0) stack; every
 other model trains on its own (`stacking_problem` says why).
 """
 from __future__ import annotations
 
-import copy
 import dataclasses
-import math
-import time
 from typing import Sequence
 
 import torch
@@ -32,17 +23,11 @@ import torch.nn as nn
 
 from ..config import RunConfig, TrainConfig
 from ..models import Network
-from ..tasks import Dataset, resolve_task
-from .trainer import (EvalCallback, Probe, RunResult, batch_order, eval_record, evaluate, final_record,
-                      flushing_subnormals, initial_model, judge, resolve_device, to_device)
+from ..models.cell_steps import gru_step, lstm_step, rnn_step
+from ..tasks import Dataset
+from .trainer import EvalCallback, Member, Probe, RunResult, flushing_subnormals, initial_model, train_members
 
 KINDS = {nn.RNN: "rnn", nn.LSTM: "lstm", nn.GRU: "gru"}
-GATES = {"rnn": 1, "lstm": 4, "gru": 3}
-# The train settings train_stacked computes. A TrainConfig field not named here (a new one, say weight
-# decay) is refused unless it is at its default, so a setting never silently escapes the engine;
-# every field but lr must be equal across members (derived from TrainConfig, not listed).
-COMPUTED_TRAIN = ("steps", "batch_size", "lr", "beta1", "beta2", "clip_norm", "eval_every", "eval_batch_size",
-                  "early_stop", "device")
 
 
 def fused_kind(cell: nn.Module) -> str | None:
@@ -58,16 +43,12 @@ def fused_kind(cell: nn.Module) -> str | None:
 
 def stacking_problem(configs: Sequence[RunConfig], network: Network) -> str:
     """Why these runs cannot train as one stack ('' when they can): they must differ only in seed
-    and lr, and their model must be a fused one-layer rnn / lstm / gru (`network`, any one of them)."""
+    and lr (one loop runs them all), and their model must be a fused one-layer rnn / lstm / gru
+    (`network`, any one of them)."""
     if not configs:
         return "no runs"
     first = configs[0]
-    names = [f.name for f in dataclasses.fields(TrainConfig)]
-    default = TrainConfig()
-    unknown = [name for name in names if name not in COMPUTED_TRAIN and getattr(first.train, name) != getattr(default, name)]
-    if unknown:
-        return f"train.{unknown[0]} is not computed by the stacked engine (it computes {', '.join(COMPUTED_TRAIN)})"
-    shared = [name for name in names if name != "lr"]
+    shared = [f.name for f in dataclasses.fields(TrainConfig) if f.name != "lr"]
     for config in configs[1:]:
         if (config.task, config.model, config.data) != (first.task, first.model, first.data):
             return "the runs differ in task, model or data"
@@ -79,108 +60,39 @@ def stacking_problem(configs: Sequence[RunConfig], network: Network) -> str:
     return ""
 
 
-class StackedRecurrent(nn.Module):
-    """S networks of one fused one-layer cell with a linear head, weights stacked on a leading member axis."""
+def stacked_forward(models: Sequence[Network], x: torch.Tensor) -> torch.Tensor:
+    """What each of `models` (fused one-layer cells of one kind, with their linear heads) gives on
+    its own batch of x [S, B, T, I] (or integer codes [S, B, T]), as one batched pass: [S, ...]."""
+    first = models[0]
+    kind = fused_kind(first.rnn)
 
-    def __init__(self, members: Sequence[Network]):
-        super().__init__()
-        first = members[0]
-        self.kind = fused_kind(first.rnn)
-        if self.kind is None:
-            raise ValueError(f"{type(first.rnn).__qualname__} does not stack: one-layer rnn, lstm and gru only")
-        self.per_step, self.input_size, self.output_size = first.per_step, first.input_size, first.output_size
+    def stack(get) -> torch.Tensor:
+        return torch.stack([get(m) for m in models])
 
-        def stack(get) -> nn.Parameter:
-            return nn.Parameter(torch.stack([get(m).detach().clone() for m in members]))
-
-        self.weight_ih = stack(lambda m: m.rnn.weight_ih_l0)   # [S, G*H, I]
-        self.weight_hh = stack(lambda m: m.rnn.weight_hh_l0)   # [S, G*H, H]
-        self.bias_ih = stack(lambda m: m.rnn.bias_ih_l0)       # [S, G*H]
-        self.bias_hh = stack(lambda m: m.rnn.bias_hh_l0)
-        self.head_weight = stack(lambda m: m.head.weight)      # [S, O, H]
-        self.head_bias = stack(lambda m: m.head.bias)          # [S, O]
-
-    @torch.no_grad()
-    def copy_into(self, member: int, network: Network) -> Network:
-        """Write member `member`'s weights into `network` (built like the members); returns it."""
-        rnn = network.rnn
-        for mine, theirs in ((self.weight_ih, rnn.weight_ih_l0), (self.weight_hh, rnn.weight_hh_l0),
-                             (self.bias_ih, rnn.bias_ih_l0), (self.bias_hh, rnn.bias_hh_l0),
-                             (self.head_weight, network.head.weight), (self.head_bias, network.head.bias)):
-            theirs.copy_(mine[member])
-        return network
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x [S, B, T, I] (or integer codes [S, B, T]) -> what each member's Network gives, stacked [S, ...]."""
-        if not x.is_floating_point():
-            x = nn.functional.one_hot(x, self.input_size).to(self.weight_ih.dtype)
-        s, b, t, _ = x.shape
-        hidden = self.weight_hh.shape[2]
-        # Every step's input projection at once: [S, B*T, G*H].
-        xw = torch.baddbmm(self.bias_ih.unsqueeze(1), x.reshape(s, b * t, -1), self.weight_ih.transpose(1, 2))
-        w_hh, b_hh = self.weight_hh.transpose(1, 2), self.bias_hh.unsqueeze(1)
-        h = c = x.new_zeros(s, b, hidden)
-        outputs = []
-        for step in xw.view(s, b, t, -1).unbind(2):
-            hw = torch.baddbmm(b_hh, h, w_hh)
-            if self.kind == "lstm":  # gates in torch's order i, f, g, o
-                i, f, g, o = (step + hw).chunk(4, -1)
-                c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
-                h = torch.sigmoid(o) * torch.tanh(c)
-            elif self.kind == "gru":  # r, z, n; the reset gate scales W_hn h + b_hn, as torch's GRU
-                xr, xz, xn = step.chunk(3, -1)
-                hr, hz, hn = hw.chunk(3, -1)
-                r, z = torch.sigmoid(xr + hr), torch.sigmoid(xz + hz)
-                h = (1 - z) * torch.tanh(xn + r * hn) + z * h
-            else:
-                h = torch.tanh(step + hw)
-            outputs.append(h)
-        hs = torch.stack(outputs, 2) if self.per_step else outputs[-1].unsqueeze(2)  # [S, B, T', H]
-        out = torch.einsum("sbth,soh->sbto", hs, self.head_weight) + self.head_bias[:, None, None, :]
-        out = out if self.per_step else out[:, :, 0]
-        return out.squeeze(-1) if self.output_size == 1 else out
-
-
-@torch.no_grad()
-def clip_per_member(params: Sequence[torch.Tensor], max_norm: float) -> torch.Tensor:
-    """Scale each member's gradients so that its own global norm is at most max_norm, as
-    clip_grad_norm_ does for one model (inf: measure, never clip). Returns the [S] norms before."""
-    norms = torch.sqrt(sum(p.grad.pow(2).flatten(1).sum(1) for p in params))
-    if math.isfinite(max_norm):
-        scale = (max_norm / (norms + 1e-6)).clamp(max=1.0)
-        for p in params:
-            p.grad.mul_(scale.view(-1, *([1] * (p.grad.dim() - 1))))
-    return norms
-
-
-class StackedAdam:
-    """torch.optim.Adam's update (no weight decay, no amsgrad) with one lr per member."""
-
-    def __init__(self, params: Sequence[nn.Parameter], lrs: Sequence[float], betas: tuple[float, float],
-                 eps: float = 1e-8):
-        self.params, self.lrs, self.betas, self.eps = list(params), list(lrs), betas, eps
-        self.exp_avg = [torch.zeros_like(p) for p in self.params]
-        self.exp_avg_sq = [torch.zeros_like(p) for p in self.params]
-        self.steps = 0
-
-    def zero_grad(self) -> None:
-        for p in self.params:
-            p.grad = None
-
-    @torch.no_grad()
-    def step(self) -> None:
-        self.steps += 1
-        beta1, beta2 = self.betas
-        first = self.params[0]
-        # Python floats, as torch computes its step size, then one per member.
-        step_size = torch.tensor([lr / (1 - beta1 ** self.steps) for lr in self.lrs], dtype=first.dtype,
-                                 device=first.device)
-        root = (1 - beta2 ** self.steps) ** 0.5
-        for p, m, v in zip(self.params, self.exp_avg, self.exp_avg_sq):
-            m.lerp_(p.grad, 1 - beta1)
-            v.mul_(beta2).addcmul_(p.grad, p.grad, value=1 - beta2)
-            denom = (v.sqrt() / root).add_(self.eps)
-            p.sub_(step_size.view(-1, *([1] * (p.dim() - 1))) * (m / denom))
+    if not x.is_floating_point():
+        x = nn.functional.one_hot(x, first.input_size).to(first.head.weight.dtype)
+    weight_ih, weight_hh = stack(lambda m: m.rnn.weight_ih_l0), stack(lambda m: m.rnn.weight_hh_l0)  # [S, G*H, .]
+    bias_ih, bias_hh = stack(lambda m: m.rnn.bias_ih_l0), stack(lambda m: m.rnn.bias_hh_l0)          # [S, G*H]
+    s, b, t, _ = x.shape
+    # Every step's input projection at once: [S, B*T, G*H].
+    xw = torch.baddbmm(bias_ih.unsqueeze(1), x.reshape(s, b * t, -1), weight_ih.transpose(1, 2))
+    w_hh, b_hh = weight_hh.transpose(1, 2), bias_hh.unsqueeze(1)
+    h = c = x.new_zeros(s, b, weight_hh.shape[2])
+    outputs = []
+    for step in xw.view(s, b, t, -1).unbind(2):
+        hw = torch.baddbmm(b_hh, h, w_hh)
+        if kind == "lstm":
+            h, c, _ = lstm_step(step, hw, c)
+        elif kind == "gru":
+            h, _ = gru_step(step, hw, h)
+        else:
+            h = rnn_step(step, hw)
+        outputs.append(h)
+    hs = torch.stack(outputs, 2) if first.per_step else outputs[-1].unsqueeze(2)  # [S, B, T', H]
+    out = torch.einsum("sbth,soh->sbto", hs, stack(lambda m: m.head.weight)) \
+        + stack(lambda m: m.head.bias)[:, None, None, :]
+    out = out if first.per_step else out[:, :, 0]
+    return out.squeeze(-1) if first.output_size == 1 else out
 
 
 @flushing_subnormals
@@ -188,69 +100,9 @@ def train_stacked(configs: Sequence[RunConfig], dataset: Dataset, on_eval: Seque
                   probes: Sequence[Probe | None] | None = None) -> list[RunResult]:
     """Each config's RunResult, as `trainer.train` gives it, from one stacked training.
     on_eval / probes: one per config (or None)."""
-    first = configs[0]
-    members = [initial_model(config, dataset) for config in configs]  # each run's own start, and its eval copy
-    problem = stacking_problem(configs, members[0])
+    members = [Member(config, initial_model(config, dataset), on_eval[i] if on_eval else None,
+                      probes[i] if probes else None) for i, config in enumerate(configs)]
+    problem = stacking_problem(configs, members[0].model)
     if problem:
         raise ValueError(f"these runs cannot train stacked: {problem}")
-    cfg = first.train
-    device = resolve_device(cfg.device)
-    task = resolve_task(first.task.name)
-    solved = task.solved_rule(first.task.options)
-    stack = StackedRecurrent(members).to(device)
-    params = list(stack.parameters())
-    optimizer = StackedAdam(params, [config.train.lr for config in configs], (cfg.beta1, cfg.beta2))
-    max_norm = cfg.clip_norm if cfg.clip_norm > 0 else math.inf
-
-    x_train, y_train = to_device(dataset.splits["train"], device)
-    x_val, y_val = to_device(dataset.splits["val"], device)
-    orders = torch.stack([batch_order(x_train.shape[0], cfg.steps, cfg.batch_size,
-                                      torch.Generator().manual_seed(config.seed)) for config in configs], 1)
-    orders = orders.to(device)  # [steps, S, B]
-
-    n = len(configs)
-    histories: list[list[dict]] = [[] for _ in configs]
-    solved_steps: list[int | None] = [None] * n
-    results: list[RunResult | None] = [None] * n
-    sums = torch.zeros(3, n, device=device)  # loss sum, norm sum, norm max since the last evaluation
-    since_eval = 0
-    start = last_eval_time = time.perf_counter()
-    stack.train()
-    for step in range(1, cfg.steps + 1):
-        idx = orders[step - 1]
-        out = stack(x_train[idx])
-        y = y_train[idx]
-        losses = torch.stack([task.loss(out[s], y[s]) for s in range(n)])
-        optimizer.zero_grad()
-        losses.sum().backward()
-        norms = clip_per_member(params, max_norm)
-        optimizer.step()
-        sums[0] += losses.detach()
-        sums[1] += norms
-        sums[2] = torch.maximum(sums[2], norms)
-        since_eval += 1
-        if step % cfg.eval_every and step != cfg.steps:
-            continue
-
-        figures = (sums / torch.tensor([since_eval, since_eval, 1.0], device=device).unsqueeze(1)).T.tolist()
-        active = [s for s in range(n) if results[s] is None]
-        vals = {s: evaluate(stack.copy_into(s, members[s]), task, x_val, y_val, cfg.eval_batch_size) for s in active}
-        now = time.perf_counter()
-        for s in active:
-            record = eval_record(step, *figures[s], vals[s], now - start, since_eval / max(now - last_eval_time, 1e-9))
-            if probes and probes[s]:
-                record.update(probes[s](members[s]))
-            histories[s].append(record)
-            if on_eval and on_eval[s]:
-                on_eval[s](record, cfg.steps)
-            diverged, solved_steps[s], stop = judge(record, vals[s], solved, solved_steps[s], cfg.early_stop)
-            if stop or step == cfg.steps:
-                model = copy.deepcopy(members[s])  # members[s] is overwritten at the next evaluation
-                final = final_record(configs[s], task, dataset, model, histories[s], vals[s], solved_steps[s],
-                                     diverged, step, now - start, device, engine="stacked")
-                results[s] = RunResult(history=histories[s], final=final, model=model)
-        sums.zero_()
-        since_eval, last_eval_time = 0, time.perf_counter()
-        if all(result is not None for result in results):
-            break
-    return results
+    return train_members(members, dataset, stacked_forward, engine="stacked")

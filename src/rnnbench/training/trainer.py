@@ -10,7 +10,7 @@ import functools
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -124,77 +124,120 @@ def flushing_subnormals(function):
     return flushed
 
 
+@dataclass
+class Member:
+    """One run of a training loop: its config, its model (trained in place), its callbacks, and what
+    it has recorded so far."""
+    config: RunConfig
+    model: Network
+    on_eval: EvalCallback | None = None
+    probe: Probe | None = None
+    history: list[dict[str, float]] = field(default_factory=list)
+    solved_step: int | None = None
+    result: RunResult | None = None
+
+    @property
+    def params(self) -> list[nn.Parameter]:
+        return [p for p in self.model.parameters() if p.requires_grad]
+
+
+# forward(models, x) -> each model's output: x holds one batch per model, stacked on a leading axis.
+Forward = Callable[[Sequence[nn.Module], torch.Tensor], Sequence[torch.Tensor]]
+
+
+def each_alone(models: Sequence[nn.Module], x: torch.Tensor) -> list[torch.Tensor]:
+    """Each model's own forward on its own batch: how a run trains alone."""
+    return [model(batch) for model, batch in zip(models, x)]
+
+
 @flushing_subnormals
 def train(config: RunConfig, dataset: Dataset, on_eval: EvalCallback | None = None,
           probe: Probe | None = None, resume: Resume | None = None) -> RunResult:
     """Train `config` from its seeded start, or from `resume` (a shorter budget of the same run)."""
-    cfg = config.train
+    member = Member(config, initial_model(config, dataset), on_eval, probe)
+    return train_members([member], dataset, each_alone, resume=resume)[0]
+
+
+def train_members(members: Sequence[Member], dataset: Dataset, forward: Forward, engine: str = "separate",
+                  resume: Resume | None = None) -> list[RunResult]:
+    """The training loop, for one run or for several that share their data and every train setting
+    but lr (the stacked engine's members, `stacked`): each member draws its own batches, is judged,
+    recorded and stopped on its own, and from then on drops out of `forward`. The members' losses
+    are summed, so each one's gradient is exactly its own; each is clipped on its own norm and is
+    one param group of one Adam with its own lr, which is elementwise: one Adam per member."""
+    first = members[0].config
+    cfg = first.train
     device = resolve_device(cfg.device)
-    task = resolve_task(config.task.name)
-    solved = task.solved_rule(config.task.options)  # from the config, not from the data folder
-    model = initial_model(config, dataset)
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.Adam(params, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
+    task = resolve_task(first.task.name)
+    solved = task.solved_rule(first.task.options)  # from the config, not from the data folder
+    optimizer = torch.optim.Adam([{"params": m.params, "lr": m.config.train.lr} for m in members],
+                                 lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
     max_norm = cfg.clip_norm if cfg.clip_norm > 0 else math.inf  # inf: measure the norm, never clip
 
     x_train, y_train = to_device(dataset.splits["train"], device)
     x_val, y_val = to_device(dataset.splits["val"], device)
-    generator = torch.Generator().manual_seed(config.seed)
-    order = batch_order(x_train.shape[0], cfg.steps, cfg.batch_size, generator).to(device)
+    orders = torch.stack([batch_order(x_train.shape[0], cfg.steps, cfg.batch_size,
+                                      torch.Generator().manual_seed(m.config.seed)) for m in members], 1)
+    orders = orders.to(device)  # [steps, members, batch]
 
-    history: list[dict[str, float]] = []
-    first, offset = 1, 0.0
+    first_step, offset = 1, 0.0
     if resume is not None:
-        if not (0 < resume.step < cfg.steps and resume.step % cfg.eval_every == 0 and resume.history
-                and resume.history[-1]["step"] == resume.step):  # a fresh run evaluates there too
+        if not (len(members) == 1 and 0 < resume.step < cfg.steps and resume.step % cfg.eval_every == 0
+                and resume.history and resume.history[-1]["step"] == resume.step):  # a fresh run evaluates there too
             raise ValueError(f"cannot continue a run of {resume.step} steps to {cfg.steps}")
-        model.load_state_dict(resume.model_state)
+        members[0].model.load_state_dict(resume.model_state)
         optimizer.load_state_dict(resume.optimizer_state)
-        history, first, offset = list(resume.history), resume.step + 1, float(resume.history[-1]["elapsed_s"])
-    solved_step = None
-    diverged = False
-    loss_sum = torch.zeros((), device=device)
-    norm_sum = torch.zeros((), device=device)
-    norm_max = torch.zeros((), device=device)
+        members[0].history = list(resume.history)
+        first_step, offset = resume.step + 1, float(resume.history[-1]["elapsed_s"])
+    active = list(range(len(members)))
+    at = torch.tensor(active, device=device)
+    sums = torch.zeros(3, len(members), device=device)  # loss sum, norm sum, norm max since the last evaluation
     since_eval = 0
     start = last_eval_time = time.perf_counter()
-    step = first - 1
-    model.train()
-    for step in range(first, cfg.steps + 1):
-        idx = order[step - 1]
-        loss = task.loss(model(x_train[idx]), y_train[idx])
+    for member in members:
+        member.model.train()
+    for step in range(first_step, cfg.steps + 1):
+        idx = orders[step - 1, at]
+        outputs = forward([members[s].model for s in active], x_train[idx])
+        losses = torch.stack([task.loss(out, y) for out, y in zip(outputs, y_train[idx])])
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        grad_norm = nn.utils.clip_grad_norm_(params, max_norm)
+        losses.sum().backward()
+        norms = torch.stack([nn.utils.clip_grad_norm_(members[s].params, max_norm) for s in active])
         optimizer.step()
-        loss_sum += loss.detach()
-        norm_sum += grad_norm
-        norm_max = torch.maximum(norm_max, grad_norm)
+        sums[0].index_add_(0, at, losses.detach())
+        sums[1].index_add_(0, at, norms)
+        sums[2].index_copy_(0, at, torch.maximum(sums[2, at], norms))
         since_eval += 1
         if step % cfg.eval_every and step != cfg.steps:
             continue
 
-        train_loss, mean_norm, peak_norm = (torch.stack([loss_sum, norm_sum, norm_max]) / torch.tensor(
-            [since_eval, since_eval, 1.0], device=device)).tolist()
-        val = evaluate(model, task, x_val, y_val, cfg.eval_batch_size)
+        figures = (sums / torch.tensor([since_eval, since_eval, 1.0], device=device).unsqueeze(1)).T.tolist()
+        vals = {s: evaluate(members[s].model, task, x_val, y_val, cfg.eval_batch_size) for s in active}
         now = time.perf_counter()
-        record = eval_record(step, train_loss, mean_norm, peak_norm, val, offset + now - start,
-                             since_eval / max(now - last_eval_time, 1e-9))
-        if probe:  # after the timing: a probe's cost is not training time
-            record.update(probe(model))
-        history.append(record)
-        if on_eval:
-            on_eval(record, cfg.steps)
-        loss_sum.zero_(), norm_sum.zero_(), norm_max.zero_()
-        since_eval, last_eval_time = 0, time.perf_counter()  # after the probe and the callback: not training time
-        diverged, solved_step, stop = judge(record, val, solved, solved_step, cfg.early_stop)
-        if stop:
-            break
-
-    wall = time.perf_counter() - start
-    final = final_record(config, task, dataset, model, history, val, solved_step, diverged, step, wall, device,
-                         resumed_from=first - 1)
-    return RunResult(history=history, final=final, model=model, optimizer_state=optimizer.state_dict())
+        for s in active:
+            member = members[s]
+            record = eval_record(step, *figures[s], vals[s], offset + now - start,
+                                 since_eval / max(now - last_eval_time, 1e-9))
+            if member.probe:  # after the timing: a probe's cost is not training time
+                record.update(member.probe(member.model))
+            member.history.append(record)
+            if member.on_eval:
+                member.on_eval(record, cfg.steps)
+            diverged, member.solved_step, stop = judge(record, vals[s], solved, member.solved_step, cfg.early_stop)
+            if stop or step == cfg.steps:
+                final = final_record(member.config, task, dataset, member.model, member.history, vals[s],
+                                     member.solved_step, diverged, step, time.perf_counter() - start, device,
+                                     engine=engine, resumed_from=first_step - 1)
+                member.result = RunResult(member.history, final, member.model,
+                                          optimizer.state_dict() if len(members) == 1 else None)
+        sums.zero_()
+        since_eval, last_eval_time = 0, time.perf_counter()  # after the probes and callbacks: not training time
+        if any(members[s].result is not None for s in active):
+            active = [s for s in active if members[s].result is None]
+            if not active:
+                break
+            at = torch.tensor(active, device=device)
+    return [member.result for member in members]
 
 
 def eval_record(step: int, train_loss: float, mean_norm: float, peak_norm: float, val: dict[str, float],
