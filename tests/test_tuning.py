@@ -1,5 +1,8 @@
 """The tuning protocol's selection rule on synthetic sweeps, and the plans params.yaml makes."""
 import copy
+import os
+import re
+import signal
 from pathlib import Path
 
 import pytest
@@ -129,3 +132,44 @@ def test_a_cell_takes_the_chosen_lr_and_a_result_made_for_another_sweep_is_refus
                      [dataclasses.replace(plan, lr=edited) for plan in study.tuning_plan("lstm")])
         with pytest.raises(ConfigError, match=r"holds lr .* for adding, not a positive finite number"):
             study.tuned_lr("lstm", "adding", tmp_path)
+
+
+def dying_train(marker_dir: Path, victim_lr: float, times: int):
+    """trainer.train that SIGKILLs its own process on the run at `victim_lr`, seed of the first
+    config, the first `times` times it is called (counted by marker files: workers are processes)."""
+    from rnnbench.training import tuning
+
+    real_train = tuning.train
+
+    def train(config, dataset, on_eval=None, probe=None, resume=None):
+        if config.train.lr == victim_lr and config.seed == min_seed[0]:
+            deaths = len(list(marker_dir.glob("died-*")))
+            if deaths < times:
+                (marker_dir / f"died-{deaths}").touch()
+                os.kill(os.getpid(), signal.SIGKILL)
+        return real_train(config, dataset, on_eval, probe, resume)
+
+    min_seed = [None]
+    return train, min_seed
+
+
+@pytest.mark.parametrize("times", [1, 2], ids=["killed-once", "killed-every-time"])
+def test_a_killed_tuning_worker_costs_one_retry_and_only_a_run_that_dies_again_fails_the_sweep(
+        tmp_path, monkeypatch, capfd, times):
+    from rnnbench.training import tuning
+    from rnnbench.training.tuning import TuningFailed
+
+    plan = parse_study(params()).tuning_plan("gru")[0]
+    victim = plan.configs[-1]
+    train, min_seed = dying_train(tmp_path, victim.train.lr, times)
+    min_seed[0] = victim.seed
+    monkeypatch.setattr(tuning, "train", train)  # forked workers inherit the patch
+    if times == 1:
+        result = tune_task(plan, Execution(2))
+        assert result.lr == tune_task(plan, Execution(1)).lr and not any(r.get("failed") for r in result.runs)
+    else:
+        with pytest.raises(TuningFailed, match=rf"1 of \d+ tuning runs .* failed \(first: T={victim.task.length} "
+                                               rf"lr={victim.train.lr:g} seed {victim.seed}: the process training it died"):
+            tune_task(plan, Execution(2))
+    retried = re.search(r"retrying tuning runs \[([\d, ]+)\] one at a time", capfd.readouterr().err)
+    assert retried and str(len(plan.configs) - 1) in retried.group(1).split(", ")

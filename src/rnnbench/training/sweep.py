@@ -165,6 +165,15 @@ def stacks(configs: list[RunConfig], dataset: Dataset, engine: str, device: torc
     return not problem
 
 
+def engine_for(configs: list[RunConfig], dataset: Dataset, execution: Execution, device: torch.device) -> str:
+    """How runs of one length and data train, the one choice for a cell's seeds and a tuning
+    sweep's runs alike: "stacked" (one stack, `stacks`), "alone" (one after another in this
+    process) or "processes" (a pool of `seed_process_count` workers, `in_processes_retried`)."""
+    if stacks(configs, dataset, execution.engine, device):
+        return "stacked"
+    return "processes" if configs and seed_process_count(execution.seed_processes, len(configs), device) > 1 else "alone"
+
+
 def train_cell_into(configs: list[RunConfig], dataset: Dataset, out: Path, execution: Execution,
                     previous: Path | None = None) -> list[dict]:
     start = time.perf_counter()
@@ -174,30 +183,22 @@ def train_cell_into(configs: list[RunConfig], dataset: Dataset, out: Path, execu
     records = reuse_seeds(configs, checksum, previous, out) if previous is not None else {}
     reused = len(records)
     todo = [config for config in configs if config.seed not in records]
-    processes = seed_process_count(execution.seed_processes, len(todo), device) if todo else 1
-    if stacks(todo, dataset, execution.engine, device):
+    engine = engine_for(todo, dataset, execution, device)
+    if engine == "stacked":
         with one_torch_thread():
             records.update(train_seeds_stacked(todo, dataset, checksum, out, shown))
-    elif processes == 1:
+    elif engine == "alone":
         with one_torch_thread():
             records.update({config.seed: train_seed(config, dataset, checksum, seed_folder(out, config.seed),
                                                     shown_as=seed_folder(shown, config.seed)) for config in todo})
     else:
         by_seed = {config.seed: config for config in todo}
         train_one = functools.partial(train_config_seed, by_seed, dataset, checksum, out, shown)
-        trained = in_processes(train_one, list(by_seed), processes, device)
-        lost = [seed for seed in by_seed if seed not in trained]
-        if lost:
-            # A worker died (killed, out of memory, a crash in native code) and took the pool down with
-            # it, and with it the progress of every seed it had not finished: each of those restarts
-            # from step 0 alone, so that only the seed that kills its own process is recorded as failed.
-            print(f"a seed's process died; retrying seeds {lost} one at a time from step 0", file=sys.stderr, flush=True)
-        for seed in lost:
-            retried = in_processes(train_one, (seed,), 1, device)
-            trained[seed] = retried.get(seed) or record_failure(
-                by_seed[seed], seed_folder(out, seed),
-                "the process training this seed died (killed, out of memory or a native crash)")
-        records.update(trained)
+        trained = in_processes_retried(train_one, list(by_seed), seed_process_count(
+            execution.seed_processes, len(todo), device), device, "seed")
+        records.update({seed: trained.get(seed) or record_failure(
+            config, seed_folder(out, seed), "the process training this seed died (killed, out of memory or a native crash)")
+            for seed, config in by_seed.items()})
     ordered = [records[config.seed] for config in configs]
     print(cell_line(ordered, time.perf_counter() - start, reused), file=sys.stderr, flush=True)
     return ordered
@@ -303,3 +304,18 @@ def end_workers(pool: ProcessPoolExecutor) -> None:
     for process in list((pool._processes or {}).values()):
         process.kill()
     pool.shutdown(wait=False, cancel_futures=True)
+
+
+def in_processes_retried(run_one: Callable[[int, int | None], dict], keys, processes: int, device: torch.device,
+                         what: str = "run") -> dict:
+    """`in_processes`, then each run whose process died (killed, out of memory, a crash in native
+    code) again alone from step 0: a dying worker takes the pool down with it, and with it the
+    progress of every run it had not finished, so only a run that kills its own process twice is
+    missing from the result (the caller records it as failed, with that cause)."""
+    done = in_processes(run_one, keys, processes, device)
+    lost = [key for key in keys if key not in done]
+    if lost:
+        print(f"a {what}'s process died; retrying {what}s {lost} one at a time from step 0", file=sys.stderr, flush=True)
+    for key in lost:
+        done.update(in_processes(run_one, (key,), 1, device))
+    return done

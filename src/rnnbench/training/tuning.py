@@ -28,7 +28,7 @@ from ..config import TUNED, Execution, RunConfig, TaskTuning
 from ..progress import TrainingBar
 from ..tasks import Dataset, resolve_task
 from .stacked import train_stacked
-from .sweep import in_processes, one_torch_thread, seed_process_count, stacks
+from .sweep import engine_for, in_processes_retried, one_torch_thread, seed_process_count
 from .trainer import resolve_device, train
 
 
@@ -187,22 +187,21 @@ def sweep_runs(configs: Sequence[RunConfig], datasets: Mapping[int, Dataset], ex
     """Each config's run summary, trained as one stack, one by one, or in processes (the study's
     engine); TuningFailed when any run failed (never a choice made on the runs that remain)."""
     first = configs[0]
-    lengths = list(dict.fromkeys(c.task.length for c in configs))
     device = resolve_device(first.train.device)
-    processes = seed_process_count(execution.seed_processes, len(configs), device)
-    if all(stacks([c for c in configs if c.task.length == length], datasets[length], execution.engine, device)
-           for length in lengths):
+    groups = {length: [c for c in configs if c.task.length == length] for length in dict.fromkeys(c.task.length for c in configs)}
+    engines = {engine_for(group, datasets[length], execution, device) for length, group in groups.items()}
+    if engines == {"stacked"}:
         with one_torch_thread():
             runs = stacked_summaries(configs, datasets)
-    elif processes == 1:
+    elif seed_process_count(execution.seed_processes, len(configs), device) == 1:
         with one_torch_thread():
             runs = [run_summary(config, datasets[config.task.length]) for config in configs]
     else:
         run_one = functools.partial(run_indexed, configs, datasets)
-        done = in_processes(run_one, range(len(configs)), processes, device)
-        runs = [done.get(i) or {"length": c.task.length, "lr": c.train.lr, "seed": c.seed,
-                                "failed": "the process training it died"}
-                for i, c in enumerate(configs)]
+        done = in_processes_retried(run_one, list(range(len(configs))), seed_process_count(
+            execution.seed_processes, len(configs), device), device, "tuning run")
+        runs = [done.get(i) or failed_summary(c, "the process training it died twice (killed, out of memory or a "
+                                                 "native crash)") for i, c in enumerate(configs)]
     failed = [r for r in runs if r.get("failed")]
     if failed:
         raise TuningFailed(f"{len(failed)} of {len(runs)} tuning runs of {first.model.name} on {first.task.name} "
