@@ -229,6 +229,34 @@ def test_a_data_folder_whose_arrays_were_edited_is_refused_before_training(tmp_p
     assert "do not match its meta.json checksum" in capsys.readouterr().err and not out.exists()
 
 
+@pytest.mark.parametrize("forged", ["T=8 arrays", "input_size"])
+def test_a_data_folder_whose_arrays_are_another_length_is_refused_though_its_checksum_was_rewritten(
+        tmp_path, capsys, forged):
+    """The folder says adding T=5 and its checksum matches, but the arrays were generated at T=8
+    (or meta.json's input size was changed): refused, naming what the task builds at T=5."""
+    from rnnbench.tasks import Dataset
+
+    tiny = str(REPO / "studies/tiny.yaml")
+    data, out = tmp_path / "data", tmp_path / "run"
+    assert main(["generate", "--task", "adding", "--length", "5", "--params", tiny, "--out", str(data)]) == 0
+    if forged == "T=8 arrays":
+        assert main(["generate", "--task", "adding", "--length", "8", "--params", tiny, "--out", str(tmp_path / "d8")]) == 0
+        for split in ("train", "val", "test"):
+            (data / f"{split}.npz").write_bytes((tmp_path / "d8" / f"{split}.npz").read_bytes())
+    meta = json.loads((data / "meta.json").read_text())
+    if forged == "input_size":
+        meta["input_size"] = 3
+    arrays = Dataset.load(data)
+    meta["checksum"] = arrays.checksum()  # a forger rewrites the checksum too
+    (data / "meta.json").write_text(json.dumps(meta))
+    capsys.readouterr()
+    assert main(["train", "--task", "adding", "--model", "gru", "--length", "5", "--data", str(data),
+                 "--params", tiny, "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("rnnbench: error: --data") and "adding T=5 builds" in err[0], err
+    assert not out.exists()
+
+
 def test_the_solved_rule_comes_from_the_runs_config_not_from_the_data_folder(tmp_path):
     data, out = tmp_path / "data", tmp_path / "run"
     tiny = str(REPO / "studies/tiny.yaml")

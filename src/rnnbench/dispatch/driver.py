@@ -104,10 +104,10 @@ def run_jobs_of(cells: list[Cell], engine: str = "auto", whole_cells: bool = Fal
     datasets, jobs = {}, []
     for cell in cells:
         require_inside("run folder", cell.run_folder, Path.cwd())
+        configs = read_run_configs(cell.configs_file)
         if cell.data_folder not in datasets:
             datasets[cell.data_folder] = Dataset.load_checked(cell.data_folder, cell.task, cell.length,
-                                                              key=str(cell.data_folder))
-        configs = read_run_configs(cell.configs_file)
+                                                              str(cell.data_folder), configs[0].task.options)
         jobs += [CellJob(cell.stage, cell.run_folder, tuple(part), datasets[cell.data_folder], engine, cell.configs_file)
                  for part in ([configs] if whole_cells else [[config] for config in configs])]
     return sorted(jobs, key=lambda job: -bound(job))

@@ -28,7 +28,8 @@ def train(configs: Path, data: Path, out: Path, execution: Execution, root: Path
         from ..tracking import check_reachable, tracking_uri
         check_reachable(tracking_uri())  # an unreachable server fails here, before training
     check_s = time.perf_counter() - start
-    dataset = Dataset.load_checked(data, run_configs[0].task.name, run_configs[0].task.length, key="--data")
+    task = run_configs[0].task
+    dataset = Dataset.load_checked(data, task.name, task.length, "--data", task.options)
     cell_start = time.perf_counter()
     records = train_cell(run_configs, dataset, out, execution)
     # Seeds train concurrently, so their training, diagnostics and outputs overlap: timed as one.

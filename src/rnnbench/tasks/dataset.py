@@ -65,9 +65,13 @@ class Dataset:
         (folder / "meta.json").write_text(json.dumps(self.meta(), indent=2) + "\n")
 
     @classmethod
-    def load_checked(cls, folder: Path, task: str, length: int, key: str = "data") -> "Dataset":
+    def load_checked(cls, folder: Path, task: str, length: int, key: str = "data",
+                     options: Mapping[str, Any] | None = None) -> "Dataset":
         """A generated data folder, refused in one line unless it is readable, holds `task` at
-        `length`, and its arrays match the checksum recorded when it was written."""
+        `length`, and its arrays match the checksum recorded when it was written. With `options`
+        (the task's, from the run config) its arrays must also have the shapes and types the task
+        generates at `length`: meta.json and its checksum can be rewritten, the arrays' form cannot
+        lie about the length they hold."""
         folder = Path(folder)
         if not (folder / "meta.json").is_file():
             raise ConfigError(f"{key}: {str(folder)!r} holds no dataset (meta.json missing); run `rnnbench generate` first")
@@ -81,7 +85,28 @@ class Dataset:
             raise ConfigError(f"{key}: {str(folder)!r} holds {dataset.task} T={dataset.length}, not {task} T={length}")
         if dataset.checksum() != recorded:
             raise ConfigError(f"{key}: the arrays in {str(folder)!r} do not match its meta.json checksum; regenerate it")
+        if options is not None:
+            dataset.check_form(options, key, folder)
         return dataset
+
+    def check_form(self, options: Mapping[str, Any], key: str, folder: Path) -> None:
+        """Refuse a folder whose arrays (their shape past the sample axis, their type) or whose
+        input and output sizes differ from what the task builds at this length (two samples per
+        split, built here)."""
+        from ..config import DataConfig
+        from . import resolve_task  # the registry imports this module
+
+        expected = resolve_task(self.task).build(self.length, DataConfig(2, 2, 2), options)
+        for fact in ("output_kind", "input_size", "output_size"):
+            if getattr(self, fact) != getattr(expected, fact):
+                raise ConfigError(f"{key}: {str(folder)!r} says {fact} {getattr(self, fact)!r}; {self.task} "
+                                  f"T={self.length} builds {getattr(expected, fact)!r}")
+        for split, arrays in self.splits.items():
+            for name, array, want in zip(("x", "y"), arrays, expected.splits[split]):
+                if array.shape[1:] != want.shape[1:] or array.dtype != want.dtype:
+                    raise ConfigError(
+                        f"{key}: {str(folder)!r} {split}.{name} has shape {tuple(array.shape[1:])} {array.dtype} per "
+                        f"sample; {self.task} T={self.length} builds {tuple(want.shape[1:])} {want.dtype}")
 
     @classmethod
     def load(cls, folder: Path) -> "Dataset":
