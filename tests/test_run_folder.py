@@ -89,6 +89,63 @@ def test_a_failed_runs_record_is_data_it_reads_back_with_its_cause(tmp_path):
     assert run.failed and "out of memory" in run.record["error"]
 
 
+def resealed(folder, record):
+    """Write `record` as its run would have, seal recomputed: what a forger who knows the seal does."""
+    from rnnbench.training.run_outputs import SEAL, content_digest
+
+    record = {k: v for k, v in record.items() if k != SEAL}
+    (folder / METRICS_FILE).write_text(json.dumps({**record, SEAL: content_digest(folder, record)}))
+
+
+def copied(folder, tmp_path):
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    for path in folder.iterdir():
+        (copy / path.name).write_bytes(path.read_bytes())
+    return copy
+
+
+@pytest.mark.parametrize("field,value,says", [
+    ("test_metric", "0.0001", "test_metric is str"), ("seed", 1.5, "seed is float"), ("solved", 1, "solved is int"),
+    ("config", "lstm", "config is str"), ("length", True, "length is bool"), ("steps", None, "steps is NoneType"),
+    ("test_by_position", [1, "x"], "test_by_position is not a list of numbers"),
+    ("grad_decay_rate_init", {"a": 1}, "grad_decay_rate_init is dict"), ("task", None, "task is NoneType")])
+def test_a_resealed_record_with_a_wrongly_typed_field_is_unreadable_naming_the_field(
+        written, tmp_path, field, value, says):
+    folder = copied(written[0], tmp_path)
+    resealed(folder, {**written[4], field: value})
+    with pytest.raises(UnreadableRun) as caught:
+        read_run(folder)
+    assert caught.value.kind == "unreadable" and says in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_a_failed_record_is_checked_too_and_needs_its_cause(tmp_path):
+    config = make_config(model="gru", length=6, steps=20)
+    record = failed_record(config, "killed")
+    write_record(tmp_path, {k: v for k, v in record.items() if k != "error"})
+    with pytest.raises(UnreadableRun, match="error is missing"):
+        read_run(tmp_path)
+    write_record(tmp_path, {**record, "seed": "0"})
+    with pytest.raises(UnreadableRun, match="seed is str"):
+        read_run(tmp_path)
+
+
+class Payload:
+    def __reduce__(self):
+        return (print, ("payload ran",))
+
+
+def test_a_model_file_that_asks_for_code_is_refused_unread_and_says_so(written, tmp_path, capfd):
+    folder = copied(written[0], tmp_path)
+    torch.save({"w": Payload()}, folder / MODEL_FILE)
+    resealed(folder, written[4])
+    run = read_run(folder)  # the record is well formed; the weights are not weights
+    with pytest.raises(UnreadableRun) as caught:
+        run.weights()
+    assert caught.value.kind == "unreadable" and "is not a saved state of tensors" in str(caught.value)
+    assert "payload ran" not in capfd.readouterr().out
+
+
 def test_gate_traces_read_as_arrays_and_none_is_an_empty_mapping(tmp_path):
     assert read_gate_traces(tmp_path) == {}
     saved = {"f": np.linspace(0, 1, 12).reshape(3, 4), "i": np.zeros((3, 4))}

@@ -303,3 +303,26 @@ def test_a_models_lr_sweep_is_one_tuning_parent_with_each_sweep_run_nested_and_l
                               "final/diverged": 0.0, "time/wall_s": 1.5}}
     # A changed sweep (another lr) is a new parent: its runs are logged anew, the old ones stay.
     assert open_tracker(["adding"], tmp_path).log_tuning("gru", [tuning_result(lrs=(0.003, 0.01))]) == (2, 0)
+
+
+@pytest.mark.parametrize("line,says", [
+    ([1, 2], "line 1: not a run or tuning line"),
+    ({"kind": "run", "cell": "runs/a", "record": {"task": "adding"}, "history": []}, "line 1: model is missing"),
+    ({"kind": "run", "cell": "runs/a", "history": [],
+      "record": {"task": "adding", "model": "gru", "length": "5", "seed": 0, "config": {}}}, "length is str"),
+    ({"kind": "tuning", "model": "gru", "stage": "tune@gru", "tasks": "adding"}, "a tuning line without"),
+])
+def test_an_export_with_a_line_that_is_not_a_run_or_tuning_is_refused_in_one_line_naming_it(tmp_path, line, says):
+    import gzip
+    import json
+
+    from rnnbench.config import ConfigError
+    from rnnbench.tracking import import_export
+
+    path = tmp_path / "export.jsonl.gz"
+    path.write_bytes(gzip.compress((json.dumps(line) + "\n").encode()))
+    with pytest.raises(ConfigError, match=says):
+        import_export(path, tmp_path)
+    path.write_bytes(gzip.compress(("[" * 100_000 + "\n").encode()))
+    with pytest.raises(ConfigError, match="nested too deep"):
+        import_export(path, tmp_path)

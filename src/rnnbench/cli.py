@@ -56,7 +56,7 @@ def parse_option(text: str, key: str = "task.options") -> tuple[str, object]:
     key, raw = text.split("=", 1)
     try:
         value = json.loads(raw)
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):  # not JSON (or nested too deep): the text itself
         value = raw
     return key, value
 

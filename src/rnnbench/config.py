@@ -21,6 +21,17 @@ class ConfigError(ValueError):
     """A bad configuration value; the message names the key and the allowed values."""
 
 
+def read_json(path: Path) -> Any:
+    """A JSON file's value. Every way its text can fail to be JSON is a ValueError (a decode error,
+    text that is not UTF-8, and JSON nested thousands deep, on which the parser raises
+    RecursionError); OSError when it cannot be read. Every JSON file the package reads comes here."""
+    text = Path(path).read_text()
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise ValueError("JSON nested too deep to read") from None
+
+
 def require_choice(key: str, value: Any, allowed: Iterable[str]) -> None:
     allowed = list(allowed)
     if value not in allowed:
@@ -260,8 +271,8 @@ class Execution:
         if not Path(path).is_file():
             return cls()
         try:
-            values = json.loads(Path(path).read_text())
-        except json.JSONDecodeError:
+            values = read_json(path)
+        except (OSError, ValueError):
             raise ConfigError(f"seed_processes: {str(path)!r} is not JSON; rerun the configure stage") from None
         if not isinstance(values, Mapping) or set(values) - {f.name for f in dataclasses.fields(cls)}:
             raise ConfigError(f"seed_processes: {str(path)!r} is not an execution file; rerun the configure stage")
@@ -289,11 +300,12 @@ def write_if_changed(path: Path, text: str) -> bool:
 def read_run_configs(path: Path) -> list[RunConfig]:
     """The RunConfigs of one cell's configs file, in seed order; ConfigError when it is not one."""
     try:
-        values = json.loads(Path(path).read_text())
+        values = read_json(path)
     except OSError as err:
         raise ConfigError(f"config: cannot read {str(path)!r} ({err.strerror})") from None
-    except json.JSONDecodeError as err:
-        raise ConfigError(f"config: {str(path)!r} is not JSON (line {err.lineno}); "
+    except ValueError as err:
+        where = f"line {err.lineno}" if isinstance(err, json.JSONDecodeError) else str(err)
+        raise ConfigError(f"config: {str(path)!r} is not JSON ({where}); "
                           "a cell's configs file is written by the configure stage") from None
     if not isinstance(values, list) or not values or not all(isinstance(v, Mapping) for v in values):
         raise ConfigError(f"config: {str(path)!r} is not a list of run configs")
@@ -370,7 +382,7 @@ def write_tuning(path: Path, model: str, tasks: Iterable[TaskTuning]) -> bool:
 def read_tuning(path: Path) -> tuple[str, list[TaskTuning]]:
     """(model, its tasks) of a tuning plan or result; ConfigError naming the file when it is not one."""
     try:
-        values = json.loads(Path(path).read_text())
+        values = read_json(path)
         model, tasks = values["model"], values["tasks"]
     except OSError as err:
         raise ConfigError(f"tuning: cannot read {str(path)!r} ({err.strerror}); run `dvc repro` "

@@ -44,11 +44,11 @@ def load_charlm_run(folder: Path, trusted: Iterable[str] = ()) -> tuple[Referenc
     except UnreadableRun as err:
         raise ConfigError(f"--run: {err}") from None
     record = run.record
-    config = record.get("config", {})
-    task = config.get("task", {})
+    config = record["config"]  # a dict: read_run checks every field's type
+    task = config.get("task") if isinstance(config.get("task"), dict) else {}
     if task.get("name") != "charlm":
         raise ConfigError(f"run: {str(folder)!r} is a {task.get('name')!r} run; sampling needs a charlm run")
-    model = config.get("model") or {}
+    model = config.get("model") if isinstance(config.get("model"), dict) else {}
     name = model.get("name")
     if not isinstance(name, str) or (name not in MODELS.entries and name not in set(trusted)):
         raise ConfigError(f"--run: {str(folder)!r} names the model {name!r}, which is not a registry model: building it "
@@ -57,10 +57,16 @@ def load_charlm_run(folder: Path, trusted: Iterable[str] = ()) -> tuple[Referenc
     vocab = record.get("vocab")  # the run's own: the corpus file may have changed since
     if not vocab:
         raise ConfigError(f"--run: {str(folder)!r} records no vocabulary (trained by an older rnnbench); train it again")
-    net = build_network(ModelConfig(model["name"], model["hidden_size"], model["num_layers"]), len(vocab), len(vocab),
-                        per_step=True)
+    try:
+        net = build_network(ModelConfig(model["name"], model["hidden_size"], model["num_layers"]), len(vocab),
+                            len(vocab), per_step=True)
+    except (KeyError, TypeError, ValueError, ConfigError) as err:
+        raise ConfigError(f"--run: {str(folder)!r} records a model config that does not build "
+                          f"({type(err).__name__}: {err})") from None
     try:
         net.load_state_dict(run.weights())
+    except UnreadableRun as err:
+        raise ConfigError(f"--run: {err}") from None
     except (OSError, RuntimeError) as err:
         raise ConfigError(f"--run: {str(folder / MODEL_FILE)!r} does not load into this run's model "
                           f"({type(err).__name__})") from None

@@ -18,7 +18,7 @@ import torch
 
 import json
 
-from .config import CONFIGS, ConfigError, RunConfig, write_if_changed
+from .config import CONFIGS, ConfigError, RunConfig, read_json, write_if_changed
 from .study import Cell, Study
 from .tasks import resolve_task
 from .training.sweep import one_torch_thread
@@ -85,7 +85,7 @@ def write_speed_configs(study: Study, root: Path = Path(".")) -> bool:
 
 def read_speed_configs(path: Path) -> list[RunConfig]:
     try:
-        values = json.loads(Path(path).read_text())
+        values = read_json(path)
     except (OSError, ValueError) as err:
         raise ConfigError(f"config: cannot read {str(path)!r} ({err}); the configure stage writes it") from None
     if not isinstance(values, list):

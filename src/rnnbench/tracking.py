@@ -32,7 +32,7 @@ from .search.runner import SEARCH_STAGE, searched_run_cells
 from .study import Study, tuning_result_file
 from .training.host import git_commit, one_line
 from .training.run_outputs import (GRADFLOW_FILE, HISTORY_FILE, METRICS_FILE, MODEL_FILE, FinishedRun, UnreadableRun,
-                                   read_run)
+                                   read_run, record_problem)
 
 STORE_FILE = "mlflow.db"
 ARTIFACT_FOLDER = "mlartifacts"
@@ -622,6 +622,30 @@ def export_study(study: Study, root: Path, path: Path) -> int:
     return runs
 
 
+def export_problem(lines: list) -> str:
+    """What makes these lines no export_study output ('' when nothing): each a JSON object, a run
+    line with a well-typed record (`record_problem`) and a history of rows, a tuning line with tasks."""
+    for number, line in enumerate(lines, 1):
+        kind = line.get("kind") if isinstance(line, dict) else None
+        if kind == "run":
+            record, history = line.get("record"), line.get("history")
+            problem = record_problem(record) if isinstance(record, dict) else "its record is not a JSON object"
+            if not problem and not (isinstance(history, list) and all(isinstance(row, dict) for row in history)):
+                problem = "its history is not a list of rows"
+            if not problem and not isinstance(line.get("cell"), str):
+                problem = "its cell is not a name"
+        elif kind == "tuning":
+            tasks = line.get("tasks")
+            ok = isinstance(line.get("model"), str) and isinstance(line.get("stage"), str) and isinstance(tasks, list) \
+                and all(isinstance(t, dict) and isinstance(t.get("task"), str) for t in tasks)
+            problem = "" if ok else "a tuning line without its model, stage and tasks"
+        else:
+            problem = "not a run or tuning line"
+        if problem:
+            return f"line {number}: {problem}"
+    return ""
+
+
 def import_export(path: Path, root: Path | None = None) -> Synced:
     """Log an export_study file into the store of `root`: each cell's runs nested under its cell
     run, each model's sweeps under its tuning run, exactly as the stages log them (no files: the
@@ -630,8 +654,13 @@ def import_export(path: Path, root: Path | None = None) -> Synced:
 
     try:
         lines = [json.loads(line) for line in gzip.decompress(Path(path).read_bytes()).decode().splitlines()]
+    except RecursionError:
+        raise ConfigError(f"--from-export: {str(path)!r} is not an export of a study's runs (JSON nested too deep)") from None
     except (OSError, ValueError, EOFError) as err:
         raise ConfigError(f"--from-export: {str(path)!r} is not an export of a study's runs ({err})") from None
+    problem = export_problem(lines)
+    if problem:
+        raise ConfigError(f"--from-export: {str(path)!r} is not an export of a study's runs ({problem})")
     root = project_root(root)
     runs = [line for line in lines if line.get("kind") == "run"]
     tuned = [line for line in lines if line.get("kind") == "tuning"]

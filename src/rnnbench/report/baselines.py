@@ -4,13 +4,12 @@ and the models' medians set against them. These tasks have no critical length: t
 "which predictors does each model beat", so that is what this table answers."""
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
 import pandas as pd
 
-from ..config import point_name
+from ..config import point_name, read_json
 from ..study import Study
 
 COLUMNS = ["task", "length", "predictor", "value"]
@@ -33,7 +32,7 @@ def baselines_table(study: Study, root: Path) -> pd.DataFrame:
     for task, length in study.points:
         path = root / "data" / point_name(task, length) / "meta.json"
         try:
-            meta = json.loads(path.read_text())
+            meta = read_json(path)
         except (OSError, ValueError):
             continue
         predictors = reference_predictors(meta)

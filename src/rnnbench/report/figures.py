@@ -527,7 +527,7 @@ def sine_predictions(study: Study, results: pd.DataFrame, root: Path, path: Path
         try:
             net = build_network(ModelConfig(spec["name"], spec["hidden_size"], spec["num_layers"]), 1, 1, per_step=True)
             net.load_state_dict(run.weights())
-        except (OSError, RuntimeError, KeyError):
+        except (OSError, RuntimeError, KeyError, TypeError, ValueError, UnreadableRun):
             continue
         with torch.no_grad():
             predicted = net.eval()(torch.from_numpy(x[:1]))[0].numpy().reshape(-1)

@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from ..config import ConfigError, Execution, RunConfig, point_name, seed_folder
+from ..config import ConfigError, Execution, RunConfig, point_name, read_json, seed_folder
 from ..tasks import Dataset, resolve_task
 from ..training.run_outputs import json_safe, resume_point, reusable_record, write_atomic, write_run
 from ..training.sweep import record_failure, train_seed
@@ -77,7 +77,7 @@ class SearchPlan:
     @classmethod
     def read(cls, path: Path) -> "SearchPlan":
         try:
-            values = json.loads(Path(path).read_text())
+            values = read_json(path)
         except (OSError, ValueError) as err:
             raise ConfigError(f"{str(path)!r}: cannot read the search plan ({err}); run `dvc repro configure`") from None
         return cls.from_dict(values, str(path))
@@ -252,7 +252,7 @@ def searched_run_cells(folder: Path) -> list[list[Path]]:
 def read_trace(folder: Path) -> dict | None:
     """A search's search.json, or None when it is missing or not a JSON object."""
     try:
-        trace = json.loads((Path(folder) / TRACE_FILE).read_text())
+        trace = read_json(Path(folder) / TRACE_FILE)
     except (OSError, ValueError):
         return None
     return trace if isinstance(trace, dict) else None

@@ -13,7 +13,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from ..config import ConfigError
+from ..config import ConfigError, read_json
 
 SPLITS = ("train", "val", "test")
 
@@ -77,7 +77,7 @@ class Dataset:
             raise ConfigError(f"{key}: {str(folder)!r} holds no dataset (meta.json missing); run `rnnbench generate` first")
         try:
             dataset = cls.load(folder)
-            recorded = json.loads((folder / "meta.json").read_text())["checksum"]
+            recorded = read_json(folder / "meta.json")["checksum"]
         except (OSError, ValueError, KeyError, TypeError, AttributeError, EOFError, zipfile.BadZipFile) as err:
             raise ConfigError(f"{key}: {str(folder)!r} is not a readable dataset ({type(err).__name__}: {err}); "
                               "regenerate it") from None
@@ -110,7 +110,7 @@ class Dataset:
 
     @classmethod
     def load(cls, folder: Path) -> "Dataset":
-        meta = json.loads((Path(folder) / "meta.json").read_text())
+        meta = read_json(Path(folder) / "meta.json")
         splits = {}
         for name in SPLITS:
             with np.load(Path(folder) / f"{name}.npz") as f:

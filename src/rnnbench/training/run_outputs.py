@@ -30,7 +30,7 @@ from typing import Any, Iterator
 import numpy as np
 import torch
 
-from ..config import RunConfig
+from ..config import RunConfig, read_json
 from ..layout import PACKAGE, shared_training_files
 from .host import describe
 from .trainer import Resume, RunResult
@@ -41,6 +41,7 @@ MODEL_FILE = "model.pt"
 GRADFLOW_FILE = "gradflow.csv"
 GATES_FILE = "gates.npz"
 OPTIMIZER_FILE = "optimizer.pt"
+SEAL = "content_sha256"  # in metrics.json: SHA-256 of the record without it and of every other file
 
 
 @functools.cache
@@ -84,8 +85,13 @@ class FinishedRun:
             return [{k: parsed_number(v) for k, v in row.items()} for row in csv.DictReader(rows)]
 
     def weights(self, name: str = MODEL_FILE) -> dict:
-        """The saved state (model.pt, or optimizer.pt), tensors only (weights_only: never code)."""
-        return torch.load(self.path(name), map_location="cpu", weights_only=True)
+        """The saved state (model.pt, or optimizer.pt), tensors only (weights_only: never code), or
+        UnreadableRun when the file is not one (a pickle that asks for code is refused, not run)."""
+        try:
+            return torch.load(self.path(name), map_location="cpu", weights_only=True)
+        except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as err:
+            raise UnreadableRun(self.folder, "unreadable", f"{self.path(name)} is not a saved state of tensors "
+                                f"({type(err).__name__}: {str(err).splitlines()[0][:120] if str(err) else ''})") from None
 
 
 def read_gate_traces(folder: Path) -> dict[str, np.ndarray]:
@@ -106,17 +112,50 @@ def read_run(folder: Path, root: Path | None = None) -> FinishedRun:
     folder = Path(root) / folder if root is not None else Path(folder)
     path = folder / METRICS_FILE
     try:
-        record = json.loads(path.read_text())
+        record = read_json(path)
     except FileNotFoundError:
         raise UnreadableRun(folder, "missing", f"no metrics.json in {shown} (stage not run?)") from None
-    except (OSError, ValueError, RecursionError):  # RecursionError: JSON nested thousands deep
+    except (OSError, ValueError):
         record = None
     if not isinstance(record, dict):
         raise UnreadableRun(folder, "unreadable", f"{shown}/metrics.json is not a JSON object (an interrupted write?)")
+    problem = record_problem(record)
+    if problem:
+        raise UnreadableRun(folder, "unreadable", f"{shown}/metrics.json: {problem}")
     if not record.get("failed") and not sealed(folder, record):
         raise UnreadableRun(folder, "altered", f"{shown} differs from what its run wrote (an edited or corrupted "
                             "record or file); `dvc repro` trains it again", record)
     return FinishedRun(folder, record)
+
+
+# The fields a record's readers use, by type (a JSON number is int or float, never bool); every
+# other field must be a JSON scalar (a diagnostic's number, a note). REQUIRED: what every record
+# has; a finished one has FINISHED too. A record breaking this is `unreadable`, never a traceback
+# in a reader (the seal cannot stand in: whoever edits a record can recompute it).
+NUMBER = (int, float)
+FIELD_TYPES: dict[str, tuple[type, ...]] = {
+    "task": (str,), "model": (str,), "length": (int,), "seed": (int,), "failed": (bool,), "error": (str,),
+    "metric": (str,), "test_metric": (*NUMBER, type(None)), "val_metric": (*NUMBER, type(None)),
+    "solved": (bool,), "val_solved": (bool,), "diverged": (bool,), "steps": (int,), "solved_step": (int, type(None)),
+    "n_params": (int,), "resumed_from": (int,), "wall_s": (*NUMBER, type(None)), "steps_per_s": (*NUMBER, type(None)),
+    "config": (dict,), "host": (dict,), "test_by_position": (list,), "device": (str,), "engine": (str,),
+    "vocab": (str,), "data_checksum": (str, type(None)), "code_checksum": (str,), SEAL: (str,),
+}
+REQUIRED = ("task", "model", "length", "seed", "config")
+FINISHED = ("metric", "test_metric", "solved", "diverged", "steps")
+
+
+def record_problem(record: dict[str, Any]) -> str:
+    """What makes `record` no run record ('' when nothing): a field of the wrong type, or missing."""
+    for key, value in record.items():
+        allowed = FIELD_TYPES.get(key, (*NUMBER, str, bool, type(None)))
+        if not isinstance(value, allowed) or (isinstance(value, bool) and bool not in allowed):
+            return f"{key} is {type(value).__name__} {str(value)[:40]!r}, not {' or '.join(t.__name__ for t in allowed)}"
+    if not all(isinstance(v, NUMBER) and not isinstance(v, bool) or v is None for v in record.get("test_by_position", [])):
+        return "test_by_position is not a list of numbers"
+    needed = REQUIRED + (("error",) if record.get("failed") is True else FINISHED)
+    missing = [key for key in needed if key not in record]
+    return f"{missing[0]} is missing" if missing else ""
 
 
 def reusable_record(folder: Path, config: RunConfig, data_checksum: str) -> dict[str, Any] | None:
@@ -140,7 +179,6 @@ def same_run(record: dict[str, Any], config: RunConfig, data_checksum: str) -> b
 
 
 # --- the seal: a run's files as its run wrote them ------------------------------------------------
-SEAL = "content_sha256"  # in metrics.json: SHA-256 of the record without it and of every other file
 
 
 def content_digest(folder: Path, record: dict[str, Any]) -> str | None:
@@ -293,7 +331,7 @@ def resume_point(folder: Path, config: RunConfig, data_checksum: str) -> Resume 
     run = FinishedRun(Path(folder), record)
     try:
         return Resume(config.train.steps, run.history(), run.weights(), run.weights(OPTIMIZER_FILE))
-    except (OSError, ValueError, RuntimeError, pickle.UnpicklingError):
+    except (OSError, ValueError, UnreadableRun):
         return None
 
 

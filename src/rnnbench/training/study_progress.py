@@ -6,18 +6,17 @@ its task has none), a cell's time being its seeds' wall time shared among the pr
 """
 from __future__ import annotations
 
-import json
 import statistics
 from pathlib import Path
 
-from ..config import CELL_LIST, EXECUTION_FILE, seed_folder
+from ..config import CELL_LIST, EXECUTION_FILE, read_json, seed_folder
 from .run_outputs import UnreadableRun, code_checksum, read_run
 
 
 def cell_seconds(configs_file: Path, runs: Path, processes: int | str) -> float | None:
     """The cell's training time when every seed is current, else None."""
     try:
-        configs = json.loads(configs_file.read_text())
+        configs = read_json(configs_file)
         records = [read_run(seed_folder(runs, c["seed"])).record for c in configs]
     except (OSError, ValueError, KeyError, TypeError, UnreadableRun):
         return None
@@ -31,8 +30,8 @@ def cell_seconds(configs_file: Path, runs: Path, processes: int | str) -> float 
 def study_line(root: Path = Path(".")) -> str | None:
     """`study: 12/40 train cells done (30%), ~9.5 min of training left`, or None without a cell list."""
     try:
-        cells = json.loads((root / CELL_LIST).read_text())
-        processes = json.loads((root / EXECUTION_FILE).read_text()).get("seed_processes", "auto")
+        cells = read_json(root / CELL_LIST)
+        processes = read_json(root / EXECUTION_FILE).get("seed_processes", "auto")
     except (OSError, ValueError, AttributeError):
         return None
     times = [(c["task"], cell_seconds(root / c["configs"], root / c["runs"], processes)) for c in cells]
