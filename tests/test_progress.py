@@ -1,6 +1,9 @@
 """Progress as a user reads it: a plain log gets a line per quarter of a run's budget, not one per
 evaluation; a run starts with a line that says what trains and where; a cell ends with its summary."""
 import io
+from pathlib import Path
+
+import pytest
 
 from rnnbench.config import ModelConfig, RunConfig, TaskConfig, TrainConfig
 from rnnbench.progress import TrainingBar, cell_line, start_line
@@ -38,3 +41,57 @@ def test_the_cell_line_counts_solved_and_failed_seeds_and_gives_the_median():
                for v in (0.005, 0.2, 0.17)] + [{"task": "adding", "length": 50, "model": "rnn", "failed": True}]
     assert cell_line(records, 12.34, reused=1) == (
         "cell adding-50 rnn: 1/4 seeds solved, median test mse 0.17, 1 FAILED, 1 reused, 12.3 s")
+
+
+def on_a_terminal(args, columns, tmp_path, rows=400):
+    """Run `args` with stderr and stdout on a pseudo-terminal of `columns` x `rows`; the screen a
+    user would see (a terminal emulator, pyte, draws every byte), one string per row."""
+    import fcntl
+    import os
+    import pty
+    import struct
+    import subprocess
+    import sys
+    import termios
+
+    pyte = pytest.importorskip("pyte")
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
+    process = subprocess.Popen([sys.executable, "-m", "rnnbench.entry", *args], stdin=subprocess.DEVNULL,
+                               stdout=follower, stderr=follower, cwd=tmp_path, close_fds=True,
+                               env={**os.environ, "COLUMNS": str(columns), "LINES": str(rows)})
+    os.close(follower)
+    screen = pyte.Screen(columns, rows)
+    stream = pyte.ByteStream(screen)
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # EIO: the last writer closed
+            break
+        if not chunk:
+            break
+        stream.feed(chunk.replace(b"\n", b"\r\n"))  # as a terminal's onlcr: the pty itself does it for output
+    os.close(leader)
+    assert process.wait(timeout=600) == 0
+    return [line.rstrip() for line in screen.display]
+
+
+@pytest.mark.parametrize("columns", [120, 200])
+def test_seeds_training_at_once_on_a_terminal_never_tear_a_line_and_show_their_budget(tmp_path, columns):
+    """Three seeds in three processes, each with its bar: every start and done line reads whole
+    (no bar fragment on it, no first letter lost) and no bar shows an unknown total."""
+    import yaml
+
+    tiny = yaml.safe_load((Path(__file__).parents[1] / "studies" / "tiny.yaml").read_text())
+    params = {**tiny, "seeds": [0, 1, 2], "seed_processes": 3, "models": ["gru"], "points": ["adding-5"],
+              "train": {**tiny["train"], "steps": 200, "early_stop": False},
+              "tune": {**tiny["tune"], "points": ["adding-5"]}, "side_grids": {}, "search": {"models": [], "tasks": []}, "per_model": {}}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    screen = on_a_terminal(["study", "--params", "params.yaml", "--root", ".", "--no-report"], columns, tmp_path)
+    lines = [line for line in screen if line]
+    starts = [line for line in lines if "start gru adding T=5 seed=" in line]
+    dones = [line for line in lines if "gru T=5 seed=" in line and "test mse=" in line]
+    assert len(starts) == 3 and len(dones) == 3, "\n".join(lines)
+    assert all(line.startswith("start gru adding") and "%|" not in line for line in starts), "\n".join(starts)
+    assert all(line.startswith("done adding gru") and "%|" not in line for line in dones), "\n".join(dones)
+    assert not [line for line in lines if "/?" in line]

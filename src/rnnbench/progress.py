@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import statistics
 import sys
+import threading
 from pathlib import Path
 from typing import TextIO
 
@@ -16,27 +17,36 @@ def format_value(value) -> str:
 
 
 class TrainingBar:
-    """One run's progress. On a terminal a tqdm bar (at row `position` when several processes draw at
-    once), redrawn at each evaluation; in a log (CI, a file, a pipe) a plain line at each quarter of
-    the budget, so that a study's log stays readable. tqdm is imported only for a terminal: the
-    training core needs torch and numpy alone, and without tqdm a terminal gets the plain lines."""
+    """One run's progress. On a terminal a tqdm bar, redrawn at each evaluation, its total the run's
+    budget from the start; in a log (CI, a file, a pipe) a plain line at each quarter of the budget,
+    so that a study's log stays readable. In a pool's worker (`PoolDisplay`) the bar is drawn by the
+    process that owns the terminal. tqdm is imported only for a terminal: the training core needs
+    torch and numpy alone, and without tqdm a terminal gets the plain lines."""
 
     def __init__(self, label: str, metric: str, stream: TextIO | None = None, redraw: bool = True,
-                 position: int | None = None):
+                 position: int | None = None, total: int | None = None):
         stream = stream or sys.stderr  # looked up per bar: a default argument would pin the one at import
         self.label, self.metric, self.stream = label, metric, stream
         self.bar = None
+        self.relay = WORKER_RELAY if redraw else None  # in a pool's worker: the display places its bar
+        self.key = f"{os.getpid()}:{id(self)}"
         self.next_quarter = 1
+        if self.relay is not None:
+            self.relay.put(("open", self.key, label, total))
+            return
         if redraw and stream.isatty():
             try:
                 from tqdm import tqdm
             except ImportError:
                 return
-            self.bar = tqdm(total=None, desc=label, file=stream, position=position, leave=position is None,
+            self.bar = tqdm(total=total, desc=label, file=stream, position=position, leave=position is None,
                             dynamic_ncols=True, unit="step", bar_format=BAR_FORMAT)
 
     def __call__(self, record: dict[str, float], total_steps: int) -> None:
         value = f"val_{self.metric}={format_value(record['val_' + self.metric])}"
+        if self.relay is not None:
+            self.relay.put(("update", self.key, int(record["step"]), total_steps, value))
+            return
         if self.bar is not None:
             self.bar.total = total_steps
             self.bar.update(int(record["step"]) - self.bar.n)
@@ -50,17 +60,86 @@ class TrainingBar:
 
     def write(self, line: str) -> None:
         """A line that does not tear a bar drawn on the terminal."""
-        if self.bar is not None:
-            self.bar.write(line, file=self.stream)
+        if self.relay is not None:
+            self.relay.put(("write", self.key, line))
+        elif self.bar is not None:
+            self.bar.write(LINE_START + line, file=self.stream)
         else:
             self.stream.write(line + "\n")
             self.stream.flush()
 
     def close(self) -> None:
-        if self.bar is not None:
+        if self.relay is not None:
+            self.relay.put(("close", self.key))
+        elif self.bar is not None:
             self.bar.close()
 
 
+# Set in a pool's worker process (`PoolDisplay.worker_started`): where its bars send what they draw.
+WORKER_RELAY = None
+
+
+class PoolDisplay:
+    """The bars of a pool's workers, drawn by the one process that owns the terminal. Each worker's
+    TrainingBar sends what it would draw (open, update, a line, close) to a queue; a thread here
+    draws it with tqdm. One process draws every bar, so a line never tears a bar and bars never
+    overwrite each other (tqdm's own positions across processes did: a "done" line lost its first
+    letter, bar fragments stayed on start lines). A worker that is killed can lose its last messages,
+    never the training: its queue is never waited for at exit."""
+
+    def __init__(self, context, stream: TextIO | None = None):
+        self.queue = context.Queue()
+        self.stream = stream or sys.stderr
+        self.bars: dict[str, object] = {}
+        self.thread = threading.Thread(target=self.draw, name="pool-display", daemon=True)
+        self.thread.start()
+
+    @staticmethod
+    def worker_started(queue) -> None:
+        """In a worker: send this process's bars to `queue`."""
+        global WORKER_RELAY
+        queue.cancel_join_thread()  # a worker's exit never waits on the terminal
+        WORKER_RELAY = queue
+
+    def draw(self) -> None:
+        from tqdm import tqdm
+
+        while True:
+            try:
+                message = self.queue.get()
+            except (EOFError, OSError, ValueError):  # the queue was closed
+                return
+            if message is None:
+                return
+            kind, key, *rest = message
+            bar = self.bars.get(key)
+            if kind == "open":
+                label, total = rest
+                self.bars[key] = tqdm(total=total, desc=label, file=self.stream, leave=False, dynamic_ncols=True,
+                                      unit="step", bar_format=BAR_FORMAT)
+            elif kind == "update" and bar is not None:
+                step, total, value = rest
+                bar.total = total
+                bar.update(step - bar.n)
+                bar.set_postfix_str(value, refresh=True)
+            elif kind == "write":
+                tqdm.write(LINE_START + rest[0], file=self.stream)
+            elif kind == "close" and bar is not None:
+                self.bars.pop(key).close()
+
+    def close(self) -> None:
+        """Draw what is queued, then stop (the bars of workers that died are cleared)."""
+        self.queue.put(None)
+        self.thread.join(timeout=5)
+        for bar in self.bars.values():
+            bar.close()
+        self.bars.clear()
+
+
+# Before a line written between bars: tqdm clearing a closed bar below the others leaves the cursor
+# at the end of the cleared row, so a line written next began in the last column and lost its
+# first letter to the wrap ("one adding gru ...", seen on a terminal emulator, tests/test_progress.py).
+LINE_START = "\r"
 BAR_FORMAT = "{desc} {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}, {rate_fmt}] {postfix}"
 
 

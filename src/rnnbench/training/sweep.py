@@ -33,7 +33,7 @@ import torch
 
 from ..config import Execution, RunConfig, seed_folder
 from ..models import parameter_count
-from ..progress import TrainingBar, cell_line, finished_line, start_line
+from ..progress import PoolDisplay, TrainingBar, cell_line, finished_line, start_line
 from ..tasks import Dataset, resolve_task
 from .diagnostics.diagnose import diagnose, gradient_ratio_probe, unavailable
 from .run_outputs import reusable_record, staged_folder, write_record, write_run
@@ -58,7 +58,8 @@ def record_failure(config: RunConfig, folder: Path, error: BaseException | str) 
 
 def seed_bar(config: RunConfig, redraw: bool = True, position: int | None = None) -> TrainingBar:
     return TrainingBar(f"{config.model.name} {config.task.name} T={config.task.length} s{config.seed}",
-                       resolve_task(config.task.name).headline.name, redraw=redraw, position=position)
+                       resolve_task(config.task.name).headline.name, redraw=redraw, position=position,
+                       total=config.train.steps)
 
 
 def started_seed(config: RunConfig, dataset: Dataset, bar: TrainingBar, shown_as: Path) -> Probe | None:
@@ -225,18 +226,17 @@ def train_config_seed(by_seed: dict[int, RunConfig], dataset: Dataset, checksum:
                       position=position, shown_as=seed_folder(shown, seed))
 
 
-def start_worker(parent: int, bar_lock=None) -> None:
+def start_worker(parent: int, display_queue=None) -> None:
     """A seed's process: one torch thread, and killed when the stage that started it dies (SIGKILL,
     the OOM killer, a scheduler), so that it never writes on into outputs DVC has moved on from.
     Ctrl-C is the stage's to handle (it ends the workers at once): a worker ignores SIGINT, so that
-    the terminal's interrupt to the whole process group cannot look like a dying seed."""
+    the terminal's interrupt to the whole process group cannot look like a dying seed. On a
+    terminal its bars are drawn by the stage's process (progress.PoolDisplay)."""
     torch.set_num_threads(1)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     die_with_parent(parent)
-    if bar_lock is not None:  # the seeds' bars share one terminal: tqdm draws each under this lock
-        from tqdm import tqdm
-
-        tqdm.set_lock(bar_lock)
+    if display_queue is not None:
+        PoolDisplay.worker_started(display_queue)
 
 
 def die_with_parent(parent: int) -> None:
@@ -258,8 +258,23 @@ def one_torch_thread():
         torch.set_num_threads(before)
 
 
-def seed_pool(processes: int, device: torch.device) -> tuple[ProcessPoolExecutor, bool]:
-    """A pool of `processes` seed workers (`start_worker`), and whether they draw tqdm bars (on a
+class SeedPool(ProcessPoolExecutor):
+    """A pool of seed workers and, on a terminal, the display that draws their bars (closed with it)."""
+
+    def __init__(self, processes: int, context, display: PoolDisplay | None):
+        super().__init__(processes, mp_context=context, initializer=start_worker,
+                         initargs=(os.getpid(), display.queue if display else None))
+        self.display = display
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        super().shutdown(wait=wait, cancel_futures=cancel_futures)
+        if self.display is not None:
+            self.display.close()
+            self.display = None
+
+
+def seed_pool(processes: int, device: torch.device) -> tuple[SeedPool, bool]:
+    """A pool of `processes` seed workers (`start_worker`), and whether they draw bars (on a
     terminal with tqdm installed; plain lines in a log). Every pool of runs is made here."""
     # fork shares the imported torch; CUDA cannot be forked, and macOS forbids forking after threads.
     # One thread per worker, as every seed has; forking needs it too: a child that starts OpenMP
@@ -268,9 +283,7 @@ def seed_pool(processes: int, device: torch.device) -> tuple[ProcessPoolExecutor
     context = multiprocessing.get_context(method)
     bars = sys.stderr.isatty() and importlib.util.find_spec("tqdm") is not None
     sys.stdout.flush(), sys.stderr.flush()  # a forked child would print the parent's buffer again
-    pool = ProcessPoolExecutor(processes, mp_context=context, initializer=start_worker,
-                               initargs=(os.getpid(), context.RLock() if bars else None))
-    return pool, bars
+    return SeedPool(processes, context, PoolDisplay(context) if bars else None), bars
 
 
 def in_processes(train_one: Callable[[int, int | None], dict], seeds, processes: int,

@@ -51,7 +51,8 @@ def run_summary(config: RunConfig, dataset: Dataset, redraw: bool = True, positi
 
 def tune_bar(config: RunConfig, redraw: bool = True, position: int | None = None) -> TrainingBar:
     return TrainingBar(f"tune {config.model.name} {config.task.name} T={config.task.length} lr={config.train.lr:g} "
-                       f"s{config.seed}", resolve_task(config.task.name).headline.name, redraw=redraw, position=position)
+                       f"s{config.seed}", resolve_task(config.task.name).headline.name, redraw=redraw, position=position,
+                       total=config.train.steps)
 
 
 def failed_summary(config: RunConfig, error: BaseException | str) -> dict:
