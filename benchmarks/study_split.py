@@ -20,7 +20,7 @@ from results_file import machine_line, write_section
 ROOT = Path(__file__).resolve().parents[1]
 
 
-STAGE_LINE = re.compile(r"^stage (.+?) done: ([\d.]+|nan) s in all \((.*)\)$", re.M)
+STAGE_LINE = re.compile(r"^(?:\d\d:\d\d:\d\d )?stage (.+?) done: ([\d.]+|nan) s in all \((.*)\)$", re.M)
 
 
 def stage_timing(match: re.Match) -> dict:

@@ -1,6 +1,7 @@
 """Progress as a user reads it: a plain log gets a line per quarter of a run's budget, not one per
 evaluation; a run starts with a line that says what trains and where; a cell ends with its summary."""
 import io
+import re
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,21 @@ def test_a_log_gets_one_line_per_quarter_of_the_budget():
     evaluations(TrainingBar("lstm adding T=10 s0", "mse", stream=stream))
     lines = stream.getvalue().splitlines()
     assert [line.split(": ")[1].split(" ")[0] for line in lines] == ["800/3000", "1500/3000", "2300/3000", "3000/3000"]
-    assert lines[-1] == "lstm adding T=10 s0: 3000/3000 steps, val_mse=0.0003333, 250 steps/s"
+    assert re.fullmatch(r"\d\d:\d\d:\d\d lstm adding T=10 s0: 3000/3000 steps, val_mse=0.0003333, 250 steps/s", lines[-1])
+
+
+def test_quiet_says_nothing_of_a_run_and_verbose_a_line_per_evaluation(monkeypatch):
+    from rnnbench.progress import say, warn
+
+    for level, lines in (("quiet", 0), ("verbose", 30), ("normal", 4)):
+        monkeypatch.setenv("RNNBENCH_VERBOSITY", level)
+        stream = io.StringIO()
+        evaluations(TrainingBar("x", "mse", stream=stream))
+        say("a cell's line", stream)
+        warn("FAILED a seed", stream)
+        got = stream.getvalue().splitlines()
+        assert len(got) == lines + (level != "quiet") + 1, (level, got)
+        assert got[-1].endswith(" FAILED a seed")
 
 
 def test_a_run_stopped_early_still_gets_its_lines_up_to_where_it_stopped():
@@ -92,6 +107,6 @@ def test_seeds_training_at_once_on_a_terminal_never_tear_a_line_and_show_their_b
     starts = [line for line in lines if "start gru adding T=5 seed=" in line]
     dones = [line for line in lines if "gru T=5 seed=" in line and "test mse=" in line]
     assert len(starts) == 3 and len(dones) == 3, "\n".join(lines)
-    assert all(line.startswith("start gru adding") and "%|" not in line for line in starts), "\n".join(starts)
-    assert all(line.startswith("done adding gru") and "%|" not in line for line in dones), "\n".join(dones)
+    assert all(re.match(r"\d\d:\d\d:\d\d start gru adding", line) and "%|" not in line for line in starts), starts
+    assert all(re.match(r"\d\d:\d\d:\d\d done adding gru", line) and "%|" not in line for line in dones), dones
     assert not [line for line in lines if "/?" in line]

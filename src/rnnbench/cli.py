@@ -23,6 +23,7 @@ from . import __version__
 from .config import (HAND_SET, SHARED, ConfigError, DataConfig, ModelConfig, RunConfig, TrainConfig,
                      read_run_configs, require_positive)
 from .process_exit import EXIT_BAD_INPUT, EXIT_FAILED_RUN, EXIT_INTERRUPTED
+from .progress import VERBOSITY_ENV
 from .models import MODELS, model_options
 from .study import Cell, load_study, plan_task, require_fits_in_memory
 from .tasks import TASKS, Dataset, resolve_task
@@ -116,6 +117,12 @@ def did_you_mean(parser: argparse.ArgumentParser, message: str) -> str:
 def build_parser(params: Path = Path("params.yaml")) -> argparse.ArgumentParser:
     parser = Parser(prog="rnnbench", description=__doc__, formatter_class=HelpFormatter)
     parser.add_argument("--version", action="version", version=f"rnnbench {__version__}")
+    talk = parser.add_mutually_exclusive_group()
+    talk.add_argument("-q", "--quiet", dest="verbosity", action="store_const", const="quiet",
+                      help="only failures, warnings and each stage's last line (no bars, no per-run lines)")
+    talk.add_argument("-v", "--verbose", dest="verbosity", action="store_const", const="verbose",
+                      help="a line per evaluation in a log (normal: per quarter of a run's budget); "
+                           f"for `dvc repro`, set {VERBOSITY_ENV}=quiet|verbose instead")
     sub = parser.add_subparsers(dest="command", required=True)
     add_parser = sub.add_parser
     sub.add_parser = lambda *a, **k: add_parser(*a, formatter_class=HelpFormatter, **k)
@@ -462,6 +469,8 @@ COMMANDS = {"generate": command_generate, "train": command_train, "check-model":
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.verbosity:  # through the environment: the stages and workers it starts say as much
+        os.environ[VERBOSITY_ENV] = args.verbosity
     try:
         return COMMANDS[args.command](args)
     except ConfigError as err:

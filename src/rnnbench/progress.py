@@ -1,13 +1,44 @@
 """Progress lines for long work: a bar per training (updated at evaluation points) and one line per
-finished run. Written to stderr so stdout stays parseable."""
+finished run. Written to stderr so stdout stays parseable.
+
+How much is said is the verbosity (`rnnbench --quiet` / `--verbose`, carried to stages and
+workers by the environment variable RNNBENCH_VERBOSITY): quiet keeps failures, warnings and each
+stage's last line; normal adds every run's start and end, each cell and a line per quarter of a
+run's budget in a log; verbose a line per evaluation in a log. Every line but a bar is time-stamped."""
 from __future__ import annotations
 
 import os
 import statistics
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import TextIO
+
+VERBOSITY_ENV = "RNNBENCH_VERBOSITY"
+VERBOSITIES = ("quiet", "normal", "verbose")
+
+
+def verbosity() -> str:
+    """This process's verbosity (normal unless RNNBENCH_VERBOSITY says quiet or verbose)."""
+    value = os.environ.get(VERBOSITY_ENV, "normal")
+    return value if value in VERBOSITIES else "normal"
+
+
+def stamped(line: str) -> str:
+    """`HH:MM:SS line` (local time): when it happened, in a log read later."""
+    return f"{time.strftime('%H:%M:%S')} {line}"
+
+
+def say(line: str, stream: TextIO | None = None) -> None:
+    """A line of progress (hidden by --quiet)."""
+    if verbosity() != "quiet":
+        print(stamped(line), file=stream or sys.stderr, flush=True)
+
+
+def warn(line: str, stream: TextIO | None = None) -> None:
+    """A failure, a retry, something a user must not miss (shown at every verbosity)."""
+    print(stamped(line), file=stream or sys.stderr, flush=True)
 
 
 def format_value(value) -> str:
@@ -28,9 +59,13 @@ class TrainingBar:
         stream = stream or sys.stderr  # looked up per bar: a default argument would pin the one at import
         self.label, self.metric, self.stream = label, metric, stream
         self.bar = None
-        self.relay = WORKER_RELAY if redraw else None  # in a pool's worker: the display places its bar
+        self.level = verbosity()
+        quiet = self.level == "quiet"
+        self.relay = WORKER_RELAY if redraw and not quiet else None  # in a pool's worker: the display places its bar
         self.key = f"{os.getpid()}:{id(self)}"
         self.next_quarter = 1
+        if quiet:
+            return
         if self.relay is not None:
             self.relay.put(("open", self.key, label, total))
             return
@@ -52,14 +87,21 @@ class TrainingBar:
             self.bar.update(int(record["step"]) - self.bar.n)
             self.bar.set_postfix_str(value, refresh=True)
             return
-        if record["step"] * 4 < self.next_quarter * total_steps and record["step"] < total_steps:
+        if self.level == "quiet":
+            return
+        if (self.level != "verbose" and record["step"] * 4 < self.next_quarter * total_steps
+                and record["step"] < total_steps):
             return
         self.next_quarter = int(record["step"] * 4 // total_steps) + 1
         self.write(f"{self.label}: {record['step']}/{total_steps} steps, {value}, "
                    f"{record['steps_per_s']:.0f} steps/s")
 
     def write(self, line: str) -> None:
-        """A line that does not tear a bar drawn on the terminal."""
+        """A line of this run's progress, time-stamped, that does not tear a bar drawn on the
+        terminal (hidden by --quiet)."""
+        if self.level == "quiet":
+            return
+        line = stamped(line)
         if self.relay is not None:
             self.relay.put(("write", self.key, line))
         elif self.bar is not None:
@@ -195,5 +237,5 @@ def stage_done(stage: str, stream: TextIO | None = None, **parts_s: float) -> st
     age = process_age_s()
     parts = ", ".join(f"{name.replace('_', ' ')} {seconds:.2f} s" for name, seconds in parts_s.items())
     line = f"stage {stage} done: {age if age is not None else float('nan'):.2f} s in all ({parts})"
-    print(line, file=stream or sys.stderr, flush=True)
+    warn(line, stream)  # at every verbosity: what each stage cost
     return line

@@ -22,7 +22,6 @@ import os
 import pickle
 import re
 import shutil
-import sys
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
@@ -32,6 +31,7 @@ import torch
 
 from ..config import RunConfig, read_json
 from ..layout import PACKAGE, shared_training_files
+from ..progress import warn
 from .host import describe
 from .trainer import Resume, RunResult
 
@@ -166,8 +166,8 @@ def reusable_record(folder: Path, config: RunConfig, data_checksum: str) -> dict
         record = read_run(folder).record
     except UnreadableRun as err:
         if err.record is not None and same_run(err.record, config, data_checksum):
-            print(f"{folder}: its record or files differ from what its run wrote (edited or corrupted): "
-                  "training it again", file=sys.stderr, flush=True)
+            warn(f"{folder}: its record or files differ from what its run wrote (edited or corrupted): "
+                 "training it again")
         return None
     return record if same_run(record, config, data_checksum) else None
 

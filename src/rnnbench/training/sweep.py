@@ -33,7 +33,7 @@ import torch
 
 from ..config import Execution, RunConfig, seed_folder
 from ..models import parameter_count
-from ..progress import PoolDisplay, TrainingBar, cell_line, finished_line, start_line
+from ..progress import PoolDisplay, TrainingBar, cell_line, finished_line, say, start_line, warn
 from ..tasks import Dataset, resolve_task
 from .diagnostics.diagnose import diagnose, gradient_ratio_probe, unavailable
 from .run_outputs import reusable_record, staged_folder, write_record, write_run
@@ -51,8 +51,7 @@ def failed_record(config: RunConfig, error: BaseException | str) -> dict:
 
 def record_failure(config: RunConfig, folder: Path, error: BaseException | str) -> dict:
     record = write_record(folder, failed_record(config, error))
-    print(f"FAILED {config.task.name} {config.model.name} T={config.task.length} seed={config.seed}: {record['error']}",
-          file=sys.stderr, flush=True)
+    warn(f"FAILED {config.task.name} {config.model.name} T={config.task.length} seed={config.seed}: {record['error']}")
     return record
 
 
@@ -161,8 +160,8 @@ def stacks(configs: list[RunConfig], dataset: Dataset, engine: str, device: torc
         return False
     problem = stacking_problem(configs, network)
     if problem and engine == "stacked":
-        print(f"engine stacked: {first.model.name} {first.task.name} T={first.task.length} trains each run alone: "
-              f"{problem}", file=sys.stderr, flush=True)
+        warn(f"engine stacked: {first.model.name} {first.task.name} T={first.task.length} trains each run alone: "
+             f"{problem}")
     return not problem
 
 
@@ -201,7 +200,7 @@ def train_cell_into(configs: list[RunConfig], dataset: Dataset, out: Path, execu
             config, seed_folder(out, seed), "the process training this seed died (killed, out of memory or a native crash)")
             for seed, config in by_seed.items()})
     ordered = [records[config.seed] for config in configs]
-    print(cell_line(ordered, time.perf_counter() - start, reused), file=sys.stderr, flush=True)
+    say(cell_line(ordered, time.perf_counter() - start, reused))
     return ordered
 
 
@@ -214,8 +213,7 @@ def reuse_seeds(configs: list[RunConfig], checksum: str, previous: Path, out: Pa
             shutil.copytree(seed_folder(previous, config.seed), seed_folder(out, config.seed))
             reused[config.seed] = record
     if reused:
-        print(f"reused seeds {sorted(reused)} of {previous}: same config, data and training code",
-              file=sys.stderr, flush=True)
+        say(f"reused seeds {sorted(reused)} of {previous}: same config, data and training code")
     return reused
 
 
@@ -328,7 +326,7 @@ def in_processes_retried(run_one: Callable[[int, int | None], dict], keys, proce
     done = in_processes(run_one, keys, processes, device)
     lost = [key for key in keys if key not in done]
     if lost:
-        print(f"a {what}'s process died; retrying {what}s {lost} one at a time from step 0", file=sys.stderr, flush=True)
+        warn(f"a {what}'s process died; retrying {what}s {lost} one at a time from step 0")
     for key in lost:
         done.update(in_processes(run_one, (key,), 1, device))
     return done

@@ -25,7 +25,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from ..config import TUNED, Execution, RunConfig, TaskTuning
-from ..progress import TrainingBar
+from ..progress import TrainingBar, say
 from ..tasks import Dataset, resolve_task
 from .stacked import train_stacked
 from .sweep import engine_for, in_processes_retried, one_torch_thread, seed_process_count
@@ -175,8 +175,8 @@ def tune_task(plan: TaskTuning, execution: Execution = Execution()) -> TaskTunin
     runs = sweep_runs(plan.configs, datasets, execution)
     tried = list(plan.lrs)
     while more := lrs_to_add(ladder, tried, lr_table(runs, task.headline.higher_is_better)):
-        print(f"tune {first.model.name} {first.task.name}: the best lr is at an end of {sorted(tried)}; "
-              f"adding {', '.join(f'{lr:g}' for lr in more)}", file=sys.stderr, flush=True)
+        say(f"tune {first.model.name} {first.task.name}: the best lr is at an end of {sorted(tried)}; "
+             f"adding {', '.join(f'{lr:g}' for lr in more)}")
         runs += sweep_runs(tuple(with_lr(c, lr) for lr in more for c in plan.configs if c.train.lr == plan.lrs[0]),
                            datasets, execution)
         tried += more
