@@ -184,22 +184,22 @@ NO_SIDE_GRIDS = {}
 
 
 def test_the_study_line_counts_cells_whose_every_seed_is_current_and_estimates_the_rest(tmp_path):
-    from rnnbench.training.study_progress import study_line
+    from rnnbench.steps.study_progress import study_line
 
     study = parse_study({**TINY, "points": ["adding-5", "adding-8"], "models": ["gru"], "side_grids": NO_SIDE_GRIDS,
                          "tune": {"ladder": TINY["tune"]["ladder"], "lrs": [], "seeds": [100], "points": []}, "seed_processes": 1, "per_model": {}})
     assert study.write_configs(tmp_path) == 2
-    assert study_line(tmp_path) == "study: 0/2 train cells done (0%)"
+    assert study_line(tmp_path) == "study: training 0/2 cells (0%)"
     first = study.cells()[0]
     data = resolve_task("adding").build(5, study.data, study.task_plan("adding").options)
     sweep.train_cell(study.resolved_configs(first), data, tmp_path / first.run_folder, Execution(1))
     line = study_line(tmp_path)
-    assert line.startswith("study: 1/2 train cells done (50%), ~") and line.endswith(" min of training left")
+    assert line.startswith("study: training 1/2 cells (50%); ~") and line.endswith(" min of tuning and training left")
     stale = parse_study({**TINY, "points": ["adding-5", "adding-8"], "models": ["gru"], "side_grids": NO_SIDE_GRIDS,
                          "tune": {"ladder": TINY["tune"]["ladder"], "lrs": [], "seeds": [100], "points": []}, "seed_processes": 1, "per_model": {},
                          "train": {**TINY["train"], "steps": 20}})
     stale.write_configs(tmp_path)  # the cell's config changed: its runs are no longer current
-    assert study_line(tmp_path) == "study: 0/2 train cells done (0%)"
+    assert study_line(tmp_path) == "study: training 0/2 cells (0%)"
 
 
 def test_a_model_whose_constructor_raises_fails_every_seed_with_its_cause_under_the_stacked_engine(tmp_path, monkeypatch):
@@ -209,3 +209,28 @@ def test_a_model_whose_constructor_raises_fails_every_seed_with_its_cause_under_
     records = sweep.train_cell(configs, build_dataset(configs[0]), tmp_path / "cell", Execution(2, engine="stacked"))
     assert [r["seed"] for r in records] == [0, 1]
     assert all(r["failed"] and "cannot build on purpose" in r["error"] for r in records)
+
+
+def test_the_study_line_counts_tuning_sweeps_and_searches_too(tmp_path):
+    """Before training the study is its tuning: a sweep is done once its result holds the plan's
+    configs, and the time left counts the sweeps still to run."""
+    import json
+
+    from rnnbench.steps.study_progress import study_line
+    from rnnbench.training.tuning import tune_task
+
+    study = parse_study({**TINY, "models": ["rnn", "gru"], "points": ["adding-5"], "side_grids": NO_SIDE_GRIDS,
+                         "per_model": {}, "tune": {**TINY["tune"], "points": ["adding-5"]}, "seed_processes": 1,
+                         "search": {"models": [], "tasks": []}})
+    study.write_tuning_plans(tmp_path)
+    assert study_line(tmp_path) == "study: tuning 0/2 sweeps"
+    plan = study.tuning_plan("rnn")
+    (tmp_path / "tuning").mkdir(exist_ok=True)
+    from rnnbench.config import write_tuning
+    write_tuning(tmp_path / "tuning" / "rnn.json", "rnn", [tune_task(p, Execution(1)) for p in plan])
+    line = study_line(tmp_path)
+    assert line.startswith("study: tuning 1/2 sweeps; ~") and line.endswith(" min of tuning and training left")
+    result = json.loads((tmp_path / "tuning" / "rnn.json").read_text())
+    result["tasks"][0]["configs"] = []  # made for another plan: not done
+    (tmp_path / "tuning" / "rnn.json").write_text(json.dumps(result))
+    assert study_line(tmp_path) == "study: tuning 0/2 sweeps"

@@ -33,10 +33,11 @@ SHARED_TRAINING_CODE = (
 )
 
 
-# Modules a stage that trains imports that cannot change a result: progress lines, the process's
-# exit, and the tracking server's reachability check (MLflow logging is the report stage's). A
-# stage's code dependencies in dvc.yaml cover the rest of its import closure (tests/test_layout.py).
-NOT_RESULT_CODE = ("progress.py", "process_exit.py", "tracking.py")
+# Modules a stage that trains imports that cannot change a result: progress lines (a run's, and the
+# whole study's, read from disk), the process's exit, and the tracking server's reachability check
+# (MLflow logging is the report stage's). A stage's code dependencies in dvc.yaml cover the rest of
+# its import closure (tests/test_layout.py).
+NOT_RESULT_CODE = ("progress.py", "steps/study_progress.py", "process_exit.py", "tracking.py")
 
 
 def shared_training_files() -> list[Path]:

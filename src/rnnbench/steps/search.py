@@ -7,11 +7,12 @@ from pathlib import Path
 
 from ..config import Execution
 from ..process_exit import EXIT_FAILED_RUN
-from ..progress import stage_done
+from ..progress import say, stage_done
 from ..search.pool import run_searches
 from ..search.rule import Found
 from ..search.runner import SEARCH_STAGE, Search, SearchPlan, plans_in, searched_run_cells
 from ..training.trainer import resolve_device
+from .study_progress import study_line
 
 
 def search(plans: Path, out: Path, execution: Execution, track: bool = False) -> int:
@@ -46,6 +47,7 @@ def search(plans: Path, out: Path, execution: Execution, track: bool = False) ->
               f"({', '.join(map(str, failed))}); `dvc repro` resumes them from their finished runs",
               file=sys.stderr, flush=True)
         return EXIT_FAILED_RUN
+    say(study_line())
     stage_done(f"search ({len(searches)} searches)", search=search_s, mlflow=time.perf_counter() - start - search_s)
     return 0
 

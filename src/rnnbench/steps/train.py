@@ -9,10 +9,10 @@ from pathlib import Path
 
 from ..config import Execution, read_run_configs, seed_folder
 from ..process_exit import EXIT_FAILED_RUN
-from ..progress import stage_done
+from ..progress import say, stage_done
 from ..tasks import Dataset
-from ..training.study_progress import study_line
 from ..training.sweep import train_cell
+from .study_progress import study_line
 
 
 def train(configs: Path, data: Path, out: Path, execution: Execution, root: Path = Path("."),
@@ -37,7 +37,7 @@ def train(configs: Path, data: Path, out: Path, execution: Execution, root: Path
     if check_tracking and stage:
         from ..tracking import log_at_stage_end
         log_at_stage_end([[seed_folder(out, r["seed"]) for r in records]], stage, str(out))
-    print(study_line(root) or "", file=sys.stderr, flush=True)  # the whole study's progress, read from disk
+    say(study_line(root))  # the whole study's progress, read from disk
     stage_done(f"train {out}", cell=cell_s, tracking_check=check_s,
                mlflow=time.perf_counter() - cell_start - cell_s)
     failed = [r["seed"] for r in records if r.get("failed")]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..config import Execution, read_tuning, write_tuning
 from ..process_exit import EXIT_FAILED_RUN
-from ..progress import stage_done
+from ..progress import say, stage_done
 from ..training.tuning import TuningFailed, tune_task
 
 # How the sweeps' runs share the machine: written by plan-tuning (upstream of every tune stage) under
@@ -39,6 +39,9 @@ def tune(plan: Path, out: Path, execution: Execution, stage: str | None = None) 
     if stage:
         from ..tracking import log_tuning_at_stage_end
         log_tuning_at_stage_end([out], stage)
+    from .study_progress import study_line  # it reads TUNING_EXECUTION_FILE from here
+
+    say(study_line())
     stage_done(f"tune {model}", tune=tuned, mlflow=time.perf_counter() - start - tuned)
     return 0
 
