@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 # Where torch comes from: the default index here; CI on GitHub passes the CPU wheel index.
 TORCH_INDEX ?=
 
-.PHONY: study test try exp-show sync-mlflow mlflow-ui clean-venv
+.PHONY: study test try exp-show sync-mlflow mlflow-ui long-piece long-report clean-venv
 # Where `make try` writes: outside the repository, so the committed reports/ stay as they are.
 TRY ?= /tmp/rnnbench-try
 
@@ -49,6 +49,20 @@ sync-mlflow: $(VENV)/.installed
 mlflow-ui: $(VENV)/.installed
 	test -f mlflow.db || $(RUN) rnnbench sync-mlflow --from-export reports/mlflow_runs.jsonl.gz
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db --host 127.0.0.1 --port 5000
+
+# The long CPU study (studies/long-cpu.yaml) is longer than one sitting, so it runs in pieces: each
+# `make long-piece` continues from the finished runs (kill it at any point) and appends its start
+# and end to $(LONG)/pieces.log; `make long-report` writes reports/long/ from what has run.
+LONG ?= ../rnnbench-long
+long-piece: $(VENV)/.installed
+	mkdir -p $(LONG)
+	echo "piece start $$(date -u +%FT%TZ) commit $$(git rev-parse --short HEAD)" >> $(LONG)/pieces.log
+	$(RUN) rnnbench study --params studies/long-cpu.yaml --root $(LONG) --no-report; \
+	  echo "piece end $$(date -u +%FT%TZ) rc $$?" >> $(LONG)/pieces.log
+
+long-report: $(VENV)/.installed
+	$(RUN) rnnbench report --params studies/long-cpu.yaml --root $(LONG)
+	rm -rf reports/long && cp -r $(LONG)/reports reports/long && cp $(LONG)/pieces.log reports/long/
 
 clean-venv:
 	rm -rf $(VENV)

@@ -184,3 +184,34 @@ def test_a_killed_workers_temp_folder_is_removed_by_the_next_job(tmp_path):
     finally:
         shutil.rmtree(orphan, ignore_errors=True)
         shutil.rmtree(mine, ignore_errors=True)
+
+
+DRIVER = """
+import json, sys, time
+from rnnbench.dispatch.executors import RayExecutor, descendants
+import os
+executor = RayExecutor(1)
+print(json.dumps(sorted(p for p in descendants(os.getpid()) if p != executor.watchdog.pid)), flush=True)
+time.sleep(600)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the watchdog reads /proc")
+def test_a_killed_drivers_local_ray_cluster_is_ended_at_once_by_its_watchdog():
+    pytest.importorskip("ray")
+    driver = subprocess.Popen([sys.executable, "-c", DRIVER], stdout=subprocess.PIPE, text=True,
+                              env={**os.environ, "RAY_USAGE_STATS_ENABLED": "0"})
+    try:
+        import json
+
+        cluster = json.loads(driver.stdout.readline())
+        assert cluster and all(alive(pid) for pid in cluster)
+        os.kill(driver.pid, signal.SIGKILL)  # no atexit, no ray.shutdown()
+        driver.wait()
+        deadline = time.time() + 20
+        while time.time() < deadline and any(alive(pid) for pid in cluster):
+            time.sleep(0.2)
+        assert not [pid for pid in cluster if alive(pid)], "Ray's processes outlived their driver"
+    finally:
+        if driver.poll() is None:
+            driver.kill()

@@ -194,7 +194,7 @@ def test_the_study_line_counts_cells_whose_every_seed_is_current_and_estimates_t
     data = resolve_task("adding").build(5, study.data, study.task_plan("adding").options)
     sweep.train_cell(study.resolved_configs(first), data, tmp_path / first.run_folder, Execution(1))
     line = study_line(tmp_path)
-    assert line.startswith("study: training 1/2 cells (50%); ~") and line.endswith(" min of tuning and training left")
+    assert line.startswith("study: training 1/2 cells (50%); ~") and line.endswith(" min of training left")
     stale = parse_study({**TINY, "points": ["adding-5", "adding-8"], "models": ["gru"], "side_grids": NO_SIDE_GRIDS,
                          "tune": {"ladder": TINY["tune"]["ladder"], "lrs": [], "seeds": [100], "points": []}, "seed_processes": 1, "per_model": {},
                          "train": {**TINY["train"], "steps": 20}})
@@ -223,14 +223,14 @@ def test_the_study_line_counts_tuning_sweeps_and_searches_too(tmp_path):
                          "per_model": {}, "tune": {**TINY["tune"], "points": ["adding-5"]}, "seed_processes": 1,
                          "search": {"models": [], "tasks": []}})
     study.write_tuning_plans(tmp_path)
-    assert study_line(tmp_path) == "study: tuning 0/2 sweeps"
+    assert study_line(tmp_path) == "study: tuning 0/2 sweeps, training not planned yet"
     plan = study.tuning_plan("rnn")
     (tmp_path / "tuning").mkdir(exist_ok=True)
     from rnnbench.config import write_tuning
     write_tuning(tmp_path / "tuning" / "rnn.json", "rnn", [tune_task(p, Execution(1)) for p in plan])
     line = study_line(tmp_path)
-    assert line.startswith("study: tuning 1/2 sweeps; ~") and line.endswith(" min of tuning and training left")
+    assert line.startswith("study: tuning 1/2 sweeps, training not planned yet; ~") and line.endswith(" min of tuning left")
     result = json.loads((tmp_path / "tuning" / "rnn.json").read_text())
     result["tasks"][0]["configs"] = []  # made for another plan: not done
     (tmp_path / "tuning" / "rnn.json").write_text(json.dumps(result))
-    assert study_line(tmp_path) == "study: tuning 0/2 sweeps"
+    assert study_line(tmp_path) == "study: tuning 0/2 sweeps, training not planned yet"

@@ -114,11 +114,13 @@ class RayExecutor:
         import ray
 
         self.ray, self.cpus, self.gpus, self.work = ray, cpus, gpus, work
+        self.watchdog = None
         if self.address:
             ray.init(address=self.address, log_to_driver=True)
-        else:  # a cluster of our own: loopback only, no dashboard, stopped by close()
+        else:  # a cluster of our own: loopback only, no dashboard, stopped by close() or the watchdog
             ray.init(num_cpus=jobs, num_gpus=0 if not gpus else None, include_dashboard=False,
                      _node_ip_address="127.0.0.1", log_to_driver=True)
+            self.watchdog = start_watchdog(descendants(os.getpid()))
 
     def describe(self) -> str:
         resources = self.ray.cluster_resources()
@@ -147,6 +149,66 @@ class RayExecutor:
 
     def close(self) -> None:
         self.ray.shutdown()
+        if self.watchdog is not None:
+            self.watchdog.stdin.close()  # the cluster is down: the watchdog finds nothing left to end
+            self.watchdog.wait(timeout=30)
+
+
+# The watchdog of a local cluster: Ray's processes are the driver's children, but nothing ends them
+# when the driver is killed (SIGKILL runs no atexit; they lingered ~2.5 min). The watchdog holds the
+# read end of a pipe only the driver writes to: when the driver is gone, however it went, the read
+# returns and the watchdog kills the processes it was given, each only if it is still the same
+# process (its start time), never a stranger that reused the pid. It ignores the terminal's Ctrl-C,
+# which the driver handles.
+WATCHDOG = """
+import os, signal, sys
+signal.signal(signal.SIGINT, signal.SIG_IGN)
+sys.stdin.buffer.read()
+for pid, started in zip(*[iter(map(int, sys.argv[1:]))] * 2):
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            if int(stat.read().rsplit(")", 1)[1].split()[19]) == started:
+                os.kill(pid, signal.SIGKILL)
+    except (OSError, ValueError, IndexError):
+        pass
+"""
+
+
+def process_start(pid: int) -> int | None:
+    """A process's start time in clock ticks since boot (/proc/<pid>/stat field 22), None if gone."""
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def descendants(root: int) -> dict[int, int]:
+    """Every living descendant of process `root` (Linux /proc), by pid, with its start time."""
+    parents = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parents[int(stat.parent.name)] = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+    found, todo = {}, [root]
+    while todo:
+        parent = todo.pop()
+        for pid, ppid in parents.items():
+            if ppid == parent and pid not in found and (started := process_start(pid)) is not None:
+                found[pid] = started
+                todo.append(pid)
+    return found
+
+
+def start_watchdog(processes: dict[int, int]):
+    """A process that kills `processes` (pid -> start time) once this one is gone (WATCHDOG); None
+    where there is no /proc (the cluster then ends with the driver's own shutdown only)."""
+    import subprocess
+
+    if not processes:
+        return None
+    args = [str(n) for pid, started in processes.items() for n in (pid, started)]
+    return subprocess.Popen([sys.executable, "-c", WATCHDOG, *args], stdin=subprocess.PIPE, start_new_session=True)
 
 
 def run_ray_job(job: CellJob, gpus: float, work: Work) -> CellOutput:

@@ -87,29 +87,32 @@ def searches_done(root: Path) -> tuple[int, int]:
 
 
 def study_line(root: Path = Path(".")) -> str:
-    """E.g. `study: tuning 6/8 sweeps, training 12/40 cells (30%), searches 0/9; ~21.5 min of tuning
-    and training left (searches not estimated)`; the parts the study has, from what is on disk."""
-    parts, left = [], 0.0
+    """E.g. `study: tuning 6/8 sweeps, training 12/40 cells (30%), searches 0/9; ~2.1 min of tuning
+    and ~19.4 min of training left (searches not estimated)`: the parts the study has, from what is
+    on disk. Before the configure stage has listed the cells, training is "not planned yet"."""
+    parts, left = [], {}
     sweeps, _ = sweep_progress(root)
     if sweeps:
         done = [(n, s) for n, s in sweeps if s is not None]
         parts.append(f"tuning {len(done)}/{len(sweeps)} sweeps")
         if done and len(done) < len(sweeps):
             per_config = sum(s for _, s in done) / max(1, sum(n for n, _ in done))
-            left += per_config * sum(n for n, s in sweeps if s is None)
+            left["tuning"] = per_config * sum(n for n, s in sweeps if s is None)
     try:
         cells = read_json(root / CELL_LIST)
         processes = read_json(root / EXECUTION_FILE).get("seed_processes", "auto")
         times = [(c["task"], cell_seconds(root / c["configs"], root / c["runs"], processes)) for c in cells]
     except (OSError, ValueError, AttributeError, KeyError, TypeError):
-        times = []
+        times = None
     if times:
         done = [(task, s) for task, s in times if s is not None]
         parts.append(f"training {len(done)}/{len(times)} cells ({100 * len(done) / len(times):.0f}%)")
         if done and len(done) < len(times):
             overall = statistics.median(s for _, s in done)
             by_task = {task: statistics.median(s for t, s in done if t == task) for task, _ in done}
-            left += sum(by_task.get(task, overall) for task, s in times if s is None)
+            left["training"] = sum(by_task.get(task, overall) for task, s in times if s is None)
+    elif sweeps:
+        parts.append("training not planned yet")
     found, planned = searches_done(root)
     if planned:
         parts.append(f"searches {found}/{planned}")
@@ -117,6 +120,6 @@ def study_line(root: Path = Path(".")) -> str:
         return "study: nothing planned yet"
     line = "study: " + ", ".join(parts)
     if left:
-        line += f"; ~{left / 60:.1f} min of tuning and training left"
+        line += "; " + " and ".join(f"~{seconds / 60:.1f} min of {what}" for what, seconds in left.items()) + " left"
         line += " (searches not estimated)" if found < planned else ""
     return line
