@@ -31,6 +31,24 @@ def stage_timing(match: re.Match) -> dict:
             **{f"{name.replace(' ', '_')}_s": float(value) for name, value in parts.items()}}
 
 
+DVC_STAGE = re.compile(r"^Running stage '(.+?)':$", re.M)
+
+
+def stage_timings(log: str) -> list[dict]:
+    """Every stage line of the log; where one process wrote several (a side grid's stage trains or
+    tunes each of its models in turn; `rnnbench study` runs every step in one process) each line's
+    process time is what that process spent since its previous line, not its age."""
+    timings = []
+    for segment in DVC_STAGE.split(log)[::2]:  # the text of each DVC stage's process, in order
+        age = 0.0
+        for match in STAGE_LINE.finditer(segment):
+            timing = stage_timing(match)
+            if timing["process_s"] is not None:
+                timing["process_s"], age = timing["process_s"] - age, timing["process_s"]
+            timings.append(timing)
+    return timings
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--no-force", action="store_true", help="only the stale stages (not a clean-state time)")
@@ -50,7 +68,7 @@ def main() -> None:
         total = time.perf_counter() - start
     else:
         total = args.from_log
-    stages = [stage_timing(match) for match in STAGE_LINE.finditer(args.log.read_text())]
+    stages = stage_timings(args.log.read_text())
     parts = collections.Counter()
     per_model = collections.Counter()
     per_search = collections.Counter()

@@ -110,3 +110,9 @@ def test_seeds_training_at_once_on_a_terminal_never_tear_a_line_and_show_their_b
     assert all(re.match(r"\d\d:\d\d:\d\d start gru adding", line) and "%|" not in line for line in starts), starts
     assert all(re.match(r"\d\d:\d\d:\d\d done adding gru", line) and "%|" not in line for line in dones), dones
     assert not [line for line in lines if "/?" in line]
+    stamps = re.compile(r"\d\d:\d\d:\d\d ")
+    wrapped = {i + 1 for i, line in enumerate(lines) if len(line) == columns}  # rows that go on a full one
+    torn = [line for i, line in enumerate(lines) if (stamps.search(line) and not stamps.match(line))  # a stamp mid-line
+            or (stamps.match(line) and "%|" in line)  # a bar drawn over a line
+            or (re.fullmatch(r"\s*\S{1,2}", line) and i not in wrapped)]  # a fragment no wrap explains
+    assert not torn, "\n".join(lines)

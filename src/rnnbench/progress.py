@@ -33,12 +33,24 @@ def stamped(line: str) -> str:
 def say(line: str, stream: TextIO | None = None) -> None:
     """A line of progress (hidden by --quiet)."""
     if verbosity() != "quiet":
-        print(stamped(line), file=stream or sys.stderr, flush=True)
+        emit(stamped(line), stream)
 
 
 def warn(line: str, stream: TextIO | None = None) -> None:
     """A failure, a retry, something a user must not miss (shown at every verbosity)."""
-    print(stamped(line), file=stream or sys.stderr, flush=True)
+    emit(stamped(line), stream)
+
+
+def emit(line: str, stream: TextIO | None = None) -> None:
+    """Write a line to `stream` (stderr by default). While a pool's bars are drawn on stderr (in the
+    pool's worker, or in the process that draws them) the line goes to the drawing thread, which
+    writes it between the bars: printed beside them it would tear one."""
+    if stream is None or stream is sys.stderr:
+        relay = WORKER_RELAY or (ACTIVE_DISPLAY.queue if ACTIVE_DISPLAY is not None else None)
+        if relay is not None:
+            relay.put(("write", "", line))
+            return
+    print(line, file=stream or sys.stderr, flush=True)
 
 
 def format_value(value) -> str:
@@ -119,6 +131,8 @@ class TrainingBar:
 
 # Set in a pool's worker process (`PoolDisplay.worker_started`): where its bars send what they draw.
 WORKER_RELAY = None
+# Set in the process that draws a pool's bars, while it draws them.
+ACTIVE_DISPLAY = None
 
 
 class PoolDisplay:
@@ -135,6 +149,8 @@ class PoolDisplay:
         self.bars: dict[str, object] = {}
         self.thread = threading.Thread(target=self.draw, name="pool-display", daemon=True)
         self.thread.start()
+        global ACTIVE_DISPLAY
+        ACTIVE_DISPLAY = self
 
     @staticmethod
     def worker_started(queue) -> None:
@@ -170,12 +186,18 @@ class PoolDisplay:
                 self.bars.pop(key).close()
 
     def close(self) -> None:
-        """Draw what is queued, then stop (the bars of workers that died are cleared)."""
+        """Draw what is queued, then stop (the bars of workers that died are cleared), and leave the
+        cursor at the start of a line for whatever is printed next."""
+        global ACTIVE_DISPLAY
+        if ACTIVE_DISPLAY is self:
+            ACTIVE_DISPLAY = None
         self.queue.put(None)
         self.thread.join(timeout=5)
         for bar in self.bars.values():
             bar.close()
         self.bars.clear()
+        self.stream.write(LINE_START)
+        self.stream.flush()
 
 
 # Before a line written between bars: tqdm clearing a closed bar below the others leaves the cursor
