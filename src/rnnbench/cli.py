@@ -23,8 +23,8 @@ from . import __version__
 from .config import (HAND_SET, SHARED, ConfigError, DataConfig, ModelConfig, RunConfig, TrainConfig,
                      read_run_configs, require_positive)
 from .process_exit import EXIT_BAD_INPUT, EXIT_FAILED_RUN, EXIT_INTERRUPTED
-from .progress import VERBOSITY_ENV
 from .models import MODELS, model_options
+from .progress import VERBOSITY_ENV, say
 from .study import Cell, load_study, plan_task, require_fits_in_memory
 from .tasks import TASKS, Dataset, resolve_task
 from .training.run_outputs import staged_folder
@@ -298,8 +298,8 @@ def command_generate(args) -> int:
     require_fits_in_memory("--length", data.n_train + data.n_val + data.n_test, args.length)
     dataset = task.build(args.length, data, options)
     dataset.save(args.out)
-    print(f"generated {task.name} T={args.length}: {dataset.meta()['sizes']} -> {args.out} "
-          f"(baseline {dataset.metric}={dataset.baseline:.4g}, checksum {dataset.checksum()})")
+    say(f"generated {task.name} T={args.length}: {dataset.meta()['sizes']} -> {args.out} "
+          f"(baseline {dataset.metric}={dataset.baseline:.4g}, checksum {dataset.checksum()})", sys.stdout)
     return 0
 
 
@@ -316,7 +316,7 @@ def command_train(args) -> int:
                else task.build(config.task.length, config.data, config.task.options))
     require_free_out(args.out, args.replace)
     if getattr(args, "lr_note", None):  # after every check: a refusal stays one line
-        print(args.lr_note, file=sys.stderr)
+        say(args.lr_note)
     # Staged as a study cell is: the old --out stays until the new run is written, then is replaced whole.
     with staged_folder(args.out) as staging, one_torch_thread():  # one thread, as every study run
         record = train_seed(config, dataset, dataset.checksum(), staging, shown_as=args.out)
@@ -375,7 +375,7 @@ def write_study_report(study, root: Path) -> None:
     from .report.write import write_report
 
     for path in write_report(study, root, root / "reports"):
-        print(f"wrote {path}")
+        say(f"wrote {path}", sys.stdout)
 
 
 def check_ray_address(address: str | None) -> None:

@@ -17,7 +17,6 @@ import math
 import os
 import sqlite3
 import statistics
-import sys
 import time
 import urllib.error
 import urllib.parse
@@ -27,6 +26,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from .config import ConfigError, TaskTuning, flatten, read_tuning
+from .progress import say, warn
 from .search.plans import search_folder
 from .search.runner import SEARCH_STAGE, searched_run_cells
 from .study import Study, tuning_result_file
@@ -708,7 +708,7 @@ def loggable_seeds(folders: list[Path]) -> list[tuple[Path, dict[str, Any]]]:
             run = read_run(folder)
         except UnreadableRun as err:  # never log numbers the run did not write
             if err.kind != "missing":
-                print(f"mlflow: skipping {folder}: {err}", file=sys.stderr)
+                warn(f"mlflow: skipping {folder}: {err}")
             continue
         if not run.failed:
             seeds.append((folder, run.record))
@@ -728,10 +728,10 @@ def logged_at_stage_end(log: Callable[[], tuple[int, int]], what: str, runs: str
         created, existing = log()
     except Exception as err:  # noqa: BLE001 -- the outputs stand; the report's sync logs them
         cause = str(err).splitlines()[0] if str(err) else type(err).__name__
-        print(f"mlflow: logging {what} to {tracking_uri()} failed ({cause}); its {runs} stand, and the report "
-              "stage's sync (or `rnnbench sync-mlflow`) logs them", file=sys.stderr, flush=True)
+        warn(f"mlflow: logging {what} to {tracking_uri()} failed ({cause}); its {runs} stand, and the report "
+              "stage's sync (or `rnnbench sync-mlflow`) logs them")
         return
-    print(f"mlflow: {what}: {created} {runs} logged, {existing} already in the store", file=sys.stderr, flush=True)
+    say(f"mlflow: {what}: {created} {runs} logged, {existing} already in the store")
 
 
 def log_finished_cells(cells: list[list[Path]], stage: str, workspace: Path | None = None) -> tuple[int, int]:

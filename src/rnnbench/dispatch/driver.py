@@ -24,7 +24,6 @@ dispatches nothing."""
 import contextlib
 import json
 import subprocess
-import sys
 import time
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -33,6 +32,7 @@ from typing import TYPE_CHECKING, Callable, Iterator
 import zc.lockfile  # DVC's own lock backend (a dependency of dvc)
 
 from ..config import read_run_configs, require_inside
+from ..progress import say, warn
 from ..study import Cell, Study
 from ..tasks import Dataset
 from ..tracking import check_reachable, tracking_uri
@@ -154,11 +154,11 @@ def dispatch(study: Study, open_executor: Callable[[], "Executor"], whole_cells:
     jobs = run_jobs_of(cells, study.execution.engine, whole_cells) if cells else []
     failed = run_jobs(jobs, open_executor, len(study.cells())) if cells else {}
     if failed:
-        print(f"dispatch: {len(failed)} cells failed ({', '.join(failed)}); the report stage waits for them: "
-              "fix the cause and dispatch again", file=sys.stderr)
+        warn(f"dispatch: {len(failed)} cells failed ({', '.join(failed)}); the report stage waits for them: "
+              "fix the cause and dispatch again")
     else:
         dvc("repro", "report")
-    print(f"dispatched {len(cells)} cells" + (f", {len(failed)} of them failed" if failed else ""))
+    print(f"dispatched {len(cells)} cells" + (f", {len(failed)} of them failed" if failed else ""))  # its result
     return 1 if failed else 0
 
 
@@ -170,8 +170,7 @@ def run_jobs(jobs: list[CellJob], open_executor: Callable[[], "Executor"], cells
     cells_of = defaultdict(set)                          # stage -> its cells' folders among the jobs
     for job in jobs:
         cells_of[job.stage].add(job.run_folder)
-    print(f"dispatch: {len(runs_of)} stale cells of {cells} ({len(jobs)} runs) on the {executor.describe()}",
-          file=sys.stderr, flush=True)
+    say(f"dispatch: {len(runs_of)} stale cells of {cells} ({len(jobs)} runs) on the {executor.describe()}")
     back: dict[Path, list[CellOutput]] = defaultdict(list)
     landed, failed, start = set(), {}, time.perf_counter()
     total, finished = sum(map(bound, jobs)), 0  # the ETA weighs runs by their bound: the long ones go first
@@ -191,8 +190,7 @@ def run_jobs(jobs: list[CellJob], open_executor: Callable[[], "Executor"], cells
                         if configs_changed(job, trained[cell]):
                             failed[cell_name(job)] = (f"{job.configs_file} changed while the cell trained (params "
                                                       "changed and configure ran?): not landed, it stays stale")
-                            print(f"dispatch: FAILED {cell_name(job)}: {failed[cell_name(job)]}", file=sys.stderr,
-                                  flush=True)
+                            warn(f"dispatch: FAILED {cell_name(job)}: {failed[cell_name(job)]}")
                         else:
                             land(merged(outputs), job.run_folder)
                             landed.add(cell)
@@ -201,12 +199,11 @@ def run_jobs(jobs: list[CellJob], open_executor: Callable[[], "Executor"], cells
                 cause = outcome.cause() if isinstance(outcome, CellOutput) else (
                     f"seed {', '.join(str(config.seed) for config in job.configs)}: {outcome}")
                 failed[cell_name(job)] = "; ".join(filter(None, (failed.get(cell_name(job)), cause)))
-                print(f"dispatch: FAILED {cell_name(job)}: {cause}; not recorded, it stays stale",
-                      file=sys.stderr, flush=True)
+                warn(f"dispatch: FAILED {cell_name(job)}: {cause}; not recorded, it stays stale")
             finished += bound(job)
             left = (time.perf_counter() - start) / finished * (total - finished)
-            print(f"dispatch: {done}/{len(jobs)} runs back, {len(landed)}/{len(runs_of)} cells landed "
-                  f"({len(failed)} failed), ~{left / 60:.1f} min left", file=sys.stderr, flush=True)
+            say(f"dispatch: {done}/{len(jobs)} runs back, {len(landed)}/{len(runs_of)} cells landed "
+                  f"({len(failed)} failed), ~{left / 60:.1f} min left")
     finally:
         executor.close()
         lock.close()  # before the commit, which takes the lock itself

@@ -15,6 +15,7 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Callable, Iterator, Protocol
 
+from ..progress import warn
 from ..training.sweep import end_workers, start_worker
 from .cell_job import CellJob, CellOutput, remove_orphans, run_cell_job
 
@@ -33,8 +34,8 @@ class Executor(Protocol):
 
 
 def worker_died(job: CellJob, attempt: int) -> None:
-    print(f"dispatch: the worker running {job.stage} died; running it again from step 0 "
-          f"(attempt {attempt + 1} of {ATTEMPTS})", file=sys.stderr, flush=True)
+    warn(f"dispatch: the worker running {job.stage} died; running it again from step 0 "
+          f"(attempt {attempt + 1} of {ATTEMPTS})")
 
 
 class LocalExecutor:

@@ -21,6 +21,7 @@ from typing import Sequence
 
 import torch
 
+from ..progress import warn
 from ..training.sweep import end_workers, seed_pool, seed_process_count
 from .rule import Found
 from .runner import Job, Search, SearchFailed
@@ -53,7 +54,7 @@ def run_searches(searches: Sequence[Search], seed_processes: int | str,
             return
         except SearchFailed as failure:
             outcomes[which] = failure
-            print(f"rnnbench: the search {searches[which].out} stopped: {failure}", file=sys.stderr, flush=True)
+            warn(f"rnnbench: the search {searches[which].out} stopped: {failure}")
             return
         batches[which], left[which] = [None] * len(batch), len(batch)
         queue.extend((which, index, job) for index, job in enumerate(batch))

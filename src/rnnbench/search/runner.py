@@ -19,12 +19,12 @@ import dataclasses
 import functools
 import json
 import math
-import sys
 import time
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from ..config import ConfigError, Execution, RunConfig, point_name, read_json, seed_folder
+from ..progress import say
 from ..tasks import Dataset, resolve_task
 from ..training.run_outputs import json_safe, resume_point, reusable_record, write_atomic, write_run
 from ..training.sweep import record_failure, train_seed
@@ -198,7 +198,7 @@ class Search:
                 return step
             yield from self.step(step)
             self.write(None)
-            print(self.progress_line(step), file=sys.stderr, flush=True)
+            say(self.progress_line(step))
 
     def progress_line(self, step: Train) -> str:
         runs = self.outcomes[step.length]

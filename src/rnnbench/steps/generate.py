@@ -1,10 +1,11 @@
 """Step generate: every point's dataset -> data/<task>-<length>/."""
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 
-from ..progress import stage_done
+from ..progress import say, stage_done
 from ..study import Cell, Study, require_watched_corpora
 from ..tasks import resolve_task
 
@@ -18,6 +19,6 @@ def generate(study: Study, root: Path = Path(".")) -> int:
         folder = Cell(task, "", length).data_folder
         dataset = resolve_task(task).build(length, study.data, study.task_plan(task).options)
         dataset.save(root / folder)
-        print(f"generated {task} T={length} -> {folder} (checksum {dataset.checksum()})")
+        say(f"generated {task} T={length} -> {folder} (checksum {dataset.checksum()})", sys.stdout)
     stage_done("generate", generate=time.perf_counter() - start)
     return 0

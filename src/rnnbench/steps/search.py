@@ -1,13 +1,12 @@
 """Step search: every task x model's critical-length search -> searches/<task>/<model>/, side by side."""
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 
 from ..config import Execution
 from ..process_exit import EXIT_FAILED_RUN
-from ..progress import say, stage_done
+from ..progress import say, stage_done, warn
 from ..search.pool import run_searches
 from ..search.rule import Found
 from ..search.runner import SEARCH_STAGE, Search, SearchPlan, plans_in, searched_run_cells
@@ -34,8 +33,8 @@ def search(plans: Path, out: Path, execution: Execution, track: bool = False) ->
     outcomes = run_searches(searches, execution.seed_processes, resolve_device(searches[0].plan.base.train.device))
     found = [(searching, outcome) for searching, outcome in zip(searches, outcomes) if isinstance(outcome, Found)]
     for searching, outcome in found:  # a failed search said why when it stopped (pool.py)
-        print(f"search {searching.out}: bracket lo={outcome.lo} hi={outcome.hi} (censored: {outcome.censored}); "
-              f"{searching.trained} runs trained, {searching.reused} read", file=sys.stderr, flush=True)
+        say(f"search {searching.out}: bracket lo={outcome.lo} hi={outcome.hi} (censored: {outcome.censored}); "
+              f"{searching.trained} runs trained, {searching.reused} read")
     search_s = time.perf_counter() - start
     if track:
         from ..tracking import log_at_stage_end
@@ -43,9 +42,8 @@ def search(plans: Path, out: Path, execution: Execution, track: bool = False) ->
                          SEARCH_STAGE, f"the searches in {out}")
     failed = [searching.out for searching, outcome in zip(searches, outcomes) if not isinstance(outcome, Found)]
     if failed:
-        print(f"rnnbench: {len(failed)} of {len(searches)} searches stopped on a failed run "
-              f"({', '.join(map(str, failed))}); `dvc repro` resumes them from their finished runs",
-              file=sys.stderr, flush=True)
+        warn(f"rnnbench: {len(failed)} of {len(searches)} searches stopped on a failed run "
+              f"({', '.join(map(str, failed))}); `dvc repro` resumes them from their finished runs")
         return EXIT_FAILED_RUN
     say(study_line())
     stage_done(f"search ({len(searches)} searches)", search=search_s, mlflow=time.perf_counter() - start - search_s)

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 from ..process_exit import EXIT_FAILED_RUN
+from ..progress import say
 from ..search.plans import SEARCH_PLANS, SEARCHES
 from ..speed import SPEED_CONFIGS, SPEED_FILE
 from ..study import Study, tuning_plan_file, tuning_result_file
@@ -36,7 +37,7 @@ def run_study(study: Study, root: Path, with_report: bool = True) -> int:
     for model in study.every_model():
         grid = study.grid_of(model)
         if study.tuning_done(model, root):
-            print(f"study: {model}'s lr sweep is already in {root / tuning_result_file(model, grid)}", file=sys.stderr)
+            say(f"study: {model}'s lr sweep is already in {root / tuning_result_file(model, grid)}")
         elif tune(root / tuning_plan_file(model, grid), root / tuning_result_file(model, grid), execution):
             return EXIT_FAILED_RUN
     configure(study, root)
@@ -47,8 +48,8 @@ def run_study(study: Study, root: Path, with_report: bool = True) -> int:
     pairs = study.search.pairs()
     status |= search(root / SEARCH_PLANS, root / SEARCHES, execution)
     speed(root / SPEED_CONFIGS, root / SPEED_FILE)
-    print(f"study: {len(cells)} cells x {len(study.seeds)} seeds and {len(pairs)} searches in "
-          f"{(time.perf_counter() - start) / 60:.1f} min")
+    say(f"study: {len(cells)} cells x {len(study.seeds)} seeds and {len(pairs)} searches in "
+          f"{(time.perf_counter() - start) / 60:.1f} min", sys.stdout)
     if with_report:
         from .report import report
         report(study, root, sync=False)

@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import csv
 import io
+import sys
 import time
 from pathlib import Path
 
-from ..progress import stage_done
+from ..progress import say, stage_done
 from ..speed import SPEED_COLUMNS, measure_speed, read_speed_configs
 from ..training.run_outputs import write_atomic
 
@@ -23,7 +24,7 @@ def speed(configs: Path, out: Path) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(out, buffer.getvalue().encode())
     for row in rows:
-        print(f"speed {row['model']}: {row['steps_per_s']:.1f} steps/s alone on one thread, "
-              f"{row['macs_per_step']} multiply-adds per step (calibration {row['calibration_s']:.2f} s)")
+        say(f"speed {row['model']}: {row['steps_per_s']:.1f} steps/s alone on one thread, "
+              f"{row['macs_per_step']} multiply-adds per step (calibration {row['calibration_s']:.2f} s)", sys.stdout)
     stage_done("speed", speed=time.perf_counter() - start)
     return 0

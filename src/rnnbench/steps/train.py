@@ -3,13 +3,12 @@ grid -> runs/side/<grid>/<task>-<length>/<model>/seed<s>/."""
 from __future__ import annotations
 
 import shutil
-import sys
 import time
 from pathlib import Path
 
 from ..config import Execution, read_run_configs, seed_folder
 from ..process_exit import EXIT_FAILED_RUN
-from ..progress import say, stage_done
+from ..progress import say, stage_done, warn
 from ..tasks import Dataset
 from ..training.sweep import train_cell
 from .study_progress import study_line
@@ -42,8 +41,8 @@ def train(configs: Path, data: Path, out: Path, execution: Execution, root: Path
                mlflow=time.perf_counter() - cell_start - cell_s)
     failed = [r["seed"] for r in records if r.get("failed")]
     if failed:  # a failure is never a result: DVC records no failed stage, so the next repro retries it
-        print(f"rnnbench: seeds {failed} of {out} failed (causes above); DVC does not record a failed cell: "
-              "`dvc repro` trains it again (`dvc repro --keep-going` goes on past it)", file=sys.stderr)
+        warn(f"rnnbench: seeds {failed} of {out} failed (causes above); DVC does not record a failed cell: "
+              "`dvc repro` trains it again (`dvc repro --keep-going` goes on past it)")
         return EXIT_FAILED_RUN
     return 0
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..config import Execution, read_tuning, write_tuning
 from ..process_exit import EXIT_FAILED_RUN
-from ..progress import say, stage_done
+from ..progress import say, stage_done, warn
 from ..training.tuning import TuningFailed, tune_task
 
 # How the sweeps' runs share the machine: written by plan-tuning (upstream of every tune stage) under
@@ -28,11 +28,11 @@ def tune(plan: Path, out: Path, execution: Execution, stage: str | None = None) 
         try:
             result = tune_task(task_plan, execution)
         except TuningFailed as err:  # causes printed above
-            print(f"rnnbench: {err}; `dvc repro` tunes {model} again", file=sys.stderr)
+            warn(f"rnnbench: {err}; `dvc repro` tunes {model} again")
             return EXIT_FAILED_RUN
         if result.lr is not None:
-            print(f"tune {model} {task_plan.task}: lr {result.lr:g} ({result.source}"
-                  f"{', at a bound of the lr ladder' if result.at_edge else ''})", flush=True)
+            say(f"tune {model} {task_plan.task}: lr {result.lr:g} ({result.source}"
+                  f"{', at a bound of the lr ladder' if result.at_edge else ''})", sys.stdout)
         results.append(result)
     write_tuning(out, model, results)
     tuned = time.perf_counter() - start
