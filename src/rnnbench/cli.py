@@ -310,10 +310,8 @@ def command_train(args) -> int:
     except RuntimeError as err:
         raise ConfigError(str(err)) from None
     task = resolve_task(config.task.name)
-    dataset = (Dataset.load_checked(args.data, config.task.name, config.task.length,
-                                         options=config.task.options)
-               if args.data
-               else task.build(config.task.length, config.data, config.task.options))
+    dataset = (Dataset.load_checked(args.data, config.task.name, config.task.length, options=config.task.options)
+               if args.data else task.build(config.task.length, config.data, config.task.options))
     require_free_out(args.out, args.replace)
     if getattr(args, "lr_note", None):  # after every check: a refusal stays one line
         say(args.lr_note)
