@@ -116,6 +116,23 @@ def test_critical_length_table_matches_a_recomputation_from_results_csv(trained)
         assert row["T50 (95% interval)"] == own["t50_reading"] and row["solved per length [exact 95%]"] == own["tested"]
 
 
+def test_the_findings_quote_each_searched_pair_with_the_counts_its_t50_reads_and_the_grid_apart(trained):
+    study, root = trained
+    text, _, out = report_in(root)
+    critical = pd.read_csv(out / "critical_length.csv")
+    summary = recomputed_summary(out)
+    blocks = text.split("## Findings")[1].split("## ")[0].split("\n- **")  # one per task
+    searched = critical[critical["source"].str.startswith("search")]
+    assert len(searched)  # the tiny study searches adding for rnn and lstm
+    for row in searched.itertuples():
+        block = next(b for b in blocks if b.startswith(f"{row.task}**"))
+        line = next(l for l in block.splitlines() if l.startswith(f"  - {row.model}: T50"))
+        assert f"solved per searched length [exact 95%] {row.tested}" in line
+        grid = summary[(summary.task == row.task) & (summary.model == row.model) & (summary.lr_source != "search")]
+        for cell in grid.itertuples():
+            assert f"T={cell.length} {cell.solved}/{cell.seeds}" in line.split("the grid's cells")[1]
+
+
 def test_every_p_value_in_the_findings_is_a_fisher_test_of_the_counts_beside_it(trained):
     study, root = trained
     text, _, out = report_in(root)
@@ -233,6 +250,19 @@ def test_a_missing_and_a_diverged_run_still_render_and_are_counted(trained, tmp_
     assert "1 diverged" in rows[("gru", str(cells[1].length))]["note"]
     assert results["diverged"].sum() == 1
     assert f"{len(study.seeds)} missing" in text
+
+
+def test_a_study_run_in_pieces_says_how_long_it_ran_from_its_pieces_log(trained, tmp_path):
+    study, source = trained
+    root = tmp_path / "copy"
+    shutil.copytree(source, root, ignore=shutil.ignore_patterns("reports"))
+    (root / "pieces.log").write_text("piece start 2026-12-06T09:00:00Z commit aaaaaaa\n"
+                                     "piece end 2026-12-06T09:30:00Z rc 0\n")
+    text, _, out = report_of(study, root)
+    pieces = pd.read_csv(out / "pieces.csv")
+    assert list(pieces["running_s"]) == [1800] and list(pieces["commit"]) == ["aaaaaaa"]
+    assert "This study ran in 1 piece(s) from 2026-12-06 09:00 UTC, 0.5 h of running time" in text
+    assert "This study ran in" not in report_in(source)[0]  # a study run whole has no such line
 
 
 def summary_of(rows, seeds=3):

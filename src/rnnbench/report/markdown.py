@@ -21,7 +21,8 @@ from .baselines import beaten_by
 from .budget import BUDGET_SHARE, IMPROVEMENT, LAST_SHARE
 from .claims import VERDICTS
 from .samples import CHARACTERS, SAMPLING_SEED
-from .tables import NON_EXPONENTIAL_R2, P_SIGNIFICANT, SOLVED_MAJORITY
+from .search_tables import SEARCH
+from .tables import UNFINISHED, NON_EXPONENTIAL_R2, P_SIGNIFICANT, SOLVED_MAJORITY
 
 NONE = "—"
 
@@ -111,11 +112,15 @@ def reading(row) -> str:
     """A critical length as a reader should take it, censoring and flags included."""
     if missing(row.longest_tested):
         return "not measured: no completed run"
+    running = str(row.source) == UNFINISHED
+    ends = "search is still running" if running else \
+        "search reached its cap first" if str(row.source).startswith("search") else "grid ends first"
     text = {"single_length": f"not determined (one length tested, T={number(row.longest_tested)})",
             "below": f"< {number(row.shortest_tested)} (fails at the shortest length tested)",
-            "above": f"≥ {number(row.critical_length)} (solves the longest length tested: the "
-                     f"{'search reached its cap' if str(row.source).startswith('search') else 'grid ends'} first)",
+            "above": f"≥ {number(row.critical_length)} (solves the longest length tested: the {ends})",
             "none": f"{number(row.critical_length)}"}[row.censored]
+    if running and row.censored != "above":
+        text += " (so far: the search is still running)"
     if row.censored == "none" and not missing(row.first_length_none_solved):
         text += f"; no seed solves T={int(row.first_length_none_solved)}"
     if not row.monotone:
@@ -233,8 +238,21 @@ def published_section(anchors: pd.DataFrame) -> str:
             "and what is not, never the digits.")
 
 
-def solved_list(summary: pd.DataFrame, task: str, model: str) -> str:
-    rows = summary[(summary["task"] == task) & (summary["model"] == model)].sort_values("length")
+def solved_list(summary: pd.DataFrame, critical_row) -> str:
+    """The solved counts a critical length rests on. A searched pair's are its search's, per length as the
+    T50 fit reads them (the critical-length table's); the grid's cells of the pair, trained at the lr the
+    protocol tuned per task, are listed apart: their counts can differ from the search's at the same length
+    (other runs, another lr) and are not in the fit."""
+    r = critical_row
+    rows = summary[(summary["task"] == r.task) & (summary["model"] == r.model)].sort_values("length")
+    if not str(r.source).startswith("search"):
+        return "solved " + counts(rows)
+    grid = rows[rows["lr_source"] != SEARCH]
+    return (f"solved per searched length [exact 95%] {r.tested}"
+            + (f"; the grid's cells (the task's tuned lr, not in the fit): {counts(grid)}" if len(grid) else ""))
+
+
+def counts(rows: pd.DataFrame) -> str:
     return ", ".join(f"T={r.length} {r.solved}/{r.seeds}" + (" (budget-limited)" if r.budget_limited else "")
                      for r in rows.itertuples())
 
@@ -320,7 +338,7 @@ def findings(critical: pd.DataFrame, summary: pd.DataFrame, pairs: pd.DataFrame,
             continue
         lines.append(f"- **{task}**, critical length per model (T50, the length solved with probability 1/2, "
                      "with its 95% interval; then the bracket of the lengths tested):")
-        lines += [f"  - {r.model}: T50 {r.t50_reading}; bracket {reading(r)}; solved {solved_list(summary, task, r.model)}."
+        lines += [f"  - {r.model}: T50 {r.t50_reading}; bracket {reading(r)}; {solved_list(summary, r)}."
                   for r in own.itertuples()]
         lines += contrast_lines(pairs, task)
     return "\n".join(lines)
@@ -436,8 +454,7 @@ DEFINITIONS = """How to read this report:
   is measured), "< T" below the shortest, "not determined" when the runs bound it on neither side. Beside it the bracket: the longest T at which at least {majority:.0%} of the
   seeds solved the task, censored when the grid decides it: "≥ T" (solved at the longest length tested), "< T"
   (failed at the shortest), "not determined" (one length tested). "not monotone": some longer length was solved
-  by more seeds than a shorter one. The lengths are a fixed grid in this study, so intervals are as wide as its
-  gaps.
+  by more seeds than a shorter one. {lengths}
 - **Few seeds**: each cell has {seeds} seeds. Solved fractions carry exact (Clopper–Pearson) 95% intervals; a model
   "beats" another at a length only where a two-sided Fisher exact test gives p < {p}. Metrics are given as the
   median and every seed's value (no t-intervals: they are bounded and often bimodal).
@@ -459,7 +476,13 @@ def solved_rules(study: Study) -> str:
 
 
 def definitions(study: Study, results: pd.DataFrame) -> str:
-    return DEFINITIONS.format(rules=solved_rules(study),
+    searched = study.search.pairs()
+    lengths = ((f"For {'every' if not study.cells() else 'each searched'} task x model the lengths were found by "
+                f"search, which narrows the bracket to a factor {study.search.resolution:g} (section \"Search\")"
+                + ("; the other cells' lengths are a fixed grid, so their intervals are as wide as its gaps."
+                   if study.cells() else "."))
+               if searched else "The lengths are a fixed grid in this study, so intervals are as wide as its gaps.")
+    return DEFINITIONS.format(rules=solved_rules(study), lengths=lengths,
                               majority=SOLVED_MAJORITY, seeds=len(study.seeds), p=P_SIGNIFICANT, share=BUDGET_SHARE,
                               last=LAST_SHARE, improvement=IMPROVEMENT)
 
@@ -516,7 +539,7 @@ def render(study: Study, results: pd.DataFrame, summary: pd.DataFrame, critical:
            decay: pd.DataFrame, anchors: pd.DataFrame, tuning: pd.DataFrame, pairs: pd.DataFrame,
            course: pd.DataFrame, baselines: pd.DataFrame, claims: pd.DataFrame, samples: pd.DataFrame,
            laws: pd.DataFrame, searched: pd.DataFrame | None = None, drawn: list[str] | None = None,
-           speed: pd.DataFrame | None = None) -> str:
+           speed: pd.DataFrame | None = None, pieces: str = "") -> str:
     main = summary[summary["model"].isin(study.models)]
     title, *about = header(results, study).split("\n")
     heatmap = "solved_heatmap.png"
@@ -530,7 +553,7 @@ def render(study: Study, results: pd.DataFrame, summary: pd.DataFrame, critical:
              "## Critical length", "", critical_section(critical), "",
              *search_section(study, searched),
              "## The tutorials' claims, tested", "", claims_section(claims), "",
-             "## About this report", "", *about, "", definitions(study, results), "",
+             "## About this report", "", *about, *([pieces] if pieces else []), "", definitions(study, results), "",
              "## Tuning", "",
              "Per task and model, the lr the protocol chose (highest validation solved fraction, then fewest steps "
              "to solve, then best validation metric, then the smaller lr); reports/tuning.csv has every figure. "

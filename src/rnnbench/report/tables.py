@@ -40,6 +40,9 @@ def is_memory_task(task: str) -> bool:
         return True
 
 
+UNFINISHED = "search, unfinished"  # the source of a critical length whose search has not found its answer yet
+
+
 def critical_lengths(summary: pd.DataFrame, searched: pd.DataFrame | None = None) -> pd.DataFrame:
     """Per memory task x model (tasks with memory_task False get none), read from its search
     (search_tables.search_lengths) where the study searched it, else from the grid: the bracket (the longest
@@ -50,7 +53,7 @@ def critical_lengths(summary: pd.DataFrame, searched: pd.DataFrame | None = None
     exact interval. Cells with no completed run say nothing either way."""
     searched = searched if searched is not None else pd.DataFrame(columns=["task", "model"])
     by_search = set(zip(searched["task"], searched["model"]))
-    groups = [(key, group, "search" if group["finished"].all() else "search, unfinished")
+    groups = [(key, group, "search" if group["finished"].all() else UNFINISHED)
               for key, group in searched.groupby(["task", "model"], sort=False)]
     groups += [(key, group, "grid") for key, group in summary.groupby(["task", "model"], sort=False)
                if key not in by_search]

@@ -16,6 +16,7 @@ from .baselines import baselines_table
 from .claims import Tables, claims_table
 from .aggregate import collect_results, learning_curves, metrics_tree, summarise
 from .markdown import render
+from .pieces import pieces_line, pieces_table
 from .published import anchors_beside_ours
 from .samples import charlm_samples
 from .search_tables import search_lengths, search_runs, search_seed_runs
@@ -36,6 +37,7 @@ def read_speed(root: Path) -> pd.DataFrame:
 
 
 def write_report(study: Study, root: Path, out: Path) -> list[Path]:
+    pieces = pieces_table(root)  # first: a corrupt pieces.log stops the report before it writes anything
     out.mkdir(parents=True, exist_ok=True)
     seed_runs = search_seed_runs(study, root)
     results = collect_results(study, root, seed_runs)
@@ -58,6 +60,8 @@ def write_report(study: Study, root: Path, out: Path) -> list[Path]:
               "critical_length.csv": critical, "search_runs.csv": searched_runs, "search_lengths.csv": searched, "gradient_decay.csv": decay, "memory_laws.csv": laws, "published.csv": anchors,
               "tuning.csv": tuning, "contrasts.csv": pairs,
               "gate_statistics.csv": gates, "baselines.csv": baselines, "claims.csv": claims, "samples.csv": samples}
+    if not pieces.empty:
+        tables["pieces.csv"] = pieces
     shutil.rmtree(out / "plots", ignore_errors=True)  # a task no longer in the study leaves no plot behind
     tables.update(plot_files(study, summary, curves))  # for `dvc plots show`
     written = {name: frame.to_csv(index=False, float_format=CSV_FORMAT) for name, frame in tables.items()}
@@ -82,7 +86,7 @@ def write_report(study: Study, root: Path, out: Path) -> list[Path]:
     drawn = [out / "figures" / path.name for path in drawn]
     written["report.md"] = render(study, results, summary, critical, decay, anchors, tuning, pairs,
                                   gradient_ratio_course(study, results, curves), baselines, claims, samples, laws, searched,
-                                  [path.name for path in drawn], speed)
+                                  [path.name for path in drawn], speed, pieces_line(pieces))
     for name, text in written.items():
         (out / name).parent.mkdir(parents=True, exist_ok=True)
         write_atomic(out / name, text.encode())
