@@ -1,13 +1,16 @@
 """Progress as a user reads it: a plain log gets a line per quarter of a run's budget, not one per
 evaluation; a run starts with a line that says what trains and where; a cell ends with its summary."""
 import io
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from rnnbench.config import ModelConfig, RunConfig, TaskConfig, TrainConfig
-from rnnbench.progress import TrainingBar, cell_line, start_line
+from rnnbench.progress import TrainingBar, cell_line, proc_stat, process_age_s, start_line
 
 
 def evaluations(bar, steps=3000, every=100):
@@ -116,3 +119,12 @@ def test_seeds_training_at_once_on_a_terminal_never_tear_a_line_and_show_their_b
             or (stamps.match(line) and "%|" in line)  # a bar drawn over a line
             or (re.fullmatch(r"\s*\S{1,2}", line) and i not in wrapped)]  # a fragment no wrap explains
     assert not torn, "\n".join(lines)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc is Linux's")
+def test_a_process_stat_gives_its_parent_and_start_and_none_once_it_is_gone():
+    child = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
+    fields = proc_stat(child.pid)
+    assert int(fields[1]) == os.getpid() and int(fields[19]) >= int(proc_stat()[19])  # started after us
+    child.communicate(b"")
+    assert proc_stat(child.pid) is None and 0 < process_age_s() < 24 * 3600

@@ -242,13 +242,23 @@ def finished_line(final: dict) -> str:
             f"{final['steps']} steps in {final['wall_s']:.1f}s")
 
 
+def proc_stat(pid: int | str = "self") -> list[str] | None:
+    """A process's /proc/<pid>/stat fields after its name (state first: the parent's pid is [1], the
+    start time in clock ticks since boot [19]); None when it is gone or there is no /proc. The name
+    is split off at its last ")": it may hold spaces and parentheses."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
 def process_age_s() -> float | None:
     """Seconds since this process started, interpreter start-up and imports included (Linux)."""
     try:
-        ticks = int(Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()[19])
+        ticks = int(proc_stat()[19])
         uptime = float(Path("/proc/uptime").read_text().split()[0])
         return uptime - ticks / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError):
+    except (OSError, ValueError, IndexError, TypeError):
         return None
 
 

@@ -15,7 +15,7 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Callable, Iterator, Protocol
 
-from ..progress import warn
+from ..progress import proc_stat, warn
 from ..training.sweep import end_workers, start_worker
 from .cell_job import CellJob, CellOutput, remove_orphans, run_cell_job
 
@@ -159,7 +159,8 @@ class RayExecutor:
 # when the driver is killed (SIGKILL runs no atexit; they lingered ~2.5 min). The watchdog holds the
 # read end of a pipe only the driver writes to: when the driver is gone, however it went, the read
 # returns and the watchdog kills the processes it was given, each only if it is still the same
-# process (its start time), never a stranger that reused the pid. It ignores the terminal's Ctrl-C,
+# process (its start time), never a stranger that reused the pid. It parses /proc/<pid>/stat as
+# progress.proc_stat does, on its own: a `python -c` script that imports nothing of the package. It ignores the terminal's Ctrl-C,
 # which the driver handles.
 WATCHDOG = """
 import os, signal, sys
@@ -176,21 +177,15 @@ for pid, started in zip(*[iter(map(int, sys.argv[1:]))] * 2):
 
 
 def process_start(pid: int) -> int | None:
-    """A process's start time in clock ticks since boot (/proc/<pid>/stat field 22), None if gone."""
-    try:
-        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
-    except (OSError, ValueError, IndexError):
-        return None
+    """A process's start time in clock ticks since boot, None if gone."""
+    fields = proc_stat(pid)
+    return int(fields[19]) if fields else None
 
 
 def descendants(root: int) -> dict[int, int]:
     """Every living descendant of process `root` (Linux /proc), by pid, with its start time."""
-    parents = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            parents[int(stat.parent.name)] = int(stat.read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, ValueError, IndexError):
-            continue
+    parents = {int(pid): int(fields[1]) for pid in (stat.parent.name for stat in Path("/proc").glob("[0-9]*/stat"))
+               if (fields := proc_stat(pid))}
     found, todo = {}, [root]
     while todo:
         parent = todo.pop()
