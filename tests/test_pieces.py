@@ -1,5 +1,6 @@
 """A study run in pieces (`make long-piece`): its pieces.log becomes reports/pieces.csv and one line of
-the report, pauses left out, and a killed piece is never given a time it did not log."""
+the report, pauses left out, and a killed piece is never given a time it did not log; a report written
+between pieces is a snapshot and says so, search by search."""
 import math
 
 import pandas as pd
@@ -7,9 +8,9 @@ import pytest
 
 from rnnbench.cli import main
 from rnnbench.config import ConfigError
-from rnnbench.report.markdown import reading
+from rnnbench.report.markdown import findings, reading
 from rnnbench.report.pieces import pieces_line, pieces_table
-from rnnbench.report.tables import UNFINISHED, critical_lengths
+from rnnbench.report.tables import CONTRAST_COLUMNS, UNFINISHED, critical_lengths
 
 LOG = """piece start 2026-12-06T09:00:00Z commit aaaaaaa
 paused 2026-12-06T09:30:00Z
@@ -71,3 +72,16 @@ def test_a_search_still_running_reads_as_so_far_never_as_having_reached_its_cap(
     assert reading(done) == "≥ 100 (solves the longest length tested: the search reached its cap first)"
     bracket = critical_lengths(empty, searched([(50, 5), (100, 1)], finished=False)).iloc[0]
     assert reading(bracket).startswith("50") and reading(bracket).endswith("(so far: the search is still running)")
+
+
+def test_findings_open_with_how_many_searches_are_still_running_and_none_when_all_are_done():
+    from rnnbench.study import load_study
+
+    study = load_study("studies/tiny.yaml")
+    empty = pd.DataFrame(columns=["task", "model", "length", "lr_source"])
+    pairs = pd.DataFrame(columns=CONTRAST_COLUMNS)
+    both = pd.concat([critical_lengths(empty, searched([(2, 5), (4, 5)], finished=False)),
+                      critical_lengths(empty, searched([(2, 5), (4, 1)], finished=True).assign(model="rnn"))])
+    assert findings(both, empty, pairs, study).startswith(
+        "- **A snapshot**: 1 of the study's 2 searches are still running")
+    assert "snapshot" not in findings(both.assign(source="search"), empty, pairs, study)

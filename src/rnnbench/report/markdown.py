@@ -331,7 +331,11 @@ def samples_section(samples: pd.DataFrame) -> str:
 
 
 def findings(critical: pd.DataFrame, summary: pd.DataFrame, pairs: pd.DataFrame, study: Study) -> str:
-    lines = []
+    searched = critical[critical["source"].astype(str).str.startswith("search")]
+    running = searched[searched["source"] == UNFINISHED]
+    lines = [f"- **A snapshot**: {len(running)} of the study's {len(searched)} searches are still running (it "
+             "continues in pieces from its finished runs); their readings say \"so far\": what the runs up to now "
+             "show, which the rest of the search can change."] if len(running) else []
     for task in study.task_names():
         own = critical[(critical["task"] == task) & critical["model"].isin(study.models)]
         if own.empty:
