@@ -557,7 +557,7 @@ def render(study: Study, results: pd.DataFrame, summary: pd.DataFrame, critical:
              "## Critical length", "", critical_section(critical), "",
              *search_section(study, searched),
              "## The tutorials' claims, tested", "", claims_section(claims), "",
-             "## About this report", "", *about, *([pieces] if pieces else []), "", definitions(study, results), "",
+             "## About this report", "", *about, *(["", pieces] if pieces else []), "", definitions(study, results), "",
              "## Tuning", "",
              "Per task and model, the lr the protocol chose (highest validation solved fraction, then fewest steps "
              "to solve, then best validation metric, then the smaller lr); reports/tuning.csv has every figure. "
