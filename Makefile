@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 # Where torch comes from: the default index here; CI on GitHub passes the CPU wheel index.
 TORCH_INDEX ?=
 
-.PHONY: study test try exp-show sync-mlflow mlflow-ui long-piece long-report clean-venv
+.PHONY: study test try exp-show sync-mlflow mlflow-ui long-piece long-pause long-resume long-report clean-venv
 # Where `make try` writes: outside the repository, so the committed reports/ stay as they are.
 TRY ?= /tmp/rnnbench-try
 
@@ -59,6 +59,15 @@ long-piece: $(VENV)/.installed
 	echo "piece start $$(date -u +%FT%TZ) commit $$(git rev-parse --short HEAD)" >> $(LONG)/pieces.log
 	$(RUN) rnnbench study --params studies/long-cpu.yaml --root $(LONG) --no-report; \
 	  echo "piece end $$(date -u +%FT%TZ) rc $$?" >> $(LONG)/pieces.log
+
+# Stop a running piece's processes where they are (the host is wanted for something else) and let
+# them go on; pieces.log records both, and the report leaves the pause out of the running time.
+# ("[-]-params": a pattern that matches the study's processes and not the shell running pkill.)
+long-pause:
+	pkill -STOP -f '[-]-params studies/long-cpu.yaml --root $(LONG)' && echo "paused $$(date -u +%FT%TZ)" >> $(LONG)/pieces.log
+
+long-resume:
+	pkill -CONT -f '[-]-params studies/long-cpu.yaml --root $(LONG)' && echo "resumed $$(date -u +%FT%TZ)" >> $(LONG)/pieces.log
 
 long-report: $(VENV)/.installed
 	$(RUN) rnnbench report --params studies/long-cpu.yaml --root $(LONG)
