@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from rnnbench.config import ConfigError, read_run_configs
-from rnnbench.study import Cell, parse_study
+from rnnbench.study import Cell, load_study, parse_study
 
 TINY = yaml.safe_load((Path(__file__).parents[1] / "studies" / "tiny.yaml").read_text())
 
@@ -234,3 +234,10 @@ def test_equal_parameters_must_be_a_positive_integer():
 def test_a_value_no_run_could_use_is_refused_naming_its_key(change, message):
     with pytest.raises(ConfigError, match=message):
         parse_study(params(**change))
+
+
+@pytest.mark.parametrize("path", sorted((Path(__file__).parents[1] / "studies").glob("*.yaml")) + [
+    Path(__file__).parents[1] / "params.yaml"], ids=lambda path: path.name)
+def test_every_committed_study_file_parses(path):
+    study = load_study(path)
+    assert study.cells() or study.search.pairs()  # it trains something
