@@ -159,9 +159,9 @@ class RayExecutor:
 # when the driver is killed (SIGKILL runs no atexit; they lingered ~2.5 min). The watchdog holds the
 # read end of a pipe only the driver writes to: when the driver is gone, however it went, the read
 # returns and the watchdog kills the processes it was given, each only if it is still the same
-# process (its start time), never a stranger that reused the pid. It parses /proc/<pid>/stat as
-# progress.proc_stat does, on its own: a `python -c` script that imports nothing of the package. It ignores the terminal's Ctrl-C,
-# which the driver handles.
+# process (its start time), never a stranger that reused the pid. It ignores the terminal's Ctrl-C,
+# which the driver handles. It parses /proc/<pid>/stat as progress.proc_stat does, on its own: a
+# `python -c` script that imports nothing of the package.
 WATCHDOG = """
 import os, signal, sys
 signal.signal(signal.SIGINT, signal.SIG_IGN)

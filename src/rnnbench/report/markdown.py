@@ -22,7 +22,7 @@ from .budget import BUDGET_SHARE, IMPROVEMENT, LAST_SHARE
 from .claims import VERDICTS
 from .samples import CHARACTERS, SAMPLING_SEED
 from .search_tables import SEARCH
-from .tables import UNFINISHED, NON_EXPONENTIAL_R2, P_SIGNIFICANT, SOLVED_MAJORITY
+from .tables import NON_EXPONENTIAL_R2, P_SIGNIFICANT, SEARCH_SOURCES, SOLVED_MAJORITY, UNFINISHED
 
 NONE = "—"
 
@@ -114,7 +114,7 @@ def reading(row) -> str:
         return "not measured: no completed run"
     running = str(row.source) == UNFINISHED
     ends = "search is still running" if running else \
-        "search reached its cap first" if str(row.source).startswith("search") else "grid ends first"
+        "search reached its cap first" if row.source in SEARCH_SOURCES else "grid ends first"
     text = {"single_length": f"not determined (one length tested, T={number(row.longest_tested)})",
             "below": f"< {number(row.shortest_tested)} (fails at the shortest length tested)",
             "above": f"≥ {number(row.critical_length)} (solves the longest length tested: the {ends})",
@@ -245,7 +245,7 @@ def solved_list(summary: pd.DataFrame, critical_row) -> str:
     (other runs, another lr) and are not in the fit."""
     r = critical_row
     rows = summary[(summary["task"] == r.task) & (summary["model"] == r.model)].sort_values("length")
-    if not str(r.source).startswith("search"):
+    if r.source not in SEARCH_SOURCES:
         return "solved " + counts(rows)
     grid = rows[rows["lr_source"] != SEARCH]
     return (f"solved per searched length [exact 95%] {r.tested}"
@@ -331,7 +331,7 @@ def samples_section(samples: pd.DataFrame) -> str:
 
 
 def findings(critical: pd.DataFrame, summary: pd.DataFrame, pairs: pd.DataFrame, study: Study) -> str:
-    searched = critical[critical["source"].astype(str).str.startswith("search")]
+    searched = critical[critical["source"].isin(SEARCH_SOURCES)]
     running = searched[searched["source"] == UNFINISHED]
     lines = [f"- **A snapshot**: {len(running)} of the study's {len(searched)} searches are still running (it "
              "continues in pieces from its finished runs); their readings say \"so far\": what the runs up to now "
@@ -429,7 +429,7 @@ def header(results: pd.DataFrame, study: Study) -> str:
         f"Machine: {'; '.join(hosts) if hosts else 'unknown'}.",
         f"Runs: {len(results)} ({len(study.cells())} cells × {len(study.seeds)} seeds"
         + (f", and {searched_rows} seeds' runs at the lengths the searches added; every search run is in "
-           "reports/search_runs.csv" if (searched_rows := int((results["lr_source"] == "search").sum())) else "")
+           "reports/search_runs.csv" if (searched_rows := int((results["lr_source"] == SEARCH).sum())) else "")
         + "): "
         f"{len(completed)} completed, {int(results['diverged'].sum())} diverged, "
         f"{int(results['failed'].sum()) - n_missing} failed, {n_missing} missing.",

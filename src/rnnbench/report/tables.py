@@ -40,7 +40,10 @@ def is_memory_task(task: str) -> bool:
         return True
 
 
-UNFINISHED = "search, unfinished"  # the source of a critical length whose search has not found its answer yet
+# Where a critical length comes from (critical_length.csv's `source`): its search, finished or not, or the grid.
+SEARCHED = "search"
+UNFINISHED = "search, unfinished"  # its search has not found its answer yet: the reading is "so far"
+SEARCH_SOURCES = (SEARCHED, UNFINISHED)
 
 
 def critical_lengths(summary: pd.DataFrame, searched: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -53,7 +56,7 @@ def critical_lengths(summary: pd.DataFrame, searched: pd.DataFrame | None = None
     exact interval. Cells with no completed run say nothing either way."""
     searched = searched if searched is not None else pd.DataFrame(columns=["task", "model"])
     by_search = set(zip(searched["task"], searched["model"]))
-    groups = [(key, group, "search" if group["finished"].all() else UNFINISHED)
+    groups = [(key, group, SEARCHED if group["finished"].all() else UNFINISHED)
               for key, group in searched.groupby(["task", "model"], sort=False)]
     groups += [(key, group, "grid") for key, group in summary.groupby(["task", "model"], sort=False)
                if key not in by_search]
@@ -92,7 +95,7 @@ def critical_lengths(summary: pd.DataFrame, searched: pd.DataFrame | None = None
             "t50": threshold.t50, "t50_low": threshold.low, "t50_high": threshold.high,
             "t50_censored": threshold.censored, "t50_reading": threshold_reading(threshold),
             "tested": tested_counts(tested), "source": source,
-            "lrs": lr_by_length(tested) if source.startswith("search") else "",
+            "lrs": lr_by_length(tested) if source in SEARCH_SOURCES else "",
         })
     return pd.DataFrame(rows, columns=CRITICAL_COLUMNS)
 
