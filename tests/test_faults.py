@@ -42,7 +42,12 @@ def alive(pid: int) -> bool:
     return state != "Z"  # a zombie has exited; only its entry waits to be reaped
 
 
-def start_endless_train_stage(root: Path) -> tuple[subprocess.Popen, Cell]:
+def ignore_sigint() -> None:
+    """As a shell without job control starts a background command (`dvc repro &` in a script)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def start_endless_train_stage(root: Path, preexec=None) -> tuple[subprocess.Popen, Cell]:
     """A real train stage on a cell of two seeds that would train for a million steps."""
     study = parse_study({**TINY, "seeds": [0, 1], "train": {**TINY["train"], "steps": 1_000_000, "early_stop": False}})
     cell = Cell("adding", "lstm", 8)
@@ -50,7 +55,8 @@ def start_endless_train_stage(root: Path) -> tuple[subprocess.Popen, Cell]:
     resolve_task("adding").build(8, study.data, study.task_plan("adding").options).save(root / cell.data_folder)
     stage = subprocess.Popen([sys.executable, str(REPO / "stages" / "train.py"), str(cell.configs_file),
                               "--data", str(cell.data_folder), "--out", str(cell.run_folder)],
-                             cwd=root, stdout=subprocess.DEVNULL, stderr=(root / "stderr.log").open("w"))
+                             cwd=root, stdout=subprocess.DEVNULL, stderr=(root / "stderr.log").open("w"),
+                             preexec_fn=preexec)
     # A file, not a pipe: the seeds' progress lines would fill an unread pipe and block the stage.
     return stage, cell
 
@@ -89,9 +95,10 @@ def test_a_killed_train_stage_takes_its_seed_workers_with_it_and_leaves_no_parti
         kill_all(stage.pid, *children_of(stage.pid), *workers)
 
 
-@pytest.mark.parametrize("to_workers", [False, True], ids=["kill -INT the stage", "Ctrl-C to the process group"])
-def test_an_interrupt_ends_a_train_stage_at_once_and_keeps_the_cell_that_was_there(tmp_path, to_workers):
-    stage, cell = start_endless_train_stage(tmp_path)
+@pytest.mark.parametrize("to_workers, preexec", [(False, None), (True, None), (False, ignore_sigint)],
+                         ids=["kill -INT the stage", "Ctrl-C to the process group", "started with SIGINT ignored"])
+def test_an_interrupt_ends_a_train_stage_at_once_and_keeps_the_cell_that_was_there(tmp_path, to_workers, preexec):
+    stage, cell = start_endless_train_stage(tmp_path, preexec)
     previous = tmp_path / cell.run_folder / "seed0" / "metrics.json"
     previous.parent.mkdir(parents=True)
     previous.write_text('{"from": "the previous run"}')
@@ -320,8 +327,10 @@ def test_a_damaged_data_folder_is_one_line_naming_it_and_trains_nothing(tmp_path
     assert not out.exists()
 
 
-def test_a_train_stage_whose_dvc_is_killed_ends_with_it_and_keeps_the_cell_that_was_there(tmp_path):
-    """As `kill -9` of the `dvc` process: the stage's parent dies, the stage is interrupted."""
+@pytest.mark.parametrize("preexec", [None, ignore_sigint], ids=["dvc in a terminal", "dvc started with SIGINT ignored"])
+def test_a_train_stage_whose_dvc_is_killed_ends_with_it_and_keeps_the_cell_that_was_there(tmp_path, preexec):
+    """As `kill -9` of the `dvc` process: the stage's parent dies, the stage is interrupted; also
+    when dvc was a script's background job, whose children inherit SIGINT ignored."""
     study = parse_study({**TINY, "seeds": [0, 1], "train": {**TINY["train"], "steps": 1_000_000, "early_stop": False}})
     cell = Cell("adding", "lstm", 8)
     write_run_configs(tmp_path / cell.configs_file, study.resolved_configs(cell))
@@ -331,7 +340,8 @@ def test_a_train_stage_whose_dvc_is_killed_ends_with_it_and_keeps_the_cell_that_
     stage_cmd = [sys.executable, str(REPO / "stages" / "train.py"), str(cell.configs_file), "--data",
                  str(cell.data_folder), "--out", str(cell.run_folder)]
     parent = subprocess.Popen([sys.executable, "-c", "import subprocess, sys; subprocess.Popen(sys.argv[1:]).wait()",
-                               *stage_cmd], cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                               *stage_cmd], cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              preexec_fn=preexec)
     stage_pids: list[int] = []
     try:
         deadline = time.time() + 60

@@ -25,7 +25,12 @@ PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 def interrupted_with_parent() -> None:
     """On Linux, a stage whose parent (dvc) dies is sent SIGINT: it ends as an interrupted stage
     does (its workers end, its previous outputs stay), never running on and writing after DVC is
-    gone. A parent already gone by now interrupts it at once. Elsewhere this does nothing."""
+    gone. A parent already gone by now interrupts it at once. Elsewhere this does nothing.
+
+    SIGINT is handled whatever the stage inherited: a shell without job control (a script's
+    `dvc repro &`, `nohup ... &`) starts its background commands with SIGINT ignored, and Python
+    then keeps it ignored, so neither Ctrl-C nor its parent's death would end the stage."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     if not sys.platform.startswith("linux"):
         return
     parent = os.getppid()
