@@ -49,7 +49,7 @@ def ignore_sigint() -> None:
 
 def start_endless_train_stage(root: Path, preexec=None) -> tuple[subprocess.Popen, Cell]:
     """A real train stage on a cell of two seeds that would train for a million steps."""
-    study = parse_study({**TINY, "seeds": [0, 1], "train": {**TINY["train"], "steps": 1_000_000, "early_stop": False}})
+    study = parse_study({**TINY, "seeds": [0, 1], "seed_processes": 2, "train": {**TINY["train"], "steps": 1_000_000, "early_stop": False}})
     cell = Cell("adding", "lstm", 8)
     write_run_configs(root / cell.configs_file, study.resolved_configs(cell))
     resolve_task("adding").build(8, study.data, study.task_plan("adding").options).save(root / cell.data_folder)
@@ -289,8 +289,12 @@ def test_a_length_that_cannot_fit_in_memory_is_refused_before_allocating(tmp_pat
 def test_a_truncated_metrics_json_is_a_failed_row_and_the_report_is_still_written(tmp_path):
     from rnnbench.report.write import write_report
 
-    study = parse_study({**TINY, "seeds": [0]})
-    assert main(["study", "--params", str(REPO / "studies/tiny.yaml"), "--root", str(tmp_path), "--no-report"]) == 0
+    params = {**TINY, "seeds": [0], "models": ["gru"], "points": ["adding-5"], "side_grids": {},
+              "per_model": {}, "search": {"models": [], "tasks": []},
+              "tune": {**TINY["tune"], "points": ["adding-5"]}}
+    (tmp_path / "one_cell.yaml").write_text(yaml.safe_dump(params))
+    study = parse_study(params)
+    assert main(["study", "--params", str(tmp_path / "one_cell.yaml"), "--root", str(tmp_path), "--no-report"]) == 0
     broken = tmp_path / Cell("adding", "gru", 5).seed_folder(0) / "metrics.json"
     broken.write_text(broken.read_text()[:40])
     write_report(study, tmp_path, tmp_path / "reports")
@@ -331,7 +335,7 @@ def test_a_damaged_data_folder_is_one_line_naming_it_and_trains_nothing(tmp_path
 def test_a_train_stage_whose_dvc_is_killed_ends_with_it_and_keeps_the_cell_that_was_there(tmp_path, preexec):
     """As `kill -9` of the `dvc` process: the stage's parent dies, the stage is interrupted; also
     when dvc was a script's background job, whose children inherit SIGINT ignored."""
-    study = parse_study({**TINY, "seeds": [0, 1], "train": {**TINY["train"], "steps": 1_000_000, "early_stop": False}})
+    study = parse_study({**TINY, "seeds": [0, 1], "seed_processes": 2, "train": {**TINY["train"], "steps": 1_000_000, "early_stop": False}})
     cell = Cell("adding", "lstm", 8)
     write_run_configs(tmp_path / cell.configs_file, study.resolved_configs(cell))
     resolve_task("adding").build(8, study.data, study.task_plan("adding").options).save(tmp_path / cell.data_folder)

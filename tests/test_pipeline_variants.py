@@ -1,5 +1,6 @@
 """End-to-end tests that need a study of their own (a plugin model or task, a broken cell, a
 broken params file, an added seed) rather than the tiny grid's `dvc repro` in test_pipeline_e2e.py.
+The tests that rerun a changed two-model study share its first `dvc repro`, each changing a copy.
 """
 import json
 import shutil
@@ -9,11 +10,23 @@ import pandas as pd
 import pytest
 import yaml
 
-from dvc_project import (NO_SEARCH, PIPELINE, REPO, make_project, mlflow_runs, run, search_stages, stages_run, tiny_study,
-                         tune_stages)
+from dvc_project import (NO_SEARCH, PIPELINE, REPO, copy_of, make_project, mlflow_runs, run, search_stages, stages_run,
+                         tiny_study, tune_stages)
 from rnnbench.study import load_study
 
 pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def rnn_lstm_project(tmp_path_factory):
+    """rnn and lstm at adding-5 and xor-5, and the NumPy reference beside lstm, after one `dvc repro`:
+    where the tests that change a study and rerun it start (each changes a copy)."""
+    root = make_project(tmp_path_factory.mktemp("rnn-lstm") / "study", models=["rnn", "lstm"],
+                        points=["adding-5", "xor-5"], search=NO_SEARCH,
+                        tune={**tiny_study_params()["tune"], "points": ["adding-5", "xor-5"]},
+                        side_grids={"reference": {"models": ["lstm-numpy"], "points": ["adding-5"],
+                                                  "compares_to": "lstm"}})
+    return root, run(root, "dvc", "repro").stdout
 
 
 def test_a_cell_that_fails_in_a_dispatch_is_reported_and_not_recorded(tmp_path):
@@ -161,18 +174,13 @@ def test_a_failed_seed_fails_its_stage_and_the_next_repro_trains_it_again(tmp_pa
     assert "train@mypkg.cells.Broken-adding-5" in stages_run(again.stdout)  # not restored as a result
 
 
-def test_an_experiment_that_adds_a_seed_trains_and_logs_only_that_seed(tmp_path):
-    params = yaml.safe_load((REPO / "studies" / "tiny.yaml").read_text())
-    params.update(points=["adding-5"], models=["rnn", "lstm"], search=NO_SEARCH)
-    params["tune"]["points"] = ["adding-5"]
-    (tmp_path / "small.yaml").write_text(yaml.safe_dump(params))
-    root = make_project(tmp_path / "study", tmp_path / "small.yaml")
-    run(root, "dvc", "repro")
+def test_an_experiment_that_adds_a_seed_trains_and_logs_only_that_seed(rnn_lstm_project, tmp_path):
+    root = copy_of(rnn_lstm_project, tmp_path / "study")
     run(root, "git", "add", "-A")
     run(root, "git", "commit", "-qm", "study run")
     before = {p: p.read_bytes() for p in root.glob("runs/**/seed*/metrics.json")}
-    cells = len(before) // 2  # rnn, lstm and the two side-grid models at adding-5
-    assert cells == 4 and len(mlflow_runs(root)) == 2 * cells
+    cells = len(before) // 2  # rnn and lstm at adding-5 and xor-5, the reference grid's lstm-numpy at adding-5
+    assert cells == 5 and len(mlflow_runs(root)) == 2 * cells
 
     added = run(root, "dvc", "exp", "run", "-n", "three-seeds", "-S", "seeds=[0,1,2]")
     assert (added.stdout + added.stderr).count("reused seeds [0, 1]") == cells
@@ -196,12 +204,8 @@ def tiny_study_params() -> dict:
     return yaml.safe_load((REPO / "studies" / "tiny.yaml").read_text())
 
 
-def test_changing_the_sweep_retunes_and_retrains_only_the_cells_whose_lr_changed(tmp_path):
-    root = make_project(tmp_path / "study", models=["rnn", "lstm"], points=["adding-5", "xor-5"], search=NO_SEARCH,
-                        tune={**tiny_study_params()["tune"], "points": ["adding-5", "xor-5"]},
-                        side_grids={"reference": {"models": ["lstm-numpy"], "points": ["adding-5"],
-                                                  "compares_to": "lstm"}})
-    run(root, "dvc", "repro")
+def test_changing_the_sweep_retunes_and_retrains_only_the_cells_whose_lr_changed(rnn_lstm_project, tmp_path):
+    root = copy_of(rnn_lstm_project, tmp_path / "study")
     study = load_study(root / "params.yaml")
     before = cell_lrs(root)
     params = yaml.safe_load((root / "params.yaml").read_text())

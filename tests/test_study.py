@@ -241,3 +241,16 @@ def test_a_value_no_run_could_use_is_refused_naming_its_key(change, message):
 def test_every_committed_study_file_parses(path):
     study = load_study(path)
     assert study.cells() or study.search.pairs()  # it trains something
+
+
+def test_the_replication_study_runs_the_default_studys_own_searches():
+    """studies/replicate.yaml reruns params.yaml's headline searches on another host: each of its
+    searches must be params.yaml's, run for run (README, "On another CPU"), or the two reports
+    compare different experiments."""
+    from rnnbench.search.plans import search_plan
+
+    root = Path(__file__).parents[1]
+    default, replicate = load_study(root / "params.yaml"), load_study(root / "studies" / "replicate.yaml")
+    assert replicate.search.pairs() and set(replicate.search.pairs()) <= set(default.search.pairs())
+    for task, model in replicate.search.pairs():
+        assert search_plan(replicate, task, model) == search_plan(default, task, model), (task, model)
