@@ -4,7 +4,7 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 # --compile-bytecode: as pip does. Without it every import compiles from source again wherever
-# PYTHONDONTWRITEBYTECODE is set (this host's CI sets it; the suite then took 46% longer).
+# PYTHONDONTWRITEBYTECODE is set, as on this project's CI hosts (docs/measurements.md).
 UV = $(BIN)/uv pip install -q --compile-bytecode --python $(BIN)/python
 # Where torch comes from: the default index here; CI on GitHub passes the CPU wheel index.
 TORCH_INDEX ?=
@@ -37,8 +37,10 @@ study: $(VENV)/.installed
 
 # Two pytest workers, a test file each at a time: the two end-to-end files (conftest puts them
 # first) run beside each other and the unit files, which keeps CI on 2 cores under its 20 minutes.
+# PYTHONDONTWRITEBYTECODE emptied: the suite starts hundreds of Python processes (every DVC stage),
+# which then compile rnnbench once, not each time (.dvcignore keeps __pycache__ out of the hashes).
 test: $(VENV)/.installed-test
-	$(RUN) python -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder
+	$(RUN) PYTHONDONTWRITEBYTECODE= python -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder
 
 try: $(VENV)/.installed
 	$(RUN) rnnbench study --params studies/tiny.yaml --root $(TRY)
