@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from dvc_project import NO_SEARCH
 from rnnbench.cli import main
 from rnnbench.config import write_run_configs
 from rnnbench.study import Cell, parse_study
@@ -47,9 +48,15 @@ def ignore_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
+def endless_two_seed_study():
+    """The tiny study with two seeds that train for a million steps, each in a seed process of its own."""
+    return parse_study({**TINY, "seeds": [0, 1], "seed_processes": 2,
+                        "train": {**TINY["train"], "steps": 1_000_000, "early_stop": False}})
+
+
 def start_endless_train_stage(root: Path, preexec=None) -> tuple[subprocess.Popen, Cell]:
     """A real train stage on a cell of two seeds that would train for a million steps."""
-    study = parse_study({**TINY, "seeds": [0, 1], "seed_processes": 2, "train": {**TINY["train"], "steps": 1_000_000, "early_stop": False}})
+    study = endless_two_seed_study()
     cell = Cell("adding", "lstm", 8)
     write_run_configs(root / cell.configs_file, study.resolved_configs(cell))
     resolve_task("adding").build(8, study.data, study.task_plan("adding").options).save(root / cell.data_folder)
@@ -290,7 +297,7 @@ def test_a_truncated_metrics_json_is_a_failed_row_and_the_report_is_still_writte
     from rnnbench.report.write import write_report
 
     params = {**TINY, "seeds": [0], "models": ["gru"], "points": ["adding-5"], "side_grids": {},
-              "per_model": {}, "search": {"models": [], "tasks": []},
+              "per_model": {}, "search": NO_SEARCH,
               "tune": {**TINY["tune"], "points": ["adding-5"]}}
     (tmp_path / "one_cell.yaml").write_text(yaml.safe_dump(params))
     study = parse_study(params)
@@ -335,7 +342,7 @@ def test_a_damaged_data_folder_is_one_line_naming_it_and_trains_nothing(tmp_path
 def test_a_train_stage_whose_dvc_is_killed_ends_with_it_and_keeps_the_cell_that_was_there(tmp_path, preexec):
     """As `kill -9` of the `dvc` process: the stage's parent dies, the stage is interrupted; also
     when dvc was a script's background job, whose children inherit SIGINT ignored."""
-    study = parse_study({**TINY, "seeds": [0, 1], "seed_processes": 2, "train": {**TINY["train"], "steps": 1_000_000, "early_stop": False}})
+    study = endless_two_seed_study()
     cell = Cell("adding", "lstm", 8)
     write_run_configs(tmp_path / cell.configs_file, study.resolved_configs(cell))
     resolve_task("adding").build(8, study.data, study.task_plan("adding").options).save(tmp_path / cell.data_folder)
