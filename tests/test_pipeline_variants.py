@@ -142,13 +142,14 @@ def test_a_model_and_a_task_by_import_path_run_through_dvc_repro(tmp_path):
     assert (root / "runs" / "mypkg.tasks.FirstBit-6" / "lstm" / "seed0" / "gradflow.csv").is_file()
     assert "mypkg.tasks.FirstBit" in (root / "reports" / "report.md").read_text()
 
-    # Editing the user's model file reruns exactly its cells, through its hash in the configs files.
+    # Editing the user's model file makes exactly its cells stale, through its hash in the tuning plan
+    # and the configs files: once the stages that write them have run, DVC finds only these changed.
     cells_file = root / "src" / "mypkg" / "cells.py"
     cells_file.write_text(cells_file.read_text() + "\n# edited\n")
-    again = run(root, "dvc", "repro")
-    assert stages_run(again.stdout) == {c for c in cells if "MyCell" in c} | {
-        "plan-tuning", "tune@mypkg.cells.MyCell", "configure", "speed", "report"}  # its speed is its code's
-    assert "up to date" in run(root, "dvc", "status").stdout
+    planning = ("plan-tuning", "tune@mypkg.cells.MyCell", "configure")
+    assert stages_run(run(root, "dvc", "repro", "--single-item", *planning).stdout) == set(planning)
+    stale = set(json.loads(run(root, "dvc", "status", "--json").stdout))
+    assert stale == {c for c in cells if "MyCell" in c} | {"speed", "report"}  # its speed is its code's
 
 
 def test_a_failed_seed_fails_its_stage_and_the_next_repro_trains_it_again(tmp_path):
@@ -234,15 +235,15 @@ def test_editing_a_user_corpus_under_corpora_reruns_the_data_the_sweeps_and_the_
     run(root, "git", "add", "-A")
     run(root, "git", "commit", "-qm", "a user corpus")
     run(root, "dvc", "repro")
+    samples = pd.read_csv(root / "reports" / "samples.csv", keep_default_na=False)  # its own prime: no 'ROMEO:' here
+    assert set(samples["prime"]) == {" "} and all(text.startswith(" ") for text in samples["text"])
     before = (root / "runs/charlm-10/rnn/seed0/metrics.json").read_text()
     (root / "corpora" / "mine.txt").write_text("pack my box with five dozen liquor jugs! " * 450)
     stale = set(json.loads(run(root, "dvc", "status", "--json").stdout))
     assert {"generate", "tune@rnn"} <= stale  # DVC sees the edit: it is a dependency of both
-    again = run(root, "dvc", "repro")
-    assert "train@rnn-charlm-10" in stages_run(again.stdout)
+    again = run(root, "dvc", "repro", "train@rnn-charlm-10")  # the cell and what it depends on
+    assert {"generate", "tune@rnn", "train@rnn-charlm-10"} <= stages_run(again.stdout)
     assert (root / "runs/charlm-10/rnn/seed0/metrics.json").read_text() != before
-    samples = pd.read_csv(root / "reports" / "samples.csv", keep_default_na=False)  # its own prime: no 'ROMEO:' here
-    assert set(samples["prime"]) == {" "} and all(text.startswith(" ") for text in samples["text"])
 
 
 def test_a_corpus_outside_corpora_is_refused_naming_the_key_before_any_work(tmp_path):
