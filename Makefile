@@ -36,7 +36,7 @@ study: $(VENV)/.installed
 	$(RUN) dvc repro
 
 # Two pytest workers, a test file each at a time: the two end-to-end files (conftest puts them
-# first) run beside each other and the unit files, which keeps CI on 2 cores under its 20 minutes.
+# first) run beside each other and the unit files (CI on 2 cores: docs/measurements.md).
 # PYTHONDONTWRITEBYTECODE emptied: the suite starts hundreds of Python processes (every DVC stage),
 # which then compile rnnbench once, not each time (.dvcignore keeps __pycache__ out of the hashes).
 test: $(VENV)/.installed-test

@@ -2,6 +2,7 @@
 a temp git + DVC repository with a study file as params.yaml, and the real `dvc`, `rnnbench` and
 `mlflow` commands run in it."""
 import contextlib
+import json
 import os
 import re
 import shutil
@@ -37,6 +38,11 @@ TRAIN_RNN_ADDING_5 = ("python", "stages/train.py", "configs/adding-5/rnn.json", 
 
 def stages_run(repro_output: str) -> set[str]:
     return set(re.findall(r"Running stage '([^']+)'", repro_output))
+
+
+def stale_stages(root: Path) -> set[str]:
+    """The stages `dvc status` finds changed."""
+    return set(json.loads(run(root, "dvc", "status", "--json").stdout))
 
 
 def make_project(dest: Path, params: Path = REPO / "studies" / "tiny.yaml", **changes) -> Path:

@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from dvc_project import (PIPELINE, REPO, TIMINGS, TRAIN_RNN_ADDING_5, copy_of, env_for, make_project, mlflow_runs,
-                         mlflow_server, run, search_stages, stages_run, tiny_study, tune_stages)
+                         mlflow_server, run, search_stages, stages_run, stale_stages, tiny_study, tune_stages)
 from rnnbench.config import read_tuning
 from rnnbench.report.markdown import figures_of
 
@@ -388,10 +388,6 @@ def test_changing_one_models_hyperparameter_reruns_only_that_models_cells(projec
     main = results[results.model.isin(study.models) & (results.lr_source != "search")]
     assert set(main[main.task == "adding"].length) == {8}
     assert set(results[results.model == "lstm-numpy"].length) == {5}  # its side grid keeps adding-5
-
-
-def stale_stages(root) -> set[str]:
-    return set(json.loads(run(root, "dvc", "status", "--json").stdout))
 
 
 def test_a_code_change_reruns_exactly_the_cells_whose_code_changed(project, tmp_path):

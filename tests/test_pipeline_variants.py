@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from dvc_project import (NO_SEARCH, PIPELINE, REPO, copy_of, make_project, mlflow_runs, run, search_stages, stages_run,
-                         tiny_study, tune_stages)
+                         stale_stages, tiny_study, tune_stages)
 from rnnbench.study import load_study
 
 pytestmark = pytest.mark.e2e
@@ -42,7 +42,7 @@ def test_a_cell_that_fails_in_a_dispatch_is_reported_and_not_recorded(tmp_path):
         assert (f"dispatch: FAILED train@mypkg.cells.Broken-adding-5: seed {seed}: RuntimeError: broken on purpose; "
                 "not recorded, it stays stale") in result.stderr
     assert not (root / "runs/adding-5/mypkg.cells.Broken").exists()  # a failure is never a result
-    stale = json.loads(run(root, "dvc", "status", "--json").stdout)
+    stale = stale_stages(root)
     assert "train@mypkg.cells.Broken-adding-5" in stale and "train@lstm-adding-5" not in stale
 
 
@@ -79,7 +79,7 @@ def test_a_dispatch_holds_dvcs_lock_while_it_trains_and_lands_no_cell_whose_conf
     assert ("dispatch: FAILED train@gru-adding-5: configs/adding-5/gru.json changed while the cell trained"
             in log.read_text())
     assert not (root / "runs/adding-5/gru").exists()  # trained with 3000 steps, configured for 2000: not landed
-    assert "train@gru-adding-5" in json.loads(run(root, "dvc", "status", "--json").stdout)
+    assert "train@gru-adding-5" in stale_stages(root)
 
 
 def test_broken_params_yaml_is_refused_with_the_offending_key(tmp_path):
@@ -148,7 +148,7 @@ def test_a_model_and_a_task_by_import_path_run_through_dvc_repro(tmp_path):
     cells_file.write_text(cells_file.read_text() + "\n# edited\n")
     planning = ("plan-tuning", "tune@mypkg.cells.MyCell", "configure")
     assert stages_run(run(root, "dvc", "repro", "--single-item", *planning).stdout) == set(planning)
-    stale = set(json.loads(run(root, "dvc", "status", "--json").stdout))
+    stale = stale_stages(root)
     assert stale == {c for c in cells if "MyCell" in c} | {"speed", "report"}  # its speed is its code's
 
 
@@ -239,7 +239,7 @@ def test_editing_a_user_corpus_under_corpora_reruns_the_data_the_sweeps_and_the_
     assert set(samples["prime"]) == {" "} and all(text.startswith(" ") for text in samples["text"])
     before = (root / "runs/charlm-10/rnn/seed0/metrics.json").read_text()
     (root / "corpora" / "mine.txt").write_text("pack my box with five dozen liquor jugs! " * 450)
-    stale = set(json.loads(run(root, "dvc", "status", "--json").stdout))
+    stale = stale_stages(root)
     assert {"generate", "tune@rnn"} <= stale  # DVC sees the edit: it is a dependency of both
     again = run(root, "dvc", "repro", "train@rnn-charlm-10")  # the cell and what it depends on
     assert {"generate", "tune@rnn", "train@rnn-charlm-10"} <= stages_run(again.stdout)
