@@ -1,0 +1,82 @@
+"""How much a searched critical length rests on the solved rule: test, or validation too.
+
+A run stops at the first evaluation whose validation metric meets the task's rule (early_stop), and
+counts solved only if its test metric meets the rule as well. Stopped right at the threshold, a run
+that has learnt the task misses it on test about as often as not (copy: recall 0.985-0.989 against
+0.99). This reads a study's search_runs.csv and, per task x model x length, sets the study's count
+(solved on test, under either budget) beside a lenient one (solved on test or the rule met on
+validation, under either budget), decides each length with the search's own rule
+(rnnbench/search/rule.py), and prints the lengths whose decision and the brackets that change.
+
+    python benchmarks/solved_rule.py reports/search_runs.csv reports/long-amd/search_runs.csv
+
+Writes the table into benchmarks/results.md (section `solved-rule`).
+"""
+import argparse
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from results_file import write_section
+from rnnbench.search.rule import LengthRuns, SearchRange, bracket, decision
+
+
+def outcomes(runs: pd.DataFrame, lenient: bool) -> dict[int, LengthRuns]:
+    """length -> the seeds' outcomes under each budget, as the search counts them."""
+    ok = runs["solved"] | (runs["solved_step"].notna() if lenient else False)
+    found: dict[int, LengthRuns] = {}
+    for (length, extended, seed), solved in ok.groupby([runs["length"], runs["extended"], runs["seed"]]):
+        side = found.setdefault(int(length), LengthRuns())
+        (side.extended if extended else side.base)[int(seed)] = bool(solved.any())
+    return found
+
+
+def bracket_text(lo, hi) -> str:
+    return f"{'<' + str(hi) if lo is None else lo} .. {'open' if hi is None else hi}"
+
+
+def compare(path: Path) -> list[dict]:
+    runs = pd.read_csv(path)
+    runs = runs[~runs["failed"].astype(bool)]
+    rows = []
+    for (task, model), own in runs.groupby(["task", "model"]):
+        seeds = tuple(sorted(own.loc[~own["extended"], "seed"].unique()))
+        search = SearchRange(start=0, floor=0, cap=0, seeds=seeds)
+        strict, lenient = outcomes(own, lenient=False), outcomes(own, lenient=True)
+        for length in sorted(strict):
+            a, b = decision(strict[length], search), decision(lenient[length], search)
+            if a != b:
+                rows.append({"study": str(path.parent), "task": task, "model": model, "T": length,
+                             "test": f"{strict[length].solved}/{strict[length].seeds} ({a or 'open'})",
+                             "test or validation": f"{lenient[length].solved}/{lenient[length].seeds} ({b or 'open'})",
+                             "bracket (test)": bracket_text(*bracket(strict, search)),
+                             "bracket (test or validation)": bracket_text(*bracket(lenient, search))})
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("files", nargs="+", type=Path, help="search_runs.csv files of studies' reports")
+    args = parser.parse_args()
+    lines, rows = [], []
+    for path in args.files:
+        if not path.is_file():
+            print(f"solved_rule: error: {path}: no such file; give a report's search_runs.csv", file=sys.stderr)
+            sys.exit(2)
+        runs = pd.read_csv(path)
+        runs = runs[~runs["failed"].astype(bool)]
+        missed = runs[~runs["solved"] & runs["solved_step"].notna()]
+        lines.append(f"- {path}: {len(runs)} runs, {int(runs['solved'].sum())} solved on test, {len(missed)} met the "
+                     f"rule on validation but not on test ({', '.join(f'{t} {m} {n}' for (t, m), n in missed.groupby(['task', 'model']).size().items()) or 'none'})")
+        rows += compare(path)
+    table = pd.DataFrame(rows).to_markdown(index=False) if rows else "No length's decision depends on the rule."
+    body = (f"## How the searched lengths rest on the solved rule (`python benchmarks/solved_rule.py "
+            f"{' '.join(str(p) for p in args.files)}`)\n\n" + "\n".join(lines) +
+            "\n\nThe lengths whose >= 50% decision differs when a seed that met the rule on validation also counts "
+            "(brackets: lo .. hi, hi the shortest failed length, lo the longest solved one below it):\n\n" + table)
+    write_section("solved-rule", body)
+
+
+if __name__ == "__main__":
+    main()
