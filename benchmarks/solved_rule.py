@@ -19,6 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from results_file import write_section
+from rnnbench.report.threshold import estimate_t50, threshold_reading
 from rnnbench.search.rule import LengthRuns, SearchRange, bracket, decision
 
 
@@ -36,14 +37,23 @@ def bracket_text(lo, hi) -> str:
     return f"{'<' + str(hi) if lo is None else lo} .. {'open' if hi is None else hi}"
 
 
-def compare(path: Path) -> list[dict]:
+def t50(found: dict[int, LengthRuns]) -> str:
+    lengths = sorted(found)
+    return threshold_reading(estimate_t50(lengths, [found[t].solved for t in lengths], [found[t].seeds for t in lengths]))
+
+
+def compare(path: Path) -> tuple[list[dict], list[dict]]:
+    """The lengths whose decision the count changes, and the T50 of every task x model it changes."""
     runs = pd.read_csv(path)
     runs = runs[~runs["failed"].astype(bool)]
-    rows = []
+    rows, fits = [], []
     for (task, model), own in runs.groupby(["task", "model"]):
         seeds = tuple(sorted(own.loc[~own["extended"], "seed"].unique()))
         search = SearchRange(start=0, floor=0, cap=0, seeds=seeds)
         strict, lenient = outcomes(own, lenient=False), outcomes(own, lenient=True)
+        if any(strict[t].solved != lenient[t].solved for t in strict):
+            fits.append({"study": str(path.parent), "task": task, "model": model,
+                         "T50 (test)": t50(strict), "T50 (test or validation)": t50(lenient)})
         for length in sorted(strict):
             a, b = decision(strict[length], search), decision(lenient[length], search)
             if a != b:
@@ -52,14 +62,14 @@ def compare(path: Path) -> list[dict]:
                              "test or validation": f"{lenient[length].solved}/{lenient[length].seeds} ({b or 'open'})",
                              "bracket (test)": bracket_text(*bracket(strict, search)),
                              "bracket (test or validation)": bracket_text(*bracket(lenient, search))})
-    return rows
+    return rows, fits
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("files", nargs="+", type=Path, help="search_runs.csv files of studies' reports")
     args = parser.parse_args()
-    lines, rows = [], []
+    lines, rows, fits = [], [], []
     for path in args.files:
         if not path.is_file():
             print(f"solved_rule: error: {path}: no such file; give a report's search_runs.csv", file=sys.stderr)
@@ -69,12 +79,16 @@ def main() -> None:
         missed = runs[~runs["solved"] & runs["solved_step"].notna()]
         lines.append(f"- {path}: {len(runs)} runs, {int(runs['solved'].sum())} solved on test, {len(missed)} met the "
                      f"rule on validation but not on test ({', '.join(f'{t} {m} {n}' for (t, m), n in missed.groupby(['task', 'model']).size().items()) or 'none'})")
-        rows += compare(path)
+        changed, refit = compare(path)
+        rows, fits = rows + changed, fits + refit
     table = pd.DataFrame(rows).to_markdown(index=False) if rows else "No length's decision depends on the rule."
+    t50s = pd.DataFrame(fits).to_markdown(index=False) if fits else "No count changes."
     body = (f"## How the searched lengths rest on the solved rule (`python benchmarks/solved_rule.py "
             f"{' '.join(str(p) for p in args.files)}`)\n\n" + "\n".join(lines) +
             "\n\nThe lengths whose >= 50% decision differs when a seed that met the rule on validation also counts "
-            "(brackets: lo .. hi, hi the shortest failed length, lo the longest solved one below it):\n\n" + table)
+            "(brackets: lo .. hi, hi the shortest failed length, lo the longest solved one below it):\n\n" + table +
+            "\n\nT50 and its 95% interval under each count, fitted to the search's runs alone (the report's T50 also "
+            "reads a grid cell at a searched length), for every task x model whose counts differ:\n\n" + t50s)
     write_section("solved-rule", body)
 
 
