@@ -43,22 +43,20 @@ def t50(found: dict[int, LengthRuns]) -> str:
     return threshold_reading(estimate_t50(lengths, [found[t].solved for t in lengths], [found[t].seeds for t in lengths]))
 
 
-def compare(path: Path) -> tuple[list[dict], list[dict]]:
+def compare(runs: pd.DataFrame, study: str) -> tuple[list[dict], list[dict]]:
     """The lengths whose decision the count changes, and the T50 of every task x model it changes."""
-    runs = pd.read_csv(path)
-    runs = runs[~runs["failed"].astype(bool)]
     rows, fits = [], []
     for (task, model), own in runs.groupby(["task", "model"]):
         seeds = tuple(sorted(own.loc[~own["extended"], "seed"].unique()))
         search = SearchRange(start=0, floor=0, cap=0, seeds=seeds)
         strict, lenient = outcomes(own, lenient=False), outcomes(own, lenient=True)
         if any(strict[t].solved != lenient[t].solved for t in strict):
-            fits.append({"study": str(path.parent), "task": task, "model": model,
+            fits.append({"study": study, "task": task, "model": model,
                          "T50 (test)": t50(strict), "T50 (test or validation)": t50(lenient)})
         for length in sorted(strict):
             a, b = decision(strict[length], search), decision(lenient[length], search)
             if a != b:
-                rows.append({"study": str(path.parent), "task": task, "model": model, "T": length,
+                rows.append({"study": study, "task": task, "model": model, "T": length,
                              "test": f"{strict[length].solved}/{strict[length].seeds} ({a or 'open'})",
                              "test or validation": f"{lenient[length].solved}/{lenient[length].seeds} ({b or 'open'})",
                              "bracket (test)": bracket_text(*bracket(strict, search)),
@@ -83,7 +81,7 @@ def main() -> None:
         missed = seeds[~seeds["solved"] & seeds["met"]].reset_index()
         lines.append(f"- {path}: {len(seeds)} seeds at a length ({len(runs)} runs), {int(seeds['solved'].sum())} solved "
                      f"on test, {len(missed)} met the rule on validation only ({', '.join(f'{t} {m} {n}' for (t, m), n in missed.groupby(['task', 'model']).size().items()) or 'none'})")
-        changed, refit = compare(path)
+        changed, refit = compare(runs, str(path.parent))
         rows, fits = rows + changed, fits + refit
     table = pd.DataFrame(rows).to_markdown(index=False) if rows else "No length's decision depends on the rule."
     t50s = pd.DataFrame(fits).to_markdown(index=False) if fits else "No count changes."
