@@ -312,9 +312,15 @@ def test_any_rise_of_the_solved_fraction_with_length_is_flagged_not_monotone():
     assert row["critical_length"] == 40 and not row["monotone"]
 
 
-def test_a_budget_limited_length_flags_the_critical_length():
-    summary = summary_of([("lstm", 100, 1.0), ("lstm", 200, 1.0)])
-    summary.loc[1, "budget_limited"] = True
+def test_only_a_budget_limited_failure_at_the_bracket_flags_the_critical_length():
+    # the failure above the reading decides it, so only a budget that might have decided that
+    # failure makes the reading "not yet"; a slow solve below it or a failure further up does not
+    summary = summary_of([("lstm", 10, 1.0), ("lstm", 20, 1.0), ("lstm", 40, 0.0), ("lstm", 80, 0.0)])
+    assert not critical_lengths(summary).iloc[0]["budget_limited"]
+    for slow in (1, 3):  # 20: solved, its slowest seed past half the budget; 80: beyond the bracket
+        summary.loc[slow, "budget_limited"] = True
+    assert not critical_lengths(summary).iloc[0]["budget_limited"]
+    summary.loc[2, "budget_limited"] = True  # 40: the bracket's failed end, still improving at its end
     assert critical_lengths(summary).iloc[0]["budget_limited"]
 
 
@@ -452,3 +458,29 @@ def test_the_report_opens_with_the_answer_then_the_claims_and_only_then_how_it_w
              "## The tutorials' claims, tested", "## About this report", "## Tuning"]
     assert [text.index(mark) for mark in order] == sorted(text.index(mark) for mark in order)
     assert text.count("](figures/solved_heatmap.png)") == 1  # drawn once, where the answer is
+
+
+def test_a_searched_length_is_budget_limited_by_the_grid_cells_rule_or_a_ceiling_cut_confirmation(tmp_path):
+    from rnnbench.report.search_tables import SEARCH_RUN_COLUMNS, search_lengths
+    from rnnbench.study import parse_study
+
+    study = parse_study(yaml.safe_load((REPO / "studies" / "tiny.yaml").read_text()))  # the lstm's search: no trace
+    trace = {"lengths": [{"length": n, "lr": 0.01, "sweep": [], "runs": [
+        {"seed": s, "steps": 30, "extended": False, "folder": f"adding-{n}/lr0.01-steps30/seed{s}"} for s in (0, 1)]}
+        for n in (4, 8, 16)], "found": {"lo": 8, "hi": 16, "censored": "none", "budget_bound": True}}
+    trace["lengths"][2]["runs"] += [{"seed": s, "steps": 90, "extended": True,
+                                     "folder": f"adding-16/lr0.01-steps90/seed{s}"} for s in (0, 1)]
+    (tmp_path / "searches" / "adding" / "rnn").mkdir(parents=True)
+    (tmp_path / "searches" / "adding" / "rnn" / "search.json").write_text(json.dumps(trace))
+    runs = pd.DataFrame([{"task": "adding", "model": "rnn", "length": n, "seed": s, "lr": 0.01, "lr_at_bound": False,
+                          "max_steps": steps, "extended": steps > 30, "solved": n < 16, "solved_step": None,
+                          "test_metric": 0.1, "failed": False, "run_dir": ""}
+                         for n, steps in ((4, 30), (8, 30), (16, 30), (16, 90)) for s in (0, 1)], columns=SEARCH_RUN_COLUMNS)
+    summary = summary_of([("rnn", 4, 1.0), ("rnn", 8, 1.0), ("rnn", 16, 0.0)], seeds=2)
+    summary.loc[1, "budget_limited"] = True  # 8: its slowest solve used most of its budget
+    lengths = search_lengths(study, tmp_path, runs, summary).set_index("length")
+    assert list(lengths["budget_limited"]) == [False, True, True]  # 16: the ceiling cut its confirmation
+    assert list(lengths["budget_bound"]) == [False, False, True]
+    assert lengths.loc[16, "extended_steps"] == 90 and lengths.loc[16, "base_steps"] == 30
+    without = search_lengths(study, tmp_path, runs)  # no summary: the ceiling's flag alone
+    assert list(without["budget_limited"]) == [False, False, True]

@@ -61,6 +61,23 @@ def test_the_continued_history_round_trips_through_history_csv_to_the_same_file(
     assert columns(tmp_path / "continued") == columns(tmp_path / "fresh")
 
 
+def test_a_run_that_met_the_rule_short_of_its_stop_margin_is_continued_as_a_fresh_start_would_train(tmp_path):
+    # the rule is met at the first evaluation; the margin's threshold (MSE 1e-5) never is
+    short = make_config(model="gru", length=8, options={"solved_mse": 10.0}, steps=40)
+    short = dataclasses.replace(short, train=dataclasses.replace(short.train, stop_margin=0.999999))
+    data = build_dataset(short)
+    base = write_run(tmp_path / "base", short, train(short, data), data.checksum())
+    assert base["solved_step"] == 20 and not base["stopped_early"] and base["steps"] == 40
+
+    long = with_steps(short, 80)
+    continued = train(long, data, resume=resume_point(tmp_path / "base", short, data.checksum()))
+    fresh = train(long, data)
+    assert continued.final["resumed_from"] == 40
+    assert without_timing(continued.history) == without_timing(fresh.history)
+    assert continued.final["solved_step"] == fresh.final["solved_step"] == 20  # the first solve, kept
+    assert continued.final["test_metric"] == fresh.final["test_metric"]
+
+
 def test_a_run_that_solved_diverged_or_stopped_off_an_evaluation_step_is_not_continued(tmp_path):
     solved = make_config(model="lstm", length=5, options={"solved_mse": 10.0}, steps=40)  # solved at once
     data = build_dataset(solved)

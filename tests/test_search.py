@@ -65,11 +65,47 @@ def test_a_model_that_solves_nothing_is_censored_at_the_floor_after_the_larger_b
 
 def test_a_length_trains_three_of_five_seeds_and_adds_two_only_while_the_decision_is_open():
     first = next_step({}, FIVE)
-    assert first == Train(10, (0, 1, 2))
+    assert first == Train(10, (0, 1, 2), FIVE.steps)
     open_ = {10: LengthRuns(base={0: True, 1: False, 2: True})}  # 2/3: 3 of 5 still possible either way
-    assert next_step(open_, FIVE) == Train(10, (3, 4))
+    assert next_step(open_, FIVE) == Train(10, (3, 4), FIVE.steps)
     decided = {10: LengthRuns(base={0: True, 1: True, 2: True})}
-    assert next_step(decided, FIVE) == Train(20, (0, 1, 2))
+    assert next_step(decided, FIVE) == Train(20, (0, 1, 2), FIVE.steps)
+
+
+def bracketed(lo_solve_steps: dict[int, int]) -> dict[int, LengthRuns]:
+    """A search with its answer in hand: 10 solved by every seed (in these steps), 14 failed by
+    every seed in the base budget, nothing confirmed yet."""
+    return {10: LengthRuns(base={s: True for s in range(5)}, solve_steps=lo_solve_steps),
+            14: LengthRuns(base={s: False for s in range(5)})}
+
+
+def test_a_failure_must_survive_budget_factor_times_the_slowest_solve_of_its_solved_neighbour():
+    search = SearchRange(start=10, floor=2, cap=160, seeds=(0, 1, 2, 3, 4), resolution=1.5, budget_factor=3,
+                         steps=3000, budget_ceiling=9)
+    quick = next_step(bracketed({s: 600 + 100 * s for s in range(5)}), search)
+    assert quick == Train(14, (0, 1, 2, 3, 4), 9000, extended=True)  # the base budget rules: 3 x 3,000
+    slow = next_step(bracketed({0: 2000, 1: 2400, 2: 7800, 3: 2900, 4: 5100}), search)
+    assert slow == Train(14, (0, 1, 2, 3, 4), 23400, extended=True)  # 3 x the slowest solve at 10, 7,800
+
+
+def test_a_confirming_budget_cut_by_the_ceiling_makes_the_answer_budget_bound():
+    search = SearchRange(start=10, floor=2, cap=160, seeds=(0, 1, 2, 3, 4), resolution=1.5, budget_factor=3,
+                         steps=3000, budget_ceiling=6)
+    outcomes = bracketed({s: 8000 for s in range(5)})  # 3 x 8,000 would be 24,000; the ceiling is 18,000
+    step = next_step(outcomes, search)
+    assert step.steps == 18000 and step.extended
+    outcomes[14].extended.update({s: False for s in step.seeds})
+    assert next_step(outcomes, search) == Found(10, 14, budget_bound=True)
+    within = bracketed({s: 5000 for s in range(5)})  # 15,000: under the ceiling, a plain answer
+    within[14].extended.update({s: False for s in range(5)})
+    assert next_step(within, search) == Found(10, 14, budget_bound=False)
+
+
+def test_by_default_the_confirming_budget_is_budget_factor_times_the_base_budget():
+    outcomes = bracketed({s: 2900 for s in range(5)})
+    default = SearchRange(start=10, floor=2, cap=160, seeds=(0, 1, 2, 3, 4), resolution=1.5)
+    assert default.budget_ceiling == default.budget_factor == 3
+    assert next_step(outcomes, default).steps == 9000
 
 
 def test_a_failure_at_the_upper_end_that_a_larger_budget_solves_moves_the_bracket_up():
@@ -173,6 +209,8 @@ TINY = yaml.safe_load((Path(__file__).parents[1] / "studies" / "tiny.yaml").read
     ({"tune_seeds": [0]}, r"search.tune_seeds: \[0\] are also study seeds"),
     ({"lrs": [0.01, 0.03, 0.1]}, r"search.lrs: the search walks the study.s one lr ladder, tune.ladder"),
     ({"resolution": 1}, r"search.resolution: must be > 1"),
+    ({"budget_factor": 3, "budget_ceiling": 2}, r"search.budget_ceiling: must be at least search.budget_factor \(3\)"),
+    ({"budget_ceiling": 0}, r"search.budget_ceiling"),
     ({"models": ["nope"]}, r"search.models\[0\]"),
 ])
 def test_bad_search_settings_are_refused_naming_the_key(change, message):
@@ -185,7 +223,7 @@ def test_bad_search_settings_are_refused_naming_the_key(change, message):
 def tiny_plan() -> SearchPlan:
     base = make_config("adding", length=4, model="rnn", hidden_size=8, steps=30, eval_every=10, batch_size=32,
                        eval_batch_size=64, data=DataConfig(n_train=256, n_val=64, n_test=64))
-    return SearchPlan(base, SearchRange(start=4, floor=2, cap=16, seeds=(0, 1)), (0.003, 0.01, 0.03), 0.01, (100,))
+    return SearchPlan(base, SearchRange(start=4, floor=2, cap=16, seeds=(0, 1), steps=30), (0.003, 0.01, 0.03), 0.01, (100,))
 
 
 def trained_folders(root: Path) -> set[str]:

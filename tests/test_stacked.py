@@ -57,7 +57,7 @@ def test_each_member_of_a_stack_is_its_own_separate_run(task, model, length, dev
 # Every TrainConfig field but device, each away from its default (lr: a different one per member).
 # A new field fails this test until it is given a value here: nothing escapes the stack's equality.
 NON_DEFAULT_TRAIN = {"steps": 90, "batch_size": 16, "beta1": 0.8, "beta2": 0.99, "clip_norm": 0.0, "eval_every": 30,
-                     "eval_batch_size": 70, "early_stop": False}
+                     "eval_batch_size": 70, "early_stop": False, "stop_margin": 0.5}
 
 
 def test_a_member_equals_its_run_alone_under_every_train_setting_changed():

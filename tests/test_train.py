@@ -1,4 +1,5 @@
 """Specifications of the trainer."""
+import dataclasses
 import math
 
 import numpy as np
@@ -79,6 +80,28 @@ def test_early_stop_ends_training_at_the_first_solved_evaluation():
     config = make_config(options=options, steps=100, eval_every=10)
     result = train(config, build_dataset(config))
     assert result.final["solved_step"] == 10 and result.final["steps"] == 10 and result.final["solved"]
+
+
+def test_a_stop_margin_trains_on_past_the_first_solved_evaluation_which_stays_solved_step():
+    from rnnbench.training.trainer import train
+
+    config = make_config(task="adding", length=5, model="gru", hidden_size=16, steps=1500, eval_every=50,
+                         options={"solved_mse": 0.05}, data=DataConfig(n_train=2000, n_val=500, n_test=500))
+    at_rule = train(config, build_dataset(config))
+    margin = dataclasses.replace(config, train=dataclasses.replace(config.train, stop_margin=0.5))
+    past = train(margin, build_dataset(margin))
+    assert at_rule.final["solved_step"] == at_rule.final["steps"] == past.final["solved_step"]
+    assert past.final["steps"] > past.final["solved_step"]  # trained on to the tightened rule, 0.025
+    assert past.history[-1]["val_mse"] <= 0.025 < min(r["val_mse"] for r in past.history[:-1])
+    assert past.history[:len(at_rule.history)] == [
+        {**r, "elapsed_s": p["elapsed_s"], "steps_per_s": p["steps_per_s"]} for r, p in zip(at_rule.history, past.history)]
+
+
+def test_a_stop_margin_outside_zero_to_one_is_refused_naming_the_key():
+    from rnnbench.config import ConfigError, TrainConfig
+
+    with pytest.raises(ConfigError, match=r"train.stop_margin: must be a number in \[0, 1\)"):
+        TrainConfig(stop_margin=1.0).validate()
 
 
 def test_lstm_learns_the_adding_problem_at_length_20():

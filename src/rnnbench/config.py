@@ -143,6 +143,12 @@ class TrainConfig:
     eval_every: int = 100
     eval_batch_size: int = 1000
     early_stop: bool = True
+    # With early_stop, a run stops at the first evaluation where validation meets the task's solved
+    # rule tightened by this share of the distance from its threshold to perfect (tasks/dataset.py
+    # SolvedRule.tightened: 0.5 makes a recall of 0.99 a 0.995 and an MSE of 0.01 a 0.005). solved
+    # is still the rule on test and solved_step the first evaluation that met it: a run stopped
+    # exactly at the threshold lands on either side of it on test (docs/architecture.md).
+    stop_margin: float = 0.0
     device: str = "auto"
 
     def validate(self, key: str = "train") -> None:
@@ -154,6 +160,7 @@ class TrainConfig:
         require_non_negative(f"{key}.clip_norm", self.clip_norm)
         require_positive(f"{key}.eval_every", self.eval_every)
         require_positive(f"{key}.eval_batch_size", self.eval_batch_size)
+        require_unit_interval(f"{key}.stop_margin", self.stop_margin)
         require_choice(f"{key}.device", self.device, DEVICES)
 
 

@@ -49,7 +49,7 @@ PER_MODEL_KEYS = ("model", "train", "lr_from")
 TUNE_KEYS = ("ladder", "lrs", "seeds", "points")
 SIDE_GRID_KEYS = ("models", "points", "compares_to", "about", "figure")
 SIDE_GRID_FIGURES = ("bars", "curves")  # final metric per model and length; validation curves beside the counterpart
-SEARCH_KEYS = ("models", "tasks", "lengths", "start_lr", "tune_seeds", "resolution", "budget_factor")
+SEARCH_KEYS = ("models", "tasks", "lengths", "start_lr", "tune_seeds", "resolution", "budget_factor", "budget_ceiling")
 SEARCH_LENGTH_KEYS = ("start", "floor", "cap")
 TUNING_PLANS = TUNING / "plans"
 RUNS = Path("runs")
@@ -93,6 +93,7 @@ class SearchSettings:
     tune_seeds: tuple[int, ...] = ()
     resolution: float = 1.25
     budget_factor: int = 3
+    budget_ceiling: int = 3  # the most a confirming budget may be, in base budgets (>= budget_factor)
 
     def pairs(self) -> list[tuple[str, str]]:
         """(task, model) of every search, in params order."""
@@ -611,7 +612,13 @@ def parse_search(value: Any, seeds: tuple[int, ...], models: tuple[str, ...], la
         raise ConfigError(f"search.resolution: must be > 1 (the ratio hi / lo the search narrows to), got {resolution!r}")
     budget_factor = block.get("budget_factor", 3)
     require_positive("search.budget_factor", budget_factor)
-    return SearchSettings(names, tasks, ranges, float(start_lr), tune_seeds, float(resolution), int(budget_factor))
+    budget_ceiling = block.get("budget_ceiling", budget_factor)
+    require_positive("search.budget_ceiling", budget_ceiling)
+    if budget_ceiling < budget_factor:
+        raise ConfigError(f"search.budget_ceiling: must be at least search.budget_factor ({budget_factor}), "
+                          f"got {budget_ceiling!r}")
+    return SearchSettings(names, tasks, ranges, float(start_lr), tune_seeds, float(resolution), int(budget_factor),
+                          int(budget_ceiling))
 
 
 def parse_primary_contrasts(value: Any, models: tuple[str, ...]) -> tuple[tuple[str, int, str, str], ...]:

@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..config import FROM
+from ..search.plans import search_plan
 from ..study import Study
 from ..tasks import resolve_task
 from ..training.host import git_commit
@@ -126,7 +127,7 @@ def reading(row) -> str:
     if not row.monotone:
         text += "; not monotone in T (a longer length solved by more seeds than a shorter one)"
     if row.budget_limited:
-        text += "; budget-limited at some length"
+        text += "; the failure above it is budget-limited (a larger budget might solve it)"
     return text
 
 
@@ -153,11 +154,14 @@ def search_section(study: Study, searched: pd.DataFrame | None) -> list[str]:
             f"midpoint of the bracket until its ends are within a factor {s.resolution:g} or adjacent. A length "
             f"first trains {math.ceil(len(study.seeds) / 2)} seeds and adds the rest only when they leave the "
             f"≥ 50% decision open; the two lengths that bound the answer get every seed, and a failure at the "
-            f"upper one must survive {s.budget_factor}x the steps (its failed seeds rerun with that budget; a "
-            f"seed counts solved under either). Every length has its own lr: a sweep on seeds "
+            f"upper one must survive {s.budget_factor}x the larger of the base budget and the slowest solve at the "
+            f"lower one, up to {s.budget_ceiling}x the base budget (its failed seeds train on to that budget; a "
+            f"seed counts solved under either; a failure the ceiling cut short is marked budget-bound). "
+            f"{stopping_text(study)}Every length has its own lr: a sweep on seeds "
             f"{', '.join(map(str, s.tune_seeds))} (validation only) over the ladder's rungs around the lr chosen at "
-            f"the nearest length already tuned, extended past a winning end, and to both sides while no rung solves "
-            f"the tuning seed or learns (halfway from the memoryless baseline to perfect on validation), so a length "
+            f"the nearest length already tuned, ranked by the tuning seeds solved, then by the slowest of their "
+            f"solves, extended past a winning end, and to both sides while no rung solves "
+            f"a tuning seed or learns (halfway from the memoryless baseline to perfect on validation), so a length "
             f"fails only where no lr of the ladder learnt or the best rung fails the study's seeds; the larger "
             f"budget continues each failed seed's run (the same run as a fresh start with that budget). The "
             f"ladder's ends, {bounds}, are the "
@@ -165,10 +169,28 @@ def search_section(study: Study, searched: pd.DataFrame | None) -> list[str]:
             "search_runs.csv hold every figure.")
     rows = [[r.task, r.model, number(r.length), f"{r.lr:g}" + (" (bound)" if r.lr_at_bound else ""), r.lrs_tried,
              f"{r.solved}/{r.seeds} [{r.solved_ci_low:.2g}, {r.solved_ci_high:.2g}]",
-             f"{r.solved_extended}/{r.extended} at {s.budget_factor}x" if r.extended else NONE]
+             f"{r.solved_extended}/{r.extended} with {number(r.extended_steps)} steps" if r.extended else NONE]
             for r in searched.itertuples()]
     return ["## Search", "", rule, "",
             table(["task", "model", "T", "lr", "lrs swept", "solved [exact 95%]", "failures rerun, solved"], rows), ""]
+
+
+def stopping_text(study: Study) -> str:
+    """How the searches' runs stop, in the search section's words ('' where one runs its whole budget)."""
+    trains = [search_plan(study, task, model).base.train for task, model in study.search.pairs()]
+    if not trains or not all(train.early_stop for train in trains):
+        return ""
+    margins = {train.stop_margin for train in trains}
+    margin = max(margins)
+    if len(margins) > 1:
+        return f"A run stops where validation meets the solved rule tightened by its own margin ({', '.join(f'{m:g}' for m in sorted(margins))}), and is judged at the rule on test. "
+    if not margin:
+        return ("A run stops at the first evaluation where validation meets the solved rule, and is judged "
+                "on test. ")
+    return (f"A run stops at the first evaluation where validation meets the solved rule tightened by "
+            f"{margin:g} of the distance from its threshold to perfect, and is judged at the rule itself on test, "
+            f"so a run stopped exactly at the threshold does not land on either side of it by chance (the sweeps' "
+            f"runs stop at the rule: what the lr rule reads is settled there). ")
 
 
 def half_life_text(value) -> str:

@@ -18,7 +18,7 @@ SEARCH_RUN_COLUMNS = ["task", "model", "length", "seed", "lr", "lr_at_bound", "m
                       "solved_step", "test_metric", "failed", "run_dir"]
 SEARCH_LENGTH_COLUMNS = ["task", "model", "length", "lr", "lr_at_bound", "lrs_tried", "seeds", "completed", "solved",
                          "solved_fraction", "solved_ci_low", "solved_ci_high", "extended", "solved_extended",
-                         "budget_limited", "base_steps", "finished"]
+                         "extended_steps", "budget_limited", "budget_bound", "base_steps", "finished"]
 
 
 def search_runs(study: Study, root: Path) -> pd.DataFrame:
@@ -39,9 +39,14 @@ def search_runs(study: Study, root: Path) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=SEARCH_RUN_COLUMNS)
 
 
-def search_lengths(study: Study, root: Path, runs: pd.DataFrame) -> pd.DataFrame:
+def search_lengths(study: Study, root: Path, runs: pd.DataFrame, summary: pd.DataFrame | None = None) -> pd.DataFrame:
     """Per task x model x length a search tested: the lr its sweep chose, the seeds and how many
-    solved (a seed counts solved when it solved under either budget), with the exact interval."""
+    solved (a seed counts solved when it solved under either budget), with the exact interval.
+    budget_limited: the rule of report/budget.py on the length's last runs (summary.csv's row, which
+    reads each seed's larger-budget run where it had one), or the ceiling cut its confirming budget
+    short (budget_bound)."""
+    limited = {} if summary is None else {
+        (row.task, row.model, int(row.length)): bool(row.budget_limited) for row in summary.itertuples()}
     rows = []
     for tested in searched_lengths(study, root):
         own = runs[(runs["task"] == tested.task) & (runs["model"] == tested.model) & (runs["length"] == tested.length)
@@ -56,7 +61,10 @@ def search_lengths(study: Study, root: Path, runs: pd.DataFrame) -> pd.DataFrame
                      "seeds": seeds, "completed": seeds, "solved": solved,
                      "solved_fraction": solved / seeds if seeds else math.nan,
                      "solved_ci_low": low, "solved_ci_high": high, "extended": len(extended),
-                     "solved_extended": int(extended["solved"].sum()), "budget_limited": False,
+                     "solved_extended": int(extended["solved"].sum()),
+                     "extended_steps": int(extended["max_steps"].max()) if len(extended) else None,
+                     "budget_limited": limited.get((tested.task, tested.model, tested.length), False) or tested.budget_bound,
+                     "budget_bound": tested.budget_bound,
                      "base_steps": int(base["max_steps"].min()) if len(base) else None,
                      "finished": tested.finished})
     return pd.DataFrame(rows, columns=SEARCH_LENGTH_COLUMNS)

@@ -90,7 +90,9 @@ def critical_lengths(summary: pd.DataFrame, searched: pd.DataFrame | None = None
             "shortest_tested": int(tested["length"].min()) if len(tested) else None,
             "longest_tested": int(tested["length"].max()) if len(tested) else None,
             "monotone": bool((fractions[1:] <= fractions[:-1]).all()),
-            "budget_limited": bool(tested["budget_limited"].any()) if "budget_limited" in tested else False,
+            # the failure that bounds the reading is the one a budget could decide
+            "budget_limited": bool(tested.loc[tested["length"] == above.min(), "budget_limited"].any())
+                              if len(above) and "budget_limited" in tested else False,
             "bracket_failed": int(above.min()) if len(above) else None,
             "t50": threshold.t50, "t50_low": threshold.low, "t50_high": threshold.high,
             "t50_censored": threshold.censored, "t50_reading": threshold_reading(threshold),

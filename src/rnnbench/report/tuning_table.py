@@ -13,7 +13,8 @@ from ..tasks import resolve_task
 from ..training.tuning import lr_table
 
 TUNING_COLUMNS = ["task", "model", "source", "lengths", "lr", "selected", "at_edge", "seeds", "val_solved",
-                  "solved_fraction", "median_steps_to_solve", "median_val_metric", "diverged"]
+                  "solved_fraction", "median_steps_to_solve", "slowest_steps_to_solve", "median_val_metric",
+                  "diverged"]
 
 
 def tuning_table(study: Study, root: Path) -> pd.DataFrame:

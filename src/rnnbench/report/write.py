@@ -44,7 +44,7 @@ def write_report(study: Study, root: Path, out: Path) -> list[Path]:
     curves = learning_curves(study, root, seed_runs)
     summary = summarise(results, curves)
     searched_runs = search_runs(study, root)
-    searched = search_lengths(study, root, searched_runs)
+    searched = search_lengths(study, root, searched_runs, summary)
     critical = critical_lengths(summary, searched)
     decay = gradient_decay(results)
     laws = memory_laws(results, critical)

@@ -35,7 +35,8 @@ def search_plan(study: Study, task: str, model: str) -> SearchPlan:
     lengths = settings.lengths[task]
     base = study.run_config(Cell(task, model, lengths["start"]), 0)
     return SearchPlan(base, SearchRange(lengths["start"], lengths["floor"], lengths["cap"], study.seeds,
-                                        settings.resolution, settings.budget_factor),
+                                        settings.resolution, settings.budget_factor, base.train.steps,
+                                        settings.budget_ceiling),
                       study.tune.ladder, settings.start_lr, settings.tune_seeds)
 
 
@@ -78,6 +79,7 @@ class SearchedLength:
     sweep: tuple[dict[str, Any], ...]  # the lr table of its sweep (training/tuning.py's lr_table)
     runs: tuple[SearchedRun, ...]      # in the order they ran: a larger-budget rerun comes last
     finished: bool                     # the search has its answer (its trace's `found`)
+    budget_bound: bool = False         # the answer's hi, whose confirming budget the ceiling cut short
 
 
 def searched_lengths(study: Study, root: Path = Path(".")) -> Iterator[SearchedLength]:
@@ -86,10 +88,12 @@ def searched_lengths(study: Study, root: Path = Path(".")) -> Iterator[SearchedL
     for task, model in study.search.pairs():
         folder = search_folder(task, model)
         trace = read_trace(Path(root) / folder) or {}
+        found = trace.get("found") or {}
         for length in trace.get("lengths", []):
             yield SearchedLength(
                 task, model, int(length["length"]), length.get("lr"), bool(length.get("lr_at_bound")),
                 tuple(length.get("sweep", ())),
                 tuple(SearchedRun(int(run["seed"]), int(run["steps"]), bool(run["extended"]), folder / run["folder"])
                       for run in length.get("runs", [])),
-                trace.get("found") is not None)
+                trace.get("found") is not None,
+                bool(found.get("budget_bound")) and found.get("hi") == int(length["length"]))

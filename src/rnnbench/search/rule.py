@@ -8,10 +8,14 @@ Per task x model, over lengths T in [floor, cap] (params `search`):
 3. Seeds as the decision needs them: a length first trains the `need` = ceil(n / 2) first study seeds
    (3 of 5); the others only when those leave "at least half of n" open. A decided length never
    changes with more seeds, so stopping early costs no accuracy, only seeds.
-4. The lengths that bound the answer get every seed, and a failure at `hi` must survive a budget
-   `budget_factor` times larger: its failed seeds train again with that many steps, and a seed
-   counts solved when it solved under either budget. If `hi` turns out solved, the bracket moves
-   and the search goes on; so no reading rests on a failure one budget decided.
+4. The lengths that bound the answer get every seed, and a failure at `hi` must survive a larger
+   budget: `budget_factor` times the larger of the base budget and the slowest solve at `lo` (what
+   the solved neighbour needed: the steps a model needs grow with T, so a multiple of a fixed
+   budget would decide where a slow learner "stops"), up to `budget_ceiling` base budgets. Its
+   failed seeds train on to that many steps, and a seed counts solved when it solved under either
+   budget. If `hi` turns out solved, the bracket moves and the search goes on; so no reading rests
+   on a failure one budget decided. Where the ceiling cut the confirming budget short, the answer
+   is `budget_bound`: its `hi` is a failure at the ceiling, not beyond doubt.
 Censoring: solved at `cap` (lo = cap, hi None: "≥ cap") or failed at `floor` (lo None: "< floor").
 
 The lr of each length comes from a sweep on the tuning seeds (search/runner.py, with the ladder
@@ -33,7 +37,9 @@ class SearchRange:
     cap: int
     seeds: tuple[int, ...]       # the study's seeds, in the order they are added
     resolution: float = 1.25     # stop narrowing when hi / lo is at most this
-    budget_factor: int = 3       # the larger budget a failure at hi must survive
+    budget_factor: int = 3       # the larger budget a failure at hi must survive, x the slowest solve at lo
+    steps: int = 3000            # the base budget: every run's first
+    budget_ceiling: int = 3      # the most a confirming budget may be, in base budgets
 
     @property
     def need(self) -> int:
@@ -43,9 +49,11 @@ class SearchRange:
 
 @dataclass
 class LengthRuns:
-    """The outcomes at one length: seed -> solved, under the base budget and the larger one."""
+    """The outcomes at one length: seed -> solved, under the base budget and the larger one, and
+    for each solved seed the steps its solve took (its first evaluation that met the rule)."""
     base: dict[int, bool] = field(default_factory=dict)
     extended: dict[int, bool] = field(default_factory=dict)
+    solve_steps: dict[int, int] = field(default_factory=dict)
 
     @property
     def solved(self) -> int:
@@ -72,13 +80,15 @@ def decision(runs: LengthRuns, search: SearchRange) -> str | None:
 class Train:
     length: int
     seeds: tuple[int, ...]
-    extended: bool = False  # with budget_factor times the steps
+    steps: int              # the budget: the base one, or a confirming one (`confirming_steps`)
+    extended: bool = False  # a confirming budget: these seeds' base runs, trained on
 
 
 @dataclass(frozen=True)
 class Found:
     lo: int | None   # the longest length solved below hi (None: failed at floor)
     hi: int | None   # the shortest length failed (None: solved at cap)
+    budget_bound: bool = False  # hi's confirming budget was cut to the ceiling
 
     @property
     def censored(self) -> str:
@@ -96,27 +106,39 @@ def bracket(outcomes: Mapping[int, LengthRuns], search: SearchRange) -> tuple[in
 def next_step(outcomes: Mapping[int, LengthRuns], search: SearchRange) -> Train | Found:
     """The next runs of the search, given every outcome so far, or its answer."""
     if not outcomes:
-        return Train(search.start, search.seeds[:search.need])
+        return Train(search.start, search.seeds[:search.need], search.steps)
     for length, runs in sorted(outcomes.items()):
         if decision(runs, search) is None:  # open: add the seeds it has not run
-            return Train(length, missing_seeds(runs, search))
+            return Train(length, missing_seeds(runs, search), search.steps)
     lo, hi = bracket(outcomes, search)
+    first = search.seeds[:search.need]
     if hi is None and lo < search.cap:
-        return Train(min(2 * lo, search.cap), search.seeds[:search.need])
+        return Train(min(2 * lo, search.cap), first, search.steps)
     if lo is None and hi > search.floor:
-        return Train(max(hi // 2, search.floor), search.seeds[:search.need])
+        return Train(max(hi // 2, search.floor), first, search.steps)
     if lo is not None and hi is not None and hi / lo > search.resolution and hi - lo > 1:
         middle = min(max(round(math.sqrt(lo * hi)), lo + 1), hi - 1)
-        return Train(middle, search.seeds[:search.need])
+        return Train(middle, first, search.steps)
     for length in (hi, lo):  # the bounds of the answer: every seed
         if length is not None and outcomes[length].seeds < len(search.seeds):
-            return Train(length, missing_seeds(outcomes[length], search))
-    if hi is not None:  # hi's failures must survive the larger budget
-        unconfirmed = tuple(seed for seed, ok in outcomes[hi].base.items()
-                            if not ok and seed not in outcomes[hi].extended)
-        if unconfirmed:
-            return Train(hi, unconfirmed, extended=True)
-    return Found(lo, hi)
+            return Train(length, missing_seeds(outcomes[length], search), search.steps)
+    if hi is None:
+        return Found(lo, hi)
+    steps, bound = confirming_steps(outcomes.get(lo) if lo is not None else None, search)
+    unconfirmed = tuple(seed for seed, ok in outcomes[hi].base.items()  # hi's failures must survive it
+                        if not ok and seed not in outcomes[hi].extended)
+    if unconfirmed:
+        return Train(hi, unconfirmed, steps, extended=True)
+    return Found(lo, hi, bound)
+
+
+def confirming_steps(lo: LengthRuns | None, search: SearchRange) -> tuple[int, bool]:
+    """The budget a failure at hi must survive: budget_factor x the larger of the base budget and the
+    slowest solve at lo (no lo: the base budget), and whether the ceiling cut it."""
+    slowest = max(lo.solve_steps.values(), default=0) if lo is not None else 0
+    wanted = search.budget_factor * max(search.steps, slowest)
+    ceiling = search.budget_ceiling * search.steps
+    return min(wanted, ceiling), wanted > ceiling
 
 
 def missing_seeds(runs: LengthRuns, search: SearchRange) -> tuple[int, ...]:

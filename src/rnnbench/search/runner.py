@@ -29,7 +29,7 @@ from ..tasks import Dataset, resolve_task
 from ..training.run_outputs import json_safe, resume_point, reusable_record, write_atomic, write_run
 from ..training.sweep import record_failure, train_seed
 from ..training.trainer import resolve_device, train
-from ..training.tuning import at_bound, choose_lr, first_lrs, lr_table, lrs_to_add, tune_bar
+from ..training.tuning import at_bound, choose_lr, first_lrs, lr_table, lrs_to_add, sweep_config, tune_bar
 from .rule import Found, LengthRuns, SearchRange, Train, nearest_tuned, next_step
 
 TRACE_FILE = "search.json"
@@ -59,6 +59,11 @@ class SearchPlan:
     start_lr: float
     tune_seeds: tuple[int, ...]
 
+    def __post_init__(self):
+        if self.range.steps != self.base.train.steps:  # the rule's base budget is the runs' own
+            raise ConfigError(f"search plan: range.steps {self.range.steps} is not the runs' budget "
+                              f"train.steps {self.base.train.steps}; run `dvc repro configure`")
+
     def to_dict(self) -> dict[str, Any]:
         return {"config": self.base.to_dict(), "range": dataclasses.asdict(self.range), "ladder": list(self.ladder),
                 "start_lr": self.start_lr, "tune_seeds": list(self.tune_seeds)}
@@ -82,10 +87,10 @@ class SearchPlan:
             raise ConfigError(f"{str(path)!r}: cannot read the search plan ({err}); run `dvc repro configure`") from None
         return cls.from_dict(values, str(path))
 
-    def config(self, length: int, lr: float, seed: int, extended: bool = False) -> RunConfig:
-        steps = self.base.train.steps * (self.range.budget_factor if extended else 1)
+    def config(self, length: int, lr: float, seed: int, steps: int | None = None) -> RunConfig:
+        """A run of the search: the base budget unless `steps` (a confirming one) says otherwise."""
         return dataclasses.replace(self.base, seed=seed, task=dataclasses.replace(self.base.task, length=length),
-                                   train=dataclasses.replace(self.base.train, lr=lr, steps=steps))
+                                   train=dataclasses.replace(self.base.train, lr=lr, steps=steps or self.base.train.steps))
 
 
 def run_folder(out: Path, config: RunConfig, tuning: bool = False) -> Path:
@@ -156,7 +161,7 @@ class Search:
         summaries: list[dict] = []
         pending = first_lrs(self.plan.ladder, nearest_tuned(length, self.lrs) or self.plan.start_lr)
         while pending:
-            configs = [self.plan.config(length, lr, seed) for lr in pending for seed in self.plan.tune_seeds]
+            configs = [sweep_config(self.plan.config(length, lr, seed)) for lr in pending for seed in self.plan.tune_seeds]
             records = yield from self.runs(configs, tuning=True)
             summaries += [sweep_summary(c, r) for c, r in zip(configs, records)]
             tried += pending
@@ -171,7 +176,7 @@ class Search:
     # --- the search ----------------------------------------------------------------------------
     def step(self, step: Train):
         lr = self.lrs.get(step.length) or (yield from self.tune(step.length))
-        configs = [self.plan.config(step.length, lr, seed, step.extended) for seed in step.seeds]
+        configs = [self.plan.config(step.length, lr, seed, step.steps) for seed in step.seeds]
         # a larger budget continues the seed's base run from where it stopped: the same run as a fresh
         # start with that budget (trainer.Resume), two thirds of its steps at budget_factor 3
         bases = [self.plan.config(step.length, lr, seed) for seed in step.seeds] if step.extended else None
@@ -179,6 +184,8 @@ class Search:
         runs = self.outcomes.setdefault(step.length, LengthRuns())
         for config, record in zip(configs, records):
             (runs.extended if step.extended else runs.base)[config.seed] = bool(record.get("solved"))
+            if record.get("solved"):  # solved on test without meeting the rule on validation: its whole budget
+                runs.solve_steps[config.seed] = int(record.get("solved_step") or record.get("steps") or config.train.steps)
             self.trace[step.length]["runs"].append({
                 "seed": config.seed, "steps": config.train.steps, "extended": step.extended,
                 "solved": bool(record.get("solved")), "solved_step": record.get("solved_step"),
@@ -204,7 +211,7 @@ class Search:
         runs = self.outcomes[step.length]
         lo_hi = ", ".join(f"{t}: {r.solved}/{r.seeds}" for t, r in sorted(self.outcomes.items()))
         return (f"search {self.plan.base.model.name} {self.plan.base.task.name}: T={step.length} lr {self.lrs[step.length]:g}"
-                f"{' (x' + str(self.plan.range.budget_factor) + ' budget)' if step.extended else ''} "
+                f"{f' (confirming budget, {step.steps} steps)' if step.extended else ''} "
                 f"{runs.solved}/{runs.seeds} solved; so far {lo_hi}; {self.trained} runs trained, {self.reused} read, "
                 f"{(time.perf_counter() - self.start) / 60:.1f} min")
 
@@ -213,7 +220,8 @@ class Search:
                  "range": dataclasses.asdict(self.plan.range), "ladder": list(self.plan.ladder),
                  "tune_seeds": list(self.plan.tune_seeds),
                  "lengths": [self.trace[t] for t in sorted(self.trace)],
-                 "found": None if found is None else {"lo": found.lo, "hi": found.hi, "censored": found.censored}}
+                 "found": None if found is None else {"lo": found.lo, "hi": found.hi, "censored": found.censored,
+                                                      "budget_bound": found.budget_bound}}
         self.out.mkdir(parents=True, exist_ok=True)
         write_atomic(self.out / TRACE_FILE, (json.dumps(json_safe(trace), indent=1) + "\n").encode())
 

@@ -30,6 +30,12 @@ class SolvedRule:
             return False
         return value >= self.threshold if self.higher_is_better else value <= self.threshold
 
+    def tightened(self, margin: float) -> "SolvedRule":
+        """The rule with its threshold moved `margin` of the way to perfect (1 for a score, which the
+        rules' accuracies and recalls are, 0 for a loss or an error)."""
+        perfect = 1.0 if self.higher_is_better else 0.0
+        return dataclasses.replace(self, threshold=self.threshold + margin * (perfect - self.threshold))
+
 
 @dataclass
 class Dataset:

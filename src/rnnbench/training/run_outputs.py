@@ -136,7 +136,8 @@ NUMBER = (int, float)
 FIELD_TYPES: dict[str, tuple[type, ...]] = {
     "task": (str,), "model": (str,), "length": (int,), "seed": (int,), "failed": (bool,), "error": (str,),
     "metric": (str,), "test_metric": (*NUMBER, type(None)), "val_metric": (*NUMBER, type(None)),
-    "solved": (bool,), "val_solved": (bool,), "diverged": (bool,), "steps": (int,), "solved_step": (int, type(None)),
+    "solved": (bool,), "val_solved": (bool,), "diverged": (bool,), "stopped_early": (bool,), "steps": (int,),
+    "solved_step": (int, type(None)),
     "n_params": (int,), "resumed_from": (int,), "wall_s": (*NUMBER, type(None)), "steps_per_s": (*NUMBER, type(None)),
     "config": (dict,), "host": (dict,), "test_by_position": (list,), "device": (str,), "engine": (str,),
     "vocab": (str,), "data_checksum": (str, type(None)), "code_checksum": (str,), SEAL: (str,),
@@ -314,10 +315,13 @@ def torch_bytes(state: dict) -> bytes:
 
 # --- continuing a run to a larger budget ----------------------------------------------------------
 def continuable(record: dict[str, Any], config: RunConfig) -> bool:
-    """A run a larger budget would continue: it trained its whole budget, unsolved on validation
-    (early stopping never ended it) and finite, to a step a fresh longer run evaluates at too."""
+    """A run a larger budget would continue: early stopping never ended it, it is finite and trained
+    its whole budget, to a step a fresh longer run evaluates at too. It may have met the rule on
+    validation short of the stop margin (trainer.judge). A record from before stopped_early was kept
+    ended at its first solved evaluation (no margin) and is judged by solved_step."""
     steps = config.train.steps
-    return (record.get("solved_step") is None and not record.get("diverged") and record.get("steps") == steps
+    stopped = record.get("stopped_early", record.get("solved_step") is not None)
+    return (not stopped and not record.get("diverged") and record.get("steps") == steps
             and steps % config.train.eval_every == 0)
 
 

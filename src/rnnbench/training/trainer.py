@@ -170,6 +170,7 @@ def train_members(members: Sequence[Member], dataset: Dataset, forward: Forward,
     device = resolve_device(cfg.device)
     task = resolve_task(first.task.name)
     solved = task.solved_rule(first.task.options)  # from the config, not from the data folder
+    stop_at = solved.tightened(cfg.stop_margin)
     optimizer = torch.optim.Adam([{"params": m.params, "lr": m.config.train.lr} for m in members],
                                  lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
     max_norm = cfg.clip_norm if cfg.clip_norm > 0 else math.inf  # inf: measure the norm, never clip
@@ -188,6 +189,7 @@ def train_members(members: Sequence[Member], dataset: Dataset, forward: Forward,
         members[0].model.load_state_dict(resume.model_state)
         optimizer.load_state_dict(resume.optimizer_state)
         members[0].history = list(resume.history)
+        members[0].solved_step = first_solved(resume.history, solved)  # met the rule short of the stop margin
         first_step, offset = resume.step + 1, float(resume.history[-1]["elapsed_s"])
     active = list(range(len(members)))
     at = torch.tensor(active, device=device)
@@ -223,11 +225,12 @@ def train_members(members: Sequence[Member], dataset: Dataset, forward: Forward,
             member.history.append(record)
             if member.on_eval:
                 member.on_eval(record, cfg.steps)
-            diverged, member.solved_step, stop = judge(record, vals[s], solved, member.solved_step, cfg.early_stop)
+            diverged, member.solved_step, stop = judge(record, vals[s], solved, member.solved_step,
+                                                            stop_at if cfg.early_stop else None)
             if stop or step == cfg.steps:
                 final = final_record(member.config, task, dataset, member.model, member.history, vals[s],
                                      member.solved_step, diverged, step, time.perf_counter() - start, device,
-                                     engine=engine, resumed_from=first_step - 1)
+                                     engine=engine, resumed_from=first_step - 1, stopped_early=stop and not diverged)
                 member.result = RunResult(member.history, final, member.model,
                                           optimizer.state_dict() if len(members) == 1 else None)
         sums.zero_()
@@ -248,23 +251,32 @@ def eval_record(step: int, train_loss: float, mean_norm: float, peak_norm: float
 
 
 def judge(record: dict[str, float], val: dict[str, float], solved: SolvedRule, solved_step: int | None,
-          early_stop: bool) -> tuple[bool, int | None, bool]:
+          stop_at: SolvedRule | None) -> tuple[bool, int | None, bool]:
     """After an evaluation: (diverged, solved_step, stop). A non-finite loss ends the run (never the
-    sweep); the first solved evaluation sets solved_step and, with early stopping, ends the run."""
+    sweep); the first solved evaluation sets solved_step; the run ends at the first evaluation that
+    meets `stop_at` (the rule tightened by train.stop_margin; None: no early stopping)."""
     if not (math.isfinite(record["train_loss"]) and math.isfinite(val["loss"])):
         return True, solved_step, True
     if solved_step is None and solved.is_solved(val):
-        return False, record["step"], early_stop
-    return False, solved_step, False
+        solved_step = record["step"]
+    return False, solved_step, solved_step is not None and stop_at is not None and stop_at.is_solved(val)
+
+
+def first_solved(history: Sequence[dict], solved: SolvedRule) -> int | None:
+    """The step of the first evaluation in `history` whose validation met the rule."""
+    return next((int(r["step"]) for r in history if solved.is_solved({solved.metric: r.get(f"val_{solved.metric}")})),
+                None)
 
 
 def final_record(config: RunConfig, task: Task, dataset: Dataset, model: nn.Module, history: list[dict],
                  val: dict[str, float], solved_step: int | None, diverged: bool, steps: int, wall: float,
-                 device: torch.device, engine: str = "separate", resumed_from: int = 0) -> dict[str, object]:
+                 device: torch.device, engine: str = "separate", resumed_from: int = 0,
+                 stopped_early: bool = False) -> dict[str, object]:
     """A finished run's record: the test split read once, at the end (NaN when it diverged).
     engine: "separate" (the run trained alone) or "stacked" (as a member of a stack, `stacked`).
     resumed_from: the steps a shorter budget of this run had trained (0: trained from its start);
-    wall_s and steps_per_s count this process's steps only."""
+    wall_s and steps_per_s count this process's steps only. stopped_early: early stopping ended it
+    (validation met the rule tightened by train.stop_margin), so a larger budget would not go on."""
     batch = config.train.eval_batch_size
     solved = task.solved_rule(config.task.options)
     x_test, y_test = to_device(dataset.splits["test"], device)
@@ -278,7 +290,7 @@ def final_record(config: RunConfig, task: Task, dataset: Dataset, model: nn.Modu
         # (what early stopping and tuning judge); the report shows runs where the two differ.
         "solved": (not diverged) and solved.is_solved(test), "val_solved": solved_step is not None,
         "val_metric": history[-1][f"val_{task.headline.name}"] if history else math.nan,
-        "solved_step": solved_step, "diverged": diverged, "steps": steps,
+        "solved_step": solved_step, "diverged": diverged, "steps": steps, "stopped_early": stopped_early,
         "wall_s": wall, "steps_per_s": (steps - resumed_from) / wall if wall > 0 else math.nan,
         "resumed_from": resumed_from,
         "device": str(device), "engine": engine, "n_params": parameter_count(model),
