@@ -140,12 +140,13 @@ def test_every_p_value_in_the_findings_is_a_fisher_test_of_the_counts_beside_it(
     quoted = re.findall(r"(\S+) over (\S+) at T=(\d+) \((\d+)/(\d+) vs (\d+)/(\d+), p = ([\d.e-]+)\)", text)
     expected = len(pairs[pairs.solved_a * pairs.seeds_b != pairs.solved_b * pairs.seeds_a])
     assert len(quoted) == expected
-    for first, second, length, k1, n1, k2, n2, p in quoted:
-        row = pairs[(pairs.length == int(length)) & pairs.model_a.isin([first, second])
-                    & pairs.model_b.isin([first, second])].iloc[0]
-        counts = {row.model_a: (row.solved_a, row.seeds_a), row.model_b: (row.solved_b, row.seeds_b)}
-        assert counts[first] == (int(k1), int(n1)) and counts[second] == (int(k2), int(n2))
-        assert same(p, row.p_value, 2)
+    for first, second, length, k1, n1, k2, n2, p in quoted:  # the pair at that length on one of the tasks
+        rows = pairs[(pairs.length == int(length)) & pairs.model_a.isin([first, second])
+                     & pairs.model_b.isin([first, second])]
+        matching = [row for row in rows.itertuples()
+                    if {row.model_a: (row.solved_a, row.seeds_a), row.model_b: (row.solved_b, row.seeds_b)}
+                    == {first: (int(k1), int(n1)), second: (int(k2), int(n2))} and same(p, row.p_value, 2)]
+        assert matching, (first, second, length, k1, n1, k2, n2, p)
 
 
 def test_gradient_decay_table_matches_medians_of_results_csv(trained):
