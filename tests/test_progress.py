@@ -128,3 +128,21 @@ def test_a_process_stat_gives_its_parent_and_start_and_none_once_it_is_gone():
     assert int(fields[1]) == os.getpid() and int(fields[19]) >= int(proc_stat()[19])  # started after us
     child.communicate(b"")
     assert proc_stat(child.pid) is None and 0 < process_age_s() < 24 * 3600
+
+
+def test_a_stage_exits_after_its_pool_display_even_when_a_dead_worker_held_the_queues_lock(tmp_path):
+    """A seed worker ends without flushing its queue, so one that exits mid-send leaves the queue's
+    shared write lock held. Closing the display must not wait on that lock, or the interpreter's exit
+    does (it joins every queue feeder thread the process started)."""
+    script = tmp_path / "stage.py"
+    script.write_text(
+        "import multiprocessing, os, sys\n"
+        "from rnnbench.progress import PoolDisplay\n"
+        "context = multiprocessing.get_context('fork')\n"
+        "display = PoolDisplay(context, stream=sys.stdout)\n"
+        "child = context.Process(target=lambda: (display.queue._wlock.acquire(), os._exit(0)))\n"
+        "child.start(); child.join()\n"
+        "display.close()\n"
+        "print('closed')\n")
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and "closed" in result.stdout, result.stderr

@@ -8,6 +8,7 @@ run's budget in a log; verbose a line per evaluation in a log. Every line but a 
 from __future__ import annotations
 
 import os
+import queue
 import statistics
 import sys
 import threading
@@ -147,6 +148,7 @@ class PoolDisplay:
         self.queue = context.Queue()
         self.stream = stream or sys.stderr
         self.bars: dict[str, object] = {}
+        self.closing = threading.Event()
         self.thread = threading.Thread(target=self.draw, name="pool-display", daemon=True)
         self.thread.start()
         global ACTIVE_DISPLAY
@@ -163,11 +165,13 @@ class PoolDisplay:
         from tqdm import tqdm
 
         while True:
-            try:
-                message = self.queue.get()
+            try:  # in slices: close() sets `closing` and never puts (see close)
+                message = self.queue.get(timeout=0.1)
+            except queue.Empty:
+                if self.closing.is_set():
+                    return
+                continue
             except (EOFError, OSError, ValueError):  # the queue was closed
-                return
-            if message is None:
                 return
             kind, key, *rest = message
             bar = self.bars.get(key)
@@ -191,7 +195,11 @@ class PoolDisplay:
         global ACTIVE_DISPLAY
         if ACTIVE_DISPLAY is self:
             ACTIVE_DISPLAY = None
-        self.queue.put(None)
+        # Never a put from here: a worker ends without flushing its queue (cancel_join_thread), so one
+        # that exits mid-send leaves the queue's shared write lock held; a put here would start a
+        # feeder thread that waits on that lock forever, and the interpreter joins feeder threads at
+        # exit: the stage hung after its last seed (seen once under load, 2026-12-07, test_progress).
+        self.closing.set()
         self.thread.join(timeout=5)
         for bar in self.bars.values():
             bar.close()
