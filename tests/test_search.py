@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from rnnbench.config import ConfigError, DataConfig, RunConfig
-from rnnbench.search.rule import Found, LengthRuns, SearchRange, Train, nearest_tuned, next_step
+from rnnbench.search.rule import LOWER, OWN, Confirm, Found, LengthRuns, SearchRange, Train, nearest_tuned, next_step
 from rnnbench.training.tuning import at_bound, first_lrs, learnt, lr_table, lrs_to_add
 from rnnbench.search.pool import run_search, run_searches
 from rnnbench.search.runner import Search, SearchFailed, SearchPlan, read_trace
@@ -22,14 +22,19 @@ from conftest import build_dataset, make_config
 FIVE = SearchRange(start=10, floor=2, cap=160, seeds=(0, 1, 2, 3, 4))
 
 
-def scripted_search(search: SearchRange, solves, extended_solves=lambda length, seed: False):
-    """Drive next_step with an oracle: solves(length, seed) at the base budget, extended_solves at
-    the larger one. Returns the answer and every step taken."""
+def scripted_search(search: SearchRange, solves, extended_solves=lambda length, seed: False,
+                    confirm_at=lambda length: OWN):
+    """Drive next_step with oracles: solves(length, seed) at the base budget, extended_solves with
+    the ceiling, confirm_at(length) the lr a confirmation's sweep picks. Returns the answer, every
+    Train step taken and the outcomes."""
     outcomes, steps = {}, []
     while True:
         step = next_step(outcomes, search)
         if isinstance(step, Found):
             return step, steps, outcomes
+        if isinstance(step, Confirm):
+            outcomes[step.length].confirm_at = confirm_at(step.length)
+            continue
         steps.append(step)
         runs = outcomes.setdefault(step.length, LengthRuns())
         for seed in step.seeds:
@@ -56,11 +61,12 @@ def test_a_model_that_solves_every_length_is_censored_at_the_cap():
     assert outcomes[160].seeds == 5  # the bound of the answer gets every seed
 
 
-def test_a_model_that_solves_nothing_is_censored_at_the_floor_after_the_larger_budget():
+def test_a_model_that_solves_nothing_is_censored_at_the_floor_after_the_ceiling():
     found, steps, outcomes = scripted_search(FIVE, lambda length, seed: False)
     assert (found.lo, found.hi, found.censored) == (None, 2, "below")
     assert [s.length for s in steps if not s.extended][:4] == [10, 5, 2, 2]
-    assert set(outcomes[2].extended) == {0, 1, 2, 3, 4}  # every failure at hi rerun with the larger budget
+    assert set(outcomes[2].extended) == {0, 1, 2, 3, 4}  # every failure at hi rerun with the ceiling
+    assert steps[-1].steps == FIVE.ceiling
 
 
 def test_a_length_trains_three_of_five_seeds_and_adds_two_only_while_the_decision_is_open():
@@ -72,48 +78,66 @@ def test_a_length_trains_three_of_five_seeds_and_adds_two_only_while_the_decisio
     assert next_step(decided, FIVE) == Train(20, (0, 1, 2), FIVE.steps)
 
 
-def bracketed(lo_solve_steps: dict[int, int]) -> dict[int, LengthRuns]:
-    """A search with its answer in hand: 10 solved by every seed (in these steps), 14 failed by
-    every seed in the base budget, nothing confirmed yet."""
+def bracketed(lo_solve_steps: dict[int, int], hi_base=lambda seed: False) -> dict[int, LengthRuns]:
+    """A search with its answer in hand: 10 solved by every seed (in these steps), 14 decided
+    failed in the base budget (hi_base(seed): which of its seeds solved), nothing confirmed yet."""
     return {10: LengthRuns(base={s: True for s in range(5)}, solve_steps=lo_solve_steps),
-            14: LengthRuns(base={s: False for s in range(5)})}
+            14: LengthRuns(base={s: hi_base(s) for s in range(5)})}
 
 
-def test_a_failure_must_survive_budget_factor_times_the_slowest_solve_of_its_solved_neighbour():
-    search = SearchRange(start=10, floor=2, cap=160, seeds=(0, 1, 2, 3, 4), resolution=1.5, budget_factor=3,
-                         steps=3000, budget_ceiling=9)
-    quick = next_step(bracketed({s: 600 + 100 * s for s in range(5)}), search)
-    assert quick == Train(14, (0, 1, 2, 3, 4), 9000, extended=True)  # the base budget rules: 3 x 3,000
-    slow = next_step(bracketed({0: 2000, 1: 2400, 2: 7800, 3: 2900, 4: 5100}), search)
-    assert slow == Train(14, (0, 1, 2, 3, 4), 23400, extended=True)  # 3 x the slowest solve at 10, 7,800
+NINE = SearchRange(start=10, floor=2, cap=160, seeds=(0, 1, 2, 3, 4), resolution=1.5, budget_factor=3,
+                   steps=3000, budget_ceiling=9)
 
 
-def test_a_confirming_budget_cut_by_the_ceiling_makes_the_answer_budget_bound():
-    search = SearchRange(start=10, floor=2, cap=160, seeds=(0, 1, 2, 3, 4), resolution=1.5, budget_factor=3,
-                         steps=3000, budget_ceiling=6)
-    outcomes = bracketed({s: 8000 for s in range(5)})  # 3 x 8,000 would be 24,000; the ceiling is 18,000
-    step = next_step(outcomes, search)
-    assert step.steps == 18000 and step.extended
-    outcomes[14].extended.update({s: False for s in step.seeds})
-    assert next_step(outcomes, search) == Found(10, 14, budget_bound=True)
-    within = bracketed({s: 5000 for s in range(5)})  # 15,000: under the ceiling, a plain answer
-    within[14].extended.update({s: False for s in range(5)})
-    assert next_step(within, search) == Found(10, 14, budget_bound=False)
+def test_a_failure_at_the_upper_end_is_confirmed_with_the_ceiling_at_an_lr_picked_between_its_own_and_the_lower_ends():
+    outcomes = bracketed({s: 600 for s in range(5)}, hi_base=lambda seed: seed == 0)
+    assert next_step(outcomes, NINE) == Confirm(14, 10, 27000)  # the sweep at the ceiling comes first
+    own = copy.deepcopy(outcomes)
+    own[14].confirm_at = OWN  # its own lr: the seeds that failed it train on
+    assert next_step(own, NINE) == Train(14, (1, 2, 3, 4), 27000, extended=True)
+    lower = copy.deepcopy(outcomes)
+    lower[14].confirm_at = LOWER  # the lower end's lr: every seed trains afresh
+    assert next_step(lower, NINE) == Train(14, (0, 1, 2, 3, 4), 27000, extended=True)
 
 
-def test_by_default_the_confirming_budget_is_budget_factor_times_the_base_budget():
-    outcomes = bracketed({s: 2900 for s in range(5)})
+def test_at_the_lower_ends_lr_only_the_confirmations_runs_count_so_no_seed_is_read_at_the_better_of_two_lrs():
+    outcomes = bracketed({s: 600 for s in range(5)}, hi_base=lambda seed: seed in (0, 1))  # 2/5 at its own lr
+    outcomes[14].confirm_at = LOWER
+    outcomes[14].extended.update({0: False, 1: False, 2: True, 3: False, 4: False})
+    assert outcomes[14].solved == 1  # not 3: seeds 0 and 1 solved at another lr
+    assert next_step(outcomes, NINE) == Found(10, 14)
+    outcomes[14].extended.update({3: True, 4: True})
+    assert outcomes[14].solved == 3
+    assert next_step(outcomes, NINE) == Train(28, (0, 1, 2), 3000)  # solved: the search doubles on from 14
+
+
+def test_an_answer_whose_lower_end_needed_more_than_a_third_of_the_ceiling_is_budget_bound():
+    for slowest, bound in ((9000, False), (9100, True)):  # 3 x 9,100 > 27,000
+        outcomes = bracketed({0: 2000, 1: slowest})
+        outcomes[14].confirm_at = OWN
+        outcomes[14].extended.update({s: False for s in range(5)})
+        assert next_step(outcomes, NINE) == Found(10, 14, budget_bound=bound)
+
+
+def test_by_default_the_ceiling_is_three_base_budgets():
     default = SearchRange(start=10, floor=2, cap=160, seeds=(0, 1, 2, 3, 4), resolution=1.5)
     assert default.budget_ceiling == default.budget_factor == 3
-    assert next_step(outcomes, default).steps == 9000
+    assert default.ceiling == 9000 == next_step(bracketed({s: 2900 for s in range(5)}), default).steps
 
 
-def test_a_failure_at_the_upper_end_that_a_larger_budget_solves_moves_the_bracket_up():
-    # Solves T <= 20 in the base budget; with 3x the steps it also solves T <= 30.
+def test_a_failure_at_the_upper_end_that_the_ceiling_solves_moves_the_bracket_up():
+    # Solves T <= 20 in the base budget; with the ceiling it also solves T <= 30.
     found, steps, _ = scripted_search(FIVE, lambda length, seed: length <= 20, lambda length, seed: length <= 30)
     assert found.lo >= 25 and found.hi > 30 and found.hi / found.lo <= FIVE.resolution
-    assert any(s.extended and s.length <= 30 for s in steps)  # a failure that did not survive 3x
+    assert any(s.extended and s.length <= 30 for s in steps)  # a failure that did not survive the ceiling
     assert steps[-1].extended and steps[-1].length == found.hi  # the answer's failure survived it
+
+
+def test_a_failure_that_the_lower_ends_lr_solves_moves_the_bracket_up():
+    # Fails T > 20 at its own lr with any budget; at the lr the lower end was solved at, solves T <= 40.
+    found, steps, _ = scripted_search(FIVE, lambda length, seed: length <= 20, lambda length, seed: length <= 40,
+                                      confirm_at=lambda length: LOWER)
+    assert found.lo >= 40 / FIVE.resolution and 40 < found.hi <= 80
 
 
 def test_a_decided_length_stays_decided_when_the_bracket_adds_its_last_seeds():
@@ -263,6 +287,55 @@ def test_a_larger_budget_continues_each_failed_seed_and_reads_what_a_fresh_start
     config = RunConfig.from_dict(record["config"])
     fresh = train(config, build_dataset(config))  # the same run from its start, with the larger budget
     assert fresh.final["test_metric"] == record["test_metric"] and fresh.final["solved"] == record["solved"]
+
+
+def drive(walk):
+    """Run a search generator's batches here, one run after another; its return value."""
+    records = None
+    while True:
+        try:
+            batch = walk.send(records)
+        except StopIteration as stop:
+            return stop.value
+        records = [job.train(None) for job in batch]
+
+
+def test_a_confirmation_picks_between_its_own_lr_and_the_lower_ends_on_the_tuning_seeds_at_the_ceiling(tmp_path):
+    plan = tiny_plan()
+    search = Search(plan, tmp_path)
+    # lo = 4 solved at 0.03; hi = 5 failed at an lr that cannot learn in 90 steps
+    search.lrs = {4: 0.03, 5: 1e-6}
+    search.outcomes = {4: LengthRuns(base={0: True, 1: True}, solve_steps={0: 20, 1: 30}),
+                       5: LengthRuns(base={0: False, 1: False})}
+    search.trace = {t: {"length": t, "lr": lr, "runs": []} for t, lr in search.lrs.items()}
+    step = next_step(search.outcomes, plan.range)
+    assert step == Confirm(5, 4, 90)
+    drive(search.confirm(step))
+    confirm = search.trace[5]["confirm"]
+    assert sorted(row["lr"] for row in confirm["sweep"]) == [1e-6, 0.03]  # both lrs, on the tuning seed
+    assert all(row["seeds"] == len(plan.tune_seeds) for row in confirm["sweep"])
+    assert sorted(p.parent.name for p in (tmp_path / "adding-5" / "tune").glob("*/seed100")) == ["lr0.03-steps90",
+                                                                                                  "lr1e-06-steps90"]
+    assert confirm["lr"] == confirm["sweep"][0]["lr"] == 0.03  # the rung that learnt wins
+    assert search.outcomes[5].confirm_at == LOWER
+    retrain = next_step(search.outcomes, plan.range)
+    assert retrain == Train(5, (0, 1), 90, extended=True)  # every seed again, at 0.03
+    drive(search.step(retrain))
+    for seed in (0, 1):
+        record = json.loads((tmp_path / "adding-5" / "lr0.03-steps90" / f"seed{seed}" / "metrics.json").read_text())
+        assert record["config"]["train"]["lr"] == 0.03 and record["resumed_from"] == 0  # a fresh run
+    assert search.outcomes[5].solved == sum(search.outcomes[5].extended.values())
+
+
+def test_a_confirmation_at_the_same_lr_as_the_lower_end_trains_no_sweep(tmp_path):
+    plan = tiny_plan()
+    search = Search(plan, tmp_path)
+    search.lrs = {4: 0.01, 5: 0.01}
+    search.outcomes = {4: LengthRuns(base={0: True, 1: True}), 5: LengthRuns(base={0: False, 1: False})}
+    search.trace = {t: {"length": t, "lr": lr, "runs": []} for t, lr in search.lrs.items()}
+    drive(search.confirm(next_step(search.outcomes, plan.range)))
+    assert search.trained == 0 and search.trace[5]["confirm"]["sweep"] == []
+    assert search.outcomes[5].confirm_at == OWN
 
 
 def test_searches_driven_side_by_side_make_the_decisions_each_makes_alone(tmp_path):

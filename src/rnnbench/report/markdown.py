@@ -154,25 +154,29 @@ def search_section(study: Study, searched: pd.DataFrame | None) -> list[str]:
             f"midpoint of the bracket until its ends are within a factor {s.resolution:g} or adjacent. A length "
             f"first trains {math.ceil(len(study.seeds) / 2)} seeds and adds the rest only when they leave the "
             f"≥ 50% decision open; the two lengths that bound the answer get every seed, and a failure at the "
-            f"upper one must survive {s.budget_factor}x the larger of the base budget and the slowest solve at the "
-            f"lower one, up to {s.budget_ceiling}x the base budget (its failed seeds train on to that budget; a "
-            f"seed counts solved under either; a failure the ceiling cut short is marked budget-bound). "
+            f"upper one must survive {s.budget_ceiling}x the base budget (the ceiling) at the better of two lrs, its "
+            f"own and the one the lower end was solved at, picked on the tuning seeds with that budget (validation "
+            f"only): at its own lr its failed seeds train on to the ceiling and a seed counts solved under either "
+            f"budget; at the lower end's every seed trains again and only those runs count. An answer is marked "
+            f"budget-bound where the ceiling was less than {s.budget_factor}x its lower end's slowest solve. "
             f"{stopping_text(study)}Every length has its own lr: a sweep on seeds "
             f"{', '.join(map(str, s.tune_seeds))} (validation only) over the ladder's rungs around the lr chosen at "
             f"the nearest length already tuned, ranked by the tuning seeds solved, then by the slowest of their "
             f"solves, extended past a winning end, and to both sides while no rung solves "
             f"a tuning seed or learns (halfway from the memoryless baseline to perfect on validation), so a length "
-            f"fails only where no lr of the ladder learnt or the best rung fails the study's seeds; the larger "
-            f"budget continues each failed seed's run (the same run as a fresh start with that budget). The "
+            f"fails only where no lr of the ladder learnt or the best rung fails the study's seeds; the ceiling "
+            f"continues each seed's longest shorter run at its lr (the same run as a fresh start with it). The "
             f"ladder's ends, {bounds}, are the "
             "stated bounds, and a chosen lr there is marked (bound). reports/search_lengths.csv and "
             "search_runs.csv hold every figure.")
     rows = [[r.task, r.model, number(r.length), f"{r.lr:g}" + (" (bound)" if r.lr_at_bound else ""), r.lrs_tried,
              f"{r.solved}/{r.seeds} [{r.solved_ci_low:.2g}, {r.solved_ci_high:.2g}]",
-             f"{r.solved_extended}/{r.extended} with {number(r.extended_steps)} steps" if r.extended else NONE]
+             (f"{r.solved_extended}/{r.extended} with {number(r.extended_steps)} steps"
+              + (f" at lr {r.confirm_lr:g}" if r.confirm_lr == r.confirm_lr and r.confirm_lr != r.lr else "")
+              if r.extended else NONE)]
             for r in searched.itertuples()]
     return ["## Search", "", rule, "",
-            table(["task", "model", "T", "lr", "lrs swept", "solved [exact 95%]", "failures rerun, solved"], rows), ""]
+            table(["task", "model", "T", "lr", "lrs swept", "solved [exact 95%]", "confirmed with the ceiling, solved"], rows), ""]
 
 
 def stopping_text(study: Study) -> str:

@@ -16,7 +16,7 @@ from .statistics import exact_interval
 
 SEARCH_RUN_COLUMNS = ["task", "model", "length", "seed", "lr", "lr_at_bound", "max_steps", "extended", "solved",
                       "solved_step", "test_metric", "failed", "run_dir"]
-SEARCH_LENGTH_COLUMNS = ["task", "model", "length", "lr", "lr_at_bound", "lrs_tried", "seeds", "completed", "solved",
+SEARCH_LENGTH_COLUMNS = ["task", "model", "length", "lr", "lr_at_bound", "lrs_tried", "confirm_lr", "seeds", "completed", "solved",
                          "solved_fraction", "solved_ci_low", "solved_ci_high", "extended", "solved_extended",
                          "extended_steps", "budget_limited", "budget_bound", "base_steps", "finished"]
 
@@ -41,7 +41,8 @@ def search_runs(study: Study, root: Path) -> pd.DataFrame:
 
 def search_lengths(study: Study, root: Path, runs: pd.DataFrame, summary: pd.DataFrame | None = None) -> pd.DataFrame:
     """Per task x model x length a search tested: the lr its sweep chose, the seeds and how many
-    solved (a seed counts solved when it solved under either budget), with the exact interval.
+    solved, with the exact interval: a seed counts solved when it solved under either budget, or,
+    where the confirmation ran at another lr (`relearnt`, rule.py), only its runs count.
     budget_limited: the rule of report/budget.py on the length's last runs (summary.csv's row, which
     reads each seed's larger-budget run where it had one), or the ceiling cut its confirming budget
     short (budget_bound)."""
@@ -52,12 +53,15 @@ def search_lengths(study: Study, root: Path, runs: pd.DataFrame, summary: pd.Dat
         own = runs[(runs["task"] == tested.task) & (runs["model"] == tested.model) & (runs["length"] == tested.length)
                    & ~runs["failed"]]
         base, extended = own[~own["extended"]], own[own["extended"]]
-        solved_seeds = set(base.loc[base["solved"], "seed"]) | set(extended.loc[extended["solved"], "seed"])
-        seeds, solved = len(base), len(solved_seeds)
+        solved_seeds = set(extended.loc[extended["solved"], "seed"])
+        if not tested.relearnt:
+            solved_seeds |= set(base.loc[base["solved"], "seed"])
+        seeds, solved = len(extended) if tested.relearnt else len(base), len(solved_seeds)
         low, high = exact_interval(solved, seeds) if seeds else (math.nan, math.nan)
         rows.append({"task": tested.task, "model": tested.model, "length": tested.length, "lr": tested.lr,
                      "lr_at_bound": tested.lr_at_bound,
                      "lrs_tried": " ".join(f"{row['lr']:g}" for row in sorted(tested.sweep, key=lambda r: r["lr"])),
+                     "confirm_lr": tested.confirm_lr,
                      "seeds": seeds, "completed": seeds, "solved": solved,
                      "solved_fraction": solved / seeds if seeds else math.nan,
                      "solved_ci_low": low, "solved_ci_high": high, "extended": len(extended),

@@ -15,7 +15,7 @@ from typing import Any, Iterator
 
 from ..config import CONFIGS, write_if_changed
 from ..study import Cell, Study
-from .rule import SearchRange
+from .rule import LOWER, SearchRange
 from .runner import SearchPlan, read_trace
 
 SEARCH_PLANS = CONFIGS / "search"
@@ -63,7 +63,7 @@ class SearchedRun:
     """A study-seed run of a search: `folder` is relative to the study root."""
     seed: int
     steps: int
-    extended: bool  # trained with the larger budget (budget_factor x the steps)
+    extended: bool  # a confirmation's run: the ceiling budget (rule.py)
     folder: Path
 
 
@@ -79,7 +79,9 @@ class SearchedLength:
     sweep: tuple[dict[str, Any], ...]  # the lr table of its sweep (training/tuning.py's lr_table)
     runs: tuple[SearchedRun, ...]      # in the order they ran: a larger-budget rerun comes last
     finished: bool                     # the search has its answer (its trace's `found`)
-    budget_bound: bool = False         # the answer's hi, whose confirming budget the ceiling cut short
+    budget_bound: bool = False         # the answer's hi, where the ceiling was under budget_factor x lo's slowest solve
+    confirm_lr: float | None = None    # the lr its confirmation ran at (None: none ran)
+    relearnt: bool = False             # ... another lr than `lr`: every seed ran again there, and only those runs count
 
 
 def searched_lengths(study: Study, root: Path = Path(".")) -> Iterator[SearchedLength]:
@@ -96,4 +98,5 @@ def searched_lengths(study: Study, root: Path = Path(".")) -> Iterator[SearchedL
                 tuple(SearchedRun(int(run["seed"]), int(run["steps"]), bool(run["extended"]), folder / run["folder"])
                       for run in length.get("runs", [])),
                 trace.get("found") is not None,
-                bool(found.get("budget_bound")) and found.get("hi") == int(length["length"]))
+                bool(found.get("budget_bound")) and found.get("hi") == int(length["length"]),
+                (length.get("confirm") or {}).get("lr"), (length.get("confirm") or {}).get("at") == LOWER)

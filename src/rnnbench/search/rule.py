@@ -8,14 +8,19 @@ Per task x model, over lengths T in [floor, cap] (params `search`):
 3. Seeds as the decision needs them: a length first trains the `need` = ceil(n / 2) first study seeds
    (3 of 5); the others only when those leave "at least half of n" open. A decided length never
    changes with more seeds, so stopping early costs no accuracy, only seeds.
-4. The lengths that bound the answer get every seed, and a failure at `hi` must survive a larger
-   budget: `budget_factor` times the larger of the base budget and the slowest solve at `lo` (what
-   the solved neighbour needed: the steps a model needs grow with T, so a multiple of a fixed
-   budget would decide where a slow learner "stops"), up to `budget_ceiling` base budgets. Its
-   failed seeds train on to that many steps, and a seed counts solved when it solved under either
-   budget. If `hi` turns out solved, the bracket moves and the search goes on; so no reading rests
-   on a failure one budget decided. Where the ceiling cut the confirming budget short, the answer
-   is `budget_bound`: its `hi` is a failure at the ceiling, not beyond doubt.
+4. The lengths that bound the answer get every seed, and a failure at `hi` must survive the
+   ceiling budget (`budget_ceiling` base budgets) at the better of two lrs: hi's own and the one
+   `lo` was solved at, picked between on the tuning seeds with that budget (validation only; the
+   runner's sweep, `Confirm`). Both halves are measured rules, not guesses (docs/architecture.md,
+   session 28): a budget scaled from lo's slowest solve was outgrown by the RNN's steps (adding
+   T=40 solved at 12,600-16,400 where 3x T=28's slowest gave 11,400), and hi's own lr, chosen in the
+   base budget, was a fast lr that one seed solves where lo's slower lr solves every seed (XOR RNN
+   T=20, copy GRU T=40). At hi's own lr the failed seeds train on to the ceiling and a seed counts
+   solved under either budget; at lo's lr every seed trains afresh and only those runs count (no
+   seed is read at the better of two lrs). If `hi` turns out solved, the bracket moves and the
+   search goes on; so no reading rests on a failure one lr or one budget decided. Where the
+   ceiling is less than `budget_factor` times lo's slowest solve, the answer is `budget_bound`:
+   the solved neighbour needed so much of the ceiling that hi's failure is not beyond doubt.
 Censoring: solved at `cap` (lo = cap, hi None: "≥ cap") or failed at `floor` (lo None: "< floor").
 
 The lr of each length comes from a sweep on the tuning seeds (search/runner.py, with the ladder
@@ -37,9 +42,13 @@ class SearchRange:
     cap: int
     seeds: tuple[int, ...]       # the study's seeds, in the order they are added
     resolution: float = 1.25     # stop narrowing when hi / lo is at most this
-    budget_factor: int = 3       # the larger budget a failure at hi must survive, x the slowest solve at lo
+    budget_factor: int = 3       # the ceiling must be this many times lo's slowest solve, else budget_bound
     steps: int = 3000            # the base budget: every run's first
-    budget_ceiling: int = 3      # the most a confirming budget may be, in base budgets
+    budget_ceiling: int = 3      # the budget a failure at hi must survive, in base budgets
+
+    @property
+    def ceiling(self) -> int:
+        return self.budget_ceiling * self.steps
 
     @property
     def need(self) -> int:
@@ -47,16 +56,23 @@ class SearchRange:
         return math.ceil(len(self.seeds) / 2)
 
 
+OWN, LOWER = "own", "lower"  # the lr a confirmation runs at: hi's own, or the one lo was solved at
+
+
 @dataclass
 class LengthRuns:
-    """The outcomes at one length: seed -> solved, under the base budget and the larger one, and
-    for each solved seed the steps its solve took (its first evaluation that met the rule)."""
+    """The outcomes at one length: seed -> solved, under the base budget and the confirming one,
+    for each solved seed the steps its solve took (its first evaluation that met the rule), and the
+    lr its confirmation runs at (None: not chosen yet; OWN or LOWER)."""
     base: dict[int, bool] = field(default_factory=dict)
     extended: dict[int, bool] = field(default_factory=dict)
     solve_steps: dict[int, int] = field(default_factory=dict)
+    confirm_at: str | None = None
 
     @property
     def solved(self) -> int:
+        if self.confirm_at == LOWER:  # every seed trained again at another lr: only those runs count
+            return sum(self.extended.values())
         return sum(ok or self.extended.get(seed, False) for seed, ok in self.base.items())
 
     @property
@@ -80,8 +96,18 @@ def decision(runs: LengthRuns, search: SearchRange) -> str | None:
 class Train:
     length: int
     seeds: tuple[int, ...]
-    steps: int              # the budget: the base one, or a confirming one (`confirming_steps`)
-    extended: bool = False  # a confirming budget: these seeds' base runs, trained on
+    steps: int              # the budget: the base one, or the ceiling (a confirmation)
+    extended: bool = False  # a confirmation: at hi's own lr its failed seeds' runs trained on, at lo's afresh
+
+
+@dataclass(frozen=True)
+class Confirm:
+    """Pick the lr that confirms hi's failure, hi's own or the one `lower` (lo; None when the search
+    failed at its floor) was solved at, on the tuning seeds with `steps`, the ceiling; the runner
+    sets hi's `confirm_at` (OWN without a sweep where the two are one lr)."""
+    length: int
+    lower: int | None
+    steps: int
 
 
 @dataclass(frozen=True)
@@ -124,21 +150,21 @@ def next_step(outcomes: Mapping[int, LengthRuns], search: SearchRange) -> Train 
             return Train(length, missing_seeds(outcomes[length], search), search.steps)
     if hi is None:
         return Found(lo, hi)
-    steps, bound = confirming_steps(outcomes.get(lo) if lo is not None else None, search)
-    unconfirmed = tuple(seed for seed, ok in outcomes[hi].base.items()  # hi's failures must survive it
-                        if not ok and seed not in outcomes[hi].extended)
+    runs = outcomes[hi]
+    if runs.confirm_at is None:
+        return Confirm(hi, lo, search.ceiling)
+    every = runs.confirm_at == LOWER  # another lr: every seed; its own: the seeds that failed it
+    unconfirmed = tuple(seed for seed, ok in runs.base.items() if (every or not ok) and seed not in runs.extended)
     if unconfirmed:
-        return Train(hi, unconfirmed, steps, extended=True)
-    return Found(lo, hi, bound)
+        return Train(hi, unconfirmed, search.ceiling, extended=True)
+    return Found(lo, hi, budget_bound(outcomes.get(lo) if lo is not None else None, search))
 
 
-def confirming_steps(lo: LengthRuns | None, search: SearchRange) -> tuple[int, bool]:
-    """The budget a failure at hi must survive: budget_factor x the larger of the base budget and the
-    slowest solve at lo (no lo: the base budget), and whether the ceiling cut it."""
+def budget_bound(lo: LengthRuns | None, search: SearchRange) -> bool:
+    """Whether the ceiling is less than budget_factor x the slowest solve at lo: the solved
+    neighbour needed so much of it that a failure at hi with the ceiling is not beyond doubt."""
     slowest = max(lo.solve_steps.values(), default=0) if lo is not None else 0
-    wanted = search.budget_factor * max(search.steps, slowest)
-    ceiling = search.budget_ceiling * search.steps
-    return min(wanted, ceiling), wanted > ceiling
+    return search.budget_factor * slowest > search.ceiling
 
 
 def missing_seeds(runs: LengthRuns, search: SearchRange) -> tuple[int, ...]:

@@ -19,6 +19,7 @@ import dataclasses
 import functools
 import json
 import math
+import re
 import time
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -30,7 +31,7 @@ from ..training.run_outputs import json_safe, resume_point, reusable_record, wri
 from ..training.sweep import record_failure, train_seed
 from ..training.trainer import resolve_device, train
 from ..training.tuning import at_bound, choose_lr, first_lrs, lr_table, lrs_to_add, sweep_config, tune_bar
-from .rule import Found, LengthRuns, SearchRange, Train, nearest_tuned, next_step
+from .rule import LOWER, OWN, Confirm, Found, LengthRuns, SearchRange, Train, nearest_tuned, next_step
 
 TRACE_FILE = "search.json"
 SEARCH_STAGE = "search"  # dvc.yaml's one stage for every search: their runs share one pool (pool.py)
@@ -112,7 +113,8 @@ class Search:
         self.device = resolve_device(plan.base.train.device)
         self.datasets: dict[int, tuple[Dataset, str]] = {}
         self.outcomes: dict[int, LengthRuns] = {}
-        self.lrs: dict[int, float] = {}
+        self.lrs: dict[int, float] = {}          # each length's lr, from its sweep in the base budget
+        self.confirm_lrs: dict[int, float] = {}  # the lr each confirmation ran at
         self.trace: dict[int, dict] = {}
         self.trained = self.reused = 0
         self.start = time.perf_counter()
@@ -125,11 +127,11 @@ class Search:
             self.datasets[length] = (data, data.checksum())
         return self.datasets[length]
 
-    def runs(self, configs: list[RunConfig], tuning: bool, continuing: list[RunConfig] | None = None):
+    def runs(self, configs: list[RunConfig], tuning: bool, continuing: bool = False):
         """Each config's final record, read when it is already on disk, else trained: a generator that
         yields the runs to train (one `Job` each) to whoever drives the search (pool.py) and is sent
-        back their records, None for a run whose process died; `continuing`: per config, the
-        shorter-budget run it continues (resume_point) where it can."""
+        back their records, None for a run whose process died; `continuing`: each continues the
+        longest shorter-budget run of its seed, length and lr that can be (resume_point)."""
         dataset, checksum = self.dataset(configs[0].task.length)
         folders = [run_folder(self.out, c, tuning) for c in configs]
         records = {i: r for i, (c, f) in enumerate(zip(configs, folders))
@@ -137,7 +139,7 @@ class Search:
         self.reused += len(records)
         todo = [i for i in range(len(configs)) if i not in records]
         if todo:
-            bases = [(c, run_folder(self.out, c)) for c in continuing] if continuing else [None] * len(configs)
+            bases = [self.shorter_runs(c) if continuing else [] for c in configs]
             train_one = functools.partial(train_search_run, configs, folders, dataset, checksum, tuning, bases)
             done = yield [Job(functools.partial(train_one, i)) for i in todo]
             for i, record in zip(todo, done):
@@ -159,7 +161,7 @@ class Search:
         higher = self.task.headline.higher_is_better
         tried: list[float] = []
         summaries: list[dict] = []
-        pending = first_lrs(self.plan.ladder, nearest_tuned(length, self.lrs) or self.plan.start_lr)
+        pending = first_lrs(self.plan.ladder, nearest_tuned(length, self.solving_lrs()) or self.plan.start_lr)
         while pending:
             configs = [sweep_config(self.plan.config(length, lr, seed)) for lr in pending for seed in self.plan.tune_seeds]
             records = yield from self.runs(configs, tuning=True)
@@ -173,14 +175,37 @@ class Search:
                               "sweep": lr_table(summaries, self.task.headline.higher_is_better), "runs": []}
         return best
 
+    def solving_lrs(self) -> dict[int, float]:
+        """Per tuned length the lr its verdict rests on: the confirmation's where it ran at another lr."""
+        return {length: self.confirm_lrs[length] if self.outcomes.get(length, LengthRuns()).confirm_at == LOWER
+                else lr for length, lr in self.lrs.items()}
+
+    def confirm(self, step: Confirm):
+        """Choose the lr hi's failure is confirmed at: hi's own or lo's, whichever the tuning seeds
+        do better with at the ceiling (training/tuning.py's rule, validation only)."""
+        own = self.lrs[step.length]
+        lower = self.solving_lrs()[step.lower] if step.lower is not None else own
+        sweep: list[dict] = []
+        best = own
+        if lower != own:
+            configs = [sweep_config(self.plan.config(step.length, lr, seed, step.steps))
+                       for lr in (own, lower) for seed in self.plan.tune_seeds]
+            records = yield from self.runs(configs, tuning=True)
+            sweep = lr_table([sweep_summary(c, r) for c, r in zip(configs, records)], self.task.headline.higher_is_better)
+            best = sweep[0]["lr"]
+        self.confirm_lrs[step.length] = best
+        self.outcomes[step.length].confirm_at = OWN if best == own else LOWER
+        self.trace[step.length]["confirm"] = {"lr": best, "at": self.outcomes[step.length].confirm_at,
+                                              "steps": step.steps, "lower": step.lower, "sweep": sweep}
+
     # --- the search ----------------------------------------------------------------------------
     def step(self, step: Train):
-        lr = self.lrs.get(step.length) or (yield from self.tune(step.length))
+        lr = self.confirm_lrs[step.length] if step.extended else (
+            self.lrs.get(step.length) or (yield from self.tune(step.length)))
         configs = [self.plan.config(step.length, lr, seed, step.steps) for seed in step.seeds]
-        # a larger budget continues the seed's base run from where it stopped: the same run as a fresh
-        # start with that budget (trainer.Resume), two thirds of its steps at budget_factor 3
-        bases = [self.plan.config(step.length, lr, seed) for seed in step.seeds] if step.extended else None
-        records = yield from self.runs(configs, tuning=False, continuing=bases)
+        # a confirmation continues each seed's longest shorter run at this lr, from where it stopped:
+        # the same run as a fresh start with the ceiling (trainer.Resume)
+        records = yield from self.runs(configs, tuning=False, continuing=step.extended)
         runs = self.outcomes.setdefault(step.length, LengthRuns())
         for config, record in zip(configs, records):
             (runs.extended if step.extended else runs.base)[config.seed] = bool(record.get("solved"))
@@ -193,6 +218,17 @@ class Search:
                 "folder": run_folder(self.out, config).relative_to(self.out).as_posix()})  # within the search's folder
         self.trace[step.length].update(solved=runs.solved, seeds=runs.seeds)
 
+    def shorter_runs(self, config: RunConfig) -> list[tuple[RunConfig, Path]]:
+        """The study runs of this seed, length and lr with a smaller budget, longest first: what a
+        larger budget may continue (the first of them resume_point accepts)."""
+        point = run_folder(self.out, config).parent.parent
+        prefix = f"lr{config.train.lr:g}-steps"
+        budgets = {int(m.group(1)) for folder in point.glob(f"{prefix}*")
+                   if (m := re.fullmatch(re.escape(prefix) + r"(\d+)", folder.name))}
+        budgets = sorted((b for b in budgets | {self.plan.base.train.steps} if b < config.train.steps), reverse=True)
+        shorter = [self.plan.config(config.task.length, config.train.lr, config.seed, b) for b in budgets]
+        return [(c, run_folder(self.out, c)) for c in shorter]
+
     def walk(self):
         """The search as a generator: it yields each batch of runs it needs next (a list of `Job`s),
         is sent their records, and returns the answer (StopIteration.value); SearchFailed when a run
@@ -203,17 +239,29 @@ class Search:
             if isinstance(step, Found):
                 self.write(step)
                 return step
+            if isinstance(step, Confirm):
+                yield from self.confirm(step)
+                self.write(None)
+                say(self.confirm_line(step))
+                continue
             yield from self.step(step)
             self.write(None)
             say(self.progress_line(step))
 
     def progress_line(self, step: Train) -> str:
         runs = self.outcomes[step.length]
+        lr = (self.confirm_lrs if step.extended else self.lrs)[step.length]
         lo_hi = ", ".join(f"{t}: {r.solved}/{r.seeds}" for t, r in sorted(self.outcomes.items()))
-        return (f"search {self.plan.base.model.name} {self.plan.base.task.name}: T={step.length} lr {self.lrs[step.length]:g}"
-                f"{f' (confirming budget, {step.steps} steps)' if step.extended else ''} "
+        return (f"search {self.plan.base.model.name} {self.plan.base.task.name}: T={step.length} lr {lr:g}"
+                f"{f' (confirming, {step.steps} steps)' if step.extended else ''} "
                 f"{runs.solved}/{runs.seeds} solved; so far {lo_hi}; {self.trained} runs trained, {self.reused} read, "
                 f"{(time.perf_counter() - self.start) / 60:.1f} min")
+
+    def confirm_line(self, step: Confirm) -> str:
+        own, chosen = self.lrs[step.length], self.confirm_lrs[step.length]
+        return (f"search {self.plan.base.model.name} {self.plan.base.task.name}: T={step.length}'s failure is confirmed "
+                f"with {step.steps} steps at lr {chosen:g} "
+                f"({'its own' if chosen == own else f'T={step.lower} solved at it; its own {own:g}'})")
 
     def write(self, found: Found | None) -> None:
         trace = {"task": self.plan.base.task.name, "model": self.plan.base.model.name,
@@ -227,13 +275,13 @@ class Search:
 
 
 def train_search_run(configs: list[RunConfig], folders: list[Path], dataset: Dataset, checksum: str, tuning: bool,
-                     bases: list[tuple[RunConfig, Path] | None], index: int, position: int | None) -> dict:
+                     bases: list[list[tuple[RunConfig, Path]]], index: int, position: int | None) -> dict:
     """One run by index, the form the process pool calls. A study seed is trained as a cell's seed
-    (diagnostics included), continued from its base run (`bases`) where that one can be; a sweep run
-    skips the diagnostics, which no choice reads."""
+    (diagnostics included), continued from the first of its shorter runs (`bases`) that can be; a
+    sweep run skips the diagnostics, which no choice reads."""
     config, folder = configs[index], folders[index]
     if not tuning:
-        resume = resume_point(bases[index][1], bases[index][0], checksum) if bases[index] else None
+        resume = next((point for base, where in bases[index] if (point := resume_point(where, base, checksum))), None)
         return train_seed(config, dataset, checksum, folder, redraw=position is not None, position=position,
                           resume=resume)
     bar = tune_bar(config, position is not None, position)
