@@ -485,3 +485,31 @@ def test_a_searched_length_is_budget_limited_by_the_grid_cells_rule_or_a_ceiling
     assert lengths.loc[16, "extended_steps"] == 90 and lengths.loc[16, "base_steps"] == 30
     without = search_lengths(study, tmp_path, runs)  # no summary: the ceiling's flag alone
     assert list(without["budget_limited"]) == [False, False, True]
+
+
+def test_a_length_confirmed_at_the_lower_ends_lr_counts_only_its_confirmation_runs(tmp_path):
+    from rnnbench.report.search_tables import SEARCH_RUN_COLUMNS, search_lengths
+    from rnnbench.report.tables import lr_by_length
+    from rnnbench.study import parse_study
+
+    study = parse_study(yaml.safe_load((REPO / "studies" / "tiny.yaml").read_text()))
+    trace = {"lengths": [
+        {"length": 8, "lr": 0.01, "sweep": [], "runs": [
+            {"seed": s, "steps": 30, "extended": False, "folder": f"adding-8/lr0.01-steps30/seed{s}"} for s in (0, 1)]},
+        {"length": 16, "lr": 0.03, "sweep": [], "confirm": {"lr": 0.01, "at": "lower", "steps": 90, "lower": 8, "sweep": []},
+         "runs": [{"seed": s, "steps": steps, "extended": steps > 30, "folder": f"adding-16/lr{lr:g}-steps{steps}/seed{s}"}
+                  for lr, steps in ((0.03, 30), (0.01, 90)) for s in (0, 1)]}],
+        "found": {"lo": 8, "hi": 16, "censored": "none", "budget_bound": False}}
+    (tmp_path / "searches" / "adding" / "rnn").mkdir(parents=True)
+    (tmp_path / "searches" / "adding" / "rnn" / "search.json").write_text(json.dumps(trace))
+    solved = {(8, 30, 0): True, (8, 30, 1): True, (16, 30, 0): True, (16, 30, 1): False,  # 16: seed 0 at 0.03,
+              (16, 90, 0): False, (16, 90, 1): True}                                      # seed 1 at 0.01
+    runs = pd.DataFrame([{"task": "adding", "model": "rnn", "length": n, "seed": s, "lr": 0.03 if (n, steps) == (16, 30)
+                          else 0.01, "lr_at_bound": False, "max_steps": steps, "extended": steps > 30, "solved": ok,
+                          "solved_step": None, "test_metric": 0.1, "failed": False, "run_dir": ""}
+                         for (n, steps, s), ok in solved.items()], columns=SEARCH_RUN_COLUMNS)
+    lengths = search_lengths(study, tmp_path, runs).set_index("length")
+    assert (lengths.loc[16, "solved"], lengths.loc[16, "seeds"]) == (1, 2)  # not 2 of 2: each seed at its better lr
+    assert lengths.loc[16, "confirm_lr"] == 0.01 and lengths.loc[16, "lr"] == 0.03
+    assert (lengths.loc[8, "solved"], lengths.loc[8, "seeds"]) == (2, 2)
+    assert lr_by_length(lengths.reset_index()) == "8: 0.01; 16: 0.03 -> 0.01 (confirmed)"

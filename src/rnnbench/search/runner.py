@@ -259,8 +259,8 @@ class Search:
 
     def confirm_line(self, step: Confirm) -> str:
         own, chosen = self.lrs[step.length], self.confirm_lrs[step.length]
-        return (f"search {self.plan.base.model.name} {self.plan.base.task.name}: T={step.length}'s failure is confirmed "
-                f"with {step.steps} steps at lr {chosen:g} "
+        return (f"search {self.plan.base.model.name} {self.plan.base.task.name}: T={step.length}: its failure must "
+                f"survive {step.steps} steps at lr {chosen:g} "
                 f"({'its own' if chosen == own else f'T={step.lower} solved at it; its own {own:g}'})")
 
     def write(self, found: Found | None) -> None:
