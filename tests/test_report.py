@@ -487,7 +487,7 @@ def test_a_searched_length_is_budget_limited_by_the_grid_cells_rule_or_a_ceiling
     assert list(without["budget_limited"]) == [False, False, True]
 
 
-def test_a_length_confirmed_at_the_lower_ends_lr_counts_only_its_confirmation_runs(tmp_path):
+def test_a_length_confirmed_at_another_lr_counts_only_its_confirmation_runs(tmp_path):
     from rnnbench.report.search_tables import SEARCH_RUN_COLUMNS, search_lengths
     from rnnbench.report.tables import lr_by_length
     from rnnbench.study import parse_study
@@ -496,7 +496,8 @@ def test_a_length_confirmed_at_the_lower_ends_lr_counts_only_its_confirmation_ru
     trace = {"lengths": [
         {"length": 8, "lr": 0.01, "sweep": [], "runs": [
             {"seed": s, "steps": 30, "extended": False, "folder": f"adding-8/lr0.01-steps30/seed{s}"} for s in (0, 1)]},
-        {"length": 16, "lr": 0.03, "sweep": [], "confirm": {"lr": 0.01, "at": "lower", "steps": 90, "lower": 8, "sweep": []},
+        {"length": 16, "lr": 0.03, "sweep": [], "confirm": {"lr": 0.01, "at": "other", "steps": 90, "lower": 8, "sweep": [
+            {"lr": 0.03, "seeds": 1, "val_solved": 0}, {"lr": 0.01, "seeds": 1, "val_solved": 1}]},
          "runs": [{"seed": s, "steps": steps, "extended": steps > 30, "folder": f"adding-16/lr{lr:g}-steps{steps}/seed{s}"}
                   for lr, steps in ((0.03, 30), (0.01, 90)) for s in (0, 1)]}],
         "found": {"lo": 8, "hi": 16, "censored": "none", "budget_bound": False}}
@@ -511,5 +512,7 @@ def test_a_length_confirmed_at_the_lower_ends_lr_counts_only_its_confirmation_ru
     lengths = search_lengths(study, tmp_path, runs).set_index("length")
     assert (lengths.loc[16, "solved"], lengths.loc[16, "seeds"]) == (1, 2)  # not 2 of 2: each seed at its better lr
     assert lengths.loc[16, "confirm_lr"] == 0.01 and lengths.loc[16, "lr"] == 0.03
+    assert lengths.loc[16, "confirm_lrs_tried"] == "0.01 0.03" and lengths.loc[8, "confirm_lrs_tried"] == ""
+    assert list(lengths["relearnt"]) == [False, True]
     assert (lengths.loc[8, "solved"], lengths.loc[8, "seeds"]) == (2, 2)
     assert lr_by_length(lengths.reset_index()) == "8: 0.01; 16: 0.03 -> 0.01 (confirmed)"

@@ -11,10 +11,10 @@ import pytest
 import yaml
 
 from rnnbench.config import ConfigError, DataConfig, RunConfig
-from rnnbench.search.rule import LOWER, OWN, Confirm, Found, LengthRuns, SearchRange, Train, nearest_tuned, next_step
+from rnnbench.search.rule import OTHER, OWN, Confirm, Found, LengthRuns, SearchRange, Train, nearest_tuned, next_step
 from rnnbench.training.tuning import at_bound, first_lrs, learnt, lr_table, lrs_to_add
 from rnnbench.search.pool import run_search, run_searches
-from rnnbench.search.runner import Search, SearchFailed, SearchPlan, read_trace
+from rnnbench.search.runner import Search, SearchFailed, SearchPlan, confirm_rungs, read_trace
 from rnnbench.study import parse_study
 from rnnbench.training.trainer import train
 from conftest import build_dataset, make_config
@@ -89,20 +89,20 @@ NINE = SearchRange(start=10, floor=2, cap=160, seeds=(0, 1, 2, 3, 4), resolution
                    steps=3000, budget_ceiling=9)
 
 
-def test_a_failure_at_the_upper_end_is_confirmed_with_the_ceiling_at_an_lr_picked_between_its_own_and_the_lower_ends():
+def test_a_failure_at_the_upper_end_is_confirmed_with_the_ceiling_at_an_lr_picked_from_its_own_to_the_lower_ends():
     outcomes = bracketed({s: 600 for s in range(5)}, hi_base=lambda seed: seed == 0)
     assert next_step(outcomes, NINE) == Confirm(14, 10, 27000)  # the sweep at the ceiling comes first
     own = copy.deepcopy(outcomes)
     own[14].confirm_at = OWN  # its own lr: the seeds that failed it train on
     assert next_step(own, NINE) == Train(14, (1, 2, 3, 4), 27000, extended=True)
     lower = copy.deepcopy(outcomes)
-    lower[14].confirm_at = LOWER  # the lower end's lr: every seed trains afresh
+    lower[14].confirm_at = OTHER  # another rung (the lower end's lr or one between): every seed trains afresh
     assert next_step(lower, NINE) == Train(14, (0, 1, 2, 3, 4), 27000, extended=True)
 
 
-def test_at_the_lower_ends_lr_only_the_confirmations_runs_count_so_no_seed_is_read_at_the_better_of_two_lrs():
+def test_at_another_lr_only_the_confirmations_runs_count_so_no_seed_is_read_at_the_better_of_several_lrs():
     outcomes = bracketed({s: 600 for s in range(5)}, hi_base=lambda seed: seed in (0, 1))  # 2/5 at its own lr
-    outcomes[14].confirm_at = LOWER
+    outcomes[14].confirm_at = OTHER
     outcomes[14].extended.update({0: False, 1: False, 2: True, 3: False, 4: False})
     assert outcomes[14].solved == 1  # not 3: seeds 0 and 1 solved at another lr
     assert next_step(outcomes, NINE) == Found(10, 14)
@@ -133,10 +133,10 @@ def test_a_failure_at_the_upper_end_that_the_ceiling_solves_moves_the_bracket_up
     assert steps[-1].extended and steps[-1].length == found.hi  # the answer's failure survived it
 
 
-def test_a_failure_that_the_lower_ends_lr_solves_moves_the_bracket_up():
-    # Fails T > 20 at its own lr with any budget; at the lr the lower end was solved at, solves T <= 40.
+def test_a_failure_that_another_rung_solves_moves_the_bracket_up():
+    # Fails T > 20 at its own lr with any budget; at another rung (the lower end's lr or one between), solves T <= 40.
     found, steps, _ = scripted_search(FIVE, lambda length, seed: length <= 20, lambda length, seed: length <= 40,
-                                      confirm_at=lambda length: LOWER)
+                                      confirm_at=lambda length: OTHER)
     assert found.lo >= 40 / FIVE.resolution and 40 < found.hi <= 80
 
 
@@ -300,10 +300,19 @@ def drive(walk):
         records = [job.train(None) for job in batch]
 
 
-def test_a_confirmation_picks_between_its_own_lr_and_the_lower_ends_on_the_tuning_seeds_at_the_ceiling(tmp_path):
+def test_a_confirmation_sweeps_every_rung_from_its_own_lr_to_the_lower_ends():
+    ladder = (0.0001, 0.0003, 0.001, 0.003, 0.01, 0.03, 0.1)
+    # XOR RNN T=40: own 0.01, T=28 solved at 0.0003; the seeds solved 3 of 5 at 0.003, between them
+    assert confirm_rungs(ladder, 0.01, 0.0003) == [0.0003, 0.001, 0.003, 0.01]
+    assert confirm_rungs(ladder, 0.0003, 0.01) == [0.0003, 0.001, 0.003, 0.01]  # whichever end is higher
+    assert confirm_rungs(ladder, 0.03, 0.01) == [0.01, 0.03]
+    assert confirm_rungs(ladder, 0.01, 0.01) == [0.01]  # one lr: nothing to choose
+
+
+def test_a_confirmation_picks_the_best_rung_between_its_own_lr_and_the_lower_ends_on_the_tuning_seeds(tmp_path):
     plan = tiny_plan()
     search = Search(plan, tmp_path)
-    # lo = 4 solved at 0.03; hi = 5 failed at an lr that cannot learn in 90 steps
+    # lo = 4 solved at 0.03; hi = 5 failed at an lr (off the ladder) that cannot learn in 90 steps
     search.lrs = {4: 0.03, 5: 1e-6}
     search.outcomes = {4: LengthRuns(base={0: True, 1: True}, solve_steps={0: 20, 1: 30}),
                        5: LengthRuns(base={0: False, 1: False})}
@@ -312,18 +321,19 @@ def test_a_confirmation_picks_between_its_own_lr_and_the_lower_ends_on_the_tunin
     assert step == Confirm(5, 4, 90)
     drive(search.confirm(step))
     confirm = search.trace[5]["confirm"]
-    assert sorted(row["lr"] for row in confirm["sweep"]) == [1e-6, 0.03]  # both lrs, on the tuning seed
+    assert sorted(row["lr"] for row in confirm["sweep"]) == [1e-6, 0.003, 0.01, 0.03]  # both ends and every rung between
     assert all(row["seeds"] == len(plan.tune_seeds) for row in confirm["sweep"])
-    assert sorted(p.parent.name for p in (tmp_path / "adding-5" / "tune").glob("*/seed100")) == ["lr0.03-steps90",
-                                                                                                  "lr1e-06-steps90"]
-    assert confirm["lr"] == confirm["sweep"][0]["lr"] == 0.03  # the rung that learnt wins
-    assert search.outcomes[5].confirm_at == LOWER
+    assert sorted(p.parent.name for p in (tmp_path / "adding-5" / "tune").glob("*/seed100")) == [
+        "lr0.003-steps90", "lr0.01-steps90", "lr0.03-steps90", "lr1e-06-steps90"]
+    best = confirm["sweep"][0]["lr"]
+    assert confirm["lr"] == best != 1e-6  # the rule's first rung; the lr that cannot learn is not it
+    assert search.outcomes[5].confirm_at == OTHER
     retrain = next_step(search.outcomes, plan.range)
-    assert retrain == Train(5, (0, 1), 90, extended=True)  # every seed again, at 0.03
+    assert retrain == Train(5, (0, 1), 90, extended=True)  # every seed again, at the chosen rung
     drive(search.step(retrain))
     for seed in (0, 1):
-        record = json.loads((tmp_path / "adding-5" / "lr0.03-steps90" / f"seed{seed}" / "metrics.json").read_text())
-        assert record["config"]["train"]["lr"] == 0.03 and record["resumed_from"] == 0  # a fresh run
+        record = json.loads((tmp_path / "adding-5" / f"lr{best:g}-steps90" / f"seed{seed}" / "metrics.json").read_text())
+        assert record["config"]["train"]["lr"] == best and record["resumed_from"] == 0  # a fresh run
     assert search.outcomes[5].solved == sum(search.outcomes[5].extended.values())
 
 

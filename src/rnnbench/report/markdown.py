@@ -154,10 +154,11 @@ def search_section(study: Study, searched: pd.DataFrame | None) -> list[str]:
             f"midpoint of the bracket until its ends are within a factor {s.resolution:g} or adjacent. A length "
             f"first trains {math.ceil(len(study.seeds) / 2)} seeds and adds the rest only when they leave the "
             f"≥ 50% decision open; the two lengths that bound the answer get every seed, and a failure at the "
-            f"upper one must survive {s.budget_ceiling}x the base budget (the ceiling) at the better of two lrs, its "
-            f"own and the one the lower end was solved at, picked on the tuning seeds with that budget (validation "
-            f"only): at its own lr its failed seeds train on to the ceiling and a seed counts solved under either "
-            f"budget; at the lower end's every seed trains again and only those runs count. An answer is marked "
+            f"upper one must survive {s.budget_ceiling}x the base budget (the ceiling) at the best of the ladder's "
+            f"rungs from its own lr to the one the lower end was solved at, both included, picked on the tuning "
+            f"seeds with that budget (validation only): at its own lr its failed seeds train on to the ceiling and a "
+            f"seed counts solved under either budget; at another rung every seed trains again and only those runs "
+            f"count. An answer is marked "
             f"budget-bound where the ceiling was less than {s.budget_factor}x its lower end's slowest solve. "
             f"{stopping_text(study)}Every length has its own lr: a sweep on seeds "
             f"{', '.join(map(str, s.tune_seeds))} (validation only) over the ladder's rungs around the lr chosen at "
@@ -172,7 +173,7 @@ def search_section(study: Study, searched: pd.DataFrame | None) -> list[str]:
     rows = [[r.task, r.model, number(r.length), f"{r.lr:g}" + (" (bound)" if r.lr_at_bound else ""), r.lrs_tried,
              f"{r.solved}/{r.seeds} [{r.solved_ci_low:.2g}, {r.solved_ci_high:.2g}]",
              (f"{r.solved_extended}/{r.extended} with {number(r.extended_steps)} steps"
-              + (f" at lr {r.confirm_lr:g}" if r.confirm_lr == r.confirm_lr and r.confirm_lr != r.lr else "")
+              + (f" at lr {r.confirm_lr:g}" if r.relearnt else "")
               if r.extended else NONE)]
             for r in searched.itertuples()]
     return ["## Search", "", rule, "",

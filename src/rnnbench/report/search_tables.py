@@ -16,7 +16,8 @@ from .statistics import exact_interval
 
 SEARCH_RUN_COLUMNS = ["task", "model", "length", "seed", "lr", "lr_at_bound", "max_steps", "extended", "solved",
                       "solved_step", "test_metric", "failed", "run_dir"]
-SEARCH_LENGTH_COLUMNS = ["task", "model", "length", "lr", "lr_at_bound", "lrs_tried", "confirm_lr", "seeds", "completed", "solved",
+SEARCH_LENGTH_COLUMNS = ["task", "model", "length", "lr", "lr_at_bound", "lrs_tried", "confirm_lr", "confirm_lrs_tried",
+                         "relearnt", "seeds", "completed", "solved",
                          "solved_fraction", "solved_ci_low", "solved_ci_high", "extended", "solved_extended",
                          "extended_steps", "budget_limited", "budget_bound", "base_steps", "finished"]
 
@@ -62,6 +63,9 @@ def search_lengths(study: Study, root: Path, runs: pd.DataFrame, summary: pd.Dat
                      "lr_at_bound": tested.lr_at_bound,
                      "lrs_tried": " ".join(f"{row['lr']:g}" for row in sorted(tested.sweep, key=lambda r: r["lr"])),
                      "confirm_lr": tested.confirm_lr,
+                     "confirm_lrs_tried": " ".join(f"{row['lr']:g}" for row in sorted(tested.confirm_sweep,
+                                                                                       key=lambda r: r["lr"])),
+                     "relearnt": tested.relearnt,
                      "seeds": seeds, "completed": seeds, "solved": solved,
                      "solved_fraction": solved / seeds if seeds else math.nan,
                      "solved_ci_low": low, "solved_ci_high": high, "extended": len(extended),

@@ -109,10 +109,9 @@ CRITICAL_COLUMNS = ["task", "model", "critical_length", "censored", "reading", "
 
 def lr_by_length(tested: pd.DataFrame) -> str:
     """The lr each searched length trained with, `(bound)` where the sweep ended at a stated bound,
-    `-> lr (confirmed)` where its confirmation ran at the lower end's lr instead."""
+    `-> lr (confirmed)` where its confirmation ran at another lr (search_lengths' `relearnt`)."""
     def confirmed(r) -> str:
-        lr = getattr(r, "confirm_lr", None)
-        return f" -> {lr:g} (confirmed)" if lr is not None and lr == lr and lr != r.lr else ""
+        return f" -> {r.confirm_lr:g} (confirmed)" if getattr(r, "relearnt", False) else ""
     return "; ".join(f"{r.length}: {r.lr:g}{' (bound)' if r.lr_at_bound else ''}{confirmed(r)}" for r in tested.itertuples())
 
 

@@ -15,7 +15,7 @@ from typing import Any, Iterator
 
 from ..config import CONFIGS, write_if_changed
 from ..study import Cell, Study
-from .rule import LOWER, SearchRange
+from .rule import OTHER, SearchRange
 from .runner import SearchPlan, read_trace
 
 SEARCH_PLANS = CONFIGS / "search"
@@ -82,6 +82,7 @@ class SearchedLength:
     budget_bound: bool = False         # the answer's hi, where the ceiling was under budget_factor x lo's slowest solve
     confirm_lr: float | None = None    # the lr its confirmation ran at (None: none ran)
     relearnt: bool = False             # ... another lr than `lr`: every seed ran again there, and only those runs count
+    confirm_sweep: tuple[dict[str, Any], ...] = ()  # the lr table of the confirmation's sweep at the ceiling
 
 
 def searched_lengths(study: Study, root: Path = Path(".")) -> Iterator[SearchedLength]:
@@ -99,4 +100,5 @@ def searched_lengths(study: Study, root: Path = Path(".")) -> Iterator[SearchedL
                       for run in length.get("runs", [])),
                 trace.get("found") is not None,
                 bool(found.get("budget_bound")) and found.get("hi") == int(length["length"]),
-                (length.get("confirm") or {}).get("lr"), (length.get("confirm") or {}).get("at") == LOWER)
+                (length.get("confirm") or {}).get("lr"), (length.get("confirm") or {}).get("at") == OTHER,
+                tuple((length.get("confirm") or {}).get("sweep", ())))

@@ -9,18 +9,20 @@ Per task x model, over lengths T in [floor, cap] (params `search`):
    (3 of 5); the others only when those leave "at least half of n" open. A decided length never
    changes with more seeds, so stopping early costs no accuracy, only seeds.
 4. The lengths that bound the answer get every seed, and a failure at `hi` must survive the
-   ceiling budget (`budget_ceiling` base budgets) at the better of two lrs: hi's own and the one
-   `lo` was solved at, picked between on the tuning seeds with that budget (validation only; the
-   runner's sweep, `Confirm`). Both halves are measured rules, not guesses (docs/architecture.md,
-   session 28): a budget scaled from lo's slowest solve was outgrown by the RNN's steps (adding
-   T=40 solved at 12,600-16,400 where 3x T=28's slowest gave 11,400), and hi's own lr, chosen in the
-   base budget, was a fast lr that one seed solves where lo's slower lr solves every seed (XOR RNN
-   T=20, copy GRU T=40). At hi's own lr the failed seeds train on to the ceiling and a seed counts
-   solved under either budget; at lo's lr every seed trains afresh and only those runs count (no
-   seed is read at the better of two lrs). If `hi` turns out solved, the bracket moves and the
-   search goes on; so no reading rests on a failure one lr or one budget decided. Where the
-   ceiling is less than `budget_factor` times lo's slowest solve, the answer is `budget_bound`:
-   the solved neighbour needed so much of the ceiling that hi's failure is not beyond doubt.
+   ceiling budget (`budget_ceiling` base budgets) at the best of the ladder's rungs from hi's own
+   lr to the one `lo` was solved at, both included, picked on the tuning seeds with that budget
+   (validation only; the runner's sweep, `Confirm`). Each part is a measured rule, not a guess
+   (docs/architecture.md, sessions 28-30): a budget scaled from lo's slowest solve was outgrown by
+   the RNN's steps (adding T=40 solved at 12,600-16,400 where 3x T=28's slowest gave 11,400); hi's
+   own lr, chosen in the base budget, was a fast lr that one seed solves where lo's slower lr solves
+   every seed (XOR RNN T=20, copy GRU T=40); and a rung between the two solved what neither end did
+   (XOR RNN T=40: 3 of 5 seeds at 0.003, 2 of 5 at its own 0.01, 0 of 2 tuning seeds at lo's 0.0003).
+   At hi's own lr the failed seeds train on to the ceiling and a seed counts solved under either
+   budget; at another rung every seed trains afresh and only those runs count (no seed is read at
+   the better of several lrs). If `hi` turns out solved, the bracket moves and the search goes on;
+   so no reading rests on a failure one lr or one budget decided. Where the ceiling is less than
+   `budget_factor` times lo's slowest solve, the answer is `budget_bound`: the solved neighbour
+   needed so much of the ceiling that hi's failure is not beyond doubt.
 Censoring: solved at `cap` (lo = cap, hi None: "≥ cap") or failed at `floor` (lo None: "< floor").
 
 The lr of each length comes from a sweep on the tuning seeds (search/runner.py, with the ladder
@@ -56,14 +58,14 @@ class SearchRange:
         return math.ceil(len(self.seeds) / 2)
 
 
-OWN, LOWER = "own", "lower"  # the lr a confirmation runs at: hi's own, or the one lo was solved at
+OWN, OTHER = "own", "other"  # the lr a confirmation runs at: hi's own, or another rung its sweep chose
 
 
 @dataclass
 class LengthRuns:
     """The outcomes at one length: seed -> solved, under the base budget and the confirming one,
     for each solved seed the steps its solve took (its first evaluation that met the rule), and the
-    lr its confirmation runs at (None: not chosen yet; OWN or LOWER)."""
+    lr its confirmation runs at (None: not chosen yet; OWN or OTHER)."""
     base: dict[int, bool] = field(default_factory=dict)
     extended: dict[int, bool] = field(default_factory=dict)
     solve_steps: dict[int, int] = field(default_factory=dict)
@@ -71,7 +73,7 @@ class LengthRuns:
 
     @property
     def solved(self) -> int:
-        if self.confirm_at == LOWER:  # every seed trained again at another lr: only those runs count
+        if self.confirm_at == OTHER:  # every seed trained again at another lr: only those runs count
             return sum(self.extended.values())
         return sum(ok or self.extended.get(seed, False) for seed, ok in self.base.items())
 
@@ -97,14 +99,14 @@ class Train:
     length: int
     seeds: tuple[int, ...]
     steps: int              # the budget: the base one, or the ceiling (a confirmation)
-    extended: bool = False  # a confirmation: at hi's own lr its failed seeds' runs trained on, at lo's afresh
+    extended: bool = False  # a confirmation: at hi's own lr its failed seeds' runs trained on, at another afresh
 
 
 @dataclass(frozen=True)
 class Confirm:
-    """Pick the lr that confirms hi's failure, hi's own or the one `lower` (lo; None when the search
-    failed at its floor) was solved at, on the tuning seeds with `steps`, the ceiling; the runner
-    sets hi's `confirm_at` (OWN without a sweep where the two are one lr)."""
+    """Pick the lr that confirms hi's failure, the best rung from hi's own lr to the one `lower` (lo;
+    None when the search failed at its floor) was solved at, on the tuning seeds with `steps`, the
+    ceiling; the runner sets hi's `confirm_at` (OWN without a sweep where the two are one lr)."""
     length: int
     lower: int | None
     steps: int
@@ -153,7 +155,7 @@ def next_step(outcomes: Mapping[int, LengthRuns], search: SearchRange) -> Train 
     runs = outcomes[hi]
     if runs.confirm_at is None:
         return Confirm(hi, lo, search.ceiling)
-    every = runs.confirm_at == LOWER  # another lr: every seed; its own: the seeds that failed it
+    every = runs.confirm_at == OTHER  # another lr: every seed; its own: the seeds that failed it
     unconfirmed = tuple(seed for seed, ok in runs.base.items() if (every or not ok) and seed not in runs.extended)
     if unconfirmed:
         return Train(hi, unconfirmed, search.ceiling, extended=True)
