@@ -43,7 +43,9 @@ def main() -> None:
     parser.add_argument("--section", default="probes", help="the benchmarks/results.md section to (re)write")
     args = parser.parse_args()
     study = load_study(args.params)
-    lrs = study.chosen_lrs(args.root)
+    # The tuned lrs live in the study's tuning/ (a DVC output, absent from a fresh clone): read only
+    # for a probe that keeps the cell's lr.
+    lrs = {} if all("lr=" in text for text in args.probes) else study.chosen_lrs(args.root)
     summary = pd.read_csv(args.root / "reports" / "summary.csv")
     rows = []
     for text in args.probes:
@@ -52,7 +54,8 @@ def main() -> None:
         if "seeds" in changes:
             first, last = map(int, changes["seeds"].split("-"))
             seeds = tuple(range(first, last + 1))
-        configs = [study.run_config(cell, seed, lrs.get((cell.model, cell.task))) for seed in seeds]
+        lr = float(changes["lr"]) if "lr" in changes else lrs.get((cell.model, cell.task))
+        configs = [study.run_config(cell, seed, lr) for seed in seeds]
         train = {k: (float(v) if k == "lr" else int(v)) for k, v in changes.items() if k in ("lr", "steps")}
         configs = [dataclasses.replace(c, train=dataclasses.replace(c.train, **train)) for c in configs]
         if "layers" in changes:

@@ -101,17 +101,19 @@ def test_seeds_training_at_once_on_a_terminal_never_tear_a_line_and_show_their_b
     import yaml
 
     tiny = yaml.safe_load((Path(__file__).parents[1] / "studies" / "tiny.yaml").read_text())
-    params = {**tiny, "seeds": [0, 1, 2], "seed_processes": 3, "models": ["gru"], "points": ["adding-5"],
+    # One cell and nothing else: no lr sweep (train.lr) and no speed step (it times adding only)
+    params = {**tiny, "seeds": [0, 1, 2], "seed_processes": 3, "models": ["gru"], "points": ["xor-5"],
               "train": {**tiny["train"], "steps": 200, "early_stop": False},
-              "tune": {**tiny["tune"], "points": ["adding-5"]}, "side_grids": {}, "search": {"models": [], "tasks": []}, "per_model": {}}
+              "tune": {**tiny["tune"], "lrs": [], "points": []}, "side_grids": {}, "search": {"models": [], "tasks": []},
+              "per_model": {}}
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     screen = on_a_terminal(["study", "--params", "params.yaml", "--root", ".", "--no-report"], columns, tmp_path)
     lines = [line for line in screen if line]
-    starts = [line for line in lines if "start gru adding T=5 seed=" in line]
-    dones = [line for line in lines if "gru T=5 seed=" in line and "test mse=" in line]
+    starts = [line for line in lines if "start gru xor T=5 seed=" in line]
+    dones = [line for line in lines if "gru T=5 seed=" in line and "test accuracy=" in line]
     assert len(starts) == 3 and len(dones) == 3, "\n".join(lines)
-    assert all(re.match(r"\d\d:\d\d:\d\d start gru adding", line) and "%|" not in line for line in starts), starts
-    assert all(re.match(r"\d\d:\d\d:\d\d done adding gru", line) and "%|" not in line for line in dones), dones
+    assert all(re.match(r"\d\d:\d\d:\d\d start gru xor", line) and "%|" not in line for line in starts), starts
+    assert all(re.match(r"\d\d:\d\d:\d\d done xor gru", line) and "%|" not in line for line in dones), dones
     assert not [line for line in lines if "/?" in line]
     stamps = re.compile(r"\d\d:\d\d:\d\d ")
     wrapped = {i + 1 for i, line in enumerate(lines) if len(line) == columns}  # rows that go on a full one
