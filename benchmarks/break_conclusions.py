@@ -8,10 +8,17 @@ included). `--params` / `--root` name another study and the folder its tuning re
     python benchmarks/break_conclusions.py --params studies/long-cpu.yaml --root /tmp/long-cpu \
         --section probes-long 'adding-50:indrnn:layers=2'
 
-Prints the solved count per probe beside the study's and writes the table into
-benchmarks/results.md ("Probes against the report's readings").
+Prints the solved count per probe (with its exact 95% interval) beside the study's and writes the
+table into benchmarks/results.md ("Probes against the report's readings"). Probes of one task and
+model with the same changes at two or more lengths are a curve: its T50 with the 95%
+profile-likelihood interval (the report's estimator) follows the table. `--runs DIR` keeps each
+probe's run folders there, so a rerun reads the finished seeds instead of training them again.
+
+    python benchmarks/break_conclusions.py --runs /tmp/xor-curve --section probes-xor-rnn-curve \
+        'xor-40:rnn:lr=0.001,steps=27000' 'xor-80:rnn:lr=0.001,steps=27000'
 """
 import argparse
+import contextlib
 import dataclasses
 import sys
 import tempfile
@@ -21,6 +28,8 @@ from pathlib import Path
 import pandas as pd
 
 from results_file import machine_line, write_section
+from rnnbench.report.statistics import exact_interval
+from rnnbench.report.threshold import estimate_t50, threshold_reading
 from rnnbench.study import Cell, load_study
 from rnnbench.tasks import resolve_task
 from rnnbench.training.sweep import train_cell
@@ -41,13 +50,16 @@ def main() -> None:
     parser.add_argument("--params", type=Path, default=ROOT / "params.yaml")
     parser.add_argument("--root", type=Path, default=ROOT, help="holds the study's tuning/ and reports/")
     parser.add_argument("--section", default="probes", help="the benchmarks/results.md section to (re)write")
+    parser.add_argument("--runs", type=Path, help="keep the probes' run folders here (a rerun reads them)")
     args = parser.parse_args()
+    if args.runs:
+        args.runs.mkdir(parents=True, exist_ok=True)
     study = load_study(args.params)
     # The tuned lrs live in the study's tuning/ (a DVC output, absent from a fresh clone): read only
     # for a probe that keeps the cell's lr.
     lrs = {} if all("lr=" in text for text in args.probes) else study.chosen_lrs(args.root)
     summary = pd.read_csv(args.root / "reports" / "summary.csv")
-    rows = []
+    rows, curves = [], {}
     for text in args.probes:
         cell, changes = parse_probe(text)
         seeds = study.seeds
@@ -63,21 +75,33 @@ def main() -> None:
                        for c in configs]
         dataset = resolve_task(cell.task).build(cell.length, study.data, study.task_plan(cell.task).options)
         start = time.perf_counter()
-        with tempfile.TemporaryDirectory() as folder:
-            records = train_cell(configs, dataset, Path(folder) / "cell", study.execution)
+        with (contextlib.nullcontext(args.runs) if args.runs else tempfile.TemporaryDirectory()) as folder:
+            records = train_cell(configs, dataset, Path(folder) / text.replace(":", "_").replace(",", "_"),
+                                 study.execution)
         solved = sum(bool(r.get("solved")) for r in records)
+        low, high = exact_interval(solved, len(records))
+        curves.setdefault((cell.task, cell.model, tuple(sorted(changes.items()))), []).append(
+            (cell.length, solved, len(records)))
         steps = sorted(r["solved_step"] for r in records if r.get("solved") and r.get("solved_step"))
         own = summary[(summary.task == cell.task) & (summary.model == cell.model) & (summary.length == cell.length)]
         study_text = f"{int(own.solved.iloc[0])}/{int(own.seeds.iloc[0])} at lr {own.lr.iloc[0]:g}" if len(own) else "—"
         rows.append(f"| `{text}` | lr {configs[0].train.lr:g}, {configs[0].train.steps} steps, "
                     f"{configs[0].model.num_layers} layer(s), seeds "
-                    f"{seeds[0]}–{seeds[-1]} | {solved}/{len(records)} | {steps or '—'} | {study_text} | "
+                    f"{seeds[0]}–{seeds[-1]} | {solved}/{len(records)} [{low:.2g}, {high:.2g}] | {steps or '—'} | {study_text} | "
                     f"{time.perf_counter() - start:.0f} |")
         print(rows[-1], flush=True)
     lines = [f"## Probes against the report's readings (`python benchmarks/break_conclusions.py --params "
              f"{args.params.relative_to(ROOT) if args.params.is_relative_to(ROOT) else args.params} …`)", "",
              f"{machine_line()}. Each probe reruns one cell as the study resolved it, with the changes named.", "",
-             "| probe | settings | solved | solve steps | the study's cell | s |", "|---|---|---|---|---|---|", *rows]
+             "| probe | settings | solved [exact 95%] | solve steps | the study's cell | s |", "|---|---|---|---|---|---|",
+             *rows]
+    for (task, model, changes), points in curves.items():
+        if len({length for length, _, _ in points}) >= 2:
+            lengths, solved, seeds = zip(*sorted(points))
+            named = ", ".join(f"{k}={v}" for k, v in changes) or "the cells as resolved"
+            lines += ["", f"{task} {model} with {named}: T50 {threshold_reading(estimate_t50(lengths, solved, seeds))} "
+                          f"over lengths {', '.join(map(str, lengths))} (the report's estimator, from these probes alone)."]
+            print(lines[-1], flush=True)
     write_section(args.section, "\n".join(lines))
 
 
