@@ -30,6 +30,7 @@ import pandas as pd
 from results_file import machine_line, write_section
 from rnnbench.report.statistics import exact_interval
 from rnnbench.report.threshold import estimate_t50, threshold_reading
+from rnnbench.config import ConfigError
 from rnnbench.study import Cell, load_study
 from rnnbench.tasks import resolve_task
 from rnnbench.training.sweep import train_cell
@@ -57,7 +58,7 @@ def main() -> None:
     study = load_study(args.params)
     # The tuned lrs live in the study's tuning/ (a DVC output, absent from a fresh clone): read only
     # for a probe that keeps the cell's lr.
-    lrs = {} if all("lr=" in text for text in args.probes) else study.chosen_lrs(args.root)
+    lrs = {} if all("lr" in parse_probe(text)[1] for text in args.probes) else study.chosen_lrs(args.root)
     summary = pd.read_csv(args.root / "reports" / "summary.csv")
     rows, curves = [], {}
     for text in args.probes:
@@ -106,4 +107,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except ConfigError as err:  # a probe that needs what this root lacks: one line, before any training
+        sys.exit(f"break_conclusions: {err}")
