@@ -110,4 +110,5 @@ if __name__ == "__main__":
     try:
         sys.exit(main())
     except ConfigError as err:  # a probe that needs what this root lacks: one line, before any training
-        sys.exit(f"break_conclusions: {err}")
+        print(f"break_conclusions: {err}", file=sys.stderr)
+        sys.exit(2)
