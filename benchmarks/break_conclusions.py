@@ -58,11 +58,11 @@ def main() -> None:
     study = load_study(args.params)
     # The tuned lrs live in the study's tuning/ (a DVC output, absent from a fresh clone): read only
     # for a probe that keeps the cell's lr.
-    lrs = {} if all("lr" in parse_probe(text)[1] for text in args.probes) else study.chosen_lrs(args.root)
+    probes = [(text, *parse_probe(text)) for text in args.probes]
+    lrs = {} if all("lr" in changes for _, _, changes in probes) else study.chosen_lrs(args.root)
     summary = pd.read_csv(args.root / "reports" / "summary.csv")
     rows, curves = [], {}
-    for text in args.probes:
-        cell, changes = parse_probe(text)
+    for text, cell, changes in probes:
         seeds = study.seeds
         if "seeds" in changes:
             first, last = map(int, changes["seeds"].split("-"))
@@ -98,9 +98,10 @@ def main() -> None:
              *rows]
     for (task, model, changes), points in curves.items():
         if len({length for length, _, _ in points}) >= 2:
-            lengths, solved, seeds = zip(*sorted(points))
+            lengths, solved_counts, seed_counts = zip(*sorted(points))
             named = ", ".join(f"{k}={v}" for k, v in changes) or "the cells as resolved"
-            lines += ["", f"{task} {model} with {named}: T50 {threshold_reading(estimate_t50(lengths, solved, seeds))} "
+            t50 = threshold_reading(estimate_t50(lengths, solved_counts, seed_counts))
+            lines += ["", f"{task} {model} with {named}: T50 {t50} "
                           f"over lengths {', '.join(map(str, lengths))} (the report's estimator, from these probes alone)."]
             print(lines[-1], flush=True)
     write_section(args.section, "\n".join(lines))
@@ -109,6 +110,6 @@ def main() -> None:
 if __name__ == "__main__":
     try:
         sys.exit(main())
-    except ConfigError as err:  # a probe that needs what this root lacks: one line, before any training
+    except ConfigError as err:  # a probe that needs what this root lacks: one line, not a traceback
         print(f"break_conclusions: {err}", file=sys.stderr)
         sys.exit(2)
