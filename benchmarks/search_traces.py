@@ -1,0 +1,46 @@
+"""Print each search's path so far, one line per task x model, from the search.json files of a study
+root (finished or still running): the lengths in the order of T, each with its own lr and solved
+count, then, where its failure was confirmed, the lr chosen for the ceiling and the count there.
+
+    python benchmarks/search_traces.py /path/to/study/root
+
+A line reads `T: lr k/n -> lr@steps k/n`; "(pending)" where no confirming run has ended yet. The
+second count is the confirming runs': at the length's own lr they are its failed seeds trained on, so
+the length's count is the sum of the two; at another lr every seed trains afresh and it is the second.
+"""
+import argparse
+import json
+from pathlib import Path
+
+
+def length_text(length: dict) -> str:
+    runs = length.get("runs", [])
+    base = [run for run in runs if not run["extended"]]
+    ceiling = [run for run in runs if run["extended"]]
+    text = f"{length['length']}: {length['lr']:g} {sum(run['solved'] for run in base)}/{len(base)}"
+    confirm = length.get("confirm")
+    if confirm:
+        count = f"{sum(run['solved'] for run in ceiling)}/{len(ceiling)}" if ceiling else "(pending)"
+        text += f" -> {confirm['lr']:g}@{confirm['steps']} {count}"
+    return text
+
+
+def trace_line(trace: dict) -> str:
+    found = trace.get("found")
+    state = f"found lo={found['lo']} hi={found['hi']}" if found else "running"
+    return f"{trace['task']:6} {trace['model']:5} {state:22} " + "; ".join(map(length_text, trace["lengths"]))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("root", type=Path, help="a study root: its searches/<task>/<model>/search.json are read")
+    args = parser.parse_args()
+    paths = sorted(args.root.glob("searches/*/*/search.json"))
+    if not paths:
+        parser.exit(2, f"search_traces.py: no searches/<task>/<model>/search.json under {args.root}\n")
+    for path in paths:
+        print(trace_line(json.loads(path.read_text())))
+
+
+if __name__ == "__main__":
+    main()
