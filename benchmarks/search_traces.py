@@ -9,8 +9,10 @@ second count is the confirming runs': at the length's own lr they are its failed
 the length's count is the sum of the two; at another lr every seed trains afresh and it is the second.
 """
 import argparse
-import json
 from pathlib import Path
+
+from rnnbench.search.plans import SEARCHES
+from rnnbench.search.runner import TRACE_FILE, read_trace
 
 
 def length_text(length: dict) -> str:
@@ -35,11 +37,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("root", type=Path, help="a study root: its searches/<task>/<model>/search.json are read")
     args = parser.parse_args()
-    paths = sorted(args.root.glob("searches/*/*/search.json"))
-    if not paths:
-        parser.exit(2, f"search_traces.py: no searches/<task>/<model>/search.json under {args.root}\n")
-    for path in paths:
-        print(trace_line(json.loads(path.read_text())))
+    traces = [read_trace(path.parent) for path in sorted((args.root / SEARCHES).glob(f"*/*/{TRACE_FILE}"))]
+    if not any(traces):
+        parser.exit(2, f"search_traces.py: no {SEARCHES}/<task>/<model>/{TRACE_FILE} under {args.root}\n")
+    for trace in filter(None, traces):  # a trace being rewritten is skipped, not a crash
+        print(trace_line(trace))
 
 
 if __name__ == "__main__":
