@@ -14,7 +14,7 @@ from rnnbench.config import ConfigError, DataConfig, RunConfig
 from rnnbench.search.rule import OTHER, OWN, Confirm, Found, LengthRuns, SearchRange, Train, nearest_tuned, next_step
 from rnnbench.training.tuning import at_bound, first_lrs, learnt, lr_table, lrs_to_add
 from rnnbench.search.pool import run_search, run_searches
-from rnnbench.search.runner import Search, SearchFailed, SearchPlan, confirm_rungs, read_trace
+from rnnbench.search.runner import Search, SearchFailed, SearchPlan, confirm_rungs, read_trace, rung_past, walk_budget
 from rnnbench.study import parse_study
 from rnnbench.training.trainer import train
 from conftest import build_dataset, make_config
@@ -300,13 +300,38 @@ def drive(walk):
         records = [job.train(None) for job in batch]
 
 
-def test_a_confirmation_sweeps_every_rung_from_its_own_lr_to_the_lower_ends():
+def test_a_confirmation_sweeps_every_rung_from_its_own_lr_to_the_lower_ends_and_one_past_each():
     ladder = (0.0001, 0.0003, 0.001, 0.003, 0.01, 0.03, 0.1)
     # XOR RNN T=40: own 0.01, T=28 solved at 0.0003; the seeds solved 3 of 5 at 0.003, between them
-    assert confirm_rungs(ladder, 0.01, 0.0003) == [0.0003, 0.001, 0.003, 0.01]
-    assert confirm_rungs(ladder, 0.0003, 0.01) == [0.0003, 0.001, 0.003, 0.01]  # whichever end is higher
-    assert confirm_rungs(ladder, 0.03, 0.01) == [0.01, 0.03]
-    assert confirm_rungs(ladder, 0.01, 0.01) == [0.01]  # one lr: nothing to choose
+    assert confirm_rungs(ladder, 0.01, 0.0003) == [0.0001, 0.0003, 0.001, 0.003, 0.01, 0.03]
+    assert confirm_rungs(ladder, 0.0003, 0.01) == [0.0001, 0.0003, 0.001, 0.003, 0.01, 0.03]  # whichever end is higher
+    # XOR RNN T=80 and copy LSTM T=28: both ends at one lr, solved (9 of 10, 5 of 5) at the rung below it
+    assert confirm_rungs(ladder, 0.003, 0.003) == [0.001, 0.003, 0.01]
+    assert confirm_rungs(ladder, 0.1, 0.03) == [0.01, 0.03, 0.1]  # nothing past the ladder's end, a stated bound
+    assert confirm_rungs(ladder, 1e-6, 0.03) == [1e-6, 0.0001, 0.0003, 0.001, 0.003, 0.01, 0.03, 0.1]  # an lr off the ladder
+
+
+def test_a_confirmations_sweep_walks_past_a_winning_end_up_to_the_ladders_ends():
+    ladder = (0.0001, 0.0003, 0.001, 0.003, 0.01)
+    assert rung_past(ladder, [0.001, 0.003, 0.01], 0.001) == [0.0003]  # the lowest tried won: one rung lower
+    assert rung_past(ladder, [0.0003, 0.001, 0.003], 0.003) == [0.01]
+    assert rung_past(ladder, [0.0003, 0.001, 0.003], 0.001) == []      # an inner rung won: done
+    assert rung_past(ladder, [0.003, 0.01], 0.01) == []                # the ladder's end: a stated bound
+    assert rung_past(ladder, [0.003], 0.003) == []                     # one rung: nothing to walk from
+
+
+def test_a_rung_walked_to_after_a_full_solve_trains_only_to_that_solves_slowest_step():
+    def row(lr, solved_steps):  # one tuning run per entry: its solve step, None where it did not solve
+        return [{"lr": lr, "val_solved": s is not None, "solved_step": s, "val_metric": 0.5, "diverged": False}
+                for s in solved_steps]
+    full = lr_table(row(0.001, [8000, 11600]) + row(0.003, [5000, None]), higher_is_better=True)
+    assert full[0]["lr"] == 0.001 and walk_budget(full[0], 27000) == 11600
+    # a rung that solves both tuning seeds by 11,600 ranks as it would with the whole ceiling; one that does not, never first
+    sooner = lr_table(row(0.001, [8000, 11600]) + row(0.0003, [7000, 11600]), higher_is_better=True)
+    assert sooner[0]["lr"] == 0.0003  # a tie on the slowest solve goes to the median: the same order at any budget past it
+    half = lr_table(row(0.001, [8000, None]) + row(0.003, [None, None]), higher_is_better=True)
+    assert walk_budget(half[0], 27000) == 27000  # no rung solved every seed: the walk keeps the ceiling
+    assert walk_budget(full[0], 9000) == 9000     # never more than the budget already cut to
 
 
 def test_a_confirmation_picks_the_best_rung_between_its_own_lr_and_the_lower_ends_on_the_tuning_seeds(tmp_path):
@@ -337,15 +362,34 @@ def test_a_confirmation_picks_the_best_rung_between_its_own_lr_and_the_lower_end
     assert search.outcomes[5].solved == sum(search.outcomes[5].extended.values())
 
 
-def test_a_confirmation_at_the_same_lr_as_the_lower_end_trains_no_sweep(tmp_path):
-    plan = tiny_plan()
+def test_a_confirmation_at_the_same_lr_as_the_lower_end_still_sweeps_the_rungs_beside_it(tmp_path):
+    plan = tiny_plan()  # ladder 0.003, 0.01, 0.03
     search = Search(plan, tmp_path)
     search.lrs = {4: 0.01, 5: 0.01}
     search.outcomes = {4: LengthRuns(base={0: True, 1: True}), 5: LengthRuns(base={0: False, 1: False})}
     search.trace = {t: {"length": t, "lr": lr, "runs": []} for t, lr in search.lrs.items()}
-    drive(search.confirm(next_step(search.outcomes, plan.range)))
-    assert search.trained == 0 and search.trace[5]["confirm"]["sweep"] == []
-    assert search.outcomes[5].confirm_at == OWN
+    step = next_step(search.outcomes, plan.range)
+    drive(search.confirm(step))
+    confirm = search.trace[5]["confirm"]
+    assert sorted(row["lr"] for row in confirm["sweep"]) == [0.003, 0.01, 0.03]
+    assert search.trained == 3 * len(plan.tune_seeds)
+    assert search.outcomes[5].confirm_at == (OWN if confirm["lr"] == 0.01 else OTHER)
+    line = search.confirm_line(step)
+    assert f"at lr {confirm['lr']:g}, the best of 0.003 0.01 0.03" in line and "T=4 solved at 0.01" in line
+
+
+def test_a_confirmation_at_the_floor_names_no_shorter_length(tmp_path):
+    plan = tiny_plan()
+    search = Search(plan, tmp_path)
+    search.lrs = {2: 0.03}
+    search.outcomes = {2: LengthRuns(base={0: False, 1: False})}
+    search.trace = {2: {"length": 2, "lr": 0.03, "runs": []}}
+    step = next_step(search.outcomes, plan.range)
+    assert step == Confirm(2, None, 90)
+    drive(search.confirm(step))
+    tried = sorted(row["lr"] for row in search.trace[2]["confirm"]["sweep"])
+    assert tried in ([0.01, 0.03], [0.003, 0.01, 0.03])  # its own and the rung below, and past it if that won
+    assert "no shorter length solved" in search.confirm_line(step)
 
 
 def test_searches_driven_side_by_side_make_the_decisions_each_makes_alone(tmp_path):

@@ -10,19 +10,22 @@ Per task x model, over lengths T in [floor, cap] (params `search`):
    changes with more seeds, so stopping early costs no accuracy, only seeds.
 4. The lengths that bound the answer get every seed, and a failure at `hi` must survive the
    ceiling budget (`budget_ceiling` base budgets) at the best of the ladder's rungs from hi's own
-   lr to the one `lo` was solved at, both included, picked on the tuning seeds with that budget
-   (validation only; the runner's sweep, `Confirm`). Each part is a measured rule, not a guess
-   (docs/architecture.md, sessions 28-30): a budget scaled from lo's slowest solve was outgrown by
-   the RNN's steps (adding T=40 solved at 12,600-16,400 where 3x T=28's slowest gave 11,400); hi's
-   own lr, chosen in the base budget, was a fast lr that one seed solves where lo's slower lr solves
-   every seed (XOR RNN T=20, copy GRU T=40); and a rung between the two solved what neither end did
-   (XOR RNN T=40: 3 of 5 seeds at 0.003, 2 of 5 at its own 0.01, 0 of 2 tuning seeds at lo's 0.0003).
-   At hi's own lr the failed seeds train on to the ceiling and a seed counts solved under either
-   budget; at another rung every seed trains afresh and only those runs count (no seed is read at
-   the better of several lrs). If `hi` turns out solved, the bracket moves and the search goes on;
-   so no reading rests on a failure one lr or one budget decided. Where the ceiling is less than
-   `budget_factor` times lo's slowest solve, the answer is `budget_bound`: the solved neighbour
-   needed so much of the ceiling that hi's failure is not beyond doubt.
+   lr to the one `lo` was solved at and one rung past each, walked on past a winning end up to the
+   ladder's ends, picked on the tuning seeds with that budget (validation only; the runner's sweep,
+   `Confirm`). Each part is a measured rule, not a guess (docs/architecture.md, sessions 28-31): a
+   budget scaled from lo's slowest solve was outgrown by the RNN's steps (adding T=40 solved at
+   12,600-16,400 where 3x T=28's slowest gave 11,400); hi's own lr, chosen in the base budget, was
+   a fast lr that one seed solves where lo's slower lr solves every seed (XOR RNN T=20, copy GRU
+   T=40); a rung between the two solved what neither end did (XOR RNN T=40: 3 of 5 seeds at 0.003,
+   2 of 5 at its own 0.01, 0 of 2 tuning seeds at lo's 0.0003); and the rung below both ends did
+   too (XOR RNN T=80: 2 of 5 seeds at 0.003, both ends' lr, 9 of 10 at 0.001; copy LSTM T=28: 1 of
+   5 at 0.01, 5 of 5 at 0.003). At hi's own lr the failed seeds train on to the ceiling and a seed
+   counts solved under either budget; at another rung every seed trains afresh and only those runs
+   count (no seed is read at the better of several lrs). If `hi` turns out solved, the bracket
+   moves and the search goes on; so no reading rests on a failure one lr or one budget decided.
+   Where the ceiling is less than `budget_factor` times lo's slowest solve, the answer is
+   `budget_bound`: the solved neighbour needed so much of the ceiling that hi's failure is not
+   beyond doubt.
 Censoring: solved at `cap` (lo = cap, hi None: "≥ cap") or failed at `floor` (lo None: "< floor").
 
 The lr of each length comes from a sweep on the tuning seeds (search/runner.py, with the ladder
@@ -104,9 +107,10 @@ class Train:
 
 @dataclass(frozen=True)
 class Confirm:
-    """Pick the lr that confirms hi's failure, the best rung from hi's own lr to the one `lower` (lo;
-    None when the search failed at its floor) was solved at, on the tuning seeds with `steps`, the
-    ceiling; the runner sets hi's `confirm_at` (OWN without a sweep where the two are one lr)."""
+    """Pick the lr that confirms hi's failure, the best of the rungs from hi's own lr to the one
+    `lower` (lo; None when the search failed at its floor) was solved at and one past each, walked
+    past a winning end, on the tuning seeds with `steps`, the ceiling; the runner sets hi's
+    `confirm_at`."""
     length: int
     lower: int | None
     steps: int

@@ -182,19 +182,26 @@ class Search:
 
     def confirm(self, step: Confirm):
         """Choose the lr hi's failure is confirmed at: the rung the tuning seeds do best with at the
-        ceiling (training/tuning.py's rule, validation only) of every ladder rung from hi's own lr to
-        the one lo was solved at, both included (`confirm_rungs`)."""
+        ceiling (training/tuning.py's rule, validation only) of the ladder's rungs from hi's own lr to
+        the one lo was solved at and one rung past each (`confirm_rungs`), walked on past whichever
+        end wins (`rung_past`) up to the ladder's ends, the stated bounds. A rung walked to after one
+        that solved every tuning seed trains only to that rung's slowest solve: the lr rule ranks it
+        first only if it solves them all by then (lr_table's first two keys), so the steps past it
+        could change no choice. Its runs then end there, in their own folders (lr<lr>-steps<that>)."""
         own = self.lrs[step.length]
         lower = self.solving_lrs()[step.lower] if step.lower is not None else own
-        rungs = confirm_rungs(self.plan.ladder, own, lower)
-        sweep: list[dict] = []
-        best = own
-        if len(rungs) > 1:
-            configs = [sweep_config(self.plan.config(step.length, lr, seed, step.steps))
-                       for lr in rungs for seed in self.plan.tune_seeds]
+        higher = self.task.headline.higher_is_better
+        pending, tried, summaries, budget = confirm_rungs(self.plan.ladder, own, lower), [], [], step.steps
+        while pending:
+            configs = [sweep_config(self.plan.config(step.length, lr, seed, budget))
+                       for lr in pending for seed in self.plan.tune_seeds]
             records = yield from self.runs(configs, tuning=True)
-            sweep = lr_table([sweep_summary(c, r) for c, r in zip(configs, records)], self.task.headline.higher_is_better)
-            best = sweep[0]["lr"]
+            summaries += [sweep_summary(c, r) for c, r in zip(configs, records)]
+            tried += pending
+            best = lr_table(summaries, higher)[0]
+            pending, budget = rung_past(self.plan.ladder, tried, best["lr"]), walk_budget(best, budget)
+        sweep = lr_table(summaries, higher)
+        best = sweep[0]["lr"]
         self.confirm_lrs[step.length] = best
         self.outcomes[step.length].confirm_at = OWN if best == own else OTHER
         self.trace[step.length]["confirm"] = {"lr": best, "at": self.outcomes[step.length].confirm_at,
@@ -261,9 +268,12 @@ class Search:
 
     def confirm_line(self, step: Confirm) -> str:
         own, chosen = self.lrs[step.length], self.confirm_lrs[step.length]
+        tried = sorted(row["lr"] for row in self.trace[step.length]["confirm"]["sweep"])
+        lower = (f"; T={step.lower} solved at {self.solving_lrs()[step.lower]:g}" if step.lower is not None
+                 else "; no shorter length solved")
         return (f"search {self.plan.base.model.name} {self.plan.base.task.name}: T={step.length}: its failure must "
-                f"survive {step.steps} steps at lr {chosen:g} "
-                f"({'its own' if chosen == own else f'its own {own:g}; T={step.lower} solved at {self.solving_lrs()[step.lower]:g}'})")
+                f"survive {step.steps} steps at lr {chosen:g}, the best of {' '.join(f'{lr:g}' for lr in tried)} "
+                f"on the tuning seeds (its own {own:g}{lower})")
 
     def write(self, found: Found | None) -> None:
         trace = {"task": self.plan.base.task.name, "model": self.plan.base.model.name,
@@ -318,12 +328,35 @@ def read_trace(folder: Path) -> dict | None:
 
 
 def confirm_rungs(ladder: tuple[float, ...], own: float, lower: float) -> list[float]:
-    """The ladder's rungs from `own` to `lower`, both included (one rung where they are one lr): a
-    failure at hi is confirmed at the best of them, so no rung between the two lrs it could be
-    solved at is left untried (XOR RNN T=40 solved 3 of 5 seeds at 0.003, between the 0.01 and
-    0.0003 the rule of session 29 compared; docs/architecture.md)."""
+    """The rungs a confirmation sweeps first: the ladder's from `own` to `lower`, both included, and
+    one rung past each end. Every part is measured (docs/architecture.md, sessions 29-31): a rung
+    between the two lrs solved what neither end did (XOR RNN T=40: 3 of 5 seeds at 0.003, between
+    its own 0.01 and T=28's 0.0003), and the rung below both ends did too (XOR RNN T=80, whose ends
+    were both 0.003 (2 of 5 seeds): 9 of 10 at 0.001; copy LSTM T=28, both ends 0.01 (1 of 5): 5 of 5
+    at 0.003), so a span of one lr is no reason to try one lr."""
     low, high = sorted((own, lower))
-    return sorted({own, lower} | {lr for lr in ladder if low <= lr <= high})
+    below = [lr for lr in ladder if lr < low][-1:]
+    above = [lr for lr in ladder if lr > high][:1]
+    return sorted({own, lower, *below, *above} | {lr for lr in ladder if low <= lr <= high})
+
+
+def rung_past(ladder: tuple[float, ...], tried: list[float], best: float) -> list[float]:
+    """The next rung of a confirmation's sweep: the ladder's rung past `best` where it is an end of
+    those tried (none past the ladder's ends, the stated bounds); empty: the sweep is done."""
+    below = [lr for lr in ladder if lr < min(tried)]
+    above = [lr for lr in ladder if lr > max(tried)]
+    if len(set(tried)) > 1 and best == min(tried) and below:
+        return [below[-1]]
+    if len(set(tried)) > 1 and best == max(tried) and above:
+        return [above[0]]
+    return []
+
+
+def walk_budget(best: Mapping, budget: int) -> int:
+    """The budget of the rungs a confirmation walks to next, given the best rung so far (a row of
+    lr_table): its slowest solve where it solved every tuning seed, since a later rung ranks first
+    only by solving them all as soon (the rule's first two keys), else the budget unchanged."""
+    return min(budget, int(best["slowest_steps_to_solve"])) if best["solved_fraction"] == 1 else budget
 
 
 def sweep_summary(config: RunConfig, record: Mapping) -> dict:
