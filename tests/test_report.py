@@ -474,7 +474,7 @@ def test_a_searched_length_is_budget_limited_by_the_grid_cells_rule_or_a_ceiling
     (tmp_path / "searches" / "adding" / "rnn").mkdir(parents=True)
     (tmp_path / "searches" / "adding" / "rnn" / "search.json").write_text(json.dumps(trace))
     runs = pd.DataFrame([{"task": "adding", "model": "rnn", "length": n, "seed": s, "lr": 0.01, "lr_at_bound": False,
-                          "max_steps": steps, "extended": steps > 30, "solved": n < 16, "solved_step": None,
+                          "max_steps": steps, "extended": steps > 30, "at_lower": False, "solved": n < 16, "solved_step": None,
                           "test_metric": 0.1, "failed": False, "run_dir": ""}
                          for n, steps in ((4, 30), (8, 30), (16, 30), (16, 90)) for s in (0, 1)], columns=SEARCH_RUN_COLUMNS)
     summary = summary_of([("rnn", 4, 1.0), ("rnn", 8, 1.0), ("rnn", 16, 0.0)], seeds=2)
@@ -506,7 +506,8 @@ def test_a_length_confirmed_at_another_lr_counts_only_its_confirmation_runs(tmp_
     solved = {(8, 30, 0): True, (8, 30, 1): True, (16, 30, 0): True, (16, 30, 1): False,  # 16: seed 0 at 0.03,
               (16, 90, 0): False, (16, 90, 1): True}                                      # seed 1 at 0.01
     runs = pd.DataFrame([{"task": "adding", "model": "rnn", "length": n, "seed": s, "lr": 0.03 if (n, steps) == (16, 30)
-                          else 0.01, "lr_at_bound": False, "max_steps": steps, "extended": steps > 30, "solved": ok,
+                          else 0.01, "lr_at_bound": False, "max_steps": steps, "extended": steps > 30, "at_lower": False,
+                          "solved": ok,
                           "solved_step": None, "test_metric": 0.1, "failed": False, "run_dir": ""}
                          for (n, steps, s), ok in solved.items()], columns=SEARCH_RUN_COLUMNS)
     lengths = search_lengths(study, tmp_path, runs).set_index("length")
@@ -516,3 +517,40 @@ def test_a_length_confirmed_at_another_lr_counts_only_its_confirmation_runs(tmp_
     assert list(lengths["relearnt"]) == [False, True]
     assert (lengths.loc[8, "solved"], lengths.loc[8, "seeds"]) == (2, 2)
     assert lr_by_length(lengths.reset_index()) == "8: 0.01; 16: 0.03 -> 0.01 (confirmed)"
+
+
+def test_a_length_confirmed_at_two_lrs_counts_the_set_that_solved_more_and_its_runs_stand_for_its_seeds(tmp_path):
+    from rnnbench.report.search_tables import SEARCH_RUN_COLUMNS, search_lengths, search_seed_runs
+    from rnnbench.report.tables import lr_by_length
+    from rnnbench.study import parse_study
+
+    study = parse_study(yaml.safe_load((REPO / "studies" / "tiny.yaml").read_text()))
+    folder = lambda lr, steps, s: f"adding-16/lr{lr:g}-steps{steps}/seed{s}"
+    sets = ((0.03, 30, False, False), (0.01, 90, True, False), (0.003, 90, True, True))  # own, tuning seeds', lo's
+    trace = {"lengths": [
+        {"length": 8, "lr": 0.003, "sweep": [], "runs": [
+            {"seed": s, "steps": 30, "extended": False, "folder": f"adding-8/lr0.003-steps30/seed{s}"} for s in (0, 1)]},
+        {"length": 16, "lr": 0.03, "sweep": [], "by_lower": True,
+         "confirm": {"lr": 0.01, "at": "other", "steps": 90, "lower": 8, "sweep": [], "lower_lr": 0.003,
+                     "lower_at": "other"},
+         "runs": [{"seed": s, "steps": steps, "extended": extended, "at_lower": at_lower, "folder": folder(lr, steps, s)}
+                  for lr, steps, extended, at_lower in sets for s in (0, 1)]}],
+        "found": {"lo": 16, "hi": None, "censored": "above", "budget_bound": False}}
+    (tmp_path / "searches" / "adding" / "rnn").mkdir(parents=True)
+    (tmp_path / "searches" / "adding" / "rnn" / "search.json").write_text(json.dumps(trace))
+    solved = {0.03: (False, False), 0.01: (True, False), 0.003: (True, True)}  # 16: 1/2 at 0.01, 2/2 at lo's 0.003
+    runs = pd.DataFrame([{"task": "adding", "model": "rnn", "length": 16, "seed": s, "lr": lr, "lr_at_bound": False,
+                          "max_steps": steps, "extended": extended, "at_lower": at_lower, "solved": solved[lr][s],
+                          "solved_step": None, "test_metric": 0.1, "failed": False, "run_dir": ""}
+                         for lr, steps, extended, at_lower in sets for s in (0, 1)], columns=SEARCH_RUN_COLUMNS)
+    lengths = search_lengths(study, tmp_path, runs).set_index("length")
+    assert (lengths.loc[16, "solved"], lengths.loc[16, "seeds"]) == (2, 2)  # lo's lr: both seeds, one set
+    assert (lengths.loc[16, "solved_extended"], lengths.loc[16, "solved_at_lower"]) == (1, 2)
+    assert lengths.loc[16, "by_lower"] and lengths.loc[16, "lower_lr"] == 0.003
+    assert lr_by_length(lengths.reset_index()) == "8: 0.003; 16: 0.03 -> 0.01 (confirmed), 0.003 (the shorter bound's, counted)"
+    runs.loc[runs["at_lower"], "solved"] = [True, False]  # 1/2 there too: the first set stands
+    lengths = search_lengths(study, tmp_path, runs).set_index("length")
+    assert (lengths.loc[16, "solved"], lengths.loc[16, "by_lower"]) == (1, False)
+    # the per-length tables read the counted set's runs for each seed (the trace's by_lower)
+    chosen = {run.seed: run.folder.as_posix() for run in search_seed_runs(study, tmp_path) if run.length == 16}
+    assert chosen == {s: f"searches/adding/rnn/{folder(0.003, 90, s)}" for s in (0, 1)}

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from rnnbench.config import ConfigError, DataConfig, RunConfig
-from rnnbench.search.rule import OTHER, OWN, Confirm, Found, LengthRuns, SearchRange, Train, nearest_tuned, next_step
+from rnnbench.search.rule import OTHER, OWN, SAME, Confirm, Found, LengthRuns, SearchRange, Train, nearest_tuned, next_step
 from rnnbench.training.tuning import at_bound, first_lrs, learnt, lr_table, lrs_to_add
 from rnnbench.search.pool import run_search, run_searches
 from rnnbench.search.runner import Search, SearchFailed, SearchPlan, confirm_rungs, read_trace, rung_past, walk_budget
@@ -109,6 +109,36 @@ def test_at_another_lr_only_the_confirmations_runs_count_so_no_seed_is_read_at_t
     outcomes[14].extended.update({3: True, 4: True})
     assert outcomes[14].solved == 3
     assert next_step(outcomes, NINE) == Train(28, (0, 1, 2), 3000)  # solved: the search doubles on from 14
+
+
+def test_a_failure_that_held_at_the_tuning_seeds_rung_must_hold_at_the_lower_ends_lr_too():
+    outcomes = bracketed({s: 600 for s in range(5)}, hi_base=lambda seed: seed == 0)
+    outcomes[14].confirm_at = OTHER  # the tuning seeds' rung: every seed afresh, and each failed it
+    outcomes[14].extended.update({s: False for s in range(5)})
+    same = copy.deepcopy(outcomes)
+    same[14].lower_at = SAME  # that rung was the lower end's lr: nothing more to try
+    assert next_step(same, NINE) == Found(10, 14)
+    other = copy.deepcopy(outcomes)
+    other[14].lower_at = OTHER  # the lower end's lr is another rung: every seed afresh there too
+    assert next_step(other, NINE) == Train(14, (0, 1, 2, 3, 4), 27000, extended=True, at_lower=True)
+    own = copy.deepcopy(outcomes)
+    own[14].lower_at = OWN  # ... hi's own lr: the seeds that failed it train on to the ceiling
+    assert next_step(own, NINE) == Train(14, (1, 2, 3, 4), 27000, extended=True, at_lower=True)
+    other[14].at_lower.update({0: True, 1: True, 2: False, 3: False, 4: False})
+    assert next_step(other, NINE) == Found(10, 14)  # 2 of 5 there too: the failure stands
+    other[14].at_lower[3] = True
+    assert other[14].by_lower and other[14].solved == 3
+    assert next_step(other, NINE) == Train(28, (0, 1, 2), 3000)  # solved at the lower end's lr: the search goes on
+
+
+def test_of_two_confirming_lrs_a_length_counts_the_better_set_whole_never_each_seed_at_its_better_lr():
+    outcomes = bracketed({s: 600 for s in range(5)})
+    runs = outcomes[14]
+    runs.confirm_at, runs.lower_at = OTHER, OTHER
+    runs.extended.update({0: True, 1: True, 2: False, 3: False, 4: False})
+    runs.at_lower.update({0: False, 1: False, 2: True, 3: False, 4: False})
+    assert (runs.solved_confirming, runs.solved_at_lower, runs.solved) == (2, 1, 2)  # not 3 of 5
+    assert not runs.by_lower and next_step(outcomes, NINE) == Found(10, 14)
 
 
 def test_an_answer_whose_lower_end_needed_more_than_a_third_of_the_ceiling_is_budget_bound():
@@ -353,6 +383,7 @@ def test_a_confirmation_picks_the_best_rung_between_its_own_lr_and_the_lower_end
     best = confirm["sweep"][0]["lr"]
     assert confirm["lr"] == best != 1e-6  # the rule's first rung; the lr that cannot learn is not it
     assert search.outcomes[5].confirm_at == OTHER
+    assert (confirm["lower_lr"], search.outcomes[5].lower_at) == (0.03, SAME if best == 0.03 else OTHER)
     retrain = next_step(search.outcomes, plan.range)
     assert retrain == Train(5, (0, 1), 90, extended=True)  # every seed again, at the chosen rung
     drive(search.step(retrain))
@@ -378,6 +409,31 @@ def test_a_confirmation_at_the_same_lr_as_the_lower_end_still_sweeps_the_rungs_b
     assert f"at lr {confirm['lr']:g}, the best of 0.003 0.01 0.03" in line and "T=4 solved at 0.01" in line
 
 
+def test_the_second_confirmation_trains_every_seed_afresh_at_the_lower_ends_lr_and_can_move_the_bracket(tmp_path):
+    plan = tiny_plan()  # ladder 0.003, 0.01, 0.03
+    search = Search(plan, tmp_path)
+    # lo = 4 solved at 0.03; hi = 5 failed at its own 1e-6 (off the ladder), and at the tuning seeds' 0.003
+    search.lrs = {4: 0.03, 5: 1e-6}
+    search.confirm_lrs, search.lower_lrs = {5: 0.003}, {5: 0.03}
+    search.outcomes = {4: LengthRuns(base={0: True, 1: True}, solve_steps={0: 20, 1: 30}),
+                       5: LengthRuns(base={0: False, 1: False}, extended={0: False, 1: False}, confirm_at=OTHER,
+                                     lower_at=OTHER)}
+    search.trace = {t: {"length": t, "lr": lr, "runs": []} for t, lr in search.lrs.items()}
+    step = next_step(search.outcomes, plan.range)
+    assert step == Train(5, (0, 1), 90, extended=True, at_lower=True)
+    drive(search.step(step))
+    for seed in (0, 1):
+        record = json.loads((tmp_path / "adding-5" / "lr0.03-steps90" / f"seed{seed}" / "metrics.json").read_text())
+        assert record["config"]["train"]["lr"] == 0.03 and record["resumed_from"] == 0  # a fresh run at lo's lr
+        assert record["solved"] == search.outcomes[5].at_lower[seed]
+    assert [run["at_lower"] for run in search.trace[5]["runs"]] == [True, True]
+    assert "at the lr the shorter length was solved at" in search.progress_line(step)
+    runs = search.outcomes[5]
+    assert runs.solved == runs.solved_at_lower == sum(runs.at_lower.values())  # the first set solved none
+    assert search.trace[5]["by_lower"] == runs.by_lower == (runs.solved_at_lower > 0)
+    assert search.solving_lrs()[5] == (0.03 if runs.by_lower else 0.003)  # the lr the next sweep starts near
+
+
 def test_a_confirmation_at_the_floor_names_no_shorter_length(tmp_path):
     plan = tiny_plan()
     search = Search(plan, tmp_path)
@@ -390,6 +446,7 @@ def test_a_confirmation_at_the_floor_names_no_shorter_length(tmp_path):
     tried = sorted(row["lr"] for row in search.trace[2]["confirm"]["sweep"])
     assert tried in ([0.01, 0.03], [0.003, 0.01, 0.03])  # its own and the rung below, and past it if that won
     assert "no shorter length solved" in search.confirm_line(step)
+    assert search.outcomes[2].lower_at == SAME  # no shorter length: no second lr
 
 
 def test_searches_driven_side_by_side_make_the_decisions_each_makes_alone(tmp_path):

@@ -160,7 +160,9 @@ def search_section(study: Study, searched: pd.DataFrame | None) -> list[str]:
             f"rung walked to after one that solved every tuning seed trains only to that one's slowest solve, past "
             f"which it could not rank first): at its own lr its failed seeds train on to the ceiling and a "
             f"seed counts solved under either budget; at another rung every seed trains again and only those runs "
-            f"count. An answer is marked "
+            f"count. A failure that holds there must hold with the ceiling at the lr the lower end was solved at "
+            f"too, where that is another rung (two tuning seeds can rank the rungs wrong), and the length counts "
+            f"whichever of the two sets of seeds solved more, each whole. An answer is marked "
             f"budget-bound where the ceiling was less than {s.budget_factor}x its lower end's slowest solve. "
             f"{stopping_text(study)}Every length has its own lr: a sweep on seeds "
             f"{', '.join(map(str, s.tune_seeds))} (validation only) over the ladder's rungs around the lr chosen at "
@@ -176,6 +178,8 @@ def search_section(study: Study, searched: pd.DataFrame | None) -> list[str]:
              f"{r.solved}/{r.seeds} [{r.solved_ci_low:.2g}, {r.solved_ci_high:.2g}]",
              (f"{r.solved_extended}/{r.extended} with {number(r.extended_steps)} steps"
               + (f" at lr {r.confirm_lr:g}" if r.relearnt else "")
+              + (f"; {number(r.solved_at_lower)}/{r.at_lower} at lr {r.lower_lr:g}, the shorter bound's"
+                 + (" (counted)" if r.by_lower else "") if r.at_lower else "")
               if r.extended else NONE)]
             for r in searched.itertuples()]
     return ["## Search", "", rule, "",

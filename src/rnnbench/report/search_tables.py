@@ -14,12 +14,13 @@ from ..training.run_outputs import UnreadableRun, read_run
 from .aggregate import SeedRun
 from .statistics import exact_interval
 
-SEARCH_RUN_COLUMNS = ["task", "model", "length", "seed", "lr", "lr_at_bound", "max_steps", "extended", "solved",
+SEARCH_RUN_COLUMNS = ["task", "model", "length", "seed", "lr", "lr_at_bound", "max_steps", "extended", "at_lower", "solved",
                       "solved_step", "test_metric", "failed", "run_dir"]
 SEARCH_LENGTH_COLUMNS = ["task", "model", "length", "lr", "lr_at_bound", "lrs_tried", "confirm_lr", "confirm_lrs_tried",
                          "relearnt", "seeds", "completed", "solved",
                          "solved_fraction", "solved_ci_low", "solved_ci_high", "extended", "solved_extended",
-                         "extended_steps", "budget_limited", "budget_bound", "base_steps", "finished"]
+                         "extended_steps", "lower_lr", "at_lower", "solved_at_lower", "by_lower",
+                         "budget_limited", "budget_bound", "base_steps", "finished"]
 
 
 def search_runs(study: Study, root: Path) -> pd.DataFrame:
@@ -34,7 +35,7 @@ def search_runs(study: Study, root: Path) -> pd.DataFrame:
             train = (record.get("config") or {}).get("train") or {}
             rows.append({"task": tested.task, "model": tested.model, "length": tested.length, "seed": run.seed,
                          "lr": train.get("lr"), "lr_at_bound": tested.lr_at_bound, "max_steps": train.get("steps"),
-                         "extended": run.extended, "solved": bool(record.get("solved")),
+                         "extended": run.extended, "at_lower": run.at_lower, "solved": bool(record.get("solved")),
                          "solved_step": record.get("solved_step"), "test_metric": record.get("test_metric"),
                          "failed": not record or bool(record.get("failed")), "run_dir": run.folder.as_posix()})
     return pd.DataFrame(rows, columns=SEARCH_RUN_COLUMNS)
@@ -43,7 +44,9 @@ def search_runs(study: Study, root: Path) -> pd.DataFrame:
 def search_lengths(study: Study, root: Path, runs: pd.DataFrame, summary: pd.DataFrame | None = None) -> pd.DataFrame:
     """Per task x model x length a search tested: the lr its sweep chose, the seeds and how many
     solved, with the exact interval: a seed counts solved when it solved under either budget, or,
-    where the confirmation ran at another lr (`relearnt`, rule.py), only its runs count.
+    where the confirmation ran at another lr (`relearnt`, rule.py), only its runs count; where a
+    second confirmation ran at the lr the shorter bound was solved at (`lower_lr`), the length counts
+    the set of the two that solved more seeds (`by_lower`: the second).
     budget_limited: the rule of report/budget.py on the length's last runs (summary.csv's row, which
     reads each seed's larger-budget run where it had one), or the ceiling cut its confirming budget
     short (budget_bound)."""
@@ -53,11 +56,12 @@ def search_lengths(study: Study, root: Path, runs: pd.DataFrame, summary: pd.Dat
     for tested in searched_lengths(study, root):
         own = runs[(runs["task"] == tested.task) & (runs["model"] == tested.model) & (runs["length"] == tested.length)
                    & ~runs["failed"]]
-        base, extended = own[~own["extended"]], own[own["extended"]]
-        solved_seeds = set(extended.loc[extended["solved"], "seed"])
-        if not tested.relearnt:
-            solved_seeds |= set(base.loc[base["solved"], "seed"])
-        seeds, solved = len(extended) if tested.relearnt else len(base), len(solved_seeds)
+        base, extended, lower = own[~own["extended"]], own[own["extended"] & ~own["at_lower"]], own[own["at_lower"]]
+        seeds, solved = counted(base, extended, tested.relearnt)
+        seeds_lower, solved_lower = counted(base, lower, tested.lower_lr != tested.lr)
+        by_lower = tested.lower_lr is not None and solved_lower > solved
+        if by_lower:
+            seeds, solved = seeds_lower, solved_lower
         low, high = exact_interval(solved, seeds) if seeds else (math.nan, math.nan)
         rows.append({"task": tested.task, "model": tested.model, "length": tested.length, "lr": tested.lr,
                      "lr_at_bound": tested.lr_at_bound,
@@ -71,11 +75,22 @@ def search_lengths(study: Study, root: Path, runs: pd.DataFrame, summary: pd.Dat
                      "solved_ci_low": low, "solved_ci_high": high, "extended": len(extended),
                      "solved_extended": int(extended["solved"].sum()),
                      "extended_steps": int(extended["max_steps"].max()) if len(extended) else None,
+                     "lower_lr": tested.lower_lr, "at_lower": len(lower),
+                     "solved_at_lower": solved_lower if tested.lower_lr is not None else None, "by_lower": by_lower,
                      "budget_limited": limited.get((tested.task, tested.model, tested.length), False) or tested.budget_bound,
                      "budget_bound": tested.budget_bound,
                      "base_steps": int(base["max_steps"].min()) if len(base) else None,
                      "finished": tested.finished})
     return pd.DataFrame(rows, columns=SEARCH_LENGTH_COLUMNS)
+
+
+def counted(base: pd.DataFrame, confirming: pd.DataFrame, afresh: bool) -> tuple[int, int]:
+    """A confirming set's seeds and how many solved (rule.py's count_at): at another lr than the
+    length's own (`afresh`) its own runs alone, at the own lr a seed solved under either budget."""
+    solved = set(confirming.loc[confirming["solved"], "seed"])
+    if not afresh:
+        solved |= set(base.loc[base["solved"], "seed"])
+    return (len(confirming) if afresh else len(base)), len(solved)
 
 
 SEARCH = "search"  # the lr_source of a searched run: its length's own sweep
@@ -91,6 +106,8 @@ def search_seed_runs(study: Study, root: Path) -> list[SeedRun]:
         if (tested.task, tested.model, tested.length) in grid:
             continue
         for run in tested.runs:  # in the order they ran: a larger-budget rerun replaces its seed's first
+            if run.extended and run.at_lower != tested.by_lower:  # the confirming set the length does not count
+                continue
             chosen[tested.task, tested.model, tested.length, run.seed] = SeedRun(
                 tested.task, tested.model, tested.length, run.seed, run.folder, SEARCH)
     return list(chosen.values())

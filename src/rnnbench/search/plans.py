@@ -15,7 +15,7 @@ from typing import Any, Iterator
 
 from ..config import CONFIGS, write_if_changed
 from ..study import Cell, Study
-from .rule import OTHER, SearchRange
+from .rule import OTHER, OWN, SearchRange
 from .runner import SearchPlan, read_trace
 
 SEARCH_PLANS = CONFIGS / "search"
@@ -65,6 +65,7 @@ class SearchedRun:
     steps: int
     extended: bool  # a confirmation's run: the ceiling budget (rule.py)
     folder: Path
+    at_lower: bool = False  # ... its second, at the lr the shorter bound was solved at
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,8 @@ class SearchedLength:
     confirm_lr: float | None = None    # the lr its confirmation ran at (None: none ran)
     relearnt: bool = False             # ... another lr than `lr`: every seed ran again there, and only those runs count
     confirm_sweep: tuple[dict[str, Any], ...] = ()  # the lr table of the confirmation's sweep at the ceiling
+    lower_lr: float | None = None      # the second confirmation's lr, lo's (None: none, it was the first's)
+    by_lower: bool = False             # the length counts the second confirmation's seeds (they solved more)
 
 
 def searched_lengths(study: Study, root: Path = Path(".")) -> Iterator[SearchedLength]:
@@ -93,12 +96,15 @@ def searched_lengths(study: Study, root: Path = Path(".")) -> Iterator[SearchedL
         trace = read_trace(Path(root) / folder) or {}
         found = trace.get("found") or {}
         for length in trace.get("lengths", []):
+            confirm = length.get("confirm") or {}
             yield SearchedLength(
                 task, model, int(length["length"]), length.get("lr"), bool(length.get("lr_at_bound")),
                 tuple(length.get("sweep", ())),
-                tuple(SearchedRun(int(run["seed"]), int(run["steps"]), bool(run["extended"]), folder / run["folder"])
+                tuple(SearchedRun(int(run["seed"]), int(run["steps"]), bool(run["extended"]), folder / run["folder"],
+                                  bool(run.get("at_lower")))
                       for run in length.get("runs", [])),
                 trace.get("found") is not None,
                 bool(found.get("budget_bound")) and found.get("hi") == int(length["length"]),
-                (length.get("confirm") or {}).get("lr"), (length.get("confirm") or {}).get("at") == OTHER,
-                tuple((length.get("confirm") or {}).get("sweep", ())))
+                confirm.get("lr"), confirm.get("at") == OTHER, tuple(confirm.get("sweep", ())),
+                confirm.get("lower_lr") if confirm.get("lower_at") in (OWN, OTHER) else None,
+                bool(length.get("by_lower")))

@@ -21,8 +21,13 @@ Per task x model, over lengths T in [floor, cap] (params `search`):
    too (XOR RNN T=80: 2 of 5 seeds at 0.003, both ends' lr, 9 of 10 at 0.001; copy LSTM T=28: 1 of
    5 at 0.01, 5 of 5 at 0.003). At hi's own lr the failed seeds train on to the ceiling and a seed
    counts solved under either budget; at another rung every seed trains afresh and only those runs
-   count (no seed is read at the better of several lrs). If `hi` turns out solved, the bracket
-   moves and the search goes on; so no reading rests on a failure one lr or one budget decided.
+   count (no seed is read at the better of several lrs). Where the failure holds there, it must
+   hold with the ceiling at the lr `lo` was solved at too (when that is another rung): two tuning
+   seeds can rank the rungs wrong (XOR RNN T=80: 0.01 solved both and 0 of 8 other seeds; 0.001,
+   lo's lr, neither of them and 11 of 13 others; docs/architecture.md, session 34), and lo's lr is
+   the one the length before it was solved with. hi counts the better of the two sets of seeds,
+   each whole. If `hi` turns out solved, the bracket moves and the search goes on; so no reading
+   rests on a failure one lr or one budget decided.
    Where the ceiling is less than `budget_factor` times lo's slowest solve, the answer is
    `budget_bound`: the solved neighbour needed so much of the ceiling that hi's failure is not
    beyond doubt.
@@ -62,23 +67,44 @@ class SearchRange:
 
 
 OWN, OTHER = "own", "other"  # the lr a confirmation runs at: hi's own, or another rung its sweep chose
+SAME = "same"  # lo's lr is the confirmation's: no second confirmation
 
 
 @dataclass
 class LengthRuns:
-    """The outcomes at one length: seed -> solved, under the base budget and the confirming one,
-    for each solved seed the steps its solve took (its first evaluation that met the rule), and the
-    lr its confirmation runs at (None: not chosen yet; OWN or OTHER)."""
+    """The outcomes at one length: seed -> solved, under the base budget, the confirming one at the
+    rung the tuning seeds chose (`extended`) and the confirming one at the lr lo was solved at
+    (`at_lower`); for each solved seed the steps its solve took (its first evaluation that met the
+    rule); and the lr each confirmation runs at (None: not chosen yet; OWN, OTHER, or for the second
+    SAME: lo's lr is the first's)."""
     base: dict[int, bool] = field(default_factory=dict)
     extended: dict[int, bool] = field(default_factory=dict)
     solve_steps: dict[int, int] = field(default_factory=dict)
     confirm_at: str | None = None
+    at_lower: dict[int, bool] = field(default_factory=dict)
+    lower_at: str | None = None
+
+    @property
+    def solved_confirming(self) -> int:
+        """Seeds solved at hi's own lr (either budget), or where the confirmation ran at another lr,
+        there: every seed trained again at that lr and only those runs count."""
+        return count_at(self.confirm_at, self.base, self.extended)
+
+    @property
+    def solved_at_lower(self) -> int:
+        """Seeds solved at the lr lo was solved at, with the ceiling (0 where it is the first's)."""
+        return count_at(self.lower_at, self.base, self.at_lower) if self.lower_at in (OWN, OTHER) else 0
+
+    @property
+    def by_lower(self) -> bool:
+        """The length's count is its runs at lo's lr: they solved more seeds than the first set."""
+        return self.solved_at_lower > self.solved_confirming
 
     @property
     def solved(self) -> int:
-        if self.confirm_at == OTHER:  # every seed trained again at another lr: only those runs count
-            return sum(self.extended.values())
-        return sum(ok or self.extended.get(seed, False) for seed, ok in self.base.items())
+        """The better of the two confirming lrs (each a whole set of seeds; no seed is read at the
+        better of two lrs): a failure stands only where it holds at both."""
+        return max(self.solved_confirming, self.solved_at_lower)
 
     @property
     def seeds(self) -> int:
@@ -86,6 +112,14 @@ class LengthRuns:
 
 
 SOLVED, FAILED = "solved", "failed"
+
+
+def count_at(at: str | None, base: Mapping[int, bool], confirming: Mapping[int, bool]) -> int:
+    """Seeds solved by a confirming set at `at`: at hi's own lr a seed counts solved under either
+    budget (its failed runs trained on); at another lr only the set's own runs count."""
+    if at == OTHER:
+        return sum(confirming.values())
+    return sum(ok or confirming.get(seed, False) for seed, ok in base.items())
 
 
 def decision(runs: LengthRuns, search: SearchRange) -> str | None:
@@ -103,6 +137,7 @@ class Train:
     seeds: tuple[int, ...]
     steps: int              # the budget: the base one, or the ceiling (a confirmation)
     extended: bool = False  # a confirmation: at hi's own lr its failed seeds' runs trained on, at another afresh
+    at_lower: bool = False  # ... the second one, at the lr lo was solved at
 
 
 @dataclass(frozen=True)
@@ -163,6 +198,11 @@ def next_step(outcomes: Mapping[int, LengthRuns], search: SearchRange) -> Train 
     unconfirmed = tuple(seed for seed, ok in runs.base.items() if (every or not ok) and seed not in runs.extended)
     if unconfirmed:
         return Train(hi, unconfirmed, search.ceiling, extended=True)
+    if runs.lower_at in (OWN, OTHER):  # the failure held at the tuning seeds' rung: now lo's lr
+        every = runs.lower_at == OTHER
+        unconfirmed = tuple(seed for seed, ok in runs.base.items() if (every or not ok) and seed not in runs.at_lower)
+        if unconfirmed:
+            return Train(hi, unconfirmed, search.ceiling, extended=True, at_lower=True)
     return Found(lo, hi, budget_bound(outcomes.get(lo) if lo is not None else None, search))
 
 

@@ -31,7 +31,7 @@ from ..training.run_outputs import json_safe, resume_point, reusable_record, wri
 from ..training.sweep import record_failure, train_seed
 from ..training.trainer import resolve_device, train
 from ..training.tuning import at_bound, choose_lr, first_lrs, lr_table, lrs_to_add, sweep_config, tune_bar
-from .rule import OTHER, OWN, Confirm, Found, LengthRuns, SearchRange, Train, nearest_tuned, next_step
+from .rule import OTHER, OWN, SAME, Confirm, Found, LengthRuns, SearchRange, Train, nearest_tuned, next_step
 
 TRACE_FILE = "search.json"
 SEARCH_STAGE = "search"  # dvc.yaml's one stage for every search: their runs share one pool (pool.py)
@@ -115,6 +115,7 @@ class Search:
         self.outcomes: dict[int, LengthRuns] = {}
         self.lrs: dict[int, float] = {}          # each length's lr, from its sweep in the base budget
         self.confirm_lrs: dict[int, float] = {}  # the lr each confirmation ran at
+        self.lower_lrs: dict[int, float] = {}    # ... and its second, lo's lr
         self.trace: dict[int, dict] = {}
         self.trained = self.reused = 0
         self.start = time.perf_counter()
@@ -176,9 +177,14 @@ class Search:
         return best
 
     def solving_lrs(self) -> dict[int, float]:
-        """Per tuned length the lr its verdict rests on: the confirmation's where it ran at another lr."""
-        return {length: self.confirm_lrs[length] if self.outcomes.get(length, LengthRuns()).confirm_at == OTHER
-                else lr for length, lr in self.lrs.items()}
+        """Per tuned length the lr its verdict rests on: the confirmation's where it ran at another lr,
+        its second's (lo's lr) where that solved more seeds."""
+        def verdict_lr(length: int, lr: float) -> float:
+            runs = self.outcomes.get(length, LengthRuns())
+            if runs.by_lower:
+                return self.lower_lrs[length]
+            return self.confirm_lrs[length] if runs.confirm_at == OTHER else lr
+        return {length: verdict_lr(length, lr) for length, lr in self.lrs.items()}
 
     def confirm(self, step: Confirm):
         """Choose the lr hi's failure is confirmed at: the rung the tuning seeds do best with at the
@@ -187,7 +193,8 @@ class Search:
         end wins (`rung_past`) up to the ladder's ends, the stated bounds. A rung walked to after one
         that solved every tuning seed trains only to that rung's slowest solve: the lr rule ranks it
         first only if it solves them all by then (lr_table's first two keys), so the steps past it
-        could change no choice. Its runs then end there, in their own folders (lr<lr>-steps<that>)."""
+        could change no choice. Its runs then end there, in their own folders (lr<lr>-steps<that>).
+        The lr lo was solved at is hi's second confirming lr where it is another rung (rule.py)."""
         own = self.lrs[step.length]
         lower = self.solving_lrs()[step.lower] if step.lower is not None else own
         higher = self.task.headline.higher_is_better
@@ -198,18 +205,21 @@ class Search:
             records = yield from self.runs(configs, tuning=True)
             summaries += [sweep_summary(c, r) for c, r in zip(configs, records)]
             tried += pending
-            best = lr_table(summaries, higher)[0]
-            pending, budget = rung_past(self.plan.ladder, tried, best["lr"]), walk_budget(best, budget)
-        sweep = lr_table(summaries, higher)
+            sweep = lr_table(summaries, higher)
+            pending, budget = rung_past(self.plan.ladder, tried, sweep[0]["lr"]), walk_budget(sweep[0], budget)
         best = sweep[0]["lr"]
-        self.confirm_lrs[step.length] = best
-        self.outcomes[step.length].confirm_at = OWN if best == own else OTHER
-        self.trace[step.length]["confirm"] = {"lr": best, "at": self.outcomes[step.length].confirm_at,
-                                              "steps": step.steps, "lower": step.lower, "sweep": sweep}
+        second = lower if step.lower is not None else best  # failed at the floor: no lo, no second lr
+        runs = self.outcomes[step.length]
+        runs.confirm_at = OWN if best == own else OTHER
+        runs.lower_at = SAME if second == best else OWN if second == own else OTHER
+        self.confirm_lrs[step.length], self.lower_lrs[step.length] = best, second
+        self.trace[step.length]["confirm"] = {"lr": best, "at": runs.confirm_at, "steps": step.steps,
+                                              "lower": step.lower, "sweep": sweep,
+                                              "lower_lr": second, "lower_at": runs.lower_at}
 
     # --- the search ----------------------------------------------------------------------------
     def step(self, step: Train):
-        lr = self.confirm_lrs[step.length] if step.extended else (
+        lr = self.lower_lrs[step.length] if step.at_lower else self.confirm_lrs[step.length] if step.extended else (
             self.lrs.get(step.length) or (yield from self.tune(step.length)))
         configs = [self.plan.config(step.length, lr, seed, step.steps) for seed in step.seeds]
         # a confirmation continues each seed's longest shorter run at this lr, from where it stopped:
@@ -217,15 +227,16 @@ class Search:
         records = yield from self.runs(configs, tuning=False, continuing=step.extended)
         runs = self.outcomes.setdefault(step.length, LengthRuns())
         for config, record in zip(configs, records):
-            (runs.extended if step.extended else runs.base)[config.seed] = bool(record.get("solved"))
+            (runs.at_lower if step.at_lower else runs.extended if step.extended else runs.base)[config.seed] = \
+                bool(record.get("solved"))
             if record.get("solved"):  # solved on test without meeting the rule on validation: its whole budget
                 runs.solve_steps[config.seed] = int(record.get("solved_step") or record.get("steps") or config.train.steps)
             self.trace[step.length]["runs"].append({
-                "seed": config.seed, "steps": config.train.steps, "extended": step.extended,
+                "seed": config.seed, "steps": config.train.steps, "extended": step.extended, "at_lower": step.at_lower,
                 "solved": bool(record.get("solved")), "solved_step": record.get("solved_step"),
                 "test_metric": record.get("test_metric"),
                 "folder": run_folder(self.out, config).relative_to(self.out).as_posix()})  # within the search's folder
-        self.trace[step.length].update(solved=runs.solved, seeds=runs.seeds)
+        self.trace[step.length].update(solved=runs.solved, seeds=runs.seeds, by_lower=runs.by_lower)
 
     def shorter_runs(self, config: RunConfig) -> list[tuple[RunConfig, Path]]:
         """The study runs of this seed, length and lr with a smaller budget, longest first: what a
@@ -259,10 +270,11 @@ class Search:
 
     def progress_line(self, step: Train) -> str:
         runs = self.outcomes[step.length]
-        lr = (self.confirm_lrs if step.extended else self.lrs)[step.length]
+        lr = (self.lower_lrs if step.at_lower else self.confirm_lrs if step.extended else self.lrs)[step.length]
+        at = " at the lr the shorter length was solved at" if step.at_lower else ""
         lo_hi = ", ".join(f"{t}: {r.solved}/{r.seeds}" for t, r in sorted(self.outcomes.items()))
         return (f"search {self.plan.base.model.name} {self.plan.base.task.name}: T={step.length} lr {lr:g}"
-                f"{f' (confirming, {step.steps} steps)' if step.extended else ''} "
+                f"{f' (confirming{at}, {step.steps} steps)' if step.extended else ''} "
                 f"{runs.solved}/{runs.seeds} solved; so far {lo_hi}; {self.trained} runs trained, {self.reused} read, "
                 f"{(time.perf_counter() - self.start) / 60:.1f} min")
 
@@ -271,9 +283,11 @@ class Search:
         tried = sorted(row["lr"] for row in self.trace[step.length]["confirm"]["sweep"])
         lower = (f"; T={step.lower} solved at {self.solving_lrs()[step.lower]:g}" if step.lower is not None
                  else "; no shorter length solved")
+        second = self.outcomes[step.length].lower_at in (OWN, OTHER)
         return (f"search {self.plan.base.model.name} {self.plan.base.task.name}: T={step.length}: its failure must "
                 f"survive {step.steps} steps at lr {chosen:g}, the best of {' '.join(f'{lr:g}' for lr in tried)} "
-                f"on the tuning seeds (its own {own:g}{lower})")
+                f"on the tuning seeds (its own {own:g}{lower})"
+                + (f", then at {self.lower_lrs[step.length]:g}" if second else ""))
 
     def write(self, found: Found | None) -> None:
         trace = {"task": self.plan.base.task.name, "model": self.plan.base.model.name,
