@@ -520,6 +520,9 @@ def test_a_length_confirmed_at_another_lr_counts_only_its_confirmation_runs(tmp_
 
 
 def test_a_length_confirmed_at_two_lrs_counts_the_set_that_solved_more_and_its_runs_stand_for_its_seeds(tmp_path):
+    from types import SimpleNamespace
+
+    from rnnbench.report.claims import searched_lrs
     from rnnbench.report.search_tables import SEARCH_RUN_COLUMNS, search_lengths, search_seed_runs
     from rnnbench.report.tables import lr_by_length
     from rnnbench.study import parse_study
@@ -547,7 +550,9 @@ def test_a_length_confirmed_at_two_lrs_counts_the_set_that_solved_more_and_its_r
     assert (lengths.loc[16, "solved"], lengths.loc[16, "seeds"]) == (2, 2)  # lo's lr: both seeds, one set
     assert (lengths.loc[16, "solved_extended"], lengths.loc[16, "solved_at_lower"]) == (1, 2)
     assert lengths.loc[16, "by_lower"] and lengths.loc[16, "lower_lr"] == 0.003
-    assert lr_by_length(lengths.reset_index()) == "8: 0.003; 16: 0.03 -> 0.01 (confirmed), 0.003 (the shorter bound's, counted)"
+    assert lr_by_length(lengths.reset_index()) == "8: 0.003; 16: 0.03 -> 0.01 (confirmed) and 0.003 (the shorter bound's, counted)"
+    critical = pd.DataFrame([{"task": "adding", "model": "rnn", "lrs": lr_by_length(lengths.reset_index())}])
+    assert searched_lrs(SimpleNamespace(critical=critical)) == {("adding", "rnn"): {8: 0.003, 16: 0.03}}  # the sweeps' lrs
     runs.loc[runs["at_lower"], "solved"] = [True, False]  # 1/2 there too: the first set stands
     lengths = search_lengths(study, tmp_path, runs).set_index("length")
     assert (lengths.loc[16, "solved"], lengths.loc[16, "by_lower"]) == (1, False)

@@ -110,14 +110,14 @@ CRITICAL_COLUMNS = ["task", "model", "critical_length", "censored", "reading", "
 def lr_by_length(tested: pd.DataFrame) -> str:
     """The lr each searched length trained with, `(bound)` where the sweep ended at a stated bound,
     `-> lr (confirmed)` where its confirmation ran at another lr (search_lengths' `relearnt`), and
-    `, lr (the shorter bound's)` where a second confirmation ran at the lr the shorter bound was
+    ` and lr (the shorter bound's)` where a second confirmation ran at the lr the shorter bound was
     solved at, `counted` where the length counts its seeds (`by_lower`)."""
     def confirmed(r) -> str:
         first = f" -> {r.confirm_lr:g} (confirmed)" if getattr(r, "relearnt", False) else ""
         second = getattr(r, "lower_lr", None)
         if second is None or not getattr(r, "at_lower", 0):
             return first
-        return f"{first}, {second:g} (the shorter bound's{', counted' if r.by_lower else ''})"
+        return f"{first} and {second:g} (the shorter bound's{', counted' if r.by_lower else ''})"
     return "; ".join(f"{r.length}: {r.lr:g}{' (bound)' if r.lr_at_bound else ''}{confirmed(r)}" for r in tested.itertuples())
 
 

@@ -287,7 +287,7 @@ class Search:
         return (f"search {self.plan.base.model.name} {self.plan.base.task.name}: T={step.length}: its failure must "
                 f"survive {step.steps} steps at lr {chosen:g}, the best of {' '.join(f'{lr:g}' for lr in tried)} "
                 f"on the tuning seeds (its own {own:g}{lower})"
-                + (f", then at {self.lower_lrs[step.length]:g}" if second else ""))
+                + (f", and if it holds there, at {self.lower_lrs[step.length]:g}" if second else ""))
 
     def write(self, found: Found | None) -> None:
         trace = {"task": self.plan.base.task.name, "model": self.plan.base.model.name,
