@@ -179,7 +179,7 @@ def test_the_committed_claims_are_what_the_committed_tables_give():
     read = lambda name: pd.read_csv(REPORTS / name)  # noqa: E731
     recomputed = c.claims_table(c.Tables(read("summary.csv"), read("critical_length.csv"),
                                          read("gradient_decay.csv"), read("contrasts.csv"), study.data.n_train,
-                                         read("gate_statistics.csv"), read("speed.csv")))
+                                         read("gate_statistics.csv"), read("speed.csv"), read("search_lengths.csv")))
     assert len(committed) >= 25
     pd.testing.assert_frame_equal(recomputed.reset_index(drop=True), committed, check_dtype=False)
 
@@ -221,21 +221,21 @@ def test_a_component_is_crucial_when_fewer_seeds_solve_without_it_or_they_need_f
 
 
 def critical_with_lrs(rows, lrs):
-    t = tables(rows)
-    critical = t.critical.copy()
-    critical["lrs"] = [lrs.get((r.task, r.model), "") for r in critical.itertuples()]
-    return dataclasses.replace(t, critical=critical)
+    """The tables with searches whose lengths chose these lrs: (task, model) -> {length: lr}."""
+    searched = pd.DataFrame([{"task": task, "model": model, "length": length, "lr": lr}
+                             for (task, model), by_length in lrs.items() for length, lr in by_length.items()])
+    return dataclasses.replace(tables(rows), searched=searched)
 
 
 def test_the_lr_advice_needs_the_range_and_lower_lrs_at_longer_lengths():
     rows = [cell(model="rnn", length=10), cell(model="lstm", length=10)]
-    lower = critical_with_lrs(rows, {("adding", "rnn"): "10: 0.01; 20: 0.003; 40: 0.001",
-                                     ("adding", "lstm"): "10: 0.01; 80: 0.003"})
+    lower = critical_with_lrs(rows, {("adding", "rnn"): {10: 0.01, 20: 0.003, 40: 0.001},
+                                     ("adding", "lstm"): {10: 0.01, 80: 0.003}})
     assert c.lr_advice(lower, 0.001, 0.01)[1] == c.CONFIRMED
-    higher = critical_with_lrs(rows, {("adding", "rnn"): "10: 0.001; 40: 0.01", ("adding", "lstm"): "10: 0.003; 80: 0.01"})
+    higher = critical_with_lrs(rows, {("adding", "rnn"): {10: 0.001, 40: 0.01}, ("adding", "lstm"): {10: 0.003, 80: 0.01}})
     measured, verdict, _ = c.lr_advice(higher, 0.001, 0.01)
     assert verdict == c.DEPENDS and "higher: adding/rnn, adding/lstm" in measured  # in range, but rising
-    wild = critical_with_lrs(rows, {("adding", "rnn"): "10: 0.0001; 40: 0.1 (bound)"})
+    wild = critical_with_lrs(rows, {("adding", "rnn"): {10: 0.0001, 40: 0.1}})
     assert c.lr_advice(wild, 0.001, 0.01)[1] == c.REFUTED
 
 

@@ -551,8 +551,7 @@ def test_a_length_confirmed_at_two_lrs_counts_the_set_that_solved_more_and_its_r
     assert (lengths.loc[16, "solved_extended"], lengths.loc[16, "solved_at_lower"]) == (1, 2)
     assert lengths.loc[16, "by_lower"] and lengths.loc[16, "lower_lr"] == 0.003
     assert lr_by_length(lengths.reset_index()) == "8: 0.003; 16: 0.03 -> 0.01 (confirmed) and 0.003 (the shorter bound's, counted)"
-    critical = pd.DataFrame([{"task": "adding", "model": "rnn", "lrs": lr_by_length(lengths.reset_index())}])
-    assert searched_lrs(SimpleNamespace(critical=critical)) == {("adding", "rnn"): {8: 0.003, 16: 0.03}}  # the sweeps' lrs
+    assert searched_lrs(SimpleNamespace(searched=lengths.reset_index())) == {("adding", "rnn"): {8: 0.003, 16: 0.03}}
     runs.loc[runs["at_lower"], "solved"] = [True, False]  # 1/2 there too: the first set stands
     lengths = search_lengths(study, tmp_path, runs).set_index("length")
     assert (lengths.loc[16, "solved"], lengths.loc[16, "by_lower"]) == (1, False)

@@ -39,6 +39,7 @@ class Tables:
     n_train: int
     gates: pd.DataFrame = field(default_factory=pd.DataFrame)  # gate_tables.gate_table: a row per traced run
     speed: pd.DataFrame = field(default_factory=pd.DataFrame)  # reports/speed.csv: the controlled benchmark
+    searched: pd.DataFrame = field(default_factory=pd.DataFrame)  # search_lengths.csv: a row per searched length
 
     def cell(self, task: str, model: str, length: int):
         rows = self.summary[(self.summary["task"] == task) & (self.summary["model"] == model)
@@ -392,12 +393,10 @@ def variant_needed(t: Tables, variant, base, task, length, factor):
 
 
 def searched_lrs(t: Tables) -> dict[tuple[str, str], dict[int, float]]:
-    """(task, model) -> {length: the lr its search's sweep chose}, from critical_length.csv's `lrs`."""
-    chosen = {}
-    for row in t.critical.itertuples():
-        if isinstance(getattr(row, "lrs", None), str) and row.lrs:
-            chosen[row.task, row.model] = {int(n): float(lr.split()[0]) for n, lr in
-                                           (part.split(": ") for part in row.lrs.split("; "))}
+    """(task, model) -> {length: the lr its search's sweep chose}, from search_lengths.csv's `lr`."""
+    chosen: dict[tuple[str, str], dict[int, float]] = {}
+    for row in t.searched.itertuples():
+        chosen.setdefault((row.task, row.model), {})[int(row.length)] = float(row.lr)
     return chosen
 
 
@@ -421,7 +420,7 @@ def lr_advice(t: Tables, low, high):
     in_range, lowers = share >= 0.8, len(lower) > len(trend) / 2
     verdict = CONFIRMED if in_range and lowers else REFUTED if not in_range and not lowers else DEPENDS
     return measured, verdict, ("both halves: at least 80% of the chosen lrs inside the range, and lower at the longest "
-                               "length in most searches (each length's lr chosen on validation, one tuning seed)")
+                               "length in most searches (each length's lr chosen on validation, on the search's tuning seeds)")
 
 
 def memory_capacity(t: Tables, task, model, tiers):

@@ -54,7 +54,7 @@ def write_report(study: Study, root: Path, out: Path) -> list[Path]:
     baselines = baselines_table(study, root)
     gates = gate_table(results, root)
     speed = read_speed(root)
-    claims = claims_table(Tables(summary, critical, decay, pairs, study.data.n_train, gates, speed))
+    claims = claims_table(Tables(summary, critical, decay, pairs, study.data.n_train, gates, speed, searched))
     samples = charlm_samples(study, root)
     tables = {"results.csv": results, "summary.csv": summary, "curves.csv": curves,
               "critical_length.csv": critical, "search_runs.csv": searched_runs, "search_lengths.csv": searched, "gradient_decay.csv": decay, "memory_laws.csv": laws, "published.csv": anchors,
