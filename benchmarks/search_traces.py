@@ -4,9 +4,11 @@ count, then, where its failure was confirmed, the lr chosen for the ceiling and 
 
     python benchmarks/search_traces.py /path/to/study/root
 
-A line reads `T: lr k/n -> lr@steps k/n`; "(pending)" where no confirming run has ended yet. The
-second count is the confirming runs': at the length's own lr they are its failed seeds trained on, so
-the length's count is the sum of the two; at another lr every seed trains afresh and it is the second.
+A line reads `T: lr k/n -> lr@steps k/n [, lr k/n at lo's lr]`; "(pending)" where no confirming run
+has ended yet. The second count is the confirming runs': at the length's own lr they are its failed
+seeds trained on, so the length's count is the sum of the two; at another lr every seed trains afresh
+and it is the second. The third, where the failure held, is the second confirmation's, at the lr
+the lower end was solved at (search/rule.py): the length counts the better of the two sets.
 """
 import argparse
 from pathlib import Path
@@ -18,12 +20,15 @@ from rnnbench.search.runner import TRACE_FILE, read_trace
 def length_text(length: dict) -> str:
     runs = length.get("runs", [])
     base = [run for run in runs if not run["extended"]]
-    ceiling = [run for run in runs if run["extended"]]
+    ceiling = [run for run in runs if run["extended"] and not run.get("at_lower")]
+    lower = [run for run in runs if run.get("at_lower")]
     text = f"{length['length']}: {length['lr']:g} {sum(run['solved'] for run in base)}/{len(base)}"
     confirm = length.get("confirm")
     if confirm:
         count = f"{sum(run['solved'] for run in ceiling)}/{len(ceiling)}" if ceiling else "(pending)"
         text += f" -> {confirm['lr']:g}@{confirm['steps']} {count}"
+        if lower:
+            text += f", {confirm['lower_lr']:g} {sum(run['solved'] for run in lower)}/{len(lower)} at lo's lr"
     return text
 
 
