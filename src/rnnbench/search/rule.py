@@ -122,6 +122,12 @@ def count_at(at: str | None, base: Mapping[int, bool], confirming: Mapping[int, 
     return sum(ok or confirming.get(seed, False) for seed, ok in base.items())
 
 
+def to_confirm(base: Mapping[int, bool], confirming: Mapping[int, bool], at: str | None) -> tuple[int, ...]:
+    """The seeds a confirming set at `at` has still to train: at another lr every seed, at hi's own
+    the seeds that failed it."""
+    return tuple(seed for seed, ok in base.items() if (at == OTHER or not ok) and seed not in confirming)
+
+
 def decision(runs: LengthRuns, search: SearchRange) -> str | None:
     """SOLVED once `need` seeds solved, FAILED once that can no longer happen, else None."""
     if runs.solved >= search.need:
@@ -194,15 +200,10 @@ def next_step(outcomes: Mapping[int, LengthRuns], search: SearchRange) -> Train 
     runs = outcomes[hi]
     if runs.confirm_at is None:
         return Confirm(hi, lo, search.ceiling)
-    every = runs.confirm_at == OTHER  # another lr: every seed; its own: the seeds that failed it
-    unconfirmed = tuple(seed for seed, ok in runs.base.items() if (every or not ok) and seed not in runs.extended)
-    if unconfirmed:
+    if unconfirmed := to_confirm(runs.base, runs.extended, runs.confirm_at):
         return Train(hi, unconfirmed, search.ceiling, extended=True)
-    if runs.lower_at in (OWN, OTHER):  # the failure held at the tuning seeds' rung: now lo's lr
-        every = runs.lower_at == OTHER
-        unconfirmed = tuple(seed for seed, ok in runs.base.items() if (every or not ok) and seed not in runs.at_lower)
-        if unconfirmed:
-            return Train(hi, unconfirmed, search.ceiling, extended=True, at_lower=True)
+    if runs.lower_at in (OWN, OTHER) and (unconfirmed := to_confirm(runs.base, runs.at_lower, runs.lower_at)):
+        return Train(hi, unconfirmed, search.ceiling, extended=True, at_lower=True)  # the failure held: now lo's lr
     return Found(lo, hi, budget_bound(outcomes.get(lo) if lo is not None else None, search))
 
 
