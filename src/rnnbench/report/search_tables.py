@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..search.plans import searched_lengths
+from ..search.rule import OTHER, OWN, count_at
 from ..study import Study
 from ..training.run_outputs import UnreadableRun, read_run
 from .aggregate import SeedRun
@@ -85,12 +86,11 @@ def search_lengths(study: Study, root: Path, runs: pd.DataFrame, summary: pd.Dat
 
 
 def counted(base: pd.DataFrame, confirming: pd.DataFrame, afresh: bool) -> tuple[int, int]:
-    """A confirming set's seeds and how many solved (rule.py's count_at): at another lr than the
-    length's own (`afresh`) its own runs alone, at the own lr a seed solved under either budget."""
-    solved = set(confirming.loc[confirming["solved"], "seed"])
-    if not afresh:
-        solved |= set(base.loc[base["solved"], "seed"])
-    return (len(confirming) if afresh else len(base)), len(solved)
+    """A confirming set's seeds and how many solved, by the search's own count (rule.count_at): at
+    another lr than the length's own (`afresh`) its own runs alone, at the own lr a seed solved
+    under either budget."""
+    solved = lambda runs: dict(zip(runs["seed"], runs["solved"]))  # noqa: E731
+    return (len(confirming) if afresh else len(base)), count_at(OTHER if afresh else OWN, solved(base), solved(confirming))
 
 
 SEARCH = "search"  # the lr_source of a searched run: its length's own sweep
